@@ -1,0 +1,59 @@
+"""Writing the audit trail. Every access to patient data goes through record_event()."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.http import HttpRequest
+
+from .models import AuditEvent
+
+
+def client_ip(request: HttpRequest | None) -> str | None:
+    # REMOTE_ADDR only: X-Forwarded-For is client-controlled unless a trusted proxy rewrites it,
+    # and the production proxy (gunicorn behind nginx) is configured to set REMOTE_ADDR.
+    if request is None:
+        return None
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def record_event(
+    *,
+    action: str,
+    request: HttpRequest | None = None,
+    actor: AbstractBaseUser | AnonymousUser | None = None,
+    username: str = "",
+    obj: Any = None,
+    patient: Any = None,
+    detail: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Insert one audit event: who (actor), what (action, object), which patient, from where."""
+    if actor is None and request is not None:
+        actor = getattr(request, "user", None)
+    user = actor if actor is not None and actor.is_authenticated else None
+    if patient is None and obj is not None:
+        patient = _patient_of(obj)
+    return AuditEvent.objects.create(
+        actor=user,
+        username=username or (user.get_username() if user else ""),
+        action=action,
+        object_type=obj._meta.model_name if obj is not None else "",
+        object_id=str(obj.pk) if obj is not None else "",
+        patient=patient,
+        clinic_id=getattr(patient, "clinic_id", None),
+        ip_address=client_ip(request),
+        user_agent=(request.META.get("HTTP_USER_AGENT", "")[:400] if request is not None else ""),
+        detail=detail or {},
+    )
+
+
+def _patient_of(obj: Any) -> Any:
+    """The patient an object belongs to, following the examination chain."""
+    if obj._meta.model_name == "patient":
+        return obj
+    for attr in ("patient", "examination", "eye_image"):
+        related = getattr(obj, attr, None)
+        if related is not None:
+            return _patient_of(related)
+    return None

@@ -1,0 +1,42 @@
+"""Reads of clinic and patient data, always scoped to the user's clinic."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Q, QuerySet
+from django.http import Http404
+
+from .models import Membership, Patient
+
+
+def membership_for(user: AbstractBaseUser | AnonymousUser) -> Membership | None:
+    if not user.is_authenticated:
+        return None
+    try:
+        return user.membership  # type: ignore[union-attr]
+    except Membership.DoesNotExist:
+        return None
+
+
+def patient_list(*, user: AbstractBaseUser | AnonymousUser, search: str = "") -> QuerySet[Patient]:
+    """The patients of the user's clinic (none for a user without one), optionally filtered."""
+    membership = membership_for(user)
+    if membership is None:
+        return Patient.objects.none()
+    patients = Patient.objects.filter(clinic_id=membership.clinic_id)
+    search = search.strip()
+    if search:
+        patients = patients.filter(
+            Q(medical_record_number__icontains=search)
+            | Q(first_name__icontains=search)
+            | Q(last_name__icontains=search)
+        )
+    return patients
+
+
+def patient_get(*, user: AbstractBaseUser | AnonymousUser, patient_id: int) -> Patient:
+    """One patient of the user's clinic; 404 otherwise, so other clinics' patients do not leak."""
+    try:
+        return patient_list(user=user).get(pk=patient_id)
+    except (Patient.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such patient") from None

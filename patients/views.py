@@ -1,0 +1,63 @@
+"""Patient pages: list with search, registration, detail. Every read is scoped to the user's clinic."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from audit.services import record_event
+
+from . import selectors, services
+from .forms import PatientForm
+
+
+@login_required
+def patient_list(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "")
+    patients = selectors.patient_list(user=request.user, search=query)
+    page = Paginator(patients, 25).get_page(request.GET.get("page"))
+    record_event(action="patient.list", request=request, detail={"search": query, "page": page.number})
+    return render(request, "patients/patient_list.html", {"page": page, "query": query})
+
+
+@login_required
+def patient_create(request: HttpRequest) -> HttpResponse:
+    if selectors.membership_for(request.user) is None:
+        raise PermissionDenied("Only clinic members can register patients.")
+    form = PatientForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            patient = services.patient_create(user=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            record_event(action="patient.create", request=request, obj=patient)
+            return redirect("patients:detail", patient_id=patient.pk)
+    return render(request, "patients/patient_form.html", {"form": form})
+
+
+@login_required
+def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
+    patient = selectors.patient_get(user=request.user, patient_id=patient_id)
+    record_event(action="patient.view", request=request, obj=patient)
+    return render(request, "patients/patient_detail.html", {"patient": patient, **_history_context(patient)})
+
+
+def _history_context(patient: object) -> dict[str, object]:
+    """Extra context from the screening app (examination history), when it provides it."""
+    try:
+        from screening.selectors import patient_history_context
+    except ImportError:
+        return {}
+    return patient_history_context(patient=patient)
+
+
+def _add_errors(form: PatientForm, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)

@@ -1,0 +1,145 @@
+"""Examinations (a right and a left photograph), the model's predictions and the doctors' reviews."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from patients.models import Patient
+
+
+class Grade(models.IntegerChoices):
+    NO_DR = 0, "No DR"
+    MILD = 1, "Mild"
+    PROLIFERATIVE = 2, "Proliferative"
+
+
+class Side(models.TextChoices):
+    RIGHT = "right", "Right"
+    LEFT = "left", "Left"
+
+
+class Status(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class Examination(models.Model):
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="examinations")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    error = models.TextField(blank=True, default="")
+    notes = models.TextField(blank=True, default="")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="examinations_created", null=True, blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(status__in=Status.values), name="examination_status_valid"),
+        ]
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"Examination {self.pk} of {self.patient} ({self.status})"
+
+
+def eye_image_path(instance: EyeImage, filename: str) -> str:
+    # Named by hash, not by the uploader's file name: no patient data in paths, no collisions.
+    ext = {"JPEG": "jpg", "PNG": "png"}.get(instance.format, "bin")
+    return f"eyes/{instance.sha256[:2]}/{instance.sha256}.{ext}"
+
+
+class EyeImage(models.Model):
+    examination = models.ForeignKey(Examination, on_delete=models.CASCADE, related_name="images")
+    side = models.CharField(max_length=5, choices=Side.choices)
+    file = models.ImageField(upload_to=eye_image_path, width_field="width", height_field="height")
+    sha256 = models.CharField(max_length=64)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    format = models.CharField(max_length=10)
+    gradable = models.BooleanField(null=True, blank=True, help_text="Result of the automatic quality check")
+    quality = models.JSONField(default=dict, blank=True, help_text="Quality measures and the reasons for a failure")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["examination_id", "side"]
+        constraints = [
+            models.UniqueConstraint(fields=["examination", "side"], name="eye_image_one_per_side"),
+            models.CheckConstraint(condition=models.Q(side__in=Side.values), name="eye_image_side_valid"),
+            models.CheckConstraint(condition=models.Q(format__in=["JPEG", "PNG"]), name="eye_image_format_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_side_display()} eye of examination {self.examination_id}"
+
+
+class Prediction(models.Model):
+    eye_image = models.ForeignKey(EyeImage, on_delete=models.CASCADE, related_name="predictions")
+    model_version = models.CharField(max_length=100)
+    checkpoint_sha256 = models.CharField(max_length=64)
+    predicted_class = models.PositiveSmallIntegerField(choices=Grade.choices)
+    confidence_no_dr = models.FloatField()
+    confidence_mild = models.FloatField()
+    confidence_proliferative = models.FloatField()
+    heatmap = models.ImageField(upload_to="heatmaps/", blank=True)
+    inference_seconds = models.FloatField(default=0.0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["eye_image", "model_version"], name="prediction_one_per_eye_and_model"),
+            models.CheckConstraint(condition=models.Q(predicted_class__in=Grade.values), name="prediction_class_valid"),
+            models.CheckConstraint(
+                condition=models.Q(confidence_no_dr__gte=0, confidence_no_dr__lte=1)
+                & models.Q(confidence_mild__gte=0, confidence_mild__lte=1)
+                & models.Q(confidence_proliferative__gte=0, confidence_proliferative__lte=1),
+                name="prediction_confidences_in_unit_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_predicted_class_display()} for {self.eye_image}"
+
+    @property
+    def confidences(self) -> dict[str, float]:
+        return {
+            Grade.NO_DR.label: self.confidence_no_dr,
+            Grade.MILD.label: self.confidence_mild,
+            Grade.PROLIFERATIVE.label: self.confidence_proliferative,
+        }
+
+    @property
+    def score(self) -> float:
+        """The seed's evaluation score: the confidence of the predicted class."""
+        return list(self.confidences.values())[self.predicted_class]
+
+
+class Review(models.Model):
+    """A doctor's sign-off: the corrected grade of each eye, kept beside the model's, never over it."""
+
+    examination = models.OneToOneField(Examination, on_delete=models.PROTECT, related_name="review")
+    doctor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reviews")
+    right_grade = models.PositiveSmallIntegerField(choices=Grade.choices)
+    left_grade = models.PositiveSmallIntegerField(choices=Grade.choices)
+    notes = models.TextField(blank=True, default="")
+    signed_off_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-signed_off_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(right_grade__in=Grade.values) & models.Q(left_grade__in=Grade.values),
+                name="review_grades_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Review of examination {self.examination_id} by {self.doctor}"
