@@ -1,0 +1,157 @@
+"""Shared fixtures: three clinic users (owner, colleague, outsider) as healthchecks' tests do, and a real
+Celery worker process started against the test database and Redis."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from patients.models import Role
+
+from .factories import PASSWORD, ClinicFactory, PatientFactory, UserFactory, member
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings: object, tmp_path_factory: pytest.TempPathFactory) -> None:
+    # One media folder per session, shared with the worker process so both see the same files.
+    settings.MEDIA_ROOT = str(_session_media(tmp_path_factory))  # type: ignore[attr-defined]
+
+
+_MEDIA: dict[str, Path] = {}
+
+
+def _session_media(factory: pytest.TempPathFactory) -> Path:
+    if "path" not in _MEDIA:
+        _MEDIA["path"] = factory.mktemp("media")
+    return _MEDIA["path"]
+
+
+@pytest.fixture
+def password() -> str:
+    return PASSWORD
+
+
+@pytest.fixture
+def clinic():  # type: ignore[no-untyped-def]
+    return ClinicFactory(name="North Eye Clinic")
+
+
+@pytest.fixture
+def other_clinic():  # type: ignore[no-untyped-def]
+    return ClinicFactory(name="South Eye Clinic")
+
+
+@pytest.fixture
+def owner(clinic):  # type: ignore[no-untyped-def]
+    """Staff member of the clinic: registers patients and uploads examinations."""
+    return member(clinic=clinic, role=Role.STAFF, username="owner")
+
+
+@pytest.fixture
+def colleague(clinic):  # type: ignore[no-untyped-def]
+    """Doctor in the same clinic: reviews."""
+    return member(clinic=clinic, role=Role.DOCTOR, username="colleague")
+
+
+@pytest.fixture
+def clinic_admin(clinic):  # type: ignore[no-untyped-def]
+    return member(clinic=clinic, role=Role.CLINIC_ADMIN, username="clinicadmin")
+
+
+@pytest.fixture
+def outsider(other_clinic):  # type: ignore[no-untyped-def]
+    """Doctor of another clinic: must never see the first clinic's patients."""
+    return member(clinic=other_clinic, role=Role.DOCTOR, username="outsider")
+
+
+@pytest.fixture
+def superuser():  # type: ignore[no-untyped-def]
+    return UserFactory(username="root", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def patient(clinic, owner):  # type: ignore[no-untyped-def]
+    return PatientFactory(clinic=clinic, created_by=owner)
+
+
+def worker_env(media_root: Path) -> dict[str, str]:
+    """The environment a worker process needs to share the test database, broker and media."""
+    db = settings.DATABASES["default"]
+    env = os.environ.copy()
+    env.update(
+        DJANGO_SETTINGS_MODULE="dr_portal.settings.test",
+        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
+        CELERY_RESULT_BACKEND=settings.CELERY_RESULT_BACKEND or settings.CELERY_BROKER_URL,
+        DJANGO_MEDIA_ROOT=str(media_root),
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def start_worker(media_root: Path, log_path: Path, name: str = "test-worker") -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "celery", "-A", "dr_portal", "worker", "-Q", "inference,celery"]
+    cmd += ["--concurrency", "1", "--loglevel", "INFO", "--hostname", f"{name}-{os.getpid()}@%h", "--without-gossip"]
+    with log_path.open("ab") as log:
+        return subprocess.Popen(cmd, cwd=ROOT, env=worker_env(media_root), stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_until_ready(proc: subprocess.Popen[bytes], log_path: Path, timeout: float = 90.0) -> None:
+    """Round trip the ping task through the broker: proves the worker consumes and answers."""
+    from dr_portal.celery import ping
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"worker exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+        try:
+            if ping.apply_async(expires=10).get(timeout=10) == "pong":
+                return
+        except Exception:  # noqa: BLE001 - keep polling until the deadline
+            time.sleep(0.5)
+    raise RuntimeError(f"worker not ready after {timeout}s:\n{log_path.read_text()[-3000:]}")
+
+
+def stop_worker(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def celery_worker_process(
+    transactional_db: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A real `celery worker` process on the test database and Redis. Tests using it see only
+    committed data, hence transactional_db."""
+    media = _session_media(tmp_path_factory)
+    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+    _purge_queues()
+    proc = start_worker(media, log_path)
+    try:
+        wait_until_ready(proc, log_path)
+        yield proc
+    finally:
+        stop_worker(proc)
+
+
+def _purge_queues() -> None:
+    # Leftovers of an earlier, interrupted run must not be executed against this test's database.
+    from dr_portal.celery import app
+
+    with app.connection_for_write() as conn:
+        for queue in ("inference", "celery"):
+            conn.default_channel.queue_purge(queue)
