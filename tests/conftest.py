@@ -116,7 +116,7 @@ def wait_until_ready(proc: subprocess.Popen[bytes], log_path: Path, timeout: flo
         try:
             if ping.apply_async(expires=10).get(timeout=10) == "pong":
                 return
-        except Exception:  # noqa: BLE001 - keep polling until the deadline
+        except Exception:
             time.sleep(0.5)
     raise RuntimeError(f"worker not ready after {timeout}s:\n{log_path.read_text()[-3000:]}")
 

@@ -31,7 +31,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.PostGenerationMethodCall("set_password", PASSWORD)
 
     @factory.post_generation
-    def save_password(obj, create: bool, extracted: object, **kwargs: object) -> None:  # noqa: N805
+    def save_password(obj, create: bool, extracted: object, **kwargs: object) -> None:
         if create:
             obj.save()
 
