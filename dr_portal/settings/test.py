@@ -17,3 +17,8 @@ DEBUG = False
 DEMO_DATA_ALLOWED = True
 # Hashing cost is irrelevant to what the tests prove; Argon2 stays configured for real runs.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *PASSWORD_HASHERS]
+
+# Static files straight from the source folders: no collectstatic step outside production.
+STATIC_ROOT = None
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.django_db
+def test_no_model_change_lacks_a_migration() -> None:
+    call_command("makemigrations", "--check", "--dry-run", stdout=io.StringIO())
+
+
+def test_manage_py_check_is_clean() -> None:
+    call_command("check", "--fail-level", "WARNING")
+
+
+def test_production_settings_refuse_to_start_without_a_secret_key() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SECRET_KEY"}
+    env.update(DJANGO_SETTINGS_MODULE="dr_portal.settings.production", DJANGO_ALLOWED_HOSTS="portal.example")
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY" in result.stderr
