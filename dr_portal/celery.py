@@ -14,9 +14,10 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-@app.on_configure.connect
+@app.on_after_configure.connect
 def _make_broker_folders(sender: Celery, **kwargs: object) -> None:
-    # kombu's filesystem transport (the embedded default) needs its folders to exist.
+    # kombu's filesystem transport (the embedded default) needs its folders to exist. After, not on,
+    # configure: reading sender.conf inside on_configure re-enters the configuration and recurses.
     options = sender.conf.broker_transport_options or {}
     for key in ("data_folder_in", "data_folder_out", "processed_folder"):
         if key in options:

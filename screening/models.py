@@ -38,6 +38,9 @@ class Examination(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    # When the grading task was last sent: the reconciler measures a queued examination's wait from
+    # here (or from created_at), so it re-sends a lost message once per timeout, not on every pass.
+    enqueued_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -144,6 +145,29 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=300)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=360)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+if CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", float("inf")) <= CELERY_TASK_TIME_LIMIT:
+    # Redis would hand a task still running to a second worker: refuse to start rather than grade twice.
+    raise ImproperlyConfigured("CELERY_TASK_TIME_LIMIT must be well under CELERY_VISIBILITY_TIMEOUT.")
+
+# The reconciler (screening/reconcile.py, run by beat) re-sends the grading task of examinations left
+# queued (a message lost with the broker) or running (a worker killed mid-task) for longer than these.
+RECONCILE_QUEUED_AFTER_SECONDS = env.int("RECONCILE_QUEUED_AFTER_SECONDS", default=15 * 60)
+RECONCILE_RUNNING_AFTER_SECONDS = env.int("RECONCILE_RUNNING_AFTER_SECONDS", default=CELERY_TASK_TIME_LIMIT + 120)
+RECONCILE_MAX_ATTEMPTS = env.int("RECONCILE_MAX_ATTEMPTS", default=5)
+RECONCILE_EVERY_SECONDS = env.int("RECONCILE_EVERY_SECONDS", default=60)
+if RECONCILE_RUNNING_AFTER_SECONDS <= CELERY_TASK_TIME_LIMIT:
+    # A task inside its time limit may still be grading: re-sending it then would grade it twice at once.
+    raise ImproperlyConfigured("RECONCILE_RUNNING_AFTER_SECONDS must exceed CELERY_TASK_TIME_LIMIT.")
+CELERY_IMPORTS = ["screening.reconcile"]
+CELERY_BEAT_SCHEDULE = {
+    "reconcile-examinations": {
+        "task": "screening.reconcile_examinations",
+        "schedule": RECONCILE_EVERY_SECONDS,
+        # Default queue, not inference: it must not wait behind a backlog of gradings. A pass that could
+        # not start within one period is dropped; the next one does the same work.
+        "options": {"queue": "celery", "expires": RECONCILE_EVERY_SECONDS},
+    },
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

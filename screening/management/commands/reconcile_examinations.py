@@ -1,0 +1,35 @@
+"""Re-send the grading task of examinations stuck queued or running: for cron, or by hand after an outage."""
+
+from __future__ import annotations
+
+from argparse import ArgumentParser
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from screening.reconcile import examinations_reconcile, stale_examinations
+
+
+class Command(BaseCommand):
+    help = (
+        "Re-queue examinations left queued or running beyond RECONCILE_QUEUED_AFTER_SECONDS / "
+        "RECONCILE_RUNNING_AFTER_SECONDS (beat runs the same pass every RECONCILE_EVERY_SECONDS)."
+    )
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("--dry-run", action="store_true", help="List the stale examinations, change nothing")
+        parser.add_argument("--limit", type=int, default=500, help="At most this many per run")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["dry_run"]:
+            stale = stale_examinations()[: options["limit"]]
+            for examination in stale:
+                self.stdout.write(f"{examination.pk}\t{examination.status}\tattempts={examination.attempts}")
+            self.stdout.write(f"{len(stale)} stale examination(s); nothing changed.")
+            return
+        result = examinations_reconcile(limit=options["limit"])
+        self.stdout.write(self.style.SUCCESS(f"Reconciled: {result}."))
+        if result.requeued:
+            self.stdout.write("Re-queued: " + ", ".join(map(str, result.requeued)))
+        if result.failed:
+            self.stdout.write(self.style.WARNING("Gave up on: " + ", ".join(map(str, result.failed))))
