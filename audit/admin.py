@@ -1,19 +1,58 @@
 from __future__ import annotations
 
-from django.contrib import admin
-from django.http import HttpRequest
+from typing import Any
 
+from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.urls import URLPattern, path
+from django.utils import timezone
+
+from .exports import csv_rows
 from .models import AuditEvent
+from .services import record_event
+
+
+class AuditedModelAdmin(admin.ModelAdmin):
+    """For the admins of patient data: every add, change, delete and object view made in the Django
+    admin lands on the audit trail, with the patient it concerns and where the request came from."""
+
+    def log_addition(self, request: HttpRequest, obj: Any, message: Any) -> Any:
+        record_event(action="admin.add", request=request, obj=obj, detail={"change": message})
+        return super().log_addition(request, obj, message)
+
+    def log_change(self, request: HttpRequest, obj: Any, message: Any) -> Any:
+        record_event(action="admin.change", request=request, obj=obj, detail={"change": message})
+        return super().log_change(request, obj, message)
+
+    def log_deletions(self, request: HttpRequest, queryset: Any) -> Any:
+        # Called before the rows go, so each object's patient can still be resolved.
+        for obj in queryset:
+            record_event(action="admin.delete", request=request, obj=obj, detail={"repr": str(obj)[:200]})
+        return super().log_deletions(request, queryset)
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        response = super().change_view(request, object_id, form_url, extra_context)
+        if request.method == "GET" and response.status_code == 200:
+            obj = self.get_object(request, object_id)
+            if obj is not None:
+                record_event(action="admin.view", request=request, obj=obj)
+        return response
 
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
-    """Read-only: the trail is append-only, in the admin and in the database."""
+    """Read-only: the trail is append-only, in the admin and in the database. Exports as CSV."""
 
     list_display = ["timestamp", "action", "username", "object_type", "object_id", "patient_id", "ip_address"]
     list_filter = ["action", "object_type"]
     search_fields = ["username", "action", "object_id", "ip_address"]
     date_hierarchy = "timestamp"
+    change_list_template = "admin/audit/auditevent/change_list.html"
 
     def get_readonly_fields(self, request: HttpRequest, obj: AuditEvent | None = None) -> list[str]:
         return [f.name for f in self.model._meta.fields]
@@ -26,3 +65,25 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
         return False
+
+    def get_urls(self) -> list[URLPattern]:
+        export = path("export.csv", self.admin_site.admin_view(self.export_csv), name="audit_auditevent_export")
+        return [export, *super().get_urls()]
+
+    def export_csv(self, request: HttpRequest) -> HttpResponse:
+        """The changelist's current selection (filters, search, date) as CSV, for those who may view it."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            events = self._filtered(request)
+        except IncorrectLookupParameters:
+            return HttpResponseBadRequest("Unknown filter in the export link.", content_type="text/plain")
+        record_event(action="audit.export", request=request, detail={"filters": dict(request.GET.lists())})
+        response = StreamingHttpResponse(csv_rows(events.iterator(chunk_size=2000)), content_type="text/csv")
+        stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+        response["Content-Disposition"] = f'attachment; filename="audit-events-{stamp}.csv"'
+        return response
+
+    def _filtered(self, request: HttpRequest) -> QuerySet[AuditEvent]:
+        # The changelist applies exactly the filters the admin sees; its queryset is what they chose.
+        return self.get_changelist_instance(request).get_queryset(request)
