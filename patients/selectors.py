@@ -6,7 +6,11 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from .models import Membership, Patient
+from .models import Membership, Patient, Role
+
+# Who may read and write patient data. Clinic admins manage accounts and see no patient data (least
+# privilege); superusers without a membership use the Django admin, not the clinical pages or API.
+CLINICAL_ROLES = frozenset({Role.STAFF, Role.DOCTOR})
 
 
 def membership_for(user: AbstractBaseUser | AnonymousUser) -> Membership | None:
@@ -18,9 +22,17 @@ def membership_for(user: AbstractBaseUser | AnonymousUser) -> Membership | None:
         return None
 
 
-def patient_list(*, user: AbstractBaseUser | AnonymousUser, search: str = "") -> QuerySet[Patient]:
-    """The patients of the user's clinic (none for a user without one), optionally filtered."""
+def clinical_membership_for(user: AbstractBaseUser | AnonymousUser) -> Membership | None:
+    """The user's membership when their role may see patient data (staff, doctor); None otherwise."""
     membership = membership_for(user)
+    if membership is None or membership.role not in CLINICAL_ROLES:
+        return None
+    return membership
+
+
+def patient_list(*, user: AbstractBaseUser | AnonymousUser, search: str = "") -> QuerySet[Patient]:
+    """The patients of the user's clinic (none for a user without a clinical role), optionally filtered."""
+    membership = clinical_membership_for(user)
     if membership is None:
         return Patient.objects.none()
     patients = Patient.objects.filter(clinic_id=membership.clinic_id)

@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 
 from .models import ROLE_GROUPS, Clinic, Membership, Patient, Role
-from .selectors import membership_for
+from .selectors import clinical_membership_for
 
 
 @transaction.atomic
@@ -51,9 +51,9 @@ def patient_create(
     sex: str,
 ) -> Patient:
     """Register a patient in the user's clinic. A duplicate record number is a ValidationError."""
-    membership = membership_for(user)
+    membership = clinical_membership_for(user)
     if membership is None:
-        raise PermissionDenied("Only clinic members can register patients.")
+        raise PermissionDenied("Only clinic staff and doctors can register patients.")
     if date_of_birth > dt.date.today():
         raise ValidationError({"date_of_birth": "The date of birth is in the future."})
     try:

@@ -16,6 +16,7 @@ from .forms import PatientForm
 
 @login_required
 def patient_list(request: HttpRequest) -> HttpResponse:
+    _require_clinical_role(request)
     query = request.GET.get("q", "")
     patients = selectors.patient_list(user=request.user, search=query)
     page = Paginator(patients, 25).get_page(request.GET.get("page"))
@@ -25,8 +26,7 @@ def patient_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def patient_create(request: HttpRequest) -> HttpResponse:
-    if selectors.membership_for(request.user) is None:
-        raise PermissionDenied("Only clinic members can register patients.")
+    _require_clinical_role(request)
     form = PatientForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -44,6 +44,13 @@ def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = selectors.patient_get(user=request.user, patient_id=patient_id)
     record_event(action="patient.view", request=request, obj=patient)
     return render(request, "patients/patient_detail.html", {"patient": patient, **_history_context(patient)})
+
+
+def _require_clinical_role(request: HttpRequest) -> None:
+    # Clinic admins and superusers without a clinic see no patient data: 403 on the list and the form.
+    # Single patients answer 404 through the selector, as another clinic's do, so existence never leaks.
+    if selectors.clinical_membership_for(request.user) is None:
+        raise PermissionDenied("Only clinic staff and doctors can see patients.")
 
 
 def _history_context(patient: object) -> dict[str, object]:
