@@ -5,12 +5,14 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from django.views.generic import RedirectView
+
+from patients import account_views
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="patients:list", permanent=False)),
+    path("", account_views.home, name="home"),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("patients/", include("patients.urls")),
+    path("api/v1/", include("dr_portal.api_urls")),
     path("admin/", admin.site.urls),
 ]

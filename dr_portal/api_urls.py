@@ -1,0 +1,21 @@
+"""/api/v1/: the REST API of DESIGN.md, its OpenAPI schema and an interactive page for it."""
+
+from __future__ import annotations
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from audit.api import AuditEventListApi
+from patients.api import PatientDetailApi, PatientListCreateApi, TokenObtainApi
+
+app_name = "api"
+
+urlpatterns = [
+    path("auth/token/", TokenObtainApi.as_view(), name="token"),
+    path("patients/", PatientListCreateApi.as_view(), name="patients"),
+    path("patients/<int:patient_id>/", PatientDetailApi.as_view(), name="patient"),
+    path("audit-events/", AuditEventListApi.as_view(), name="audit_events"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    # The split view serves Swagger UI's start-up script as a file of its own: no inline script, strict CSP.
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
+]

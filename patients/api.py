@@ -1,0 +1,102 @@
+"""The patient API: parse input, call one selector or service, audit, render."""
+
+from __future__ import annotations
+
+from django.contrib.auth import authenticate
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from audit.services import record_event
+from dr_portal.api_pagination import Pagination, paginated_response
+
+from . import selectors, services
+from .authentication import token_issue
+from .permissions import IsClinicalMember
+from .serializers import (
+    PatientCreateInputSerializer,
+    PatientOutputSerializer,
+    PatientSearchSerializer,
+    TokenObtainInputSerializer,
+    TokenOutputSerializer,
+)
+
+CHANNEL = {"channel": "api"}
+
+
+class PatientListCreateApi(APIView):
+    """GET lists the clinic's patients (optionally searched); POST registers one. One path, two
+    operations, each with its own serializers: the contract puts both on /patients/."""
+
+    permission_classes = [IsAuthenticated, IsClinicalMember]
+    pagination_class = Pagination  # read by the schema generator
+
+    @extend_schema(
+        operation_id="patients_list", parameters=[PatientSearchSerializer], responses=PatientOutputSerializer(many=True)
+    )
+    def get(self, request: Request) -> Response:
+        params = PatientSearchSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        search = params.validated_data["search"]
+        patients = selectors.patient_list(user=request.user, search=search)
+        response, page = paginated_response(
+            queryset=patients, serializer_class=PatientOutputSerializer, request=request, view=self
+        )
+        record_event(action="patient.list", request=request, detail={**CHANNEL, "search": search, "page": page})
+        return response
+
+    @extend_schema(
+        operation_id="patients_create",
+        request=PatientCreateInputSerializer,
+        responses={201: PatientOutputSerializer, 400: OpenApiResponse(description="Invalid fields")},
+    )
+    def post(self, request: Request) -> Response:
+        data = PatientCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        patient = services.patient_create(user=request.user, **data.validated_data)
+        record_event(action="patient.create", request=request, obj=patient, detail=CHANNEL)
+        return Response(PatientOutputSerializer(patient).data, status=status.HTTP_201_CREATED)
+
+
+class PatientDetailApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(operation_id="patients_retrieve", responses=PatientOutputSerializer)
+    def get(self, request: Request, patient_id: int) -> Response:
+        # No role check before the lookup: the selector answers 404 to everyone outside the clinic's
+        # staff and doctors (clinic admins included), so nobody learns which ids exist.
+        patient = selectors.patient_get(user=request.user, patient_id=patient_id)
+        record_event(action="patient.view", request=request, obj=patient, detail=CHANNEL)
+        return Response(PatientOutputSerializer(patient).data)
+
+
+class TokenObtainApi(APIView):
+    """Username and password in, {"token": ...} out. Goes through django.contrib.auth.authenticate with
+    the request, so the lockout applies and failures land on the audit trail like the login page's."""
+
+    authentication_classes: list[type] = []
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "token"
+
+    @extend_schema(
+        operation_id="auth_token_create",
+        request=TokenObtainInputSerializer,
+        responses={200: TokenOutputSerializer, 400: OpenApiResponse(description="Wrong credentials")},
+        auth=[],
+    )
+    def post(self, request: Request) -> Response:
+        data = TokenObtainInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        # The underlying HttpRequest: django-axes flags lockouts on it, and its middleware reads them there.
+        user = authenticate(request._request, **data.validated_data)
+        if user is None:
+            raise ValidationError({"non_field_errors": ["Unable to log in with the credentials provided."]})
+        token = token_issue(user=user)
+        record_event(action="auth.token", request=request, actor=user)
+        return Response({"token": token.key})
