@@ -1,0 +1,101 @@
+"""Clinic admins' pages for their clinic's accounts, and the role-aware home page."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from audit.services import record_event
+
+from . import accounts
+from .account_forms import AccountCreateForm, AccountUpdateForm
+from .selectors import membership_for
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    """Where "/" and a fresh login land: clinic admins on their accounts, everybody else on patients."""
+    if not request.user.is_authenticated:
+        return redirect("login")
+    membership = membership_for(request.user)
+    if membership is not None and membership.can_manage_clinic:
+        return redirect("patients:accounts")
+    if membership is None and request.user.is_staff:
+        return redirect("admin:index")
+    return redirect("patients:list")
+
+
+@login_required
+def account_list(request: HttpRequest) -> HttpResponse:
+    memberships = accounts.clinic_account_list(admin=request.user)
+    record_event(action="account.list", request=request)
+    return render(request, "patients/accounts.html", {"memberships": memberships})
+
+
+@login_required
+def account_create(request: HttpRequest) -> HttpResponse:
+    accounts.admin_membership_for(request.user)  # 403 before any form is shown
+    form = AccountCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            user = accounts.clinic_account_create(
+                admin=request.user,
+                username=data["username"],
+                email=data["email"],
+                role=data["role"],
+                password=data["password"],
+            )
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            record_event(
+                action="account.create",
+                request=request,
+                obj=user,
+                detail={"username": data["username"], "role": data["role"]},
+            )
+            messages.success(request, f"Account {user.get_username()} created.")
+            return redirect("patients:accounts")
+    return render(request, "patients/account_form.html", {"form": form, "title": "New account"})
+
+
+@login_required
+def account_update(request: HttpRequest, user_id: int) -> HttpResponse:
+    account = accounts.clinic_account_get(admin=request.user, user_id=user_id)
+    initial = {"role": account.role, "is_active": account.user.is_active}
+    form = AccountUpdateForm(request.POST or None, initial=initial, user=account.user)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            changed = accounts.clinic_account_update(
+                admin=request.user,
+                account=account,
+                role=data["role"],
+                is_active=data["is_active"],
+                password=data["new_password"],
+            )
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            if changed:
+                record_event(
+                    action="account.update",
+                    request=request,
+                    obj=account.user,
+                    detail={"changed": changed, "role": account.role, "is_active": account.user.is_active},
+                )
+                messages.success(request, f"Account {account.user.get_username()} updated.")
+            return redirect("patients:accounts")
+    title = f"Account {account.user.get_username()}"
+    return render(request, "patients/account_form.html", {"form": form, "title": title, "account": account})
+
+
+def _add_errors(form: AccountCreateForm | AccountUpdateForm, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)

@@ -1,0 +1,90 @@
+"""Clinic admins manage their own clinic's accounts: reads and writes, always scoped to the admin's clinic.
+
+A clinic admin sees and changes only plain clinic accounts of their clinic: never another clinic's, never a
+Django-admin (staff or superuser) account, which would be a way up to the whole portal, and never their
+own role or active flag, so a clinic cannot lose its last admin by a slip.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import Http404
+from rest_framework.authtoken.models import Token
+
+from .models import ROLE_GROUPS, Membership, Role
+from .selectors import membership_for
+from .services import clinic_user_create
+
+
+def admin_membership_for(user: AbstractBaseUser | AnonymousUser) -> Membership:
+    """The clinic admin's membership; PermissionDenied for everybody else."""
+    membership = membership_for(user)
+    if membership is None or not membership.can_manage_clinic:
+        raise PermissionDenied("Only clinic admins manage accounts.")
+    return membership
+
+
+def clinic_account_list(*, admin: AbstractBaseUser) -> QuerySet[Membership]:
+    membership = admin_membership_for(admin)
+    return (
+        Membership.objects.filter(clinic_id=membership.clinic_id, user__is_staff=False, user__is_superuser=False)
+        .select_related("user")
+        .order_by("user__username")
+    )
+
+
+def clinic_account_get(*, admin: AbstractBaseUser, user_id: int) -> Membership:
+    """One account of the admin's clinic; 404 for any other, so other clinics' accounts do not leak."""
+    try:
+        return clinic_account_list(admin=admin).get(user_id=user_id)
+    except (Membership.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such account") from None
+
+
+def clinic_account_create(
+    *, admin: AbstractBaseUser, username: str, role: str, password: str, email: str = ""
+) -> AbstractBaseUser:
+    """A new account in the admin's clinic, through the provisioning service (validators included)."""
+    membership = admin_membership_for(admin)
+    user, _, _ = clinic_user_create(
+        clinic_name=membership.clinic.name, role=role, username=username, password=password, email=email
+    )
+    return user
+
+
+@transaction.atomic
+def clinic_account_update(
+    *, admin: AbstractBaseUser, account: Membership, role: str, is_active: bool, password: str = ""
+) -> list[str]:
+    """Change an account's role, active flag and optionally its password. Returns what changed."""
+    if account.clinic_id != admin_membership_for(admin).clinic_id:
+        raise Http404("No such account")
+    if role not in Role.values:
+        raise ValidationError({"role": f"Unknown role {role!r}."})
+    user = account.user
+    if user.pk == admin.pk and (role != account.role or not is_active):
+        raise ValidationError("You cannot change your own role or deactivate your own account.")
+    changed: list[str] = []
+    if role != account.role:
+        user.groups.remove(*Group.objects.filter(name__in=ROLE_GROUPS.values()))
+        user.groups.add(Group.objects.get_or_create(name=ROLE_GROUPS[role])[0])
+        account.role = role
+        account.save(update_fields=["role"])
+        changed.append("role")
+    if is_active != user.is_active:
+        user.is_active = is_active
+        changed.append("is_active")
+    if password:
+        validate_password(password, user=user)
+        user.set_password(password)
+        changed.append("password")
+    if changed:
+        user.save()
+    if "is_active" in changed or "password" in changed:
+        # A deactivated account or a reset password must not keep working through an API token.
+        Token.objects.filter(user=user).delete()
+    return changed
