@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from audit.admin import AuditedModelAdmin
+
 from .models import Clinic, Membership, Patient
 
 
@@ -19,7 +21,7 @@ class ClinicAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(AuditedModelAdmin):
     list_display = ["user", "clinic", "role", "created_at"]
     list_filter = ["role", "clinic"]
     search_fields = ["user__username", "clinic__name"]
@@ -27,7 +29,7 @@ class MembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(Patient)
-class PatientAdmin(admin.ModelAdmin):
+class PatientAdmin(AuditedModelAdmin):
     list_display = ["medical_record_number", "last_name", "first_name", "date_of_birth", "sex", "clinic", "created_at"]
     list_filter = ["clinic", "sex"]
     search_fields = ["medical_record_number", "last_name", "first_name"]

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from audit.admin import AuditedModelAdmin
+
 from .models import Examination, EyeImage, Prediction, Review
 
 
@@ -13,7 +15,7 @@ class EyeImageInline(admin.TabularInline):
 
 
 @admin.register(Examination)
-class ExaminationAdmin(admin.ModelAdmin):
+class ExaminationAdmin(AuditedModelAdmin):
     list_display = ["id", "patient", "status", "created_at", "completed_at", "created_by"]
     list_filter = ["status", "patient__clinic"]
     search_fields = ["patient__medical_record_number", "patient__last_name", "notes"]
@@ -25,7 +27,7 @@ class ExaminationAdmin(admin.ModelAdmin):
 
 
 @admin.register(EyeImage)
-class EyeImageAdmin(admin.ModelAdmin):
+class EyeImageAdmin(AuditedModelAdmin):
     list_display = ["id", "examination", "side", "format", "width", "height", "gradable", "created_at"]
     list_filter = ["side", "format", "gradable"]
     search_fields = ["sha256", "examination__patient__medical_record_number"]
@@ -34,7 +36,7 @@ class EyeImageAdmin(admin.ModelAdmin):
 
 
 @admin.register(Prediction)
-class PredictionAdmin(admin.ModelAdmin):
+class PredictionAdmin(AuditedModelAdmin):
     list_display = ["id", "eye_image", "predicted_class", "model_version", "inference_seconds", "created_at"]
     list_filter = ["predicted_class", "model_version"]
     search_fields = ["model_version", "checkpoint_sha256", "eye_image__examination__patient__medical_record_number"]
@@ -43,7 +45,7 @@ class PredictionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Review)
-class ReviewAdmin(admin.ModelAdmin):
+class ReviewAdmin(AuditedModelAdmin):
     list_display = ["examination", "doctor", "right_grade", "left_grade", "signed_off_at"]
     list_filter = ["right_grade", "left_grade"]
     search_fields = ["examination__patient__medical_record_number", "doctor__username", "notes"]
