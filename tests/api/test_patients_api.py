@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from audit.models import AuditEvent
+from patients.models import Patient
+from tests.factories import PatientFactory
+
+pytestmark = pytest.mark.django_db
+
+LIST = "/api/v1/patients/"
+NEW = {
+    "medical_record_number": "API-1",
+    "first_name": "Ada",
+    "last_name": "Byron",
+    "date_of_birth": "1970-02-03",
+    "sex": "F",
+}
+
+
+def test_it_lists_only_the_callers_clinic_paginated(api, owner, patient, other_clinic) -> None:  # type: ignore[no-untyped-def]
+    PatientFactory(clinic=other_clinic)
+    api.force_authenticate(owner)
+    body = api.get(LIST).json()
+    assert set(body) == {"count", "next", "previous", "results"}
+    assert body["count"] == 1
+    assert body["results"][0]["id"] == patient.pk
+    assert body["results"][0]["medical_record_number"] == patient.medical_record_number
+
+
+def test_search_filters_by_record_number_and_name(api, owner, clinic) -> None:  # type: ignore[no-untyped-def]
+    PatientFactory(clinic=clinic, medical_record_number="RX-42", last_name="Quintero")
+    PatientFactory(clinic=clinic, medical_record_number="RX-43", last_name="Abernathy")
+    api.force_authenticate(owner)
+    assert [p["last_name"] for p in api.get(LIST, {"search": "rx-42"}).json()["results"]] == ["Quintero"]
+    assert [p["last_name"] for p in api.get(LIST, {"search": "abern"}).json()["results"]] == ["Abernathy"]
+
+
+def test_a_search_with_a_nul_character_is_a_400_not_a_500(api, owner) -> None:  # type: ignore[no-untyped-def]
+    api.force_authenticate(owner)
+    response = api.get(LIST, {"search": "a\x00b"})
+    assert response.status_code == 400
+    assert "search" in response.json()
+
+
+def test_pages_beyond_the_last_answer_404(api, owner, patient) -> None:  # type: ignore[no-untyped-def]
+    api.force_authenticate(owner)
+    assert api.get(LIST, {"page": 9}).status_code == 404
+
+
+def test_staff_register_a_patient_in_their_clinic(api, owner, clinic) -> None:  # type: ignore[no-untyped-def]
+    api.force_authenticate(owner)
+    response = api.post(LIST, NEW, format="json")
+    assert response.status_code == 201, response.content
+    patient = Patient.objects.get(pk=response.json()["id"])
+    assert patient.clinic == clinic and patient.created_by == owner
+    assert response.json()["date_of_birth"] == "1970-02-03"
+
+
+def test_a_duplicate_record_number_is_a_clear_400(api, owner, patient) -> None:  # type: ignore[no-untyped-def]
+    api.force_authenticate(owner)
+    response = api.post(LIST, {**NEW, "medical_record_number": patient.medical_record_number}, format="json")
+    assert response.status_code == 400
+    assert "medical_record_number" in response.json()
+
+
+def test_the_same_record_number_is_free_in_another_clinic(api, outsider, patient) -> None:  # type: ignore[no-untyped-def]
+    api.force_authenticate(outsider)
+    response = api.post(LIST, {**NEW, "medical_record_number": patient.medical_record_number}, format="json")
+    assert response.status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("date_of_birth", (dt.date.today() + dt.timedelta(days=1)).isoformat()),
+        ("date_of_birth", "not-a-date"),
+        ("sex", "X"),
+        ("medical_record_number", ""),
+        ("first_name", "x" * 101),
+        ("last_name", "nul\x00byte"),
+    ],
+)
+def test_bad_fields_are_a_400_naming_the_field(api, owner, field, value) -> None:  # type: ignore[no-untyped-def]
+    api.force_authenticate(owner)
+    response = api.post(LIST, {**NEW, field: value}, format="json")
+    assert response.status_code == 400
+    assert field in response.json()
+    assert not Patient.objects.exists()
+
+
+def test_a_malformed_json_body_is_a_400(api, owner) -> None:  # type: ignore[no-untyped-def]
+    api.force_authenticate(owner)
+    response = api.generic("POST", LIST, "{not json", content_type="application/json")
+    assert response.status_code == 400
+
+
+def test_one_patient_answers_with_its_fields(api, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+    api.force_authenticate(colleague)
+    body = api.get(f"{LIST}{patient.pk}/").json()
+    assert body["id"] == patient.pk and body["last_name"] == patient.last_name
+
+
+def test_another_clinics_patient_answers_404(api, outsider, patient) -> None:  # type: ignore[no-untyped-def]
+    api.force_authenticate(outsider)
+    assert api.get(f"{LIST}{patient.pk}/").status_code == 404
+
+
+def test_an_id_beyond_the_database_range_answers_404(api, owner) -> None:  # type: ignore[no-untyped-def]
+    api.force_authenticate(owner)
+    assert api.get(f"{LIST}{10**30}/").status_code == 404
+
+
+def test_clinic_admins_see_no_patients(api, clinic_admin, patient) -> None:  # type: ignore[no-untyped-def]
+    api.force_authenticate(clinic_admin)
+    assert api.get(LIST).status_code == 403
+    assert api.post(LIST, NEW, format="json").status_code == 403
+    assert api.get(f"{LIST}{patient.pk}/").status_code == 404
+
+
+def test_anonymous_callers_get_401(api, patient) -> None:  # type: ignore[no-untyped-def]
+    assert api.get(LIST).status_code == 401
+    assert api.get(f"{LIST}{patient.pk}/").status_code == 401
+
+
+def test_reads_and_writes_are_audited_with_the_channel(api, owner, patient) -> None:  # type: ignore[no-untyped-def]
+    api.force_authenticate(owner)
+    api.get(f"{LIST}{patient.pk}/")
+    event = AuditEvent.objects.get(action="patient.view")
+    assert (event.actor, event.patient, event.detail["channel"]) == (owner, patient, "api")
