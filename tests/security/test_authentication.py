@@ -1,0 +1,87 @@
+"""Lockout after repeated failures, idle sessions expiring, passwords hashed with Argon2 and validated."""
+
+from __future__ import annotations
+
+import datetime as dt
+from unittest import mock
+
+import pytest
+from axes.models import AccessAttempt
+from django.conf import settings as django_settings
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+from django.utils import timezone
+
+from audit.models import AuditEvent
+
+pytestmark = pytest.mark.django_db
+
+
+def _login(client, password: str):  # type: ignore[no-untyped-def]
+    return client.post(reverse("login"), {"username": "owner", "password": password})
+
+
+def test_a_username_is_locked_out_after_repeated_failures(client, owner, password, settings) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        assert _login(client, "wrong-password-123").status_code == 200  # the form again, with an error
+    response = _login(client, "wrong-password-123")
+    assert response.status_code == 429
+    # Even the right password is refused now, and nobody is logged in.
+    assert _login(client, password).status_code == 429
+    assert "_auth_user_id" not in client.session
+    assert AuditEvent.objects.filter(action="auth.locked_out", username="owner").exists()
+
+
+def test_the_lockout_holds_from_another_address_too(client, owner, password, settings) -> None:  # type: ignore[no-untyped-def]
+    for i in range(settings.AXES_FAILURE_LIMIT):
+        client.post(reverse("login"), {"username": "owner", "password": "x" * 12}, REMOTE_ADDR=f"10.0.0.{i + 1}")
+    response = client.post(reverse("login"), {"username": "owner", "password": password}, REMOTE_ADDR="10.9.9.9")
+    assert response.status_code == 429
+
+
+def test_the_lockout_ends_after_the_cool_off(client, owner, password, settings) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        _login(client, "wrong-password-123")
+    AccessAttempt.objects.update(attempt_time=timezone.now() - settings.AXES_COOLOFF_TIME - dt.timedelta(seconds=1))
+    assert _login(client, password).status_code == 302
+
+
+def test_other_users_are_not_locked_by_someone_elses_failures(client, owner, colleague, password, settings) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        _login(client, "wrong-password-123")
+    response = client.post(reverse("login"), {"username": "colleague", "password": password})
+    assert response.status_code == 302
+
+
+def test_the_idle_timeout_is_fifteen_minutes_by_default() -> None:
+    assert django_settings.SESSION_COOKIE_AGE == 15 * 60
+    assert django_settings.SESSION_SAVE_EVERY_REQUEST is True
+
+
+def test_an_idle_session_expires_and_an_active_one_does_not(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+    client.force_login(owner)
+    url = reverse("patients:detail", args=[patient.pk])
+    start = timezone.now()
+    # 14 minutes idle: still in, and the request pushes the expiry another 15 minutes on.
+    with mock.patch("django.utils.timezone.now", return_value=start + dt.timedelta(minutes=14)):
+        assert client.get(url).status_code == 200
+    # 28 minutes after the start, but only 14 after the last request: still in.
+    with mock.patch("django.utils.timezone.now", return_value=start + dt.timedelta(minutes=28)):
+        assert client.get(url).status_code == 200
+    # Then 16 minutes of silence: the session is gone and the login page asks again.
+    with mock.patch("django.utils.timezone.now", return_value=start + dt.timedelta(minutes=44)):
+        response = client.get(url)
+    assert response.status_code == 302 and reverse("login") in response["Location"]
+
+
+def test_passwords_are_hashed_with_argon2_outside_tests() -> None:
+    from dr_portal.settings import base
+
+    assert base.PASSWORD_HASHERS[0] == "django.contrib.auth.hashers.Argon2PasswordHasher"
+
+
+@pytest.mark.parametrize("weak", ["short-pw1", "password1234", "123456789012"])
+def test_weak_passwords_are_refused(weak: str) -> None:
+    with pytest.raises(ValidationError):
+        validate_password(weak)
