@@ -1,0 +1,51 @@
+"""Reading what the portal sent to the broker, through kombu, as a worker would receive it."""
+
+from __future__ import annotations
+
+from kombu import Connection
+
+from dr_portal.celery import app
+
+
+def drain_task_messages(queue: str = "inference", url: str | None = None) -> list[tuple[str, list[object]]]:
+    """Take every waiting message off a queue: (task name, positional arguments) in send order."""
+    found: list[tuple[str, list[object]]] = []
+    with Connection(url or app.conf.broker_url) as conn:
+        simple = conn.SimpleQueue(queue)
+        try:
+            while True:
+                try:
+                    message = simple.get(timeout=0.2)
+                except simple.Empty:
+                    return found
+                args = message.payload[0] if isinstance(message.payload, list) else message.payload.get("args")
+                found.append((message.headers.get("task", ""), list(args)))
+                message.ack()
+        finally:
+            simple.close()
+
+
+def purge(*queues: str) -> None:
+    """Empty the queues, and forget messages a killed worker left unacknowledged in an earlier test."""
+    with app.connection_for_write() as conn:
+        channel = conn.default_channel
+        for queue in queues or ("inference", "celery"):
+            channel.queue_purge(queue)
+        channel.client.delete(channel.unacked_key, channel.unacked_index_key)
+
+
+def restore_unacked() -> int:
+    """Hand back every unacknowledged message now, as Redis does once the visibility timeout has passed."""
+    with app.connection_for_write() as conn:
+        channel = conn.default_channel
+        tags = channel.client.hkeys(channel.unacked_key)
+        for tag in tags:
+            channel.qos.restore_by_tag(tag.decode() if isinstance(tag, bytes) else tag, channel.client)
+        return len(tags)
+
+
+def broker_idle(queue: str = "inference") -> bool:
+    """Nothing waiting and nothing taken but unacknowledged: every delivered task has finished."""
+    with app.connection_for_write() as conn:
+        client = conn.default_channel.client
+        return client.llen(queue) == 0 and client.hlen(conn.default_channel.unacked_key) == 0
