@@ -1,0 +1,153 @@
+"""Command line: python -m ml {train,evaluate,tsne,predict,faithfulness}."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a timm ViT on folders in the arranged layout")
+    p.add_argument("--data", nargs="+", required=True, help="dataset folders (<grade>/<file> + manifest.csv)")
+    p.add_argument("--out", default="runs/train")
+    p.add_argument("--arch", default="vit_tiny_r_s16_p8_224", help="timm architecture name")
+    p.add_argument("--image-size", type=int, default=256)
+    p.add_argument("--model-kwargs", default="{}", help='extra timm kwargs as JSON, e.g. {"drop_path_rate": 0.1}')
+    p.add_argument("--pretrained", help="local timm checkpoint or .safetensors; the head is replaced")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--samples-per-epoch", type=int)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=0.05)
+    p.add_argument("--warmup-epochs", type=float, default=1.0)
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--balance-power", type=float, default=1.0)
+    p.add_argument("--patience", type=int, default=8)
+    p.add_argument("--monitor", choices=["balanced_accuracy", "quadratic_weighted_kappa"], default="balanced_accuracy")
+    p.add_argument("--time-budget-min", type=float, help="anneal the learning rate to finish within this many minutes")
+    p.add_argument("--no-ben", action="store_true", help="skip the Gaussian-blur subtraction")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--version", default="dev", help="version string written into the model card")
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="metrics, confusion matrix, ROC and predictions for a folder")
+    p.add_argument("--data", nargs="+", required=True)
+    p.add_argument("--checkpoint", help="defaults to the shipped model")
+    p.add_argument("--out", required=True)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--split", choices=["train", "val", "test"], help="only this split of the patient-level split")
+    p.add_argument("--seed", type=int, default=0, help="the split's seed (training's default is 0)")
+
+
+def _add_tsne(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("tsne", help="t-SNE of the model's embeddings, coloured by class")
+    p.add_argument("--data", nargs="+", required=True)
+    p.add_argument("--checkpoint")
+    p.add_argument("--out", required=True, help="PNG path")
+    p.add_argument("--max-images", type=int, default=1500)
+    p.add_argument("--split", choices=["train", "val", "test"])
+
+
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="label, confidences and heatmap per image, as JSON")
+    p.add_argument("images", nargs="+")
+    p.add_argument("--checkpoint")
+    p.add_argument("--out", default=".", help="folder for the heatmap overlay PNGs")
+
+
+def _add_faithfulness(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("faithfulness", help="deletion curve of the heatmaps against random patches")
+    p.add_argument("--data", nargs="+", required=True)
+    p.add_argument("--checkpoint")
+    p.add_argument("--out", required=True, help="PNG path (a JSON with the numbers is written beside it)")
+    p.add_argument("--max-images", type=int, default=200)
+    p.add_argument("--split", choices=["train", "val", "test"])
+
+
+def _train(args: argparse.Namespace) -> dict:
+    from ml.train import TrainConfig, train
+
+    config = TrainConfig(
+        data=args.data,
+        out=args.out,
+        architecture=args.arch,
+        image_size=args.image_size,
+        model_kwargs=json.loads(args.model_kwargs),
+        pretrained=args.pretrained,
+        epochs=args.epochs,
+        samples_per_epoch=args.samples_per_epoch,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        warmup_epochs=args.warmup_epochs,
+        label_smoothing=args.label_smoothing,
+        balance_power=args.balance_power,
+        patience=args.patience,
+        monitor=args.monitor,
+        time_budget_min=args.time_budget_min,
+        ben=not args.no_ben,
+        seed=args.seed,
+        threads=args.threads,
+        version=args.version,
+    )
+    card = train(config)
+    return {"checkpoint": f"{args.out}/model.safetensors", "test_metrics": card["test_metrics"]}
+
+
+def _evaluate(args: argparse.Namespace) -> dict:
+    from ml.evaluate import evaluate
+
+    metrics = evaluate(args.data, args.out, args.checkpoint, args.batch_size, args.split, args.seed)
+    return {k: v for k, v in metrics.items() if k not in ("per_class", "per_source")}
+
+
+def _tsne(args: argparse.Namespace) -> dict:
+    from ml.tsne import tsne_figure
+
+    return tsne_figure(args.data, args.out, args.checkpoint, args.max_images, args.split)
+
+
+def _predict(args: argparse.Namespace) -> list:
+    from ml.predictor import predict_files
+
+    return predict_files(args.images, args.out, args.checkpoint)
+
+
+def _faithfulness(args: argparse.Namespace) -> dict:
+    from ml.faithfulness import deletion_figure
+
+    return deletion_figure(args.data, args.out, args.checkpoint, args.max_images, args.split)
+
+
+COMMANDS = {
+    "train": _train,
+    "evaluate": _evaluate,
+    "tsne": _tsne,
+    "predict": _predict,
+    "faithfulness": _faithfulness,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ml", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_train, _add_evaluate, _add_tsne, _add_predict, _add_faithfulness):
+        add(sub)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        result = COMMANDS[args.command](args)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""A preprocessed uint8 image cache so epochs never decode JPEGs again."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from ml.data import Sample
+from ml.preprocess import PREPROCESS_VERSION, open_for_preprocess, preprocess
+
+log = logging.getLogger(__name__)
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("ML_CACHE_DIR", Path(__file__).resolve().parent.parent / "var" / "ml-cache"))
+
+
+def _load_one(args: tuple[str, int, bool]) -> np.ndarray | None:
+    path, size, ben = args
+    try:
+        return preprocess(open_for_preprocess(path, size), size, ben)[0]
+    except (OSError, ValueError, SyntaxError) as error:  # PIL raises all three for broken files
+        log.warning("skipping unreadable image %s: %s", path, error)
+        return None
+
+
+def _key(samples: Sequence[Sample], size: int, ben: bool) -> str:
+    digest = hashlib.sha256(f"{PREPROCESS_VERSION}|{size}|{ben}".encode())
+    for sample in samples:
+        digest.update(str(sample.path.resolve()).encode())
+    return digest.hexdigest()[:16]
+
+
+def load_images(
+    samples: Sequence[Sample],
+    size: int,
+    ben: bool = True,
+    cache_dir: Path | None = None,
+    workers: int = 2,
+    persist: bool = True,
+) -> tuple[np.ndarray, list[Sample]]:
+    """Preprocessed images (N x size x size x 3 uint8) and the samples that could be read, cached on disk."""
+    cache_dir = cache_dir or default_cache_dir()
+    key = _key(samples, size, ben)
+    images_file, kept_file = cache_dir / f"{key}.npy", cache_dir / f"{key}.kept.npy"
+    if persist and images_file.is_file() and kept_file.is_file():
+        kept = np.load(kept_file)
+        return np.load(images_file), [samples[i] for i in kept]
+    jobs = [(str(s.path), size, ben) for s in samples]
+    if workers > 1 and len(jobs) > 64:
+        with ProcessPoolExecutor(workers) as pool:
+            arrays = list(tqdm(pool.map(_load_one, jobs, chunksize=32), total=len(jobs), desc="preprocess"))
+    else:
+        arrays = [_load_one(job) for job in tqdm(jobs, desc="preprocess", disable=len(jobs) < 64)]
+    kept = [i for i, a in enumerate(arrays) if a is not None]
+    images = np.stack([arrays[i] for i in kept]) if kept else np.zeros((0, size, size, 3), np.uint8)
+    if not persist:
+        return images, [samples[i] for i in kept]
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    np.save(images_file, images)
+    np.save(kept_file, np.asarray(kept, dtype=np.int64))
+    return images, [samples[i] for i in kept]

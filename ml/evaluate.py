@@ -1,0 +1,87 @@
+"""`evaluate`: grade every image of folders in the arranged layout and write the metrics and figures."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ml.cache import load_images
+from ml.data import Sample, load_datasets, split_by_patient
+from ml.metrics import classification_metrics
+from ml.plots import plot_confusion, plot_roc
+from ml.predictor import Predictor
+
+log = logging.getLogger(__name__)
+
+
+def select_samples(data: Sequence[str | Path], split: str | None = None, seed: int = 0) -> list[Sample]:
+    """Every sample of the folders, or one split of the patient-level split (the one training used)."""
+    samples = load_datasets(data)
+    return split_by_patient(samples, seed=seed)[split] if split else samples
+
+
+def grade_samples(
+    predictor: Predictor, samples: Sequence[Sample], batch_size: int = 32
+) -> tuple[np.ndarray, list[Sample]]:
+    """Calibrated probabilities for every readable sample (unreadable ones are skipped with a warning)."""
+    arrays, kept = load_images(samples, predictor.image_size, predictor.ben, persist=False)
+    probs = [predictor.probabilities(arrays[i : i + batch_size])[0] for i in range(0, len(arrays), batch_size)]
+    return (np.concatenate(probs) if probs else np.zeros((0, len(predictor.labels)))), kept
+
+
+def _write_predictions(path: Path, samples: Sequence[Sample], probs: np.ndarray, labels: Sequence[str]) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["file", "source", "patient_id", "eye", "grade", "true_class", "predicted_class",
+                         "predicted_label", *[f"p_{label}" for label in labels]])  # fmt: skip
+        for sample, row in zip(samples, probs, strict=True):
+            index = int(row.argmax())
+            writer.writerow([str(sample.path), sample.source, sample.patient_id, sample.eye, sample.grade,
+                             sample.label, index, labels[index], *[f"{p:.6f}" for p in row]])  # fmt: skip
+
+
+def _per_source(samples: Sequence[Sample], y_true: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
+    result = {}
+    sources = np.array([s.source for s in samples])
+    for source in sorted(set(sources)):
+        chosen = sources == source
+        metrics = classification_metrics(y_true[chosen], probs[chosen].argmax(1), probs[chosen])
+        result[source] = {k: v for k, v in metrics.items() if k not in ("per_class", "confusion_matrix")}
+    return result
+
+
+def evaluate(
+    data: Sequence[str | Path],
+    out: str | Path,
+    checkpoint: str | Path | None = None,
+    batch_size: int = 32,
+    split: str | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Write metrics.json, confusion_matrix.png, roc_referable.png and predictions.csv; return the metrics."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    selected = select_samples(data, split, seed)  # a wrong folder fails before the model loads
+    predictor = Predictor(checkpoint)
+    probs, samples = grade_samples(predictor, selected, batch_size)
+    if not samples:
+        raise ValueError(f"no readable images in {list(map(str, data))}")
+    y_true = np.array([s.label for s in samples])
+    metrics = classification_metrics(y_true, probs.argmax(1), probs, predictor.labels)
+    metrics |= {
+        "per_source": _per_source(samples, y_true, probs),
+        "model_version": predictor.version,
+        "checkpoint_sha256": predictor.checkpoint_sha256,
+        "data": [str(d) for d in data] + ([f"split={split} seed={seed}"] if split else []),
+    }
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    plot_confusion(np.array(metrics["confusion_matrix"]), predictor.labels, out / "confusion_matrix.png")
+    plot_roc(y_true >= 1, probs[:, 1:].sum(axis=1), metrics["referable_roc_auc"], out / "roc_referable.png")
+    _write_predictions(out / "predictions.csv", samples, probs, predictor.labels)
+    return metrics

@@ -1,0 +1,94 @@
+"""Attention rollout heatmaps (Abnar & Zuidema, 2020) and their placement on the input photograph.
+
+Rollout is used rather than Grad-CAM because it comes out of the same forward pass that grades the
+image (no backward pass), which keeps grading an examination close to the cost of the bare model.
+It shows where the class token gathered information from, not which class that evidence favours.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from ml.preprocess import FieldBox
+
+_COLORMAP: np.ndarray | None = None
+
+
+class AttentionRecorder:
+    """Context manager that records every block's attention matrix during a forward pass.
+
+    The model must have fused attention off (models.disable_fused_attention): the fused kernel
+    never materialises the matrix.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.attentions: list[torch.Tensor] = []
+        self._handles: list[torch.utils.hooks.RemovableHandle] = []
+
+    def __enter__(self) -> AttentionRecorder:
+        for block in self.model.blocks:
+            # attn_drop sees softmax(q k^T) on the unfused path; it is the identity in eval mode.
+            self._handles.append(block.attn.attn_drop.register_forward_hook(self._record))
+        return self
+
+    def _record(self, _module: nn.Module, _inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        self.attentions.append(output.detach())
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+
+def rollout(attentions: list[torch.Tensor], num_prefix_tokens: int, grid: tuple[int, int]) -> np.ndarray:
+    """Per image, the class token's rolled-out attention over the patch grid, scaled to [0, 1]."""
+    if not attentions:
+        raise ValueError("no attention recorded: is fused attention still on?")
+    batch, _, tokens, _ = attentions[0].shape
+    identity = torch.eye(tokens, device=attentions[0].device).expand(batch, tokens, tokens)
+    result = identity
+    for attention in attentions:
+        # Average heads, add the residual path, renormalise rows (as in the rollout paper).
+        mixed = 0.5 * attention.float().mean(dim=1) + 0.5 * identity
+        result = (mixed / mixed.sum(dim=-1, keepdim=True)) @ result
+    maps = result[:, 0, num_prefix_tokens:].reshape(batch, *grid)
+    low = maps.amin(dim=(1, 2), keepdim=True)
+    high = maps.amax(dim=(1, 2), keepdim=True)
+    return ((maps - low) / (high - low).clamp(min=1e-8)).cpu().numpy().astype(np.float32)
+
+
+def place_on_image(grid_map: np.ndarray, box: FieldBox, size: tuple[int, int]) -> np.ndarray:
+    """Stretch a patch-grid map over the field's square and cut it to the input image (H x W, float32)."""
+    side = max(1, round(box.side))
+    square = Image.fromarray(grid_map.astype(np.float32), mode="F").resize((side, side), Image.Resampling.BILINEAR)
+    left, top = round(box.left), round(box.top)
+    # crop() zero-fills where the image extends beyond the field's square.
+    placed = square.crop((-left, -top, -left + size[0], -top + size[1]))
+    return np.clip(np.asarray(placed, dtype=np.float32), 0.0, 1.0)
+
+
+def _colormap() -> np.ndarray:
+    global _COLORMAP
+    if _COLORMAP is None:
+        from matplotlib import colormaps
+
+        _COLORMAP = (colormaps["jet"](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
+    return _COLORMAP
+
+
+def overlay(image: Image.Image, grid_map: np.ndarray, box: FieldBox, alpha: float = 0.4) -> Image.Image:
+    """The heatmap in colour, blended on the photograph at the photograph's size."""
+    coloured = Image.fromarray(_colormap()[(grid_map * 255).astype(np.uint8)])
+    side = max(1, round(box.side))
+    left, top = round(box.left), round(box.top)
+    heat = coloured.resize((side, side), Image.Resampling.BILINEAR)
+    heat = heat.crop((-left, -top, -left + image.width, -top + image.height))
+    return Image.blend(image.convert("RGB"), heat, alpha)

@@ -1,0 +1,283 @@
+"""Training: balanced sampling, batched fundus augmentation, AdamW + warm-up + cosine, early stopping."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from ml.augment import augment, to_model_input
+from ml.cache import load_images
+from ml.calibration import expected_calibration_error, fit_temperature, softmax
+from ml.checkpoint import load_checkpoint, save_checkpoint
+from ml.data import LABELS, Sample, load_datasets, split_by_patient, summarise
+from ml.metrics import classification_metrics
+from ml.models import build_model, data_config
+from ml.plots import plot_history
+from ml.preprocess import PREPROCESS_VERSION
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    data: list[str]
+    out: str = "runs/train"
+    architecture: str = "vit_tiny_r_s16_p8_224"
+    image_size: int = 256
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    pretrained: str | None = None
+    epochs: int = 30
+    samples_per_epoch: int | None = None  # None: the training split's size
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    warmup_epochs: float = 1.0
+    label_smoothing: float = 0.1
+    grad_clip: float = 1.0
+    balance_power: float = 1.0  # sampling weight = class_count ** -power; 1 = fully balanced
+    patience: int = 8
+    monitor: str = "balanced_accuracy"
+    time_budget_min: float | None = None  # cosine decays on whichever ends first: epochs or this budget
+    ben: bool = True
+    seed: int = 0
+    threads: int | None = None
+    version: str = "dev"
+
+
+@dataclass
+class Arrays:
+    images: torch.Tensor  # uint8 N x H x W x 3
+    labels: torch.Tensor
+    samples: list[Sample]
+
+
+def _arrays(samples: Sequence[Sample], size: int, ben: bool) -> Arrays:
+    images, kept = load_images(samples, size, ben)
+    return Arrays(torch.from_numpy(images), torch.tensor([s.label for s in kept]), kept)
+
+
+def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    # No decay on norms, biases, position embeddings and tokens (standard ViT practice).
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        (no_decay if param.ndim <= 1 or "pos_embed" in name or "token" in name else decay).append(param)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+class Schedule:
+    """Linear warm-up then cosine to zero; progress is the further of step count and wall-clock budget."""
+
+    def __init__(self, base_lr: float, warmup_steps: int, total_steps: int, budget_s: float | None) -> None:
+        self.base_lr, self.warmup, self.total, self.budget = base_lr, warmup_steps, total_steps, budget_s
+        self.start = time.monotonic()
+
+    def progress(self, step: int) -> float:
+        by_steps = step / max(self.total, 1)
+        by_time = (time.monotonic() - self.start) / self.budget if self.budget else 0.0
+        return min(1.0, max(by_steps, by_time))
+
+    def lr(self, step: int) -> float:
+        if step < self.warmup:
+            return self.base_lr * (step + 1) / self.warmup
+        return self.base_lr * 0.5 * (1 + math.cos(math.pi * self.progress(step)))
+
+
+def balanced_indices(labels: torch.Tensor, count: int, power: float, generator: torch.Generator) -> torch.Tensor:
+    """Draw `count` indices with replacement so rare classes are seen about as often as common ones."""
+    class_counts = torch.bincount(labels, minlength=len(LABELS)).clamp(min=1).float()
+    weights = class_counts[labels] ** -power
+    return torch.multinomial(weights, count, replacement=True, generator=generator)
+
+
+def train_one_epoch(
+    model: nn.Module,
+    data: Arrays,
+    optimizer: torch.optim.Optimizer,
+    schedule: Schedule,
+    step: int,
+    config: TrainConfig,
+    norm: dict[str, list[float]],
+    generator: torch.Generator,
+    device: torch.device,
+) -> tuple[dict[str, float], int]:
+    """One pass over a balanced draw of the training split; returns mean loss/accuracy and the new step."""
+    model.train()
+    count = config.samples_per_epoch or len(data.labels)
+    order = balanced_indices(data.labels, count, config.balance_power, generator)
+    criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    total_loss, correct, seen = 0.0, 0, 0
+    batches = order.split(config.batch_size)
+    for batch in tqdm(batches, desc="train", leave=False, mininterval=10):
+        images = data.images[batch].to(device, non_blocking=True)
+        labels = data.labels[batch].to(device)
+        x = augment(images, norm["mean"], norm["std"], generator if device.type == "cpu" else None)
+        for group in optimizer.param_groups:
+            group["lr"] = schedule.lr(step)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            logits = model(x)
+            loss = criterion(logits.float(), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        step += 1
+        total_loss += loss.item() * len(batch)
+        correct += int((logits.argmax(1) == labels).sum())
+        seen += len(batch)
+    return {"train_loss": total_loss / seen, "train_accuracy": correct / seen}, step
+
+
+@torch.no_grad()
+def predict_logits(
+    model: nn.Module, images: torch.Tensor, norm: dict[str, list[float]], device: torch.device, batch_size: int = 64
+) -> np.ndarray:
+    """Logits for a uint8 NHWC array of preprocessed images, without augmentation."""
+    model.eval()
+    outputs = []
+    for start in range(0, len(images), batch_size):
+        x = to_model_input(images[start : start + batch_size].to(device), norm["mean"], norm["std"])
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            outputs.append(model(x).float().cpu())
+    return torch.cat(outputs).numpy() if outputs else np.zeros((0, len(LABELS)), np.float32)
+
+
+def validate(model: nn.Module, data: Arrays, norm: dict[str, list[float]], device: torch.device) -> dict[str, float]:
+    logits = predict_logits(model, data.images, norm, device)
+    labels = data.labels.numpy()
+    loss = float(nn.functional.cross_entropy(torch.from_numpy(logits), data.labels))
+    metrics = classification_metrics(labels, logits.argmax(1), softmax(logits))
+    return {
+        "val_loss": loss,
+        "val_accuracy": metrics["accuracy"],
+        "val_balanced_accuracy": metrics["balanced_accuracy"],
+        "val_quadratic_weighted_kappa": metrics["quadratic_weighted_kappa"] or 0.0,
+    }
+
+
+def _card(config: TrainConfig, norm: dict[str, list[float]], splits: dict[str, Arrays]) -> dict[str, Any]:
+    return {
+        "version": config.version,
+        "architecture": config.architecture,
+        "model_kwargs": {"img_size": config.image_size, **config.model_kwargs},
+        "classes": list(LABELS),
+        "image_size": config.image_size,
+        "preprocessing": {
+            "name": PREPROCESS_VERSION,
+            "steps": "crop black border, pad to square, resize, "
+            + ("mask-normalised Gaussian-blur subtraction at fixed contrast (Ben Graham)" if config.ben else "none"),
+            "ben_graham": config.ben,
+        },
+        "normalisation": norm,
+        "temperature": 1.0,
+        "data": {name: summarise(arrays.samples) for name, arrays in splits.items()},
+        "training": {k: v for k, v in asdict(config).items() if k not in ("data",)} | {"datasets": config.data},
+    }
+
+
+def _write_history(out: Path, history: list[dict[str, float]]) -> None:
+    (out / "history.json").write_text(json.dumps(history, indent=2) + "\n")
+    plot_history(history, out / "training_curves.png")
+
+
+def _setup(config: TrainConfig) -> tuple[torch.device, torch.Generator]:
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return device, torch.Generator().manual_seed(config.seed)
+
+
+def _load_splits(config: TrainConfig) -> dict[str, Arrays]:
+    samples = load_datasets(config.data)
+    splits = split_by_patient(samples, seed=config.seed)
+    # One cache for every sample: the split is an index, not a copy on disk.
+    everything = _arrays(samples, config.image_size, config.ben)
+    position = {id(s): i for i, s in enumerate(everything.samples)}
+    result = {}
+    for name, part in splits.items():
+        index = torch.tensor([position[id(s)] for s in part if id(s) in position], dtype=torch.long)
+        result[name] = Arrays(
+            everything.images[index], everything.labels[index], [everything.samples[i] for i in index]
+        )
+    return result
+
+
+def train(config: TrainConfig) -> dict[str, Any]:
+    """Train, keep the best checkpoint by the monitored validation metric, calibrate and test it."""
+    device, generator = _setup(config)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    splits = _load_splits(config)
+    log.info("split sizes: %s", {k: len(v.labels) for k, v in splits.items()})
+    if min(len(v.labels) for v in splits.values()) == 0:
+        raise ValueError(f"a split is empty ({ {k: len(v.labels) for k, v in splits.items()} }): need more patients")
+    model = build_model(
+        config.architecture, len(LABELS), config.pretrained, img_size=config.image_size, **config.model_kwargs
+    ).to(device)
+    norm = data_config(model)
+    optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr)
+    steps_per_epoch = math.ceil((config.samples_per_epoch or len(splits["train"].labels)) / config.batch_size)
+    budget = config.time_budget_min * 60 if config.time_budget_min else None
+    schedule = Schedule(config.lr, int(config.warmup_epochs * steps_per_epoch), config.epochs * steps_per_epoch, budget)
+    card = _card(config, norm, splits)
+    best_path = out / "best.safetensors"
+    history: list[dict[str, float]] = []
+    best, stale, step = -math.inf, 0, 0
+    for epoch in range(1, config.epochs + 1):
+        started = time.monotonic()
+        train_stats, step = train_one_epoch(
+            model, splits["train"], optimizer, schedule, step, config, norm, generator, device
+        )
+        row = {"epoch": epoch, **train_stats, **validate(model, splits["val"], norm, device)}
+        row |= {"lr": schedule.lr(step), "seconds": time.monotonic() - started}
+        history.append(row)
+        _write_history(out, history)
+        score = row[f"val_{config.monitor}"]
+        log.info("epoch %d %s", epoch, json.dumps({k: round(v, 4) for k, v in row.items()}))
+        if score > best:
+            best, stale = score, 0
+            save_checkpoint(model, best_path, card | {"best_epoch": epoch}, half=False)
+        else:
+            stale += 1
+        if stale >= config.patience or schedule.progress(step) >= 1.0:
+            log.info("stopping after epoch %d (stale %d, progress %.2f)", epoch, stale, schedule.progress(step))
+            break
+    return finalise(best_path, splits, out, config)
+
+
+def finalise(best_path: Path, splits: dict[str, Arrays], out: Path, config: TrainConfig) -> dict[str, Any]:
+    """Fit the temperature on validation, measure the test split, write the fp16 model with its full card."""
+    model, card = load_checkpoint(best_path)
+    device = next(model.parameters()).device
+    norm = card["normalisation"]
+    val_logits = predict_logits(model, splits["val"].images, norm, device)
+    val_labels = splits["val"].labels.numpy()
+    temperature = fit_temperature(val_logits, val_labels)
+    test_logits = predict_logits(model, splits["test"].images, norm, device)
+    test_labels = splits["test"].labels.numpy()
+    probs = softmax(test_logits, temperature)
+    test_metrics = classification_metrics(test_labels, probs.argmax(1), probs)
+    calibration = {
+        "temperature": temperature,
+        "val_ece_before": expected_calibration_error(softmax(val_logits), val_labels),
+        "val_ece_after": expected_calibration_error(softmax(val_logits, temperature), val_labels),
+        "test_ece_before": expected_calibration_error(softmax(test_logits), test_labels),
+        "test_ece_after": expected_calibration_error(probs, test_labels),
+    }
+    card = {k: v for k, v in card.items() if k not in ("sha256", "weights_file", "dtype")}
+    card |= {"temperature": temperature, "calibration": calibration, "test_metrics": test_metrics}
+    final = save_checkpoint(model, out / "model.safetensors", card, half=True)
+    (out / "test_metrics.json").write_text(json.dumps(test_metrics, indent=2) + "\n")
+    log.info("test metrics: %s", json.dumps({k: v for k, v in test_metrics.items() if not isinstance(v, dict | list)}))
+    return final
