@@ -1,0 +1,93 @@
+"""Bulk import: a folder in the arranged layout with a manifest becomes patients and examinations, graded."""
+
+from __future__ import annotations
+
+import time
+from argparse import ArgumentParser
+from pathlib import Path
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from patients.selectors import membership_for
+from screening.bulk_import import ManifestError, manifest_read, photograph_pair_import
+from screening.models import Examination, Status
+
+
+class Command(BaseCommand):
+    help = (
+        "Import a folder of fundus photographs (<grade>/<file> plus manifest.csv with file,grade,eye,patient_id) "
+        "into a clinic: one patient per patient_id, one examination per right + left pair, each sent for grading. "
+        "Re-running it imports nothing twice."
+    )
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("folder", type=Path)
+        parser.add_argument("--clinic", required=True, help="The clinic the patients belong to")
+        parser.add_argument("--username", required=True, help="A member of that clinic, recorded as the uploader")
+        parser.add_argument(
+            "--mrn-prefix",
+            help="Medical record number = prefix + patient_id (default: the folder's name and a dash)",
+        )
+        parser.add_argument("--limit", type=int, help="Import at most this many pairs")
+        parser.add_argument("--wait", action="store_true", help="Then wait until every imported examination is graded")
+        parser.add_argument("--wait-timeout", type=float, default=3600.0, help="Seconds --wait waits at most")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        folder: Path = options["folder"]
+        user = self._uploader(options["username"], options["clinic"])
+        try:
+            manifest = manifest_read(folder)
+        except ManifestError as exc:
+            raise CommandError(str(exc)) from exc
+        for problem in manifest.problems:
+            self.stderr.write(f"skipped {problem}")
+        pairs = manifest.pairs[: options["limit"]] if options["limit"] else manifest.pairs
+        prefix = options["mrn_prefix"] if options["mrn_prefix"] is not None else f"{folder.resolve().name}-"
+        created: list[int] = []
+        refused = 0
+        for pair in tqdm(pairs, desc="Importing", unit="exam", disable=options["verbosity"] < 1):
+            try:
+                examination = photograph_pair_import(user=user, pair=pair, mrn_prefix=prefix)
+            except ValidationError as exc:
+                # One bad photograph must not stop a night's import: report it and go on.
+                refused += 1
+                tqdm.write(f"refused patient {pair.patient_id}: {' '.join(exc.messages)}", file=self.stderr)
+                continue
+            if examination is not None:
+                created.append(examination.pk)
+        skipped = len(pairs) - len(created) - refused
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Imported {len(created)} examination(s); {skipped} already imported, {refused} refused, "
+                f"{len(manifest.problems)} manifest problem(s)."
+            )
+        )
+        if options["wait"] and created:
+            self._wait(created, options["wait_timeout"], show=options["verbosity"] >= 1)
+
+    def _uploader(self, username: str, clinic: str) -> Any:
+        user = get_user_model().objects.filter(username=username).first()
+        membership = membership_for(user) if user is not None else None
+        if membership is None or membership.clinic.name != clinic:
+            raise CommandError(f"{username!r} is not a member of the clinic {clinic!r}.")
+        return user
+
+    def _wait(self, ids: list[int], timeout: float, *, show: bool) -> None:
+        deadline = time.monotonic() + timeout
+        finished = {Status.DONE, Status.FAILED}
+        with tqdm(total=len(ids), desc="Grading", unit="exam", disable=not show) as bar:
+            while True:
+                statuses = list(Examination.objects.filter(pk__in=ids).values_list("status", flat=True))
+                bar.update(sum(status in finished for status in statuses) - bar.n)
+                if bar.n == len(ids) or time.monotonic() > deadline:
+                    break
+                time.sleep(2)
+        failed = statuses.count(Status.FAILED)
+        pending = len(ids) - bar.n
+        if pending:
+            raise CommandError(f"{pending} examination(s) still not graded after {timeout:.0f}s; {failed} failed.")
+        self.stdout.write(f"Graded {len(ids) - failed}; {failed} failed.")
