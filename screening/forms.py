@@ -1,0 +1,26 @@
+"""Web forms. They only collect input: the services validate it and say what is wrong, per field."""
+
+from __future__ import annotations
+
+from django import forms
+
+from .models import Grade
+
+
+class ExaminationForm(forms.Form):
+    # Not `required` here: the service checks presence with the other upload rules, so every problem of
+    # both eyes is reported at once, in the same words as through the API.
+    right_eye = forms.FileField(label="Right", required=False)
+    left_eye = forms.FileField(label="Left", required=False)
+    notes = forms.CharField(label="Notes", required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        for name in ("right_eye", "left_eye"):
+            self.fields[name].widget.attrs.update({"accept": "image/jpeg,image/png", "class": "zone-input"})
+
+
+class ReviewForm(forms.Form):
+    right_grade = forms.TypedChoiceField(label="Right eye", choices=Grade.choices, coerce=int, widget=forms.RadioSelect)
+    left_grade = forms.TypedChoiceField(label="Left eye", choices=Grade.choices, coerce=int, widget=forms.RadioSelect)
+    notes = forms.CharField(label="Notes", required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 3}))

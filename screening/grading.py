@@ -1,0 +1,75 @@
+"""The one bridge from the portal to ml/: the worker's Predictor, loaded once per process.
+
+ml/ never imports Django; this module reads the checkpoint setting and hands plain PIL images over.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from PIL import Image, UnidentifiedImageError
+
+if TYPE_CHECKING:
+    from ml.predictor import Predictor
+
+    from .models import EyeImage
+
+logger = logging.getLogger(__name__)
+
+_PREDICTORS: dict[str, Predictor] = {}
+_LOCK = threading.Lock()
+# Decoding at up to this size is plenty for the model (a few hundred pixels) and the heatmap overlay,
+# and JPEG's reduced-scale decoding makes a large photograph several times faster to read.
+DECODE_SIZE = 1024
+
+
+class PermanentGradingError(Exception):
+    """Grading cannot succeed however often it is retried (a damaged image, a missing checkpoint)."""
+
+
+def checkpoint_path() -> Path:
+    """settings.DR_CHECKPOINT_PATH, or the model shipped in the repository."""
+    if settings.DR_CHECKPOINT_PATH:
+        return Path(settings.DR_CHECKPOINT_PATH)
+    from ml.predictor import default_checkpoint_path
+
+    return default_checkpoint_path()
+
+
+def get_predictor() -> Predictor:
+    """The process's Predictor for the configured checkpoint; loaded on first use, then reused."""
+    path = checkpoint_path()
+    key = str(path.resolve())
+    predictor = _PREDICTORS.get(key)
+    if predictor is not None:
+        return predictor
+    with _LOCK:
+        if key not in _PREDICTORS:
+            from ml.checkpoint import CheckpointError
+            from ml.predictor import Predictor
+
+            try:
+                _PREDICTORS[key] = Predictor(checkpoint_path=path)
+            except (FileNotFoundError, CheckpointError) as error:
+                raise PermanentGradingError(f"The grading model cannot be loaded: {error}") from error
+            logger.info("Loaded grading model %s from %s", _PREDICTORS[key].version, path)
+    return _PREDICTORS[key]
+
+
+def open_eye_image(eye_image: EyeImage) -> Image.Image:
+    """The stored photograph, decoded (RGB); PermanentGradingError when it is missing or unreadable."""
+    try:
+        with eye_image.file.open("rb") as handle:
+            image = Image.open(handle)
+            if image.format == "JPEG":
+                image.draft("RGB", (DECODE_SIZE, DECODE_SIZE))
+            image.load()
+            return image.convert("RGB")
+    except FileNotFoundError as error:
+        raise PermanentGradingError(f"The {eye_image.side} eye's photograph is missing from storage.") from error
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise PermanentGradingError(f"The {eye_image.side} eye's photograph cannot be read: {error}") from error

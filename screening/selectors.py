@@ -1,0 +1,232 @@
+"""Reads of examinations, always scoped to the user's clinic (404 for anything else)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet
+from django.http import Http404
+from django.urls import reverse
+
+from patients.models import Patient
+from patients.selectors import clinical_membership_for
+
+from .models import Examination, EyeImage, Grade, Prediction, Side, Status
+from .referral import RECOMMENDATION_LABELS, referral_for
+
+User = AbstractBaseUser | AnonymousUser
+SIDES = (Side.RIGHT, Side.LEFT)
+
+
+def _with_results(examinations: QuerySet[Examination]) -> QuerySet[Examination]:
+    # Three queries however many examinations: the rows (with review and patient), the images, and
+    # the predictions, newest first so latest_prediction() takes the first.
+    return examinations.select_related("patient", "review", "review__doctor").prefetch_related(
+        Prefetch("images", queryset=EyeImage.objects.order_by("side")),
+        Prefetch("images__predictions", queryset=Prediction.objects.order_by("-created_at", "-id")),
+    )
+
+
+def examination_list(*, user: User, patient: Patient | None = None) -> QuerySet[Examination]:
+    """The examinations of the user's clinic (of one patient if given), newest first, with results."""
+    membership = clinical_membership_for(user)
+    if membership is None:
+        return Examination.objects.none()
+    examinations = Examination.objects.filter(patient__clinic_id=membership.clinic_id)
+    if patient is not None:
+        examinations = examinations.filter(patient=patient)
+    return _with_results(examinations).order_by("-created_at", "-id")
+
+
+def examination_get(*, user: User, examination_id: int) -> Examination:
+    """One examination of the user's clinic; 404 otherwise, so other clinics' examinations do not leak."""
+    try:
+        return examination_list(user=user).get(pk=examination_id)
+    except (Examination.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such examination") from None
+
+
+def eye_image_get(*, user: User, examination_id: int, side: str) -> EyeImage:
+    """One photograph of an examination of the user's clinic; 404 otherwise."""
+    membership = clinical_membership_for(user)
+    if membership is None or side not in Side.values:
+        raise Http404("No such photograph")
+    eye = (
+        EyeImage.objects.select_related("examination__patient")
+        .prefetch_related(Prefetch("predictions", queryset=Prediction.objects.order_by("-created_at", "-id")))
+        .filter(examination_id=examination_id, side=side, examination__patient__clinic_id=membership.clinic_id)
+        .first()
+    )
+    if eye is None:
+        raise Http404("No such photograph")
+    return eye
+
+
+def latest_prediction(eye_image: EyeImage) -> Prediction | None:
+    """The newest prediction of a photograph (from prefetched rows when the caller prefetched them)."""
+    predictions = list(eye_image.predictions.all())
+    if not predictions:
+        return None
+    return max(predictions, key=lambda p: (p.created_at, p.pk))
+
+
+def examination_eyes(examination: Examination) -> dict[str, dict[str, Any]]:
+    """Per side: the model's grade, label, confidences, the quality verdict and reasons, the prediction,
+    and the permission-checked URLs of the photograph and the heatmap."""
+    images = {image.side: image for image in examination.images.all()}
+    review = _review_of(examination)
+    eyes: dict[str, dict[str, Any]] = {}
+    for side in SIDES:
+        image = images.get(side)
+        prediction = latest_prediction(image) if image is not None else None
+        kwargs = {"examination_id": examination.pk, "side": side}
+        reviewed = getattr(review, f"{side}_grade", None) if review is not None else None
+        eyes[side] = {
+            "side": side,
+            "grade": prediction.predicted_class if prediction else None,
+            "label": prediction.get_predicted_class_display() if prediction else None,
+            "confidences": prediction.confidences if prediction else None,
+            "score": prediction.score if prediction else None,
+            "gradable": image.gradable if image else None,
+            "quality_reasons": list((image.quality or {}).get("reasons", [])) if image else [],
+            "prediction": prediction,
+            "image_url": reverse("screening:eye_image", kwargs=kwargs) if image else None,
+            "heatmap_url": reverse("screening:heatmap", kwargs=kwargs) if prediction and prediction.heatmap else None,
+            "reviewed_grade": reviewed,
+            "reviewed_label": Grade(reviewed).label if reviewed is not None else None,
+        }
+    return eyes
+
+
+def _review_of(examination: Examination) -> Any:
+    try:
+        return examination.review
+    except Examination.review.RelatedObjectDoesNotExist:  # type: ignore[attr-defined]
+        return None
+
+
+def pair_warning_of(examination: Examination) -> str | None:
+    """The upload's warning that both photographs are one (or mirrored), if it raised one."""
+    for image in examination.images.all():
+        warning = (image.quality or {}).get("pair_warning")
+        if warning:
+            return str(warning)
+    return None
+
+
+def model_version_of(examination: Examination) -> str | None:
+    for side in examination_eyes(examination).values():
+        if side["prediction"] is not None:
+            return side["prediction"].model_version
+    return None
+
+
+def examination_summary(examination: Examination) -> dict[str, Any]:
+    """Everything the result page and the history show of one examination, from prefetched rows."""
+    referral = referral_for(examination)
+    return {
+        "examination": examination,
+        "eyes": examination_eyes(examination),
+        "referral": referral,
+        "recommendation_label": RECOMMENDATION_LABELS.get(referral["recommendation"] or ""),
+        "pair_warning": pair_warning_of(examination),
+        "model_version": model_version_of(examination),
+        "review": _review_of(examination),
+    }
+
+
+def examination_status(examination: Examination) -> dict[str, Any]:
+    """The small status document the result page polls."""
+    return {
+        "id": examination.pk,
+        "status": examination.status,
+        "finished": examination.status in (Status.DONE, Status.FAILED),
+        "error": examination.error or None,
+    }
+
+
+# --- the patient page ---------------------------------------------------------------------------------
+
+CHART_WIDTH = 600
+CHART_HEIGHT = 160
+CHART_PAD = 30
+
+
+def patient_history_context(*, patient: Patient) -> dict[str, Any]:
+    """Context for the patient page: history (newest first) with both eyes' grades, and a chart.
+
+    The caller has already scoped the patient to the user's clinic. A constant number of queries
+    whatever the number of examinations.
+    """
+    examinations = list(_with_results(Examination.objects.filter(patient=patient)).order_by("-created_at", "-id"))
+    history = [examination_summary(examination) for examination in examinations]
+    return {
+        "history_template": "screening/_history.html",
+        "upload_url": reverse("screening:upload", kwargs={"patient_id": patient.pk}),
+        "examinations": history,
+        "chart": grade_chart(history),
+    }
+
+
+def grade_chart(history: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """SVG coordinates of each eye's model grade (and reviewed grade) over time, oldest on the left."""
+    points = [
+        (item["examination"].created_at, item["eyes"])
+        for item in reversed(history)
+        if any(eye["grade"] is not None for eye in item["eyes"].values())
+    ]
+    if not points:
+        return None
+    times = [when for when, _ in points]
+    series: dict[str, dict[str, Any]] = {}
+    for side in SIDES:
+        model = [
+            (_x(when, times), _y(eyes[side]["grade"]), when) for when, eyes in points if eyes[side]["grade"] is not None
+        ]
+        reviewed = [
+            (_x(when, times), _y(eyes[side]["reviewed_grade"]), when)
+            for when, eyes in points
+            if eyes[side]["reviewed_grade"] is not None
+        ]
+        series[side] = {
+            "polyline": " ".join(f"{x:.1f},{y:.1f}" for x, y, _ in model),
+            "points": [{"x": round(x, 1), "y": round(y, 1), "when": when} for x, y, when in model],
+            "reviewed": [{"x": round(x, 1), "y": round(y, 1), "when": when} for x, y, when in reviewed],
+        }
+    return {
+        "width": CHART_WIDTH,
+        "height": CHART_HEIGHT,
+        "series": series,
+        "levels": [{"y": round(_y(grade.value), 1), "label": grade.label} for grade in Grade],
+        "first": times[0],
+        "last": times[-1],
+    }
+
+
+def _x(when: datetime, times: list[datetime]) -> float:
+    span = (times[-1] - times[0]).total_seconds()
+    left, right = CHART_PAD * 3, CHART_WIDTH - CHART_PAD
+    if span <= 0:
+        return (left + right) / 2
+    return left + (right - left) * (when - times[0]).total_seconds() / span
+
+
+def _y(grade: int) -> float:
+    top, bottom = CHART_PAD / 2, CHART_HEIGHT - CHART_PAD
+    return bottom - (bottom - top) * grade / (len(Grade) - 1)
+
+
+# --- the doctors' worklist ---------------------------------------------------------------------------
+
+
+def worklist(*, user: User) -> QuerySet[Examination]:
+    """Graded examinations of the user's clinic not yet reviewed: referable first, then oldest first."""
+    referable = Prediction.objects.filter(eye_image__examination=OuterRef("pk"), predicted_class__gte=Grade.MILD)
+    return (
+        examination_list(user=user)
+        .filter(status=Status.DONE, review__isnull=True)
+        .annotate(referable=Exists(referable))
+        .order_by("-referable", "completed_at", "id")
+    )

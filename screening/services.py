@@ -1,0 +1,233 @@
+"""Writes for examinations: upload, grading (the worker's side), failure, review."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+from typing import TYPE_CHECKING
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+
+from patients.models import Patient
+from patients.selectors import clinical_membership_for
+
+from . import grading, quality
+from .models import Examination, EyeImage, Grade, Prediction, Review, Side, Status
+from .reconcile import examination_enqueue
+from .validation import CheckedImage, check_upload, pair_warning
+
+if TYPE_CHECKING:
+    from ml.predictor import ImagePrediction, Predictor
+
+logger = logging.getLogger(__name__)
+
+SIDES = (Side.RIGHT, Side.LEFT)
+
+
+def examination_create(
+    *, user: AbstractBaseUser, patient: Patient, right_eye: UploadedFile, left_eye: UploadedFile, notes: str = ""
+) -> Examination:
+    """Validate, hash and quality-check both photographs, save the examination `queued` and enqueue
+    grading once the transaction commits. On any error nothing is saved (database rows or files).
+
+    Raises ValidationError with keys right_eye / left_eye / patient (all problems at once).
+    """
+    membership = clinical_membership_for(user)
+    if membership is None:
+        raise PermissionDenied("Only clinic staff and doctors upload examinations.")
+    errors: dict[str, list[str]] = {}
+    if patient is None or patient.clinic_id != membership.clinic_id:
+        # Same words as for a patient that does not exist: another clinic's patients do not leak.
+        errors["patient"] = ["No such patient."]
+    checked: dict[str, CheckedImage] = {}
+    for side, upload in ((Side.RIGHT, right_eye), (Side.LEFT, left_eye)):
+        try:
+            checked[side] = check_upload(upload, eye=side)
+        except ValidationError as error:
+            errors[f"{side}_eye"] = error.messages
+    if errors:
+        raise ValidationError(errors)
+    warning = pair_warning(checked[Side.RIGHT], checked[Side.LEFT])
+    reports = {side: quality.assess(checked[side].image) for side in SIDES}
+    return _examination_save(user=user, patient=patient, notes=notes, checked=checked, reports=reports, warning=warning)
+
+
+def _examination_save(
+    *,
+    user: AbstractBaseUser,
+    patient: Patient,
+    notes: str,
+    checked: dict[str, CheckedImage],
+    reports: dict[str, quality.QualityReport],
+    warning: str | None,
+) -> Examination:
+    saved_files: list[str] = []
+    try:
+        with transaction.atomic():
+            examination = Examination.objects.create(
+                patient=patient, created_by=user, notes=notes.strip(), status=Status.QUEUED
+            )
+            for side in SIDES:
+                image = checked[side]
+                report = reports[side]
+                eye = EyeImage(
+                    examination=examination,
+                    side=side,
+                    sha256=image.sha256,
+                    format=image.format,
+                    gradable=report.gradable,
+                    quality={**report.as_json(), "pair_warning": warning},
+                )
+                eye.file.save(f"{image.sha256}.{image.format.lower()}", ContentFile(image.content), save=False)
+                # Set after the file: assigning it makes the ImageField re-measure (and here lose) them.
+                eye.width, eye.height = image.width, image.height
+                saved_files.append(eye.file.name)
+                eye.save()
+            examination_enqueue(examination)
+    except BaseException:
+        # The rows rolled back; the files were written outside the transaction and must go too.
+        for name in saved_files:
+            default_storage.delete(name)
+        raise
+    return examination
+
+
+# --- grading: the worker's side -------------------------------------------------------------------
+
+
+def examination_grade(*, examination_id: int) -> Examination | None:
+    """Grade both eyes in one batch and store one prediction per eye; idempotent.
+
+    Returns None when there is nothing to do (no such examination, or already done). Raises
+    grading.PermanentGradingError for faults no retry can mend; other exceptions may be transient.
+    """
+    examination = _examination_claim(examination_id=examination_id)
+    if examination is None:
+        return None
+    eyes = {eye.side: eye for eye in examination.images.all()}
+    if set(eyes) != set(SIDES):
+        raise grading.PermanentGradingError("The examination does not have both a right and a left photograph.")
+    photographs = [grading.open_eye_image(eyes[side]) for side in SIDES]
+    predictor = grading.get_predictor()
+    results = predictor.predict(photographs, heatmaps=True)
+    # Encoded before the transaction: the row locks below are then held for milliseconds only.
+    heatmaps = {side: _encode_overlay(result) for side, result in zip(SIDES, results, strict=True)}
+    with transaction.atomic():
+        # Locked so that two deliveries of the same task (a redelivery racing the first) cannot both
+        # write; the second finds the predictions and the `done` status of the first.
+        examination = Examination.objects.select_for_update().get(pk=examination_id)
+        if examination.status == Status.DONE:
+            return examination
+        for side, result in zip(SIDES, results, strict=True):
+            _prediction_save(eye_image=eyes[side], result=result, predictor=predictor, heatmap=heatmaps[side])
+        examination.status = Status.DONE
+        examination.error = ""
+        examination.completed_at = timezone.now()
+        examination.save(update_fields=["status", "error", "completed_at"])
+    return examination
+
+
+def _examination_claim(*, examination_id: int) -> Examination | None:
+    with transaction.atomic():
+        examination = Examination.objects.select_for_update().filter(pk=examination_id).first()
+        if examination is None or examination.status == Status.DONE:
+            return None
+        examination.status = Status.RUNNING
+        examination.started_at = timezone.now()
+        examination.attempts += 1
+        examination.save(update_fields=["status", "started_at", "attempts"])
+    return examination
+
+
+def _encode_overlay(result: ImagePrediction) -> bytes | None:
+    if result.overlay is None:
+        return None
+    buffer = io.BytesIO()
+    # JPEG: a photograph-like overlay at a tenth of PNG's size and encoding time.
+    result.overlay.convert("RGB").save(buffer, "JPEG", quality=85)
+    return buffer.getvalue()
+
+
+def _prediction_save(
+    *, eye_image: EyeImage, result: ImagePrediction, predictor: Predictor, heatmap: bytes | None
+) -> Prediction:
+    existing = Prediction.objects.filter(eye_image=eye_image, model_version=predictor.version).first()
+    if existing is not None:
+        return existing
+    confidences = [result.confidences[label] for label in predictor.labels]
+    prediction = Prediction(
+        eye_image=eye_image,
+        model_version=predictor.version,
+        checkpoint_sha256=predictor.checkpoint_sha256,
+        predicted_class=result.class_index,
+        confidence_no_dr=_unit(confidences[Grade.NO_DR]),
+        confidence_mild=_unit(confidences[Grade.MILD]),
+        confidence_proliferative=_unit(confidences[Grade.PROLIFERATIVE]),
+        inference_seconds=result.inference_seconds,
+    )
+    if heatmap is not None:
+        # Named by photograph and model, never by anything about the patient.
+        key = hashlib.sha256(f"{eye_image.sha256}:{predictor.version}".encode()).hexdigest()[:32]
+        prediction.heatmap.save(f"{key}.jpg", ContentFile(heatmap), save=False)
+    prediction.save()
+    return prediction
+
+
+def _unit(value: float) -> float:
+    # Softmax in float32 can land a hair outside [0, 1]; the database constraint would refuse it.
+    return min(1.0, max(0.0, float(value)))
+
+
+def examination_fail(*, examination_id: int, reason: str) -> None:
+    """Mark an examination failed with a reason the operator can read (unless it finished meanwhile)."""
+    with transaction.atomic():
+        examination = Examination.objects.select_for_update().filter(pk=examination_id).first()
+        if examination is None or examination.status == Status.DONE:
+            return
+        examination.status = Status.FAILED
+        examination.error = reason[:2000]
+        examination.completed_at = timezone.now()
+        examination.save(update_fields=["status", "error", "completed_at"])
+    logger.warning("Examination %s failed: %s", examination_id, reason)
+
+
+# --- review -----------------------------------------------------------------------------------------
+
+
+def review_create(
+    *, user: AbstractBaseUser, examination: Examination, right_grade: int, left_grade: int, notes: str = ""
+) -> Review:
+    """A doctor's sign-off of a graded examination; kept beside the model's grades, never over them."""
+    membership = clinical_membership_for(user)
+    if membership is None or not membership.can_review:
+        raise PermissionDenied("Only doctors review examinations.")
+    if examination.patient.clinic_id != membership.clinic_id:
+        raise PermissionDenied("Only doctors of the patient's clinic review this examination.")
+    errors: dict[str, list[str]] = {}
+    for field, grade in (("right_grade", right_grade), ("left_grade", left_grade)):
+        if grade not in Grade.values:
+            errors[field] = [f"Choose one of: {', '.join(Grade.labels)}."]
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        # Locked: two doctors signing off at once must not both pass the "not reviewed yet" check.
+        locked = Examination.objects.select_for_update().get(pk=examination.pk)
+        if locked.status != Status.DONE:
+            raise ValidationError({"__all__": ["Only a graded examination can be reviewed."]})
+        if Review.objects.filter(examination=locked).exists():
+            raise ValidationError({"__all__": ["This examination has already been reviewed."]})
+        return Review.objects.create(
+            examination=locked,
+            doctor=user,
+            right_grade=right_grade,
+            left_grade=left_grade,
+            notes=notes.strip(),
+            signed_off_at=timezone.now(),
+        )

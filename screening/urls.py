@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from . import views
+
+app_name = "screening"
+
+urlpatterns = [
+    path("patients/<int:patient_id>/new/", views.examination_upload, name="upload"),
+    path("examinations/<int:examination_id>/", views.examination_detail, name="detail"),
+    path("examinations/<int:examination_id>/status/", views.examination_status, name="status"),
+    path("examinations/<int:examination_id>/review/", views.review_create, name="review"),
+    path("examinations/<int:examination_id>/eyes/<str:side>/image/", views.eye_image, name="eye_image"),
+    path("examinations/<int:examination_id>/eyes/<str:side>/heatmap/", views.heatmap, name="heatmap"),
+    path("worklist/", views.worklist, name="worklist"),
+]

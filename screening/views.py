@@ -1,0 +1,161 @@
+"""Screening pages: upload, result (with polling), photographs and heatmaps, worklist, review.
+
+Thin: parse input, call one service or selector, render. Photographs and heatmaps are patient data and
+are only ever served here, after the clinic check, and audited; never as public /media/ files.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.forms import Form
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from audit.services import record_event
+from patients.selectors import clinical_membership_for, patient_get
+
+from . import selectors, services
+from .forms import ExaminationForm, ReviewForm
+from .models import Examination, Status
+
+CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png"}
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def examination_upload(request: HttpRequest, patient_id: int) -> HttpResponse:
+    patient = patient_get(user=request.user, patient_id=patient_id)
+    form = ExaminationForm(request.POST, request.FILES) if request.method == "POST" else ExaminationForm()
+    if form.is_bound and form.is_valid():
+        try:
+            examination = services.examination_create(
+                user=request.user,
+                patient=patient,
+                right_eye=form.cleaned_data["right_eye"],
+                left_eye=form.cleaned_data["left_eye"],
+                notes=form.cleaned_data["notes"],
+            )
+        except ValidationError as error:
+            _add_errors(form, error)
+        else:
+            record_event(action="examination.create", request=request, obj=examination)
+            return redirect("screening:detail", examination_id=examination.pk)
+    status = 400 if form.errors else 200
+    return render(request, "screening/upload.html", {"patient": patient, "form": form}, status=status)
+
+
+@login_required
+@require_GET
+def examination_detail(request: HttpRequest, examination_id: int) -> HttpResponse:
+    examination = selectors.examination_get(user=request.user, examination_id=examination_id)
+    record_event(action="examination.view", request=request, obj=examination)
+    return render(request, "screening/result.html", _detail_context(request, examination))
+
+
+def _detail_context(request: HttpRequest, examination: Examination, review_form: Form | None = None) -> dict:
+    summary = selectors.examination_summary(examination)
+    membership = clinical_membership_for(request.user)
+    can_review = bool(
+        membership and membership.can_review and examination.status == Status.DONE and summary["review"] is None
+    )
+    if can_review and review_form is None:
+        eyes = summary["eyes"]
+        # Starts at the model's grades: agreeing is one click, correcting is a deliberate change.
+        review_form = ReviewForm(initial={"right_grade": eyes["right"]["grade"], "left_grade": eyes["left"]["grade"]})
+    return {
+        **summary,
+        "patient": examination.patient,
+        "finished": examination.status in (Status.DONE, Status.FAILED),
+        "review_form": review_form if can_review else None,
+    }
+
+
+@login_required
+@require_GET
+def examination_status(request: HttpRequest, examination_id: int) -> JsonResponse:
+    # Polled every second or so by the result page: not audited (the page that shows the data is),
+    # and it returns no patient data, only the examination's progress.
+    examination = selectors.examination_get(user=request.user, examination_id=examination_id)
+    response = JsonResponse(selectors.examination_status(examination))
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_GET
+def eye_image(request: HttpRequest, examination_id: int, side: str) -> FileResponse:
+    eye = selectors.eye_image_get(user=request.user, examination_id=examination_id, side=side)
+    record_event(action="eye_image.view", request=request, obj=eye, detail={"side": side})
+    return _file_response(eye.file, CONTENT_TYPES.get(eye.format, "application/octet-stream"))
+
+
+@login_required
+@require_GET
+def heatmap(request: HttpRequest, examination_id: int, side: str) -> FileResponse:
+    eye = selectors.eye_image_get(user=request.user, examination_id=examination_id, side=side)
+    prediction = selectors.latest_prediction(eye)
+    if prediction is None or not prediction.heatmap:
+        raise Http404("No heatmap yet")
+    record_event(action="heatmap.view", request=request, obj=eye, detail={"side": side, "prediction": prediction.pk})
+    return _file_response(prediction.heatmap, "image/jpeg")
+
+
+def _file_response(field_file: object, content_type: str) -> FileResponse:
+    try:
+        handle = field_file.open("rb")  # type: ignore[attr-defined]
+    except FileNotFoundError:
+        raise Http404("The file is missing from storage") from None
+    response = FileResponse(handle, content_type=content_type)
+    # Patient photographs: the browser may keep them for this session's page, proxies never.
+    response["Cache-Control"] = "private, max-age=300"
+    return response
+
+
+@login_required
+@require_GET
+def worklist(request: HttpRequest) -> HttpResponse:
+    membership = clinical_membership_for(request.user)
+    if membership is None or not membership.can_review:
+        raise PermissionDenied("The worklist is for doctors.")
+    page = Paginator(selectors.worklist(user=request.user), 25).get_page(request.GET.get("page"))
+    rows = [selectors.examination_summary(examination) for examination in page]
+    record_event(action="worklist.view", request=request, detail={"page": page.number, "count": len(rows)})
+    return render(request, "screening/worklist.html", {"page": page, "rows": rows})
+
+
+@login_required
+@require_POST
+def review_create(request: HttpRequest, examination_id: int) -> HttpResponse:
+    examination = selectors.examination_get(user=request.user, examination_id=examination_id)
+    form = ReviewForm(request.POST)
+    if form.is_valid():
+        try:
+            review = services.review_create(user=request.user, examination=examination, **form.cleaned_data)
+        except ValidationError as error:
+            _add_errors(form, error)
+        else:
+            record_event(action="review.create", request=request, obj=review)
+            messages.success(request, "Review signed off.")
+            return redirect("screening:detail", examination_id=examination.pk)
+    context = _detail_context(request, examination, review_form=form)
+    if context["review_form"] is None:
+        # No longer reviewable (someone signed off first, say): show why on the page.
+        messages.error(request, " ".join(_messages(form)) or "This examination cannot be reviewed.")
+        return redirect("screening:detail", examination_id=examination.pk)
+    return render(request, "screening/result.html", context, status=400)
+
+
+def _add_errors(form: Form, error: ValidationError) -> None:
+    if hasattr(error, "error_dict"):
+        for field, field_errors in error.message_dict.items():
+            form.add_error(field if field in form.fields else None, field_errors)
+    else:
+        form.add_error(None, error.messages)
+
+
+def _messages(form: Form) -> list[str]:
+    return [str(message) for errors in form.errors.values() for message in errors]

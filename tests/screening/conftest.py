@@ -1,0 +1,82 @@
+"""Screening fixtures: real fundus photographs (tiny copies), uploads, and a tiny real checkpoint.
+
+The checkpoint is a real model built and saved through the ml package's own API (random weights, 64 px,
+so a forward pass takes milliseconds); the tests run the real Predictor on it, never a stand-in.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "screening"
+RIGHT = FIXTURES / "eyepacs_1002_right.jpg"
+LEFT = FIXTURES / "eyepacs_1002_left.jpg"
+GOOD_PHOTOS = sorted(FIXTURES.glob("*.jpg"))
+
+
+def upload(path: Path, name: str | None = None, content_type: str = "image/jpeg") -> SimpleUploadedFile:
+    return SimpleUploadedFile(name or path.name, path.read_bytes(), content_type=content_type)
+
+
+def image_upload(image: Image.Image, name: str, fmt: str = "JPEG", **save: object) -> SimpleUploadedFile:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **save)
+    return SimpleUploadedFile(name, buffer.getvalue(), content_type=f"image/{fmt.lower()}")
+
+
+@pytest.fixture
+def right_eye() -> SimpleUploadedFile:
+    return upload(RIGHT)
+
+
+@pytest.fixture
+def left_eye() -> SimpleUploadedFile:
+    return upload(LEFT)
+
+
+def build_tiny_checkpoint(path: Path) -> Path:
+    import torch
+
+    from ml.checkpoint import save_checkpoint
+    from ml.data import LABELS
+    from ml.models import build_model, data_config
+
+    torch.manual_seed(0)
+    model = build_model("vit_tiny_patch16_224", num_classes=len(LABELS), img_size=64)
+    card = {
+        "version": "test-tiny-vit-64",
+        "architecture": "vit_tiny_patch16_224",
+        "model_kwargs": {"img_size": 64},
+        "classes": list(LABELS),
+        "image_size": 64,
+        "preprocessing": {"ben_graham": True},
+        "normalisation": data_config(model),
+        "temperature": 1.0,
+    }
+    save_checkpoint(model, path, card, half=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_checkpoint(tmp_path_factory.mktemp("checkpoint") / "tiny.safetensors")
+
+
+@pytest.fixture
+def grading_checkpoint(tiny_checkpoint: Path, settings: object, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Point the portal (this process and any worker started after it) at the tiny checkpoint."""
+    settings.DR_CHECKPOINT_PATH = str(tiny_checkpoint)  # type: ignore[attr-defined]
+    monkeypatch.setenv("DR_CHECKPOINT_PATH", str(tiny_checkpoint))
+    yield tiny_checkpoint
+
+
+@pytest.fixture
+def grading_worker(grading_checkpoint: Path, celery_worker_process: object) -> object:
+    """A real worker process grading with the tiny checkpoint (the env var is set before it starts)."""
+    return celery_worker_process

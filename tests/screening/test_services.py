@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.storage import default_storage
+
+from screening import services
+from screening.models import Examination, EyeImage, Review, Status
+from tests.factories import PatientFactory
+
+from .conftest import LEFT, RIGHT, upload
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_saves_a_queued_examination_with_both_photographs_hashed_and_checked(
+    owner, patient, right_eye, left_eye, django_capture_on_commit_callbacks
+) -> None:  # type: ignore[no-untyped-def]
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        examination = services.examination_create(
+            user=owner, patient=patient, right_eye=right_eye, left_eye=left_eye, notes=" first visit "
+        )
+    assert examination.status == Status.QUEUED
+    assert examination.notes == "first visit"
+    assert examination.enqueued_at is not None
+    assert len(callbacks) == 1  # the grading task is sent once the upload commits, not before
+    eyes = {eye.side: eye for eye in examination.images.all()}
+    assert set(eyes) == {"right", "left"}
+    import hashlib
+
+    assert eyes["right"].sha256 == hashlib.sha256(RIGHT.read_bytes()).hexdigest()
+    assert eyes["left"].sha256 == hashlib.sha256(LEFT.read_bytes()).hexdigest()
+    assert eyes["right"].format == "JPEG"
+    assert (eyes["right"].width, eyes["right"].height) == (256, 171)
+    assert eyes["right"].gradable is True
+    assert eyes["right"].quality["reasons"] == []
+    assert default_storage.exists(eyes["right"].file.name)
+    assert eyes["right"].file.name.startswith("eyes/")
+
+
+def test_it_refuses_another_clinics_patient_and_saves_nothing(owner, other_clinic, right_eye, left_eye) -> None:  # type: ignore[no-untyped-def]
+    stranger = PatientFactory(clinic=other_clinic)
+    with pytest.raises(ValidationError) as caught:
+        services.examination_create(user=owner, patient=stranger, right_eye=right_eye, left_eye=left_eye)
+    assert caught.value.message_dict == {"patient": ["No such patient."]}
+    assert Examination.objects.count() == 0
+    assert EyeImage.objects.count() == 0
+
+
+def test_a_clinic_admin_cannot_upload(clinic_admin, patient, right_eye, left_eye) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(PermissionDenied):
+        services.examination_create(user=clinic_admin, patient=patient, right_eye=right_eye, left_eye=left_eye)
+
+
+def test_a_failure_while_saving_leaves_no_rows_and_no_files(owner, patient, right_eye, left_eye, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    def broken(examination: Examination) -> None:
+        raise RuntimeError("broker exploded")
+
+    monkeypatch.setattr(services, "examination_enqueue", broken)
+    before = set(default_storage.listdir("eyes")[0]) if default_storage.exists("eyes") else set()
+    with pytest.raises(RuntimeError):
+        services.examination_create(user=owner, patient=patient, right_eye=right_eye, left_eye=left_eye)
+    assert Examination.objects.count() == 0
+    after = set(default_storage.listdir("eyes")[0]) if default_storage.exists("eyes") else set()
+    for folder in after - before:
+        assert default_storage.listdir(f"eyes/{folder}")[1] == []
+
+
+def test_it_warns_when_the_two_photographs_are_one_file(owner, patient) -> None:  # type: ignore[no-untyped-def]
+    examination = services.examination_create(
+        user=owner, patient=patient, right_eye=upload(RIGHT), left_eye=upload(RIGHT, name="left.jpg")
+    )
+    assert {eye.quality["pair_warning"] for eye in examination.images.all()} == {
+        "The right and left photographs are the same file."
+    }
+
+
+def test_it_warns_when_the_left_photograph_mirrors_the_right(owner, patient) -> None:  # type: ignore[no-untyped-def]
+    from PIL import Image, ImageOps
+
+    from .conftest import image_upload
+
+    mirrored = image_upload(ImageOps.mirror(Image.open(RIGHT)), "left.jpg", quality=92)
+    examination = services.examination_create(user=owner, patient=patient, right_eye=upload(RIGHT), left_eye=mirrored)
+    warning = examination.images.first().quality["pair_warning"]
+    assert "mirror image" in warning
+
+
+def test_a_real_pair_raises_no_pair_warning(owner, patient, right_eye, left_eye) -> None:  # type: ignore[no-untyped-def]
+    examination = services.examination_create(user=owner, patient=patient, right_eye=right_eye, left_eye=left_eye)
+    assert all(eye.quality["pair_warning"] is None for eye in examination.images.all())
+
+
+def _done(examination: Examination) -> Examination:
+    Examination.objects.filter(pk=examination.pk).update(status=Status.DONE)
+    examination.refresh_from_db()
+    return examination
+
+
+def test_a_doctor_reviews_a_graded_examination(owner, colleague, patient, right_eye, left_eye) -> None:  # type: ignore[no-untyped-def]
+    examination = _done(
+        services.examination_create(user=owner, patient=patient, right_eye=right_eye, left_eye=left_eye)
+    )
+    review = services.review_create(user=colleague, examination=examination, right_grade=1, left_grade=0, notes="ok")
+    assert (review.right_grade, review.left_grade, review.doctor) == (1, 0, colleague)
+    assert review.signed_off_at is not None
+
+
+def test_staff_cannot_review(owner, patient, right_eye, left_eye) -> None:  # type: ignore[no-untyped-def]
+    examination = _done(
+        services.examination_create(user=owner, patient=patient, right_eye=right_eye, left_eye=left_eye)
+    )
+    with pytest.raises(PermissionDenied):
+        services.review_create(user=owner, examination=examination, right_grade=0, left_grade=0)
+    assert Review.objects.count() == 0
+
+
+def test_a_doctor_of_another_clinic_cannot_review(owner, outsider, patient, right_eye, left_eye) -> None:  # type: ignore[no-untyped-def]
+    examination = _done(
+        services.examination_create(user=owner, patient=patient, right_eye=right_eye, left_eye=left_eye)
+    )
+    with pytest.raises(PermissionDenied):
+        services.review_create(user=outsider, examination=examination, right_grade=0, left_grade=0)
+
+
+def test_an_examination_not_yet_graded_cannot_be_reviewed(owner, colleague, patient, right_eye, left_eye) -> None:  # type: ignore[no-untyped-def]
+    examination = services.examination_create(user=owner, patient=patient, right_eye=right_eye, left_eye=left_eye)
+    with pytest.raises(ValidationError, match="Only a graded examination"):
+        services.review_create(user=colleague, examination=examination, right_grade=0, left_grade=0)
+
+
+def test_an_examination_is_reviewed_once_and_grades_must_exist(owner, colleague, patient, right_eye, left_eye) -> None:  # type: ignore[no-untyped-def]
+    examination = _done(
+        services.examination_create(user=owner, patient=patient, right_eye=right_eye, left_eye=left_eye)
+    )
+    with pytest.raises(ValidationError) as caught:
+        services.review_create(user=colleague, examination=examination, right_grade=7, left_grade=0)
+    assert "right_grade" in caught.value.message_dict
+    services.review_create(user=colleague, examination=examination, right_grade=0, left_grade=0)
+    with pytest.raises(ValidationError, match="already been reviewed"):
+        services.review_create(user=colleague, examination=examination, right_grade=1, left_grade=1)

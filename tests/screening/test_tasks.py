@@ -1,0 +1,96 @@
+"""The grading task, run in this process on a real (tiny) checkpoint through the real Predictor."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.files.storage import default_storage
+from PIL import Image
+
+from screening import grading, services
+from screening.models import Examination, Prediction, Status
+from screening.tasks import grade_examination
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def examination(owner, patient, right_eye, left_eye) -> Examination:  # type: ignore[no-untyped-def]
+    return services.examination_create(user=owner, patient=patient, right_eye=right_eye, left_eye=left_eye)
+
+
+def test_it_grades_both_eyes_and_stores_heatmaps(examination, grading_checkpoint) -> None:  # type: ignore[no-untyped-def]
+    assert grade_examination.apply(args=[examination.pk]).get() == "done"
+    examination.refresh_from_db()
+    assert examination.status == Status.DONE
+    assert examination.completed_at is not None and examination.attempts == 1
+    predictions = Prediction.objects.filter(eye_image__examination=examination)
+    assert sorted(p.eye_image.side for p in predictions) == ["left", "right"]
+    for prediction in predictions:
+        assert prediction.model_version == "test-tiny-vit-64"
+        assert len(prediction.checkpoint_sha256) == 64
+        assert sum(prediction.confidences.values()) == pytest.approx(1.0, abs=1e-4)
+        assert default_storage.exists(prediction.heatmap.name)
+        with prediction.heatmap.open("rb") as handle:
+            overlay = Image.open(handle)
+            assert overlay.size == (prediction.eye_image.width, prediction.eye_image.height)
+
+
+def test_running_the_task_twice_leaves_one_prediction_per_eye(examination, grading_checkpoint) -> None:  # type: ignore[no-untyped-def]
+    grade_examination.apply(args=[examination.pk])
+    first = set(Prediction.objects.values_list("pk", flat=True))
+    # A redelivered message (worker died after saving, say) finds a done examination and does nothing.
+    grade_examination.apply(args=[examination.pk])
+    assert set(Prediction.objects.values_list("pk", flat=True)) == first
+    # Even when the status was put back (the reconciler re-queues it), the predictions are not doubled.
+    Examination.objects.filter(pk=examination.pk).update(status=Status.QUEUED)
+    assert grade_examination.apply(args=[examination.pk]).get() == "done"
+    assert Prediction.objects.filter(eye_image__examination=examination).count() == 2
+    examination.refresh_from_db()
+    assert examination.status == Status.DONE
+
+
+def test_a_missing_photograph_fails_the_examination_with_a_reason(examination, grading_checkpoint) -> None:  # type: ignore[no-untyped-def]
+    right = examination.images.get(side="right")
+    default_storage.delete(right.file.name)
+    assert grade_examination.apply(args=[examination.pk]).get() == "failed"
+    examination.refresh_from_db()
+    assert examination.status == Status.FAILED
+    assert examination.error == "The right eye's photograph is missing from storage."
+    assert not Prediction.objects.exists()
+
+
+def test_a_missing_checkpoint_fails_the_examination_with_a_reason(examination, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings.DR_CHECKPOINT_PATH = str(tmp_path / "nowhere.safetensors")
+    assert grade_examination.apply(args=[examination.pk]).get() == "failed"
+    examination.refresh_from_db()
+    assert examination.status == Status.FAILED
+    assert examination.error.startswith("The grading model cannot be loaded")
+
+
+def test_a_transient_fault_is_retried_and_then_gives_up_with_a_reason(
+    examination, grading_checkpoint, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    from django.db import OperationalError
+
+    calls = []
+
+    def flaky(**kwargs: object) -> None:
+        calls.append(kwargs)
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(services, "examination_grade", flaky)
+    monkeypatch.setattr("screening.tasks.retry_delay", lambda retries: 0)
+    result = grade_examination.apply(args=[examination.pk])
+    assert result.get() == "failed"
+    assert len(calls) == 5  # the first try and four retries
+    examination.refresh_from_db()
+    assert examination.status == Status.FAILED
+    assert "after 5 tries" in examination.error
+
+
+def test_the_predictor_is_loaded_once_per_process(grading_checkpoint) -> None:  # type: ignore[no-untyped-def]
+    assert grading.get_predictor() is grading.get_predictor()
+
+
+def test_an_unknown_examination_is_a_no_op(db, grading_checkpoint) -> None:  # type: ignore[no-untyped-def]
+    assert grade_examination.apply(args=[987654]).get() == "done"
