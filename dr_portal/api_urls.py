@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from audit.api import AuditEventListApi
 from patients.api import PatientDetailApi, PatientListCreateApi, TokenObtainApi
+from screening.api import ExaminationCreateApi, ExaminationDetailApi, ExaminationReviewApi, PatientExaminationListApi
 
 app_name = "api"
 
@@ -14,6 +15,10 @@ urlpatterns = [
     path("auth/token/", TokenObtainApi.as_view(), name="token"),
     path("patients/", PatientListCreateApi.as_view(), name="patients"),
     path("patients/<int:patient_id>/", PatientDetailApi.as_view(), name="patient"),
+    path("patients/<int:patient_id>/examinations/", PatientExaminationListApi.as_view(), name="patient_examinations"),
+    path("examinations/", ExaminationCreateApi.as_view(), name="examinations"),
+    path("examinations/<int:examination_id>/", ExaminationDetailApi.as_view(), name="examination"),
+    path("examinations/<int:examination_id>/review/", ExaminationReviewApi.as_view(), name="examination_review"),
     path("audit-events/", AuditEventListApi.as_view(), name="audit_events"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script as a file of its own: no inline script, strict CSP.

@@ -243,6 +243,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name for the three grades wherever they appear (model grade, review grades).
+    "ENUM_NAME_OVERRIDES": {"GradeEnum": "screening.models.Grade.choices"},
 }
 
 LOGGING = {

@@ -1,0 +1,186 @@
+"""The screening API: upload a paired examination, read its status and results, review it, and a
+patient's history. Parse input, call one selector or service, audit, render."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import APIException, PermissionDenied
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from audit.services import record_event
+from dr_portal.api_pagination import Pagination, paginated_response
+from patients import selectors as patient_selectors
+from patients.permissions import IsClinicalMember
+
+from . import selectors, services
+from .models import Examination
+from .serializers import ExaminationCreateInputSerializer, ExaminationOutputSerializer, ReviewCreateInputSerializer
+
+CHANNEL = {"channel": "api"}
+
+
+class RequestTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The upload is larger than two photographs may be."
+    default_code = "request_too_large"
+
+
+class ExaminationCreateApi(APIView):
+    permission_classes = [IsAuthenticated, IsClinicalMember]
+    parser_classes = [MultiPartParser, FormParser]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "uploads"
+
+    @extend_schema(
+        operation_id="examinations_create",
+        request={"multipart/form-data": ExaminationCreateInputSerializer},
+        responses={
+            202: ExaminationOutputSerializer,
+            400: OpenApiResponse(description="Invalid fields: one message per field, nothing saved"),
+            413: OpenApiResponse(description="Request body over the size cap"),
+            429: OpenApiResponse(description="Too many uploads: retry later"),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        _refuse_oversized(request)
+        data = ExaminationCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        # A body reference, not a URL: another clinic's patient is a 400 "No such patient" (the service
+        # words it the same as a missing one), so nothing leaks and the client learns which field is wrong.
+        patient = patient_selectors.patient_list(user=request.user).filter(pk=data.validated_data["patient"]).first()
+        examination = services.examination_create(
+            user=request.user,
+            patient=patient,  # type: ignore[arg-type]
+            right_eye=data.validated_data["right_eye"],
+            left_eye=data.validated_data["left_eye"],
+            notes=data.validated_data["notes"],
+        )
+        record_event(action="examination.create", request=request, obj=examination, detail=CHANNEL)
+        examination = selectors.examination_get(user=request.user, examination_id=examination.pk)
+        return Response(_render(examination, request), status=status.HTTP_202_ACCEPTED)
+
+
+class ExaminationDetailApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(operation_id="examinations_retrieve", responses=ExaminationOutputSerializer)
+    def get(self, request: Request, examination_id: int) -> Response:
+        # No role check first: the selector answers 404 outside the clinic's staff and doctors.
+        examination = selectors.examination_get(user=request.user, examination_id=examination_id)
+        record_event(action="examination.view", request=request, obj=examination, detail=CHANNEL)
+        return Response(_render(examination, request))
+
+
+class ExaminationReviewApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="examinations_review_create",
+        request=ReviewCreateInputSerializer,
+        responses={
+            201: ExaminationOutputSerializer,
+            400: OpenApiResponse(description="Invalid grades, not graded yet, or already reviewed"),
+            403: OpenApiResponse(description="Only doctors review"),
+        },
+    )
+    def post(self, request: Request, examination_id: int) -> Response:
+        examination = selectors.examination_get(user=request.user, examination_id=examination_id)
+        membership = patient_selectors.clinical_membership_for(request.user)
+        if membership is None or not membership.can_review:
+            # Checked before the body: staff learn they may not review, not what a valid review is.
+            raise PermissionDenied("Only doctors review examinations.")
+        data = ReviewCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        review = services.review_create(user=request.user, examination=examination, **data.validated_data)
+        record_event(action="review.create", request=request, obj=review, detail=CHANNEL)
+        examination = selectors.examination_get(user=request.user, examination_id=examination_id)
+        return Response(_render(examination, request), status=status.HTTP_201_CREATED)
+
+
+class PatientExaminationListApi(APIView):
+    permission_classes = [IsAuthenticated]
+    pagination_class = Pagination  # read by the schema generator
+
+    @extend_schema(operation_id="patients_examinations_list", responses=ExaminationOutputSerializer(many=True))
+    def get(self, request: Request, patient_id: int) -> Response:
+        patient = patient_selectors.patient_get(user=request.user, patient_id=patient_id)
+        examinations = selectors.examination_list(user=request.user, patient=patient)
+        response, page = paginated_response(
+            queryset=examinations, serializer_class=_RenderedExamination, request=request, view=self
+        )
+        record_event(action="examination.list", request=request, obj=patient, detail={**CHANNEL, "page": page})
+        return response
+
+
+class _RenderedExamination(ExaminationOutputSerializer):
+    """Renders model instances for the paginated list (the plain serializer renders prepared dicts)."""
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        if isinstance(instance, Examination):
+            instance = _payload(instance, self.context["request"])
+        return super().to_representation(instance)
+
+
+def _render(examination: Examination, request: Request) -> dict[str, Any]:
+    return ExaminationOutputSerializer(_payload(examination, request)).data
+
+
+def _payload(examination: Examination, request: Request) -> dict[str, Any]:
+    """DESIGN.md's examination document, from the screening selectors' summary."""
+    summary = selectors.examination_summary(examination)
+    review = summary["review"]
+    return {
+        "id": examination.pk,
+        "patient": examination.patient_id,
+        "status": examination.status,
+        "created_at": examination.created_at,
+        "completed_at": examination.completed_at,
+        "model_version": summary["model_version"],
+        "error": examination.error or None,
+        "notes": examination.notes,
+        "eyes": {side: _eye(eye, request) for side, eye in summary["eyes"].items()},
+        "referral": summary["referral"],
+        "review": None
+        if review is None
+        else {
+            "doctor": review.doctor_id,
+            "right_grade": review.right_grade,
+            "left_grade": review.left_grade,
+            "notes": review.notes,
+            "signed_off_at": review.signed_off_at,
+        },
+    }
+
+
+def _eye(eye: dict[str, Any], request: Request) -> dict[str, Any]:
+    def absolute(url: str | None) -> str | None:
+        return request.build_absolute_uri(url) if url else None
+
+    return {
+        "grade": eye["grade"],
+        "label": eye["label"],
+        "confidences": eye["confidences"],
+        "gradable": eye["gradable"],
+        "image_url": absolute(eye["image_url"]),
+        "heatmap_url": absolute(eye["heatmap_url"]),
+    }
+
+
+def _refuse_oversized(request: Request) -> None:
+    # Before the body is parsed: a multipart body is streamed to temporary files, so an oversized one
+    # would fill the disk before the per-file caps of the service ever saw it.
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > 2 * settings.UPLOAD_MAX_BYTES + 64 * 1024:  # two photographs, the notes, multipart framing
+        raise RequestTooLarge

@@ -1,0 +1,74 @@
+"""Small input and output serializers for the screening API. The output ones render plain dicts built
+by screening.api (from the selectors), and describe the DESIGN.md examination shape for the schema."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from .models import Grade, Status
+from .referral import RECOMMENDATION_LABELS
+
+_BIGINT = 2**63 - 1
+
+
+class ExaminationCreateInputSerializer(serializers.Serializer):
+    patient = serializers.IntegerField(min_value=1, max_value=_BIGINT)
+    right_eye = serializers.FileField(help_text="JPEG or PNG fundus photograph of the right eye")
+    left_eye = serializers.FileField(help_text="JPEG or PNG fundus photograph of the left eye")
+    notes = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
+
+
+class ReviewCreateInputSerializer(serializers.Serializer):
+    right_grade = serializers.ChoiceField(choices=Grade.choices)
+    left_grade = serializers.ChoiceField(choices=Grade.choices)
+    notes = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
+
+
+class ConfidencesSerializer(serializers.Serializer):
+    """One confidence per class, keyed by the class label ("No DR", "Mild", "Proliferative")."""
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        # The labels are not Python identifiers, so the fields cannot be declared as attributes.
+        return {label: serializers.FloatField(min_value=0.0, max_value=1.0) for label in Grade.labels}
+
+
+class EyeOutputSerializer(serializers.Serializer):
+    grade = serializers.ChoiceField(choices=Grade.choices, allow_null=True)
+    label = serializers.CharField(allow_null=True)
+    confidences = ConfidencesSerializer(allow_null=True)
+    gradable = serializers.BooleanField(allow_null=True)
+    image_url = serializers.URLField(allow_null=True)
+    heatmap_url = serializers.URLField(allow_null=True)
+
+
+class EyesOutputSerializer(serializers.Serializer):
+    right = EyeOutputSerializer()
+    left = EyeOutputSerializer()
+
+
+class ReferralOutputSerializer(serializers.Serializer):
+    warning = serializers.BooleanField()
+    message = serializers.CharField(allow_null=True)
+    recommendation = serializers.ChoiceField(choices=list(RECOMMENDATION_LABELS.items()), allow_null=True)
+
+
+class ReviewOutputSerializer(serializers.Serializer):
+    doctor = serializers.IntegerField()
+    right_grade = serializers.ChoiceField(choices=Grade.choices)
+    left_grade = serializers.ChoiceField(choices=Grade.choices)
+    notes = serializers.CharField(allow_blank=True)
+    signed_off_at = serializers.DateTimeField()
+
+
+class ExaminationOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    patient = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=Status.choices)
+    created_at = serializers.DateTimeField()
+    completed_at = serializers.DateTimeField(allow_null=True)
+    model_version = serializers.CharField(allow_null=True)
+    error = serializers.CharField(allow_null=True)
+    notes = serializers.CharField(allow_blank=True)
+    eyes = EyesOutputSerializer()
+    referral = ReferralOutputSerializer()
+    review = ReviewOutputSerializer(allow_null=True)

@@ -1,0 +1,173 @@
+from __future__ import annotations
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import override_settings
+from rest_framework.throttling import ScopedRateThrottle
+
+from audit.models import AuditEvent
+from screening.models import Examination, Review, Status
+from screening.referral import SEED_MESSAGE
+from tests.examination_data import graded_examination, png, upload
+from tests.factories import PatientFactory
+
+pytestmark = pytest.mark.django_db
+
+EXAMS = "/api/v1/examinations/"
+
+
+def _upload(api, patient_id, **overrides):  # type: ignore[no-untyped-def]
+    data = {
+        "patient": patient_id,
+        "right_eye": upload("r.png", (200, 30, 30)),
+        "left_eye": upload("l.png", (30, 30, 200)),
+        "notes": "first visit",
+        **overrides,
+    }
+    return api.post(EXAMS, data, format="multipart")
+
+
+def test_staff_upload_a_pair_and_get_202_with_the_queued_examination(api, owner, patient) -> None:  # type: ignore[no-untyped-def]
+    api.force_authenticate(owner)
+    response = _upload(api, patient.pk)
+    assert response.status_code == 202, response.content
+    body = response.json()
+    examination = Examination.objects.get(pk=body["id"])
+    assert (body["patient"], body["status"], examination.status) == (patient.pk, "queued", Status.QUEUED)
+    assert body["eyes"]["right"]["image_url"].endswith(f"/screening/examinations/{examination.pk}/eyes/right/image/")
+    assert body["eyes"]["right"]["grade"] is None and body["review"] is None
+    assert AuditEvent.objects.filter(action="examination.create", actor=owner, patient=patient).count() == 1
+
+
+def test_a_bad_photograph_is_a_400_naming_the_eye_and_nothing_is_saved(api, owner, patient) -> None:  # type: ignore[no-untyped-def]
+    api.force_authenticate(owner)
+    response = _upload(api, patient.pk, left_eye=SimpleUploadedFile("l.gif", b"GIF89a not really", "image/gif"))
+    assert response.status_code == 400
+    assert set(response.json()) == {"left_eye"}
+    assert not Examination.objects.exists()
+
+
+def test_a_missing_eye_is_a_400(api, owner, patient) -> None:  # type: ignore[no-untyped-def]
+    api.force_authenticate(owner)
+    response = api.post(EXAMS, {"patient": patient.pk, "right_eye": upload("r.png", (1, 2, 3))}, format="multipart")
+    assert response.status_code == 400 and "left_eye" in response.json()
+
+
+def test_another_clinics_patient_is_a_400_no_such_patient(api, outsider, patient) -> None:  # type: ignore[no-untyped-def]
+    api.force_authenticate(outsider)
+    response = _upload(api, patient.pk)
+    assert response.status_code == 400
+    assert response.json()["patient"] == ["No such patient."]
+    assert not Examination.objects.exists()
+
+
+@override_settings(UPLOAD_MAX_BYTES=1000)
+def test_a_photograph_over_the_byte_cap_is_a_400(api, owner, patient) -> None:  # type: ignore[no-untyped-def]
+    api.force_authenticate(owner)
+    response = _upload(api, patient.pk, right_eye=upload("r.png", (9, 9, 9)), left_eye=_big_png())
+    assert response.status_code in (400, 413)
+    assert not Examination.objects.exists()
+
+
+@override_settings(UPLOAD_MAX_PIXELS=64 * 64 - 1)
+def test_a_photograph_over_the_pixel_cap_is_a_400(api, owner, patient) -> None:  # type: ignore[no-untyped-def]
+    api.force_authenticate(owner)
+    response = _upload(api, patient.pk)
+    assert response.status_code == 400
+    assert "megapixels" in str(response.json())
+
+
+@override_settings(UPLOAD_MAX_BYTES=1000)
+def test_a_request_body_far_over_the_cap_is_refused_before_parsing(api, owner, patient) -> None:  # type: ignore[no-untyped-def]
+    api.force_authenticate(owner)
+    response = _upload(api, patient.pk, right_eye=_big_png(), left_eye=_big_png())
+    assert response.status_code == 413
+
+
+def test_uploads_are_throttled(api, owner, patient, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # The rates are read into the throttle class when DRF loads; patch the class for a tiny rate.
+    rates = {**ScopedRateThrottle.THROTTLE_RATES, "uploads": "2/minute"}
+    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", rates)
+    api.force_authenticate(owner)
+    assert [_upload(api, patient.pk).status_code for _ in range(3)] == [202, 202, 429]
+
+
+def test_an_examination_answers_with_grades_confidences_referral_and_urls(api, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+    examination = graded_examination(patient=patient, grades=(1, 0))
+    api.force_authenticate(colleague)
+    body = api.get(f"{EXAMS}{examination.pk}/").json()
+    assert body["status"] == "done" and body["model_version"] == "test-model-1" and body["error"] is None
+    right = body["eyes"]["right"]
+    assert (right["grade"], right["label"]) == (1, "Mild")
+    assert right["confidences"] == {"No DR": 0.1, "Mild": 0.8, "Proliferative": 0.1}
+    assert right["heatmap_url"].endswith(f"/screening/examinations/{examination.pk}/eyes/right/heatmap/")
+    # Both eyes scored 0.8: the seed rule's warning shows; one eye is Mild, so the advice is to refer.
+    assert body["referral"] == {"warning": True, "message": SEED_MESSAGE, "recommendation": "refer"}
+    assert AuditEvent.objects.filter(action="examination.view", patient=patient, actor=colleague).count() == 1
+
+
+def test_another_clinics_examination_answers_404(api, outsider, patient) -> None:  # type: ignore[no-untyped-def]
+    examination = graded_examination(patient=patient)
+    api.force_authenticate(outsider)
+    assert api.get(f"{EXAMS}{examination.pk}/").status_code == 404
+    assert api.post(f"{EXAMS}{examination.pk}/review/", {"right_grade": 0, "left_grade": 0}).status_code == 404
+
+
+def test_a_doctor_reviews_and_the_model_grades_stay(api, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+    examination = graded_examination(patient=patient, grades=(1, 0))
+    api.force_authenticate(colleague)
+    response = api.post(f"{EXAMS}{examination.pk}/review/", {"right_grade": 2, "left_grade": 0, "notes": "ok"})
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["review"]["right_grade"] == 2 and body["review"]["doctor"] == colleague.pk
+    assert body["eyes"]["right"]["grade"] == 1
+    assert AuditEvent.objects.filter(action="review.create", patient=patient, actor=colleague).count() == 1
+
+
+def test_a_second_review_is_a_400(api, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+    examination = graded_examination(patient=patient)
+    api.force_authenticate(colleague)
+    api.post(f"{EXAMS}{examination.pk}/review/", {"right_grade": 0, "left_grade": 0})
+    response = api.post(f"{EXAMS}{examination.pk}/review/", {"right_grade": 1, "left_grade": 1})
+    assert response.status_code == 400 and "non_field_errors" in response.json()
+    assert Review.objects.count() == 1
+
+
+def test_reviewing_an_ungraded_examination_is_a_400(api, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+    examination = Examination.objects.create(patient=patient)
+    api.force_authenticate(colleague)
+    assert api.post(f"{EXAMS}{examination.pk}/review/", {"right_grade": 0, "left_grade": 0}).status_code == 400
+
+
+@pytest.mark.parametrize("grades", [{"right_grade": 3, "left_grade": 0}, {"right_grade": "x"}, {}])
+def test_bad_grades_are_a_400(api, colleague, patient, grades) -> None:  # type: ignore[no-untyped-def]
+    examination = graded_examination(patient=patient)
+    api.force_authenticate(colleague)
+    assert api.post(f"{EXAMS}{examination.pk}/review/", grades, format="json").status_code == 400
+
+
+def test_staff_cannot_review(api, owner, patient) -> None:  # type: ignore[no-untyped-def]
+    examination = graded_examination(patient=patient)
+    api.force_authenticate(owner)
+    assert api.post(f"{EXAMS}{examination.pk}/review/", {"right_grade": 0, "left_grade": 0}).status_code == 403
+    assert not Review.objects.exists()
+
+
+def test_the_history_lists_a_patients_examinations_newest_first(api, owner, patient, clinic) -> None:  # type: ignore[no-untyped-def]
+    older = graded_examination(patient=patient)
+    newer = graded_examination(patient=patient)
+    graded_examination(patient=PatientFactory(clinic=clinic))
+    api.force_authenticate(owner)
+    body = api.get(f"/api/v1/patients/{patient.pk}/examinations/").json()
+    assert [e["id"] for e in body["results"]] == [newer.pk, older.pk]
+    assert body["count"] == 2 and body["results"][0]["eyes"]["left"]["label"] == "No DR"
+    assert AuditEvent.objects.filter(action="examination.list", patient=patient).count() == 1
+
+
+def test_another_clinics_history_answers_404(api, outsider, patient) -> None:  # type: ignore[no-untyped-def]
+    api.force_authenticate(outsider)
+    assert api.get(f"/api/v1/patients/{patient.pk}/examinations/").status_code == 404
+
+
+def _big_png() -> SimpleUploadedFile:
+    return SimpleUploadedFile("big.png", png((5, 5, 5), size=(64, 64)) + b"\0" * 100_000, content_type="image/png")
