@@ -1,0 +1,65 @@
+"""Fixtures of the ops tests: a grading model small enough to load in a second, and a way to upload an
+examination through the real service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from screening.models import Examination
+from screening.services import examination_create
+
+from ..conftest import _session_media
+
+ARRANGED = Path(__file__).resolve().parent.parent / "fixtures" / "ops" / "arranged"
+ML_FIXTURES = Path(__file__).resolve().parent.parent / "ml" / "fixtures" / "fundus"
+PAIRS = {
+    "1000": ("0/1000_right.jpeg", "0/1000_left.jpeg"),
+    "1002": ("2/1002_right.jpeg", "3/1002_left.jpeg"),
+    "1008": ("3/1008_right.jpeg", "3/1008_left.jpeg"),
+    "1017": ("0/1017_right.jpeg", "0/1017_left.jpeg"),
+}
+
+
+@pytest.fixture(scope="session")
+def grading_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A two-block ViT trained for one short epoch here: the fault tests prove the plumbing, not the model,
+    and a worker loads this in about a second where the shipped model would take many."""
+    from ml.train import TrainConfig, train
+
+    root = tmp_path_factory.mktemp("ops-model")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ML_CACHE_DIR", str(root / "cache"))
+        train(
+            TrainConfig(
+                data=[str(ML_FIXTURES)],
+                out=str(root / "run"),
+                architecture="vit_tiny_patch16_224",
+                image_size=64,
+                model_kwargs={"depth": 2, "patch_size": 8},
+                epochs=1,
+                batch_size=4,
+                samples_per_epoch=8,
+                version="ops-test",
+            )
+        )
+    return root / "run" / "model.safetensors"
+
+
+@pytest.fixture
+def media_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The media folder the test process uses (conftest points MEDIA_ROOT at it); workers get it too."""
+    return _session_media(tmp_path_factory)
+
+
+def upload(*, user, patient, pair: str = "1002") -> Examination:  # type: ignore[no-untyped-def]
+    """An examination uploaded through the real service, as the web form does."""
+    right, left = PAIRS[pair]
+    return examination_create(
+        user=user,
+        patient=patient,
+        right_eye=SimpleUploadedFile(Path(right).name, (ARRANGED / right).read_bytes(), content_type="image/jpeg"),
+        left_eye=SimpleUploadedFile(Path(left).name, (ARRANGED / left).read_bytes(), content_type="image/jpeg"),
+    )

@@ -1,0 +1,226 @@
+"""Fault tests with real worker processes: a worker killed mid-grading, Redis restarted with examinations
+queued, PostgreSQL refusing connections during grading. Each ends with every examination `done` and
+exactly one prediction per eye.
+
+To catch a worker mid-grading without racing it, the test first inserts the examination's two
+predictions itself in a transaction it keeps open: the worker grades, then its own insert waits on the
+unique (eye image, model version) index for that transaction to end, and PostgreSQL tells us so. The fault
+is injected at exactly that point, then the test rolls back, as if it had never been there. (A row lock
+on the photographs would not do: Django's foreign keys are checked at commit, after the worker has sent it.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection, connections, transaction
+from django.utils import timezone
+
+from screening.models import Examination, EyeImage, Prediction, Status
+from screening.reconcile import examinations_reconcile
+
+from ..conftest import ROOT, stop_worker, worker_env
+from .broker import broker_idle, purge, restore_unacked
+from .conftest import ARRANGED, upload
+from .faults import RedisServer, TcpProxy, kill_tree, start_worker_with
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+
+def _wait_for(condition: Callable[[], bool], *, timeout: float, what: str, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    tail = f"\nworker log:\n{log.read_text()[-4000:]}" if log and log.exists() else ""
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}{tail}")
+
+
+def _status(examination: Examination) -> str:
+    return Examination.objects.values_list("status", flat=True).get(pk=examination.pk)
+
+
+def _sides_predicted(examination: Examination) -> list[str]:
+    rows = Prediction.objects.filter(eye_image__examination=examination)
+    return sorted(rows.values_list("eye_image__side", flat=True))
+
+
+def _waiting_on_a_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0] > 0
+
+
+def _other_sessions() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return cursor.fetchone()[0]
+
+
+@contextlib.contextmanager
+def _prediction_slots_taken(examination: Examination, model_version: str) -> Iterator[None]:
+    """Hold uncommitted predictions of both eyes from another connection until the block ends, then roll back."""
+    taken, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                for eye in EyeImage.objects.filter(examination=examination):
+                    Prediction.objects.create(
+                        eye_image=eye,
+                        model_version=model_version,
+                        checkpoint_sha256="0" * 64,
+                        predicted_class=0,
+                        confidence_no_dr=1.0,
+                        confidence_mild=0.0,
+                        confidence_proliferative=0.0,
+                    )
+                taken.set()
+                release.wait(timeout=180)
+                transaction.set_rollback(True)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    assert taken.wait(timeout=10)
+    try:
+        yield
+    finally:
+        release.set()
+        holder.join(timeout=30)
+
+
+@pytest.fixture
+def grading_env(grading_checkpoint: Path) -> dict[str, str]:
+    return {"DR_CHECKPOINT_PATH": str(grading_checkpoint)}
+
+
+@pytest.fixture
+def model_version(grading_checkpoint: Path) -> str:
+    from ml.checkpoint import read_card
+
+    return str(read_card(grading_checkpoint)["version"])
+
+
+def test_a_worker_killed_mid_grading_is_replaced_and_the_examination_graded_once(
+    owner, patient, media_root, grading_env, model_version, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    purge("inference", "celery")
+    examination = upload(user=owner, patient=patient)
+    doomed_log = tmp_path / "doomed.log"
+    with _prediction_slots_taken(examination, model_version):
+        doomed = start_worker_with(media_root, doomed_log, name="doomed", env=grading_env)
+        try:
+            _wait_for(_waiting_on_a_lock, timeout=120, what="the worker to reach its prediction insert", log=doomed_log)
+            kill_tree(doomed)
+        finally:
+            if doomed.poll() is None:
+                kill_tree(doomed)
+    # The dead worker's database session rolls back once it finds its client gone.
+    _wait_for(lambda: _other_sessions() == 0, timeout=30, what="the killed worker's session to end")
+    examination.refresh_from_db()
+    assert (examination.status, examination.attempts, _sides_predicted(examination)) == (Status.RUNNING, 1, [])
+
+    # Its message is unacknowledged in Redis until the visibility timeout (an hour): the reconciler's
+    # pass, run as beat would once the running timeout has passed, sends the task again.
+    later = timezone.now() + timedelta(seconds=settings.RECONCILE_RUNNING_AFTER_SECONDS + 1)
+    assert examinations_reconcile(now=later).requeued == [examination.pk]
+
+    log = tmp_path / "second.log"
+    second = start_worker_with(media_root, log, name="second", env=grading_env)
+    try:
+        _wait_for(lambda: _status(examination) == Status.DONE, timeout=120, what="grading", log=log)
+        examination.refresh_from_db()
+        assert _sides_predicted(examination) == ["left", "right"]
+        assert examination.attempts == 2
+        completed_at = examination.completed_at
+
+        # An hour later Redis would hand the killed worker's message out again: it must change nothing.
+        assert restore_unacked() == 1
+        _wait_for(broker_idle, timeout=60, what="the redelivered task to finish", log=log)
+        examination.refresh_from_db()
+        assert _sides_predicted(examination) == ["left", "right"]
+        assert (examination.status, examination.completed_at) == (Status.DONE, completed_at)
+    finally:
+        stop_worker(second)
+
+
+def test_examinations_queued_while_redis_restarts_are_all_graded(
+    owner, clinic, media_root, grading_env, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "redis").mkdir()
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    broker = {"CELERY_BROKER_URL": server.url, "CELERY_RESULT_BACKEND": server.url}
+    worker = None
+    try:
+        # Uploaded with no worker running (a bulk import, through the normal path): all wait in Redis.
+        cmd = [sys.executable, "manage.py", "import_photographs", str(ARRANGED), "--clinic", clinic.name]
+        cmd += ["--username", owner.username, "--verbosity", "0"]
+        env = {**worker_env(media_root), **broker}
+        imported = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert imported.returncode == 0, imported.stderr
+        examinations = list(Examination.objects.all())
+        assert len(examinations) == 4
+        assert {e.status for e in examinations} == {Status.QUEUED}
+        assert server.queue_length("inference") == 4
+
+        server.restart()
+        assert server.queue_length("inference") == 4
+
+        log = tmp_path / "worker.log"
+        worker = start_worker_with(media_root, log, name="after-restart", env={**grading_env, **broker})
+        _wait_for(
+            lambda: Examination.objects.filter(status=Status.DONE).count() == 4, timeout=180, what="grading", log=log
+        )
+        for examination in examinations:
+            assert _sides_predicted(examination) == ["left", "right"]
+    finally:
+        if worker is not None:
+            stop_worker(worker)
+        server.stop()
+
+
+def test_a_database_outage_during_grading_is_retried_until_grading_succeeds(
+    owner, patient, media_root, grading_env, model_version, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    purge("inference", "celery")
+    db = settings.DATABASES["default"]
+    proxy = TcpProxy((db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432)))
+    proxied = {"DATABASE_URL": f"postgres://{db['USER']}@127.0.0.1:{proxy.port}/{db['NAME']}"}
+    examination = upload(user=owner, patient=patient)
+    log = tmp_path / "worker.log"
+    worker = None
+    try:
+        with _prediction_slots_taken(examination, model_version):
+            worker = start_worker_with(media_root, log, name="outage", env={**grading_env, **proxied})
+            _wait_for(_waiting_on_a_lock, timeout=120, what="the worker to reach its prediction insert", log=log)
+            # PostgreSQL goes away mid-write: the connection drops and new ones are refused for a while.
+            proxy.pause()
+        time.sleep(4)
+        assert _status(examination) == Status.RUNNING
+        proxy.resume()
+        _wait_for(lambda: _status(examination) == Status.DONE, timeout=120, what="grading", log=log)
+        examination.refresh_from_db()
+        assert _sides_predicted(examination) == ["left", "right"]
+        assert examination.error == ""
+        assert "retrying" in log.read_text()
+    finally:
+        if worker is not None:
+            stop_worker(worker)
+        proxy.close()
