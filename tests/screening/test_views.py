@@ -1,0 +1,246 @@
+"""Pages: who sees what (the outsider always gets 404), auditing, the worklist, review and history."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from patients.selectors import patient_get
+from screening import services
+from screening.models import Examination, Prediction, Review, Status
+from screening.referral import SEED_MESSAGE
+from screening.tasks import grade_examination
+
+from .conftest import LEFT, RIGHT, upload
+
+pytestmark = pytest.mark.django_db
+
+
+def _examination(owner, patient) -> Examination:  # type: ignore[no-untyped-def]
+    return services.examination_create(user=owner, patient=patient, right_eye=upload(RIGHT), left_eye=upload(LEFT))
+
+
+def _graded(examination: Examination, right: tuple[int, float], left: tuple[int, float]) -> Examination:
+    """Store predictions as the worker would (grade, confidence of that grade) and mark it done."""
+    for eye in examination.images.all():
+        grade, score = right if eye.side == "right" else left
+        rest = (1 - score) / 2
+        confidences = [rest, rest, rest]
+        confidences[grade] = score
+        Prediction.objects.create(
+            eye_image=eye,
+            model_version="v-test",
+            checkpoint_sha256="0" * 64,
+            predicted_class=grade,
+            confidence_no_dr=confidences[0],
+            confidence_mild=confidences[1],
+            confidence_proliferative=confidences[2],
+        )
+    Examination.objects.filter(pk=examination.pk).update(status=Status.DONE, completed_at=timezone.now())
+    examination.refresh_from_db()
+    return examination
+
+
+def _urls(examination: Examination) -> list[str]:
+    kwargs = {"examination_id": examination.pk}
+    eye = {**kwargs, "side": "right"}
+    return [
+        reverse("screening:detail", kwargs=kwargs),
+        reverse("screening:status", kwargs=kwargs),
+        reverse("screening:eye_image", kwargs=eye),
+        reverse("screening:heatmap", kwargs=eye),
+        reverse("screening:upload", kwargs={"patient_id": examination.patient_id}),
+    ]
+
+
+def test_the_outsider_gets_404_everywhere(client, owner, outsider, patient, grading_checkpoint) -> None:  # type: ignore[no-untyped-def]
+    examination = _examination(owner, patient)
+    grade_examination.apply(args=[examination.pk])
+    client.force_login(outsider)
+    for url in _urls(examination):
+        assert client.get(url).status_code == 404, url
+    review = reverse("screening:review", kwargs={"examination_id": examination.pk})
+    assert client.post(review, {"right_grade": 0, "left_grade": 0}).status_code == 404
+    assert not Review.objects.exists()
+
+
+def test_a_clinic_admin_sees_no_photographs(client, owner, clinic_admin, patient) -> None:  # type: ignore[no-untyped-def]
+    examination = _examination(owner, patient)
+    client.force_login(clinic_admin)
+    for url in _urls(examination):
+        assert client.get(url).status_code == 404, url
+
+
+def test_anonymous_visitors_are_sent_to_log_in(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+    for url in _urls(_examination(owner, patient)):
+        response = client.get(url)
+        assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_photographs_and_heatmaps_are_served_to_the_clinic_and_audited(
+    client, owner, colleague, patient, grading_checkpoint
+) -> None:  # type: ignore[no-untyped-def]
+    examination = _examination(owner, patient)
+    grade_examination.apply(args=[examination.pk])
+    client.force_login(colleague)
+    for side in ("right", "left"):
+        kwargs = {"examination_id": examination.pk, "side": side}
+        image = client.get(reverse("screening:eye_image", kwargs=kwargs))
+        assert image.status_code == 200 and image["Content-Type"] == "image/jpeg"
+        assert b"".join(image.streaming_content) == (RIGHT if side == "right" else LEFT).read_bytes()
+        heatmap = client.get(reverse("screening:heatmap", kwargs=kwargs))
+        assert heatmap.status_code == 200 and heatmap["Content-Type"] == "image/jpeg"
+        assert "private" in heatmap["Cache-Control"]
+    actions = list(AuditEvent.objects.filter(patient=patient).values_list("action", flat=True))
+    assert actions.count("eye_image.view") == 2 and actions.count("heatmap.view") == 2
+    assert (
+        client.get(
+            reverse("screening:eye_image", kwargs={"examination_id": examination.pk, "side": "middle"})
+        ).status_code
+        == 404
+    )
+
+
+def test_media_files_are_not_served_publicly(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+    examination = _examination(owner, patient)
+    client.force_login(owner)
+    name = examination.images.get(side="right").file.name
+    assert client.get(f"/media/{name}").status_code == 404
+
+
+def test_the_result_page_shows_grades_confidences_and_the_seed_warning(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+    examination = _graded(_examination(owner, patient), right=(1, 0.62), left=(0, 0.58))
+    client.force_login(owner)
+    response = client.get(reverse("screening:detail", kwargs={"examination_id": examination.pk}))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert SEED_MESSAGE in html
+    assert "Refer to an ophthalmologist" in html
+    assert html.count("<meter") == 6
+    assert "v-test" in html
+    assert AuditEvent.objects.filter(action="examination.view", object_id=str(examination.pk)).exists()
+
+
+def test_no_seed_warning_when_the_scores_differ_enough(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+    examination = _graded(_examination(owner, patient), right=(0, 0.95), left=(0, 0.7))
+    client.force_login(owner)
+    html = client.get(reverse("screening:detail", kwargs={"examination_id": examination.pk})).content.decode()
+    assert SEED_MESSAGE not in html
+    assert "Rescreen in 12 months" in html
+
+
+def test_an_ungradable_photograph_shows_its_reasons_and_retake(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+    from PIL import Image, ImageFilter
+
+    from .conftest import image_upload
+
+    # PNG: JPEG's block noise on a photograph this small (256 px) would read as fine detail.
+    blurred = image_upload(Image.open(LEFT).filter(ImageFilter.GaussianBlur(4)), "left.png", fmt="PNG")
+    examination = services.examination_create(user=owner, patient=patient, right_eye=upload(RIGHT), left_eye=blurred)
+    client.force_login(owner)
+    html = client.get(reverse("screening:detail", kwargs={"examination_id": examination.pk})).content.decode()
+    assert "Ungradable photograph: please retake it." in html
+    assert "Out of focus" in html
+    assert "Retake the photograph" in html  # at once, before the model has graded anything
+
+
+def test_the_status_endpoint_reports_progress(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+    examination = _examination(owner, patient)
+    client.force_login(owner)
+    url = reverse("screening:status", kwargs={"examination_id": examination.pk})
+    assert client.get(url).json() == {"id": examination.pk, "status": "queued", "finished": False, "error": None}
+    _graded(examination, right=(0, 0.9), left=(0, 0.9))
+    assert client.get(url).json()["finished"] is True
+
+
+def test_the_worklist_lists_unreviewed_graded_examinations_referable_first(client, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+    healthy = _graded(_examination(owner, patient), right=(0, 0.9), left=(0, 0.9))
+    referable = _graded(_examination(owner, patient), right=(0, 0.9), left=(2, 0.8))
+    _examination(owner, patient)  # still queued: not on the worklist
+    reviewed = _graded(_examination(owner, patient), right=(1, 0.9), left=(1, 0.9))
+    services.review_create(user=colleague, examination=reviewed, right_grade=1, left_grade=1)
+    client.force_login(colleague)
+    response = client.get(reverse("screening:worklist"))
+    assert response.status_code == 200
+    assert [row["examination"].pk for row in response.context["rows"]] == [referable.pk, healthy.pk]
+    assert 'href="/screening/worklist/"' in response.content.decode()  # the doctor's nav link
+
+
+def test_staff_have_no_worklist_and_cannot_review(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+    examination = _graded(_examination(owner, patient), right=(0, 0.9), left=(0, 0.9))
+    client.force_login(owner)
+    assert client.get(reverse("screening:worklist")).status_code == 403
+    detail = client.get(reverse("screening:detail", kwargs={"examination_id": examination.pk}))
+    assert detail.context["review_form"] is None
+    assert 'href="/screening/worklist/"' not in detail.content.decode()
+    review = reverse("screening:review", kwargs={"examination_id": examination.pk})
+    assert client.post(review, {"right_grade": 0, "left_grade": 0}).status_code == 403
+    assert not Review.objects.exists()
+
+
+def test_a_doctor_corrects_a_grade_and_both_grades_are_shown(client, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+    examination = _graded(_examination(owner, patient), right=(0, 0.9), left=(1, 0.7))
+    client.force_login(colleague)
+    url = reverse("screening:detail", kwargs={"examination_id": examination.pk})
+    assert client.get(url).context["review_form"].initial == {"right_grade": 0, "left_grade": 1}
+    review = reverse("screening:review", kwargs={"examination_id": examination.pk})
+    response = client.post(review, {"right_grade": "0", "left_grade": "2", "notes": "new vessels at the disc"})
+    assert response.status_code == 302
+    stored = Review.objects.get()
+    assert (stored.right_grade, stored.left_grade, stored.doctor) == (0, 2, colleague)
+    # The model's grade is kept: the page shows both.
+    assert Prediction.objects.get(eye_image__side="left").predicted_class == 1
+    html = client.get(url).content.decode()
+    assert 'Model: <strong class="label" data-label>Mild</strong>' in html
+    assert "Doctor: <strong>Proliferative</strong>" in html
+
+
+def test_a_review_with_a_missing_grade_is_refused_beside_the_field(client, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+    examination = _graded(_examination(owner, patient), right=(0, 0.9), left=(1, 0.7))
+    client.force_login(colleague)
+    review = reverse("screening:review", kwargs={"examination_id": examination.pk})
+    response = client.post(review, {"right_grade": "0", "left_grade": "9"})
+    assert response.status_code == 400
+    assert "left_grade" in response.context["review_form"].errors
+    assert not Review.objects.exists()
+
+
+def _history_queries(owner, patient) -> int:  # type: ignore[no-untyped-def]
+    from screening.selectors import patient_history_context
+
+    scoped = patient_get(user=owner, patient_id=patient.pk)
+    with CaptureQueriesContext(connection) as queries:
+        context = patient_history_context(patient=scoped)
+        from django.template.loader import render_to_string
+
+        render_to_string("screening/_history.html", context)
+    return len(queries)
+
+
+def test_the_patient_page_runs_the_same_queries_for_1_and_20_examinations(owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+    first = _graded(_examination(owner, patient), right=(0, 0.9), left=(1, 0.7))
+    services.review_create(user=colleague, examination=first, right_grade=0, left_grade=1)
+    one = _history_queries(owner, patient)
+    for index in range(19):
+        examination = _examination(owner, patient)
+        if index % 2:
+            _graded(examination, right=(index % 3, 0.8), left=(0, 0.8))
+    assert _history_queries(owner, patient) == one
+
+
+def test_the_patient_page_shows_the_history_newest_first_with_a_chart(client, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+    older = _graded(_examination(owner, patient), right=(0, 0.9), left=(0, 0.9))
+    newer = _graded(_examination(owner, patient), right=(1, 0.9), left=(2, 0.9))
+    services.review_create(user=colleague, examination=newer, right_grade=1, left_grade=1)
+    client.force_login(owner)
+    response = client.get(reverse("patients:detail", kwargs={"patient_id": patient.pk}))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert html.index(f'data-examination="{newer.pk}"') < html.index(f'data-examination="{older.pk}"')
+    assert 'class="grade-chart"' in html and html.count('class="ring') == 2
+    assert "Doctor: Mild" in html
+    assert reverse("screening:upload", kwargs={"patient_id": patient.pk}) in html
