@@ -1,0 +1,89 @@
+"""Grading one examination (2 photographs + heatmaps) through Predictor vs the bare timm forward pass.
+
+Prints figures; asserts nothing. Usage: python bench/bench_predictor.py [--checkpoint PATH] [--repeats N]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as a script from anywhere: make the repository root importable.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+from PIL import Image
+
+from ml.augment import to_model_input
+from ml.data import load_dataset
+from ml.models import build_model
+from ml.predictor import Predictor
+
+DATA = Path("/work/shared/data/eyepacs-1024")
+FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "ml" / "fixtures" / "fundus"
+
+
+def _examination() -> list[Image.Image]:
+    """A right and a left eye at full size (natural 1024 px photographs when the data is here)."""
+    samples = load_dataset(DATA if DATA.is_dir() else FIXTURES)
+    return [Image.open(s.path).convert("RGB") for s in samples[:2]]
+
+
+def _median_seconds(run: Callable[[], None], repeats: int) -> float:
+    run()  # warm-up: allocator, thread pool, lazy imports
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--checkpoint", help="defaults to the shipped model")
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    predictor = Predictor(args.checkpoint, device="cpu")
+    images = _examination()
+    # The bare baseline: the same architecture and weights straight from timm (fused attention on),
+    # on the already-prepared batch of the same two photographs.
+    bare = build_model(predictor.card["architecture"], len(predictor.labels), **predictor.card["model_kwargs"])
+    bare.load_state_dict(predictor.model.state_dict())
+    bare.eval()
+    arrays, _ = predictor.prepare(images)
+    x = to_model_input(torch.from_numpy(arrays), **predictor.norm)
+
+    def bare_forward() -> None:
+        with torch.inference_mode():
+            bare(x)
+
+    def through_predictor() -> None:
+        predictor.predict(images, heatmaps=True)
+
+    def predictor_no_heatmaps() -> None:
+        predictor.predict(images, heatmaps=False)
+
+    # Interleave the measurements so load from other processes hits both alike.
+    bare_s, full_s, plain_s = [], [], []
+    for _ in range(3):
+        bare_s.append(_median_seconds(bare_forward, args.repeats))
+        full_s.append(_median_seconds(through_predictor, args.repeats))
+        plain_s.append(_median_seconds(predictor_no_heatmaps, args.repeats))
+    bare_t, full_t, plain_t = min(bare_s), min(full_s), min(plain_s)
+    sizes = ", ".join(f"{im.width}x{im.height}" for im in images)
+    print(f"model {predictor.version} ({predictor.card['architecture']}, {predictor.image_size} px), images {sizes}")
+    print(f"bare timm forward, batch 2:            {bare_t * 1000:8.1f} ms")
+    print(f"Predictor.predict, heatmaps=False:     {plain_t * 1000:8.1f} ms  ({plain_t / bare_t:.2f}x)")
+    print(f"Predictor.predict, heatmaps=True:      {full_t * 1000:8.1f} ms  ({full_t / bare_t:.2f}x, target <= 1.25x)")
+
+
+if __name__ == "__main__":
+    main()
