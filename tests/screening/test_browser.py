@@ -1,0 +1,92 @@
+"""Through Debian's chromium (Playwright): log in, choose the patient, fill the Right zone by clicking
+(file chooser) and the Left zone by dropping a file, Predict, wait for the grades, look at the heatmaps."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+
+from .conftest import LEFT, RIGHT
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parent.parent.parent / "test-artifacts"
+
+DROP = """([selector, name, b64]) => {
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  const transfer = new DataTransfer();
+  transfer.items.add(new File([bytes], name, { type: "image/jpeg" }));
+  const zone = document.querySelector(selector);
+  for (const type of ["dragenter", "dragover", "drop"]) {
+    zone.dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: transfer }));
+  }
+}"""
+
+
+@pytest.fixture
+def browser_page(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    # Playwright's sync API runs an event loop in this thread; Django then refuses database calls from
+    # the test (fixtures, teardown) unless told that this thread's loop is not serving async code.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        try:
+            yield page
+        finally:
+            browser.close()
+
+
+def test_a_staff_member_uploads_both_eyes_and_sees_the_grades_and_heatmaps(
+    grading_worker, live_server, browser_page, owner, patient, password
+) -> None:  # type: ignore[no-untyped-def]
+    page = browser_page
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("#id_username", owner.username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    page.goto(f"{live_server.url}/patients/")
+    page.click(f"text={patient.last_name}, {patient.first_name}")
+    page.click("text=New examination")
+
+    with page.expect_file_chooser() as chooser:
+        page.click("#zone-right_eye")
+    chooser.value.set_files(str(RIGHT))
+    page.evaluate(DROP, ["#zone-left_eye", LEFT.name, base64.b64encode(LEFT.read_bytes()).decode()])
+    for side in ("right", "left"):
+        assert page.is_visible(f"#zone-{side}_eye [data-preview]"), f"no preview in the {side} zone"
+    page.click("#predict-button")
+
+    # The result page polls the status endpoint and reloads itself once the worker has graded both eyes.
+    page.wait_for_selector("#model-version", timeout=90_000)
+    labels = page.locator("[data-label]").all_inner_texts()
+    assert len(labels) == 2 and all(label in ("No DR", "Mild", "Proliferative") for label in labels)
+    assert page.locator("meter").count() == 6
+    for side in ("right", "left"):
+        page.click(f"#eye-{side} [data-toggle-heatmap]")
+        heatmap = page.locator(f"#eye-{side} [data-heatmap]")
+        heatmap.wait_for(state="visible")
+        assert heatmap.evaluate("img => img.complete && img.naturalWidth > 0"), f"{side} heatmap did not load"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "screening-result.png"), full_page=True)
+    assert errors == []
