@@ -38,9 +38,12 @@ def clinic_account_list(*, admin: AbstractBaseUser) -> QuerySet[Membership]:
 
 
 def clinic_account_get(*, admin: AbstractBaseUser, user_id: int) -> Membership:
-    """One account of the admin's clinic; 404 for any other, so other clinics' accounts do not leak."""
+    """One account of the admin's clinic; 404 for anyone else's, and 404 to a non-admin whatever the id,
+    as patients are to those who may not see them, so no account's existence leaks."""
     try:
         return clinic_account_list(admin=admin).get(user_id=user_id)
+    except PermissionDenied:
+        raise Http404("No such account") from None
     except (Membership.DoesNotExist, ValueError, TypeError):
         raise Http404("No such account") from None
 
