@@ -224,3 +224,31 @@ def test_a_database_outage_during_grading_is_retried_until_grading_succeeds(
         if worker is not None:
             stop_worker(worker)
         proxy.close()
+
+
+def test_examinations_uploaded_while_redis_is_down_are_sent_by_the_reconciler_once_it_is_back(
+    owner, clinic, media_root, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "redis").mkdir()
+    server = RedisServer(tmp_path / "redis")  # its port is chosen, nothing listens on it yet
+    env = {**worker_env(media_root), "CELERY_BROKER_URL": server.url, "CELERY_RESULT_BACKEND": server.url}
+    cmd = [sys.executable, "manage.py", "import_photographs", str(ARRANGED), "--clinic", clinic.name]
+    cmd += ["--username", owner.username, "--verbosity", "0"]
+    imported = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    # The uploads stand (queued, in the database); only the sends failed, and said so in the log.
+    assert imported.returncode == 0, imported.stderr
+    assert "Could not send the grading task" in imported.stderr
+    assert Examination.objects.filter(status=Status.QUEUED).count() == 4
+
+    server.start()
+    try:
+        # Beat's pass once the queued timeout has run out (zero here, instead of waiting fifteen minutes).
+        reconcile = [sys.executable, "manage.py", "reconcile_examinations"]
+        passed = subprocess.run(
+            reconcile, cwd=ROOT, env={**env, "RECONCILE_QUEUED_AFTER_SECONDS": "0"}, capture_output=True, text=True
+        )
+        assert passed.returncode == 0, passed.stderr
+        assert "4 re-queued" in passed.stdout
+        assert server.queue_length("inference") == 4
+    finally:
+        server.stop()
