@@ -16,6 +16,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit.services import record_event
+from dr_portal.throttling import throttle_posts
 from patients.selectors import clinical_membership_for, patient_get
 
 from . import selectors, services
@@ -27,6 +28,7 @@ CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png"}
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@throttle_posts("uploads")  # the same rate and counter as the API's uploads
 def examination_upload(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = patient_get(user=request.user, patient_id=patient_id)
     form = ExaminationForm(request.POST, request.FILES) if request.method == "POST" else ExaminationForm()
