@@ -65,8 +65,9 @@ def examinations_reconcile(*, now: datetime | None = None, limit: int = 500) -> 
     with transaction.atomic():
         stale = stale_examinations(now=now).select_for_update(skip_locked=True)[:limit]
         for examination in stale:
-            if examination.attempts >= settings.RECONCILE_MAX_ATTEMPTS:
-                # The worker died each time (out of memory on this image, say): another try would too.
+            if examination.status == Status.RUNNING and examination.attempts >= settings.RECONCILE_MAX_ATTEMPTS:
+                # The worker died each time (out of memory on this image, say): another try would too. Only
+                # for running ones, so an operator who sets a failed examination back to queued gets a retry.
                 examination.status = Status.FAILED
                 examination.error = (
                     f"Grading did not finish after {examination.attempts} attempts; the worker stopped each time."

@@ -198,3 +198,13 @@ def test_settings_refuse_timeouts_that_would_grade_twice(variable: str, value: s
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0
     assert "ImproperlyConfigured" in proc.stderr
+
+
+def test_an_examination_an_operator_set_back_to_queued_is_sent_whatever_its_attempts(
+    patient, django_capture_on_commit_callbacks
+) -> None:  # type: ignore[no-untyped-def]
+    retried = _examination(patient, age=_queued_timeout() * 2, attempts=settings.RECONCILE_MAX_ATTEMPTS)
+    with django_capture_on_commit_callbacks(execute=True):
+        result = examinations_reconcile()
+    assert (result.requeued, result.failed) == ([retried.pk], [])
+    assert drain_task_messages("inference") == [(GRADE_TASK, [retried.pk])]
