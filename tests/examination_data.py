@@ -44,7 +44,7 @@ def graded_examination(*, patient: object, grades: tuple[int, int] = (1, 0), cre
         digest = hashlib.sha256(content + str(examination.pk).encode()).hexdigest()
         eye = EyeImage(examination=examination, side=side, sha256=digest, format="PNG", gradable=True)
         eye.file.save(f"{digest}.png", ContentFile(content), save=False)
-        # Django reads the dimensions from an unnamed ContentFile unreliably (see the report); set them.
+        # Django reads no dimensions from an unnamed ContentFile: set them, as the upload service does.
         eye.width, eye.height = 128, 128
         eye.save()
         confidences = [0.1, 0.1, 0.1]

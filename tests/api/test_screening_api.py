@@ -171,3 +171,17 @@ def test_another_clinics_history_answers_404(api, outsider, patient) -> None:  #
 
 def _big_png() -> SimpleUploadedFile:
     return SimpleUploadedFile("big.png", png((5, 5, 5), size=(64, 64)) + b"\0" * 100_000, content_type="image/png")
+
+
+def test_a_tiny_but_valid_photograph_is_accepted_not_a_500(api, owner, patient) -> None:  # type: ignore[no-untyped-def]
+    # Django reads no dimensions from the unnamed in-memory file the service stores: it must set them.
+    api.force_authenticate(owner)
+    tiny = {"right_eye": _tiny_png((250, 0, 0)), "left_eye": _tiny_png((0, 0, 250))}
+    response = _upload(api, patient.pk, **tiny)
+    assert response.status_code == 202, response.content
+    eye = Examination.objects.get().images.get(side="right")
+    assert (eye.width, eye.height) == (16, 16)
+
+
+def _tiny_png(colour: tuple[int, int, int]) -> SimpleUploadedFile:
+    return SimpleUploadedFile("tiny.png", png(colour, size=(16, 16)), content_type="image/png")
