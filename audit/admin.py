@@ -33,6 +33,15 @@ class AuditedModelAdmin(admin.ModelAdmin):
             record_event(action="admin.delete", request=request, obj=obj, detail={"repr": str(obj)[:200]})
         return super().log_deletions(request, queryset)
 
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        response = super().changelist_view(request, extra_context)
+        if request.method == "GET" and response.status_code == 200:
+            # A list of patient data is a read too; which rows were shown is the filters' business.
+            record_event(
+                action="admin.list", request=request, detail={"model": self.opts.label_lower, **_query(request)}
+            )
+        return response
+
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
@@ -42,6 +51,10 @@ class AuditedModelAdmin(admin.ModelAdmin):
             if obj is not None:
                 record_event(action="admin.view", request=request, obj=obj)
         return response
+
+
+def _query(request: HttpRequest) -> dict[str, Any]:
+    return {"query": dict(request.GET.lists())} if request.GET else {}
 
 
 @admin.register(AuditEvent)

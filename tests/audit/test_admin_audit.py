@@ -62,3 +62,11 @@ def test_the_changelist_links_to_the_export(client, superuser) -> None:  # type:
     client.force_login(superuser)
     body = client.get(reverse("admin:audit_auditevent_changelist")).content.decode()
     assert reverse("admin:audit_auditevent_export") in body
+
+
+def test_listing_patients_in_the_admin_is_recorded(client, superuser, patient) -> None:  # type: ignore[no-untyped-def]
+    client.force_login(superuser)
+    client.get(reverse("admin:patients_patient_changelist"), {"q": "smith"})
+    event = AuditEvent.objects.get(action="admin.list")
+    assert event.actor == superuser
+    assert event.detail == {"model": "patients.patient", "query": {"q": ["smith"]}}
