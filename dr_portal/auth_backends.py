@@ -1,11 +1,14 @@
-"""Authentication wiring: django-axes' lockout check, tolerant of calls made without a request."""
+"""Authentication wiring: django-axes' lockout check (tolerant of calls made without a request) and the
+answer a locked-out login gets."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from axes.backends import AxesStandaloneBackend
-from django.http import HttpRequest
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 
 
 class LockoutBackend(AxesStandaloneBackend):
@@ -18,3 +21,14 @@ class LockoutBackend(AxesStandaloneBackend):
         if request is None:
             return None
         return super().authenticate(request, *args, **kwargs)
+
+
+def lockout_response(
+    request: HttpRequest, credentials: dict[str, Any] | None, *args: Any, **kwargs: Any
+) -> HttpResponse:
+    """What a locked-out login gets: a page on the site, JSON on the API (429 either way)."""
+    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    message = f"Too many failed logins for this account: try again in {minutes} minutes, or ask your clinic admin."
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": message}, status=429)
+    return render(request, "registration/locked_out.html", {"message": message}, status=429)

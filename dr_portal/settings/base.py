@@ -106,6 +106,7 @@ AXES_LOCKOUT_PARAMETERS = ["username"]
 # the username alone, which an attacker after one account cannot rotate, for the NAT reason above.
 SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "dr_portal.auth_backends.lockout_response"
 AXES_VERBOSE = False
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"  # role-aware: clinic admins land on their accounts page

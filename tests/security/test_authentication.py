@@ -28,7 +28,9 @@ def test_a_username_is_locked_out_after_repeated_failures(client, owner, passwor
     response = _login(client, "wrong-password-123")
     assert response.status_code == 429
     # Even the right password is refused now, and nobody is logged in.
-    assert _login(client, password).status_code == 429
+    locked = _login(client, password)
+    assert locked.status_code == 429
+    assert "Too many failed logins" in locked.content.decode()
     assert "_auth_user_id" not in client.session
     assert AuditEvent.objects.filter(action="auth.locked_out", username="owner").exists()
 
