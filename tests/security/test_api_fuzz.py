@@ -66,7 +66,8 @@ def world(colleague, patient) -> dict[str, object]:  # type: ignore[no-untyped-d
     max_examples=EXAMPLES_PER_OPERATION,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
-    derandomize=True,
+    derandomize=True,  # the same examples every run: a CI failure reproduces locally
+    database=None,
 )
 def test_the_api_never_fails_and_always_answers_to_its_schema(case, world) -> None:  # type: ignore[no-untyped-def]
     # Generated ids almost never exist; point half of them at real objects so the success paths
