@@ -29,10 +29,7 @@ from .serializers import (
 CHANNEL = {"channel": "api"}
 
 
-class PatientListCreateApi(APIView):
-    """GET lists the clinic's patients (optionally searched); POST registers one. One path, two
-    operations, each with its own serializers: the contract puts both on /patients/."""
-
+class PatientListApi(APIView):
     permission_classes = [IsAuthenticated, IsClinicalMember]
     pagination_class = Pagination  # read by the schema generator
 
@@ -50,6 +47,10 @@ class PatientListCreateApi(APIView):
         record_event(action="patient.list", request=request, detail={**CHANNEL, "search": search, "page": page})
         return response
 
+
+class PatientCreateApi(APIView):
+    permission_classes = [IsAuthenticated, IsClinicalMember]
+
     @extend_schema(
         operation_id="patients_create",
         request=PatientCreateInputSerializer,
@@ -61,6 +62,11 @@ class PatientListCreateApi(APIView):
         patient = services.patient_create(user=request.user, **data.validated_data)
         record_event(action="patient.create", request=request, obj=patient, detail=CHANNEL)
         return Response(PatientOutputSerializer(patient).data, status=status.HTTP_201_CREATED)
+
+
+class PatientListCreateApi(PatientListApi, PatientCreateApi):
+    """The contract puts the list (GET) and the registration (POST) on one path, /patients/; each stays
+    its own class with its own serializers, and this one only joins them for the URL."""
 
 
 class PatientDetailApi(APIView):
