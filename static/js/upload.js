@@ -10,27 +10,19 @@
     const preview = zone.querySelector("[data-preview]");
     const name = zone.querySelector("[data-name]");
     const hint = zone.querySelector("[data-hint]");
-    if (preview.dataset.url) URL.revokeObjectURL(preview.dataset.url);
-    if (!file) {
-      preview.hidden = true;
-      preview.removeAttribute("src");
-      delete preview.dataset.url;
-      name.textContent = "";
-      hint.hidden = false;
-      zone.classList.remove("filled");
-      return;
-    }
-    name.textContent = file.name;
-    hint.hidden = true;
-    zone.classList.add("filled");
-    if (ACCEPTED.includes(file.type)) {
-      preview.dataset.url = URL.createObjectURL(file);
-      preview.src = preview.dataset.url;
+    preview.hidden = true;
+    preview.removeAttribute("src");
+    name.textContent = file ? file.name : "";
+    hint.hidden = Boolean(file);
+    zone.classList.toggle("filled", Boolean(file));
+    if (!file || !ACCEPTED.includes(file.type)) return; // the server says exactly what is wrong
+    // A data: URL, not a blob: one: the Content-Security-Policy allows images from data: only.
+    const reader = new FileReader();
+    reader.addEventListener("load", function () {
+      preview.src = reader.result;
       preview.hidden = false;
-    } else {
-      // The server says exactly what is wrong; the preview just stays empty.
-      preview.hidden = true;
-    }
+    });
+    reader.readAsDataURL(file);
   }
 
   form.querySelectorAll("[data-zone]").forEach(function (zone) {

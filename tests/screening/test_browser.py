@@ -60,6 +60,16 @@ def test_a_staff_member_uploads_both_eyes_and_sees_the_grades_and_heatmaps(
     page = browser_page
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    # Content-Security-Policy refusals are console errors, not page errors. Failed loads are checked by
+    # status below, where the URL is known (the browser's own /favicon.ico request may 404).
+    page.on(
+        "console",
+        lambda m: errors.append(m.text) if m.type == "error" and not m.text.startswith("Failed to load") else None,
+    )
+    page.on(
+        "response",
+        lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 and "favicon" not in r.url else None,
+    )
 
     page.goto(f"{live_server.url}/accounts/login/")
     page.fill("#id_username", owner.username)
@@ -74,7 +84,11 @@ def test_a_staff_member_uploads_both_eyes_and_sees_the_grades_and_heatmaps(
     chooser.value.set_files(str(RIGHT))
     page.evaluate(DROP, ["#zone-left_eye", LEFT.name, base64.b64encode(LEFT.read_bytes()).decode()])
     for side in ("right", "left"):
-        assert page.is_visible(f"#zone-{side}_eye [data-preview]"), f"no preview in the {side} zone"
+        preview = page.locator(f"#zone-{side}_eye [data-preview]")
+        preview.wait_for(state="visible")
+        assert preview.evaluate("img => img.complete && img.naturalWidth > 0"), f"no preview in the {side} zone"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "screening-upload.png"), full_page=True)
     page.click("#predict-button")
 
     # The result page polls the status endpoint and reloads itself once the worker has graded both eyes.
@@ -87,6 +101,10 @@ def test_a_staff_member_uploads_both_eyes_and_sees_the_grades_and_heatmaps(
         heatmap = page.locator(f"#eye-{side} [data-heatmap]")
         heatmap.wait_for(state="visible")
         assert heatmap.evaluate("img => img.complete && img.naturalWidth > 0"), f"{side} heatmap did not load"
-    ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "screening-result.png"), full_page=True)
+
+    page.click(f"text={patient.last_name}, {patient.first_name}")
+    assert page.locator("#history tbody tr").count() == 1
+    assert page.locator(".grade-chart circle.dot").count() == 2
+    page.screenshot(path=str(ARTIFACTS / "screening-patient.png"), full_page=True)
     assert errors == []
