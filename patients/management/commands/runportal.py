@@ -41,6 +41,8 @@ class Command(BaseCommand):
     def _start_worker(self) -> subprocess.Popen[bytes]:
         cmd = [sys.executable, "-m", "celery", "-A", "dr_portal", "worker", "-Q", "inference,celery"]
         cmd += ["--concurrency", "1", "--loglevel", "INFO", "--hostname", "portal-worker@%h"]
+        # Beat inside the worker: the reconciler re-sends gradings a killed worker left behind.
+        cmd += ["--beat", "--schedule", str(settings.VAR_DIR / "celerybeat-schedule")]
         self.stdout.write("Starting the grading worker: " + " ".join(cmd[1:]))
         return subprocess.Popen(cmd, env=os.environ.copy())
 
