@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 
 from celery import Task, shared_task
 from celery.signals import worker_process_init
@@ -68,8 +69,15 @@ def grade_examination(self: Task, examination_id: int) -> str:
 
 @worker_process_init.connect
 def _load_model_early(**kwargs: object) -> None:
-    # Load the model when the worker process starts, not on the first examination, so the first
-    # operator of the day does not wait for it. A failure here is logged; the task reports it.
+    # Load the model as the worker process starts, not on the first examination, so the first operator
+    # of the day does not wait for it. In a thread: Celery gives a new pool process only a few seconds
+    # (worker_proc_alive_timeout) to report itself up, and importing torch and loading a checkpoint can
+    # take longer; a task arriving meanwhile waits on the predictor's lock. A failure is logged here and
+    # reported by the task (the examination fails with the reason).
+    threading.Thread(target=_preload, name="load-grading-model", daemon=True).start()
+
+
+def _preload() -> None:
     try:
         grading.get_predictor()
     except Exception:
