@@ -133,6 +133,9 @@ def worklist(request: HttpRequest) -> HttpResponse:
 @require_POST
 def review_create(request: HttpRequest, examination_id: int) -> HttpResponse:
     examination = selectors.examination_get(user=request.user, examination_id=examination_id)
+    membership = clinical_membership_for(request.user)
+    if membership is None or not membership.can_review:
+        raise PermissionDenied("Only doctors review examinations.")
     form = ReviewForm(request.POST)
     if form.is_valid():
         try:

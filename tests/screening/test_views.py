@@ -179,6 +179,7 @@ def test_staff_have_no_worklist_and_cannot_review(client, owner, patient) -> Non
     assert 'href="/screening/worklist/"' not in detail.content.decode()
     review = reverse("screening:review", kwargs={"examination_id": examination.pk})
     assert client.post(review, {"right_grade": 0, "left_grade": 0}).status_code == 403
+    assert client.post(review, {"right_grade": "x"}).status_code == 403
     assert not Review.objects.exists()
 
 
