@@ -14,6 +14,8 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from tests.examination_data import graded_examination
+
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.django_db
 
@@ -59,18 +61,29 @@ def test_production_settings_enforce_https_and_secure_cookies() -> None:
 
 
 @pytest.mark.parametrize(
-    ("url_name", "data"),
+    ("url_name", "who"),
     [
-        ("login", {"username": "owner", "password": "x"}),
-        ("patients:create", {"medical_record_number": "C-1"}),
-        ("patients:account_create", {"username": "new"}),
-        ("logout", {}),
+        ("login", "owner"),
+        ("logout", "owner"),
+        ("patients:create", "owner"),
+        ("screening:upload", "owner"),
+        ("screening:review", "colleague"),
+        ("patients:account_create", "clinic_admin"),
+        ("patients:account_update", "clinic_admin"),
     ],
 )
-def test_every_form_refuses_a_post_without_a_csrf_token(owner, clinic_admin, url_name, data) -> None:  # type: ignore[no-untyped-def]
+def test_every_form_refuses_a_post_without_a_csrf_token(request, patient, url_name, who) -> None:  # type: ignore[no-untyped-def]
+    user = request.getfixturevalue(who)
+    args = {
+        "screening:upload": [patient.pk],
+        "screening:review": [graded_examination(patient=patient).pk],
+        "patients:account_update": [request.getfixturevalue("owner").pk],
+    }.get(url_name, [])
     client = Client(enforce_csrf_checks=True)
-    client.force_login(clinic_admin if url_name.startswith("patients:account") else owner)
-    assert client.post(reverse(url_name), data).status_code == 403
+    client.force_login(user)
+    response = client.post(reverse(url_name, args=args), {"username": "x", "right_grade": 0, "left_grade": 0})
+    assert response.status_code == 403
+    assert b"CSRF" in response.content
 
 
 def test_the_api_refuses_a_session_authenticated_write_without_csrf(owner) -> None:  # type: ignore[no-untyped-def]
