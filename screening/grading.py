@@ -14,7 +14,7 @@ from django.conf import settings
 from PIL import Image, UnidentifiedImageError
 
 if TYPE_CHECKING:
-    from ml.predictor import Predictor
+    from ml.predictor import ImagePrediction, Predictor
 
     from .models import EyeImage
 
@@ -22,6 +22,9 @@ logger = logging.getLogger(__name__)
 
 _PREDICTORS: dict[str, Predictor] = {}
 _LOCK = threading.Lock()
+# The Predictor records attention with hooks on its one model: two batches at once in one process (a
+# thread pool worker) would mix their heatmaps. The prefork pool never does that; this makes sure.
+_PREDICT_LOCK = threading.Lock()
 # Decoding at up to this size is plenty for the model (a few hundred pixels) and the heatmap overlay,
 # and JPEG's reduced-scale decoding makes a large photograph several times faster to read.
 DECODE_SIZE = 1024
@@ -58,6 +61,13 @@ def get_predictor() -> Predictor:
                 raise PermanentGradingError(f"The grading model cannot be loaded: {error}") from error
             logger.info("Loaded grading model %s from %s", _PREDICTORS[key].version, path)
     return _PREDICTORS[key]
+
+
+def predict(photographs: list[Image.Image]) -> tuple[Predictor, list[ImagePrediction]]:
+    """Grade the photographs in one batch with heatmaps; returns the predictor used and its results."""
+    predictor = get_predictor()
+    with _PREDICT_LOCK:
+        return predictor, predictor.predict(photographs, heatmaps=True)
 
 
 def open_eye_image(eye_image: EyeImage) -> Image.Image:

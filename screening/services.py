@@ -115,8 +115,7 @@ def examination_grade(*, examination_id: int) -> Examination | None:
     if set(eyes) != set(SIDES):
         raise grading.PermanentGradingError("The examination does not have both a right and a left photograph.")
     photographs = [grading.open_eye_image(eyes[side]) for side in SIDES]
-    predictor = grading.get_predictor()
-    results = predictor.predict(photographs, heatmaps=True)
+    predictor, results = grading.predict(photographs)
     # Encoded before the transaction: the row locks below are then held for milliseconds only.
     heatmaps = {side: _encode_overlay(result) for side, result in zip(SIDES, results, strict=True)}
     with transaction.atomic():

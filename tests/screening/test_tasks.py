@@ -94,3 +94,45 @@ def test_the_predictor_is_loaded_once_per_process(grading_checkpoint) -> None:  
 
 def test_an_unknown_examination_is_a_no_op(db, grading_checkpoint) -> None:  # type: ignore[no-untyped-def]
     assert grade_examination.apply(args=[987654]).get() == "done"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_deliveries_racing_leave_one_prediction_per_eye(
+    owner, patient, right_eye, left_eye, grading_checkpoint, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    from django.db import connection
+
+    examination = services.examination_create(user=owner, patient=patient, right_eye=right_eye, left_eye=left_eye)
+    start = threading.Barrier(2)
+    # Both deliveries have claimed the examination before either grades: the race the row lock must settle.
+    both_claimed = threading.Barrier(2)
+    real_predict = grading.predict
+
+    def predict_after_both_claimed(photographs):  # type: ignore[no-untyped-def]
+        both_claimed.wait(timeout=30)
+        return real_predict(photographs)
+
+    monkeypatch.setattr(grading, "predict", predict_after_both_claimed)
+    failures: list[BaseException] = []
+
+    def deliver() -> None:
+        try:
+            start.wait()
+            services.examination_grade(examination_id=examination.pk)
+        except BaseException as error:  # reported below; a thread's exception would vanish otherwise
+            failures.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=deliver) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert failures == []
+    assert Prediction.objects.filter(eye_image__examination=examination).count() == 2
+    examination.refresh_from_db()
+    assert examination.status == Status.DONE
+    assert examination.attempts == 2
