@@ -13,7 +13,9 @@ from django.core.management.base import CommandError
 from patients.models import Patient
 from screening.models import Examination, EyeImage, Status
 
+from ..conftest import stop_worker, wait_until_ready
 from .broker import drain_task_messages, purge
+from .faults import start_worker_with
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ops" / "arranged"
 PATIENT_IDS = ["1000", "1002", "1008", "1017"]
@@ -117,3 +119,22 @@ def test_it_refuses_a_user_of_another_clinic(outsider) -> None:  # type: ignore[
 def test_it_refuses_a_folder_without_a_manifest(owner, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(CommandError, match=r"No manifest\.csv"):
         _import(tmp_path, owner)
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_an_import_with_wait_returns_once_a_real_worker_has_graded_everything(
+    owner, media_root, grading_checkpoint, tmp_path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    log = tmp_path / "worker.log"
+    worker = start_worker_with(media_root, log, name="import", env={"DR_CHECKPOINT_PATH": str(grading_checkpoint)})
+    try:
+        wait_until_ready(worker, log)
+        out, err = _import(FIXTURES, owner, "--wait", "--wait-timeout", "180")
+    finally:
+        stop_worker(worker)
+    assert "Graded 4; 0 failed." in out, err + log.read_text()[-3000:]
+    assert "Grading" in capsys.readouterr().err  # tqdm's second bar, on the terminal's stderr
+    for examination in Examination.objects.all():
+        assert examination.status == Status.DONE
+        assert sorted(examination.images.values_list("predictions__eye_image__side", flat=True)) == ["left", "right"]
