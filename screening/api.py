@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import APIException, PermissionDenied
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -28,12 +27,6 @@ from .serializers import ExaminationCreateInputSerializer, ExaminationOutputSeri
 CHANNEL = {"channel": "api"}
 
 
-class RequestTooLarge(APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "The upload is larger than two photographs may be."
-    default_code = "request_too_large"
-
-
 class ExaminationCreateApi(APIView):
     permission_classes = [IsAuthenticated, IsClinicalMember]
     parser_classes = [MultiPartParser, FormParser]
@@ -46,12 +39,11 @@ class ExaminationCreateApi(APIView):
         responses={
             202: ExaminationOutputSerializer,
             400: OpenApiResponse(description="Invalid fields: one message per field, nothing saved"),
-            413: OpenApiResponse(description="Request body over the size cap"),
+            413: OpenApiResponse(description="Request body over MAX_REQUEST_BYTES (dr_portal.middleware)"),
             429: OpenApiResponse(description="Too many uploads: retry later"),
         },
     )
     def post(self, request: Request) -> Response:
-        _refuse_oversized(request)
         data = ExaminationCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         # A body reference, not a URL: another clinic's patient is a 400 "No such patient" (the service
@@ -173,14 +165,3 @@ def _eye(eye: dict[str, Any], request: Request) -> dict[str, Any]:
         "image_url": absolute(eye["image_url"]),
         "heatmap_url": absolute(eye["heatmap_url"]),
     }
-
-
-def _refuse_oversized(request: Request) -> None:
-    # Before the body is parsed: a multipart body is streamed to temporary files, so an oversized one
-    # would fill the disk before the per-file caps of the service ever saw it.
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    if length > 2 * settings.UPLOAD_MAX_BYTES + 64 * 1024:  # two photographs, the notes, multipart framing
-        raise RequestTooLarge

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "dr_portal.middleware.RequestSizeLimitMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -158,6 +159,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
 UPLOAD_MAX_PIXELS = env.int("UPLOAD_MAX_PIXELS", default=40_000_000)
+# Any request body beyond two photographs at the cap plus the form is refused before it is read.
+MAX_REQUEST_BYTES = env.int("MAX_REQUEST_BYTES", default=2 * UPLOAD_MAX_BYTES + 1024 * 1024)
 
 # Referral: the seed rule's threshold on |score(right) - score(left)|.
 REFERRAL_SCORE_DIFF_THRESHOLD = env.float("REFERRAL_SCORE_DIFF_THRESHOLD", default=0.1)

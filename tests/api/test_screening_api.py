@@ -77,7 +77,7 @@ def test_a_photograph_over_the_pixel_cap_is_a_400(api, owner, patient) -> None: 
     assert "megapixels" in str(response.json())
 
 
-@override_settings(UPLOAD_MAX_BYTES=1000)
+@override_settings(MAX_REQUEST_BYTES=50_000)
 def test_a_request_body_far_over_the_cap_is_refused_before_parsing(api, owner, patient) -> None:  # type: ignore[no-untyped-def]
     api.force_authenticate(owner)
     response = _upload(api, patient.pk, right_eye=_big_png(), left_eye=_big_png())

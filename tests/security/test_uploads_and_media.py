@@ -48,6 +48,19 @@ def test_the_web_form_and_the_api_share_one_counter(client, owner, patient) -> N
     assert _post(client, patient).status_code == 429
 
 
+def test_an_oversized_request_is_refused_before_its_body_is_read(client, owner, patient, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.MAX_REQUEST_BYTES = 10_000
+    client.force_login(owner)
+    assert _post(client, patient).status_code == 413
+    assert not Examination.objects.exists()
+
+
+def test_the_request_cap_leaves_room_for_two_photographs_at_the_upload_cap(settings) -> None:  # type: ignore[no-untyped-def]
+    from dr_portal.settings import base
+
+    assert base.MAX_REQUEST_BYTES > 2 * base.UPLOAD_MAX_BYTES
+
+
 def test_photographs_and_heatmaps_are_not_served_under_media(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
     examination = graded_examination(patient=patient)
     eye = examination.images.get(side="right")

@@ -1,0 +1,31 @@
+"""Request-level guards that must act before anything reads the body."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+
+class RequestSizeLimitMiddleware:
+    """413 for a request whose declared body exceeds MAX_REQUEST_BYTES (two photographs at the upload cap,
+    plus the form): refused before the CSRF check or a parser streams it to temporary files, so an
+    oversized upload cannot fill the disk ahead of the per-photograph caps. (The reverse proxy should cap
+    bodies too; this holds where there is none.)"""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > settings.MAX_REQUEST_BYTES:
+            limit = settings.MAX_REQUEST_BYTES // (1024 * 1024)
+            message = f"The request is larger than {limit} MB."
+            if request.path.startswith("/api/"):
+                return JsonResponse({"detail": message}, status=413)
+            return HttpResponse(message, status=413, content_type="text/plain")
+        return self.get_response(request)
