@@ -46,6 +46,7 @@ def test_it_makes_one_patient_per_patient_id_and_one_examination_per_pair(
     for patient in patients:
         (examination,) = patient.examinations.all()
         assert examination.status == Status.QUEUED
+        assert examination.enqueued_at is not None  # the send is recorded, for the reconciler's clock
         assert examination.created_by == owner
         assert sorted(examination.images.values_list("side", flat=True)) == ["left", "right"]
     # Graded the normal way: one grading task per examination, on the inference queue.
