@@ -12,6 +12,7 @@ on the photographs would not do: Django's foreign keys are checked at commit, af
 from __future__ import annotations
 
 import contextlib
+import shutil
 import subprocess
 import sys
 import threading
@@ -160,7 +161,7 @@ def test_a_worker_killed_mid_grading_is_replaced_and_the_examination_graded_once
         stop_worker(second)
 
 
-def test_examinations_queued_while_redis_restarts_are_all_graded(
+def test_examinations_queued_while_redis_restarts_are_all_graded_and_the_worker_reconnects(
     owner, clinic, media_root, grading_env, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "redis").mkdir()
@@ -190,6 +191,26 @@ def test_examinations_queued_while_redis_restarts_are_all_graded(
         )
         for examination in examinations:
             assert _sides_predicted(examination) == ["left", "right"]
+
+        # Restarted again under the running worker: it reconnects and grades what is uploaded next.
+        server.restart()
+        later = tmp_path / "later"
+        (later / "0").mkdir(parents=True)
+        for eye in ("right", "left"):
+            shutil.copy(ARRANGED / "0" / f"1000_{eye}.jpeg", later / "0" / f"2000_{eye}.jpeg")
+        (later / "manifest.csv").write_text(
+            "file,grade,eye,patient_id\n0/2000_right.jpeg,0,right,2000\n0/2000_left.jpeg,0,left,2000\n"
+        )
+        cmd[3] = str(later)
+        imported = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert imported.returncode == 0, imported.stderr
+        _wait_for(
+            lambda: Examination.objects.filter(status=Status.DONE).count() == 5,
+            timeout=120,
+            what="grading after the second restart",
+            log=log,
+        )
+        assert worker.poll() is None
     finally:
         if worker is not None:
             stop_worker(worker)
