@@ -19,7 +19,7 @@ def _make_broker_folders(sender: Celery, **kwargs: object) -> None:
     # kombu's filesystem transport (the embedded default) needs its folders to exist. After, not on,
     # configure: reading sender.conf inside on_configure re-enters the configuration and recurses.
     options = sender.conf.broker_transport_options or {}
-    for key in ("data_folder_in", "data_folder_out", "processed_folder"):
+    for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
         if key in options:
             Path(options[key]).mkdir(parents=True, exist_ok=True)
 
