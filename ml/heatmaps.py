@@ -49,7 +49,7 @@ class AttentionRecorder:
 
 
 def rollout(attentions: list[torch.Tensor], num_prefix_tokens: int, grid: tuple[int, int]) -> np.ndarray:
-    """Per image, the class token's rolled-out attention over the patch grid, scaled to [0, 1]."""
+    """Per image, the rolled-out attention from the pooled output to each patch, scaled to [0, 1]."""
     if not attentions:
         raise ValueError("no attention recorded: is fused attention still on?")
     batch, _, tokens, _ = attentions[0].shape
@@ -59,7 +59,9 @@ def rollout(attentions: list[torch.Tensor], num_prefix_tokens: int, grid: tuple[
         # Average heads, add the residual path, renormalise rows (as in the rollout paper).
         mixed = 0.5 * attention.float().mean(dim=1) + 0.5 * identity
         result = (mixed / mixed.sum(dim=-1, keepdim=True)) @ result
-    maps = result[:, 0, num_prefix_tokens:].reshape(batch, *grid)
+    # Class-token models: what the class token gathered. Average-pooled ones: every token feeds the pool equally.
+    relevance = result[:, 0, num_prefix_tokens:] if num_prefix_tokens else result.mean(dim=1)
+    maps = relevance.reshape(batch, *grid)
     low = maps.amin(dim=(1, 2), keepdim=True)
     high = maps.amax(dim=(1, 2), keepdim=True)
     return ((maps - low) / (high - low).clamp(min=1e-8)).cpu().numpy().astype(np.float32)
