@@ -12,6 +12,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import argparse
+import json
 import time
 
 import torch
@@ -24,6 +25,8 @@ from ml.models import build_model, data_config
 from ml.train import Arrays, Schedule, TrainConfig, _param_groups, train_one_epoch
 
 DATA = Path("/work/shared/data/eyepacs-256-enhanced")
+# The shipped model's configuration (see docs/model/MODEL_CARD.md).
+SHIPPED_KWARGS = {"depth": 6, "drop_path_rate": 0.05, "class_token": False, "global_pool": "avg"}
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "ml" / "fixtures" / "fundus"
 
 
@@ -70,14 +73,14 @@ def bare(config: TrainConfig, data: Arrays, batches: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--arch", default="vit_tiny_r_s16_p8_224")
-    parser.add_argument("--image-size", type=int, default=256)
-    parser.add_argument("--model-kwargs", default='{"depth": 8, "drop_path_rate": 0.1}')
-    parser.add_argument("--batch-size", type=int, default=48)
+    parser.add_argument("--image-size", type=int, default=160)
+    parser.add_argument(
+        "--model-kwargs", default='{"depth": 6, "drop_path_rate": 0.05, "class_token": false, "global_pool": "avg"}'
+    )
+    parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--batches", type=int, default=6)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    import json
-
     torch.set_num_threads(args.threads)
     config = TrainConfig(data=[], architecture=args.arch, image_size=args.image_size,
                          model_kwargs=json.loads(args.model_kwargs), batch_size=args.batch_size)  # fmt: skip
