@@ -35,6 +35,41 @@ def _session_media(factory: pytest.TempPathFactory) -> Path:
     return _MEDIA["path"]
 
 
+ML_FIXTURES = ROOT / "tests" / "ml" / "fixtures" / "fundus"
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run folder from one epoch of a tiny ViT trained here (seconds), with model.safetensors in it.
+
+    One real model for every test that grades: the tests prove the plumbing, the shipped model's quality
+    is measured on the patient-disjoint test split (docs/model/)."""
+    from ml.train import TrainConfig, train
+
+    root = tmp_path_factory.mktemp("tiny-run")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ML_CACHE_DIR", str(root / "cache"))
+        train(
+            TrainConfig(
+                data=[str(ML_FIXTURES)],
+                out=str(root / "run"),
+                architecture="vit_tiny_patch16_224",
+                image_size=64,
+                model_kwargs={"depth": 2, "patch_size": 8},
+                epochs=1,
+                batch_size=4,
+                samples_per_epoch=8,
+                version="tiny-test",
+            )
+        )
+    return root / "run"
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tiny_run: Path) -> Path:
+    return tiny_run / "model.safetensors"
+
+
 @pytest.fixture
 def password() -> str:
     return PASSWORD

@@ -14,7 +14,6 @@ from screening.services import examination_create
 from ..conftest import _session_media
 
 ARRANGED = Path(__file__).resolve().parent.parent / "fixtures" / "ops" / "arranged"
-ML_FIXTURES = Path(__file__).resolve().parent.parent / "ml" / "fixtures" / "fundus"
 PAIRS = {
     "1000": ("0/1000_right.jpeg", "0/1000_left.jpeg"),
     "1002": ("2/1002_right.jpeg", "3/1002_left.jpeg"),
@@ -24,28 +23,10 @@ PAIRS = {
 
 
 @pytest.fixture(scope="session")
-def grading_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A two-block ViT trained for one short epoch here: the fault tests prove the plumbing, not the model,
-    and a worker loads this in about a second where the shipped model would take many."""
-    from ml.train import TrainConfig, train
-
-    root = tmp_path_factory.mktemp("ops-model")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("ML_CACHE_DIR", str(root / "cache"))
-        train(
-            TrainConfig(
-                data=[str(ML_FIXTURES)],
-                out=str(root / "run"),
-                architecture="vit_tiny_patch16_224",
-                image_size=64,
-                model_kwargs={"depth": 2, "patch_size": 8},
-                epochs=1,
-                batch_size=4,
-                samples_per_epoch=8,
-                version="ops-test",
-            )
-        )
-    return root / "run" / "model.safetensors"
+def grading_checkpoint(tiny_checkpoint: Path) -> Path:
+    """The session's tiny trained model: the fault tests prove the plumbing, not the model, and a worker
+    loads it in about a second."""
+    return tiny_checkpoint
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """Screening fixtures: real fundus photographs (tiny copies), uploads, and a tiny real checkpoint.
 
-The checkpoint is a real model built and saved through the ml package's own API (random weights, 64 px,
-so a forward pass takes milliseconds); the tests run the real Predictor on it, never a stand-in.
+The checkpoint is the session's tiny model trained through the ml package's own API (tests/conftest.py,
+64 px, so a forward pass takes milliseconds); the tests run the real Predictor on it, never a stand-in.
 """
 
 from __future__ import annotations
@@ -38,34 +38,6 @@ def right_eye() -> SimpleUploadedFile:
 @pytest.fixture
 def left_eye() -> SimpleUploadedFile:
     return upload(LEFT)
-
-
-def build_tiny_checkpoint(path: Path) -> Path:
-    import torch
-
-    from ml.checkpoint import save_checkpoint
-    from ml.data import LABELS
-    from ml.models import build_model, data_config
-
-    torch.manual_seed(0)
-    model = build_model("vit_tiny_patch16_224", num_classes=len(LABELS), img_size=64)
-    card = {
-        "version": "test-tiny-vit-64",
-        "architecture": "vit_tiny_patch16_224",
-        "model_kwargs": {"img_size": 64},
-        "classes": list(LABELS),
-        "image_size": 64,
-        "preprocessing": {"ben_graham": True},
-        "normalisation": data_config(model),
-        "temperature": 1.0,
-    }
-    save_checkpoint(model, path, card, half=False)
-    return path
-
-
-@pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_checkpoint(tmp_path_factory.mktemp("checkpoint") / "tiny.safetensors")
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import pytest
 from django.core.files.storage import default_storage
 from django.urls import reverse
 
+from ml.checkpoint import read_card
 from screening.models import Examination, Prediction, Status
 from screening.referral import SEED_MESSAGE, referral_for
 from screening.selectors import examination_get
@@ -28,7 +29,9 @@ def wait_for_grading(client, examination_id: int, timeout: float = 90.0) -> dict
     raise AssertionError(f"examination {examination_id} not graded within {timeout}s: {status}")
 
 
-def test_an_upload_is_graded_by_the_worker_and_the_result_page_shows_it(grading_worker, client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_an_upload_is_graded_by_the_worker_and_the_result_page_shows_it(  # type: ignore[no-untyped-def]
+    grading_worker, grading_checkpoint, client, owner, patient
+) -> None:
     client.force_login(owner)
     response = client.post(
         reverse("screening:upload", kwargs={"patient_id": patient.pk}),
@@ -46,7 +49,7 @@ def test_an_upload_is_graded_by_the_worker_and_the_result_page_shows_it(grading_
     predictions = {p.eye_image.side: p for p in Prediction.objects.select_related("eye_image")}
     assert set(predictions) == {"right", "left"}
     for prediction in predictions.values():
-        assert prediction.model_version == "test-tiny-vit-64"
+        assert prediction.model_version == read_card(grading_checkpoint)["version"]
         assert default_storage.exists(prediction.heatmap.name)  # written by the worker, into the shared media
 
     html = client.get(reverse("screening:detail", kwargs={"examination_id": examination.pk})).content.decode()

@@ -6,6 +6,7 @@ import pytest
 from django.core.files.storage import default_storage
 from PIL import Image
 
+from ml.checkpoint import read_card
 from screening import grading, services
 from screening.models import Examination, Prediction, Status
 from screening.tasks import grade_examination
@@ -26,7 +27,7 @@ def test_it_grades_both_eyes_and_stores_heatmaps(examination, grading_checkpoint
     predictions = Prediction.objects.filter(eye_image__examination=examination)
     assert sorted(p.eye_image.side for p in predictions) == ["left", "right"]
     for prediction in predictions:
-        assert prediction.model_version == "test-tiny-vit-64"
+        assert prediction.model_version == read_card(grading_checkpoint)["version"]
         assert len(prediction.checkpoint_sha256) == 64
         assert sum(prediction.confidences.values()) == pytest.approx(1.0, abs=1e-4)
         assert default_storage.exists(prediction.heatmap.name)
