@@ -26,6 +26,17 @@ def select_samples(data: Sequence[str | Path], split: str | None = None, seed: i
     return split_by_patient(samples, seed=seed)[split] if split else samples
 
 
+def load_subset(
+    predictor: Predictor, data: Sequence[str | Path], max_images: int, split: str | None = None, seed: int = 0
+) -> tuple[np.ndarray, list[Sample]]:
+    """Preprocessed images of a random subset of at most max_images (figures stay quick on a CPU)."""
+    samples = select_samples(data, split, seed)
+    if len(samples) > max_images:
+        rng = np.random.default_rng(seed)
+        samples = [samples[i] for i in sorted(rng.choice(len(samples), max_images, replace=False))]
+    return load_images(samples, predictor.image_size, predictor.ben, persist=False)
+
+
 def grade_samples(
     predictor: Predictor, samples: Sequence[Sample], batch_size: int = 32
 ) -> tuple[np.ndarray, list[Sample]]:

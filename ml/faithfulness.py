@@ -9,8 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ml.cache import load_images
-from ml.evaluate import select_samples
+from ml.evaluate import load_subset
 from ml.predictor import Predictor
 
 # Mid-grey is "no detail" after the Gaussian-blur subtraction, so a deleted patch carries no signal.
@@ -60,11 +59,7 @@ def deletion_figure(
     from ml import plots  # noqa: F401  (selects the headless backend)
 
     predictor = Predictor(checkpoint)
-    samples = select_samples(data, split, seed)
-    rng = np.random.default_rng(seed)
-    if len(samples) > max_images:
-        samples = [samples[i] for i in sorted(rng.choice(len(samples), max_images, replace=False))]
-    arrays, _ = load_images(samples, predictor.image_size, predictor.ben, persist=False)
+    arrays, _ = load_subset(predictor, data, max_images, split, seed)
     patches = int(np.prod(predictor.model.patch_embed.grid_size))
     steps = sorted({round(patches * f) for f in np.linspace(0, 0.5, 9)})
     curves = {"heatmap": [], "random": []}

@@ -11,8 +11,7 @@ import torch
 from sklearn.manifold import TSNE
 
 from ml.augment import to_model_input
-from ml.cache import load_images
-from ml.evaluate import select_samples
+from ml.evaluate import load_subset
 from ml.plots import plot_embedding
 from ml.predictor import Predictor
 
@@ -37,11 +36,7 @@ def tsne_figure(
 ) -> dict[str, Any]:
     """Write the t-SNE PNG; a random subset of at most max_images keeps it quick on a CPU."""
     predictor = Predictor(checkpoint)
-    samples = select_samples(data, split, seed)
-    rng = np.random.default_rng(seed)
-    if len(samples) > max_images:
-        samples = [samples[i] for i in sorted(rng.choice(len(samples), max_images, replace=False))]
-    arrays, kept = load_images(samples, predictor.image_size, predictor.ben, persist=False)
+    arrays, kept = load_subset(predictor, data, max_images, split, seed)
     features = embed(predictor, arrays)
     perplexity = float(min(30, max(2, (len(kept) - 1) / 3)))
     points = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(features)
