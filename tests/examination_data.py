@@ -34,6 +34,22 @@ def upload(name: str, colour: tuple[int, int, int]) -> SimpleUploadedFile:
     return SimpleUploadedFile(name, png(colour), content_type="image/png")
 
 
+def prediction_for(eye: EyeImage, grade: int, score: float = 0.8, model_version: str = "test-model-1") -> Prediction:
+    """An unsaved prediction as the worker stores it: `score` on the grade, the rest split evenly."""
+    rest = round((1 - score) / 2, 12)  # 0.1, not 0.09999999999999998, where tests compare exact values
+    confidences = [rest, rest, rest]
+    confidences[grade] = score
+    return Prediction(
+        eye_image=eye,
+        model_version=model_version,
+        checkpoint_sha256="0" * 64,
+        predicted_class=grade,
+        confidence_no_dr=confidences[0],
+        confidence_mild=confidences[1],
+        confidence_proliferative=confidences[2],
+    )
+
+
 def graded_examination(*, patient: object, grades: tuple[int, int] = (1, 0), created_by: object = None) -> Examination:
     """A `done` examination with both photographs, a prediction per eye and a heatmap per prediction."""
     examination = Examination.objects.create(
@@ -47,17 +63,7 @@ def graded_examination(*, patient: object, grades: tuple[int, int] = (1, 0), cre
         # Django reads no dimensions from an unnamed ContentFile: set them, as the upload service does.
         eye.width, eye.height = 128, 128
         eye.save()
-        confidences = [0.1, 0.1, 0.1]
-        confidences[grade] = 0.8
-        prediction = Prediction(
-            eye_image=eye,
-            model_version="test-model-1",
-            checkpoint_sha256="0" * 64,
-            predicted_class=grade,
-            confidence_no_dr=confidences[0],
-            confidence_mild=confidences[1],
-            confidence_proliferative=confidences[2],
-        )
+        prediction = prediction_for(eye, grade)
         prediction.heatmap.save(f"{digest[:32]}.png", ContentFile(png((90, 90, 90))), save=False)
         prediction.save()
     return examination

@@ -14,6 +14,7 @@ from screening import services
 from screening.models import Examination, Prediction, Review, Status
 from screening.referral import SEED_MESSAGE
 from screening.tasks import grade_examination
+from tests.examination_data import prediction_for
 
 from .conftest import LEFT, RIGHT, upload
 
@@ -28,18 +29,7 @@ def _graded(examination: Examination, right: tuple[int, float], left: tuple[int,
     """Store predictions as the worker would (grade, confidence of that grade) and mark it done."""
     for eye in examination.images.all():
         grade, score = right if eye.side == "right" else left
-        rest = (1 - score) / 2
-        confidences = [rest, rest, rest]
-        confidences[grade] = score
-        Prediction.objects.create(
-            eye_image=eye,
-            model_version="v-test",
-            checkpoint_sha256="0" * 64,
-            predicted_class=grade,
-            confidence_no_dr=confidences[0],
-            confidence_mild=confidences[1],
-            confidence_proliferative=confidences[2],
-        )
+        prediction_for(eye, grade, score, model_version="v-test").save()
     Examination.objects.filter(pk=examination.pk).update(status=Status.DONE, completed_at=timezone.now())
     examination.refresh_from_db()
     return examination
