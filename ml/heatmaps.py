@@ -16,7 +16,7 @@ from torch import nn
 
 from ml.preprocess import FieldBox
 
-_COLORMAP: np.ndarray | None = None
+_PALETTE: list[int] | None = None
 
 
 class AttentionRecorder:
@@ -67,30 +67,49 @@ def rollout(attentions: list[torch.Tensor], num_prefix_tokens: int, grid: tuple[
     return ((maps - low) / (high - low).clamp(min=1e-8)).cpu().numpy().astype(np.float32)
 
 
+def _bilinear_weights(count: int, start: float, side: float, cells: int) -> np.ndarray:
+    """(count x cells) weights stretching `cells` grid cells over [start, start + side) of an image axis.
+
+    Bilinear with pixel centres (PIL's and align_corners=False's convention); pixels outside the
+    field's square get all-zero rows, so the stretched map is zero there.
+    """
+    centres = np.arange(count, dtype=np.float64) + 0.5
+    position = np.clip((centres - start) / side * cells - 0.5, 0, cells - 1)
+    low = np.floor(position).astype(np.intp)
+    high = np.minimum(low + 1, cells - 1)
+    fraction = position - low
+    weights = np.zeros((count, cells), np.float32)
+    rows = np.arange(count)
+    np.add.at(weights, (rows, low), 1 - fraction)
+    np.add.at(weights, (rows, high), fraction)
+    weights[(centres < start) | (centres >= start + side)] = 0
+    return weights
+
+
 def place_on_image(grid_map: np.ndarray, box: FieldBox, size: tuple[int, int]) -> np.ndarray:
-    """Stretch a patch-grid map over the field's square and cut it to the input image (H x W, float32)."""
-    side = max(1, round(box.side))
-    square = Image.fromarray(grid_map.astype(np.float32), mode="F").resize((side, side), Image.Resampling.BILINEAR)
-    left, top = round(box.left), round(box.top)
-    # crop() zero-fills where the image extends beyond the field's square.
-    placed = square.crop((-left, -top, -left + size[0], -top + size[1]))
-    return np.clip(np.asarray(placed, dtype=np.float32), 0.0, 1.0)
+    """Stretch a patch-grid map over the field's square and cut it to the input image (H x W, float32).
+
+    Bilinear stretching is separable, so it is two small matrix products: far cheaper than resampling
+    an image of the square's size.
+    """
+    rows = _bilinear_weights(size[1], box.top, box.side, grid_map.shape[0])
+    cols = _bilinear_weights(size[0], box.left, box.side, grid_map.shape[1])
+    # Convex combinations of values in [0, 1]: no clipping needed.
+    return rows @ grid_map.astype(np.float32) @ cols.T
 
 
-def _colormap() -> np.ndarray:
-    global _COLORMAP
-    if _COLORMAP is None:
+def _palette() -> list[int]:
+    global _PALETTE
+    if _PALETTE is None:
         from matplotlib import colormaps
 
-        _COLORMAP = (colormaps["jet"](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
-    return _COLORMAP
+        _PALETTE = (colormaps["jet"](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8).ravel().tolist()
+    return _PALETTE
 
 
-def overlay(image: Image.Image, grid_map: np.ndarray, box: FieldBox, alpha: float = 0.4) -> Image.Image:
-    """The heatmap in colour, blended on the photograph at the photograph's size."""
-    coloured = Image.fromarray(_colormap()[(grid_map * 255).astype(np.uint8)])
-    side = max(1, round(box.side))
-    left, top = round(box.left), round(box.top)
-    heat = coloured.resize((side, side), Image.Resampling.BILINEAR)
-    heat = heat.crop((-left, -top, -left + image.width, -top + image.height))
-    return Image.blend(image.convert("RGB"), heat, alpha)
+def overlay(image: Image.Image, heatmap: np.ndarray, alpha: float = 0.4) -> Image.Image:
+    """The heatmap (H x W in [0, 1], the photograph's size) in the jet colour map, blended on the photograph."""
+    indexed = Image.fromarray((heatmap * 255).astype(np.uint8))
+    # A palette image converts to RGB in C: much cheaper than indexing a colour table in numpy.
+    indexed.putpalette(_palette())
+    return Image.blend(image.convert("RGB"), indexed.convert("RGB"), alpha)

@@ -58,7 +58,7 @@ class Predictor:
         self.temperature = float(self.card.get("temperature", 1.0))
         self.norm = self.card["normalisation"]
         self.ben = bool(self.card.get("preprocessing", {}).get("ben_graham", True))
-        self._pool = ThreadPoolExecutor(2)  # PIL releases the GIL: both eyes preprocess at once
+        self._pool = ThreadPoolExecutor(2)  # PIL and numpy release the GIL: both eyes at once
 
     def prepare(self, images: Sequence[Image.Image]) -> tuple[np.ndarray, list[FieldBox]]:
         results = list(self._pool.map(lambda image: preprocess(image, self.image_size, self.ben), images))
@@ -85,15 +85,20 @@ class Predictor:
         images = [image.convert("RGB") for image in images]
         arrays, boxes = self.prepare(images)
         probs, grids = self.probabilities(arrays, heatmaps)
-        results = []
-        for index, image in enumerate(images):
-            heat = place_on_image(grids[index], boxes[index], image.size) if grids is not None else None
-            blended = overlay(image, grids[index], boxes[index]) if grids is not None else None
-            results.append(self._prediction(probs[index], heat, blended))
+        if grids is None:
+            explained = [(None, None)] * len(images)
+        else:
+            explained = list(self._pool.map(self._explain, images, grids, boxes))
+        results = [self._prediction(p, heat, blended) for p, (heat, blended) in zip(probs, explained, strict=True)]
         seconds = (time.perf_counter() - started) / len(images)
         for result in results:
             result.inference_seconds = seconds
         return results
+
+    @staticmethod
+    def _explain(image: Image.Image, grid: np.ndarray, box: FieldBox) -> tuple[np.ndarray, Image.Image]:
+        heat = place_on_image(grid, box, image.size)
+        return heat, overlay(image, heat)
 
     def _prediction(self, probs: np.ndarray, heat: np.ndarray | None, blended: Image.Image | None) -> ImagePrediction:
         probs = probs / probs.sum()

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
-from ml.heatmaps import AttentionRecorder, rollout
+from ml.heatmaps import AttentionRecorder, overlay, place_on_image, rollout
 from ml.models import build_model, disable_fused_attention
+from ml.preprocess import FieldBox
 
 
 @pytest.mark.parametrize("class_token", [True, False])
@@ -28,3 +31,37 @@ def test_rollout_refuses_when_fused_attention_hid_the_matrices() -> None:
         model(torch.randn(1, 3, 32, 32))
     with pytest.raises(ValueError, match="fused attention"):
         rollout(recorder.attentions, model.num_prefix_tokens, (4, 4))
+
+
+def _reference_placement(grid: np.ndarray, box: FieldBox, size: tuple[int, int]) -> np.ndarray:
+    """The straightforward way: resample the whole square with PIL, then cut it to the photograph."""
+    square = Image.fromarray(grid, mode="F").resize((round(box.side),) * 2, Image.Resampling.BILINEAR)
+    left, top = round(box.left), round(box.top)
+    return np.asarray(square.crop((-left, -top, -left + size[0], -top + size[1])), dtype=np.float32)
+
+
+@pytest.mark.parametrize(
+    "box", [FieldBox(84, -90, 864), FieldBox(-30, 10, 600), FieldBox(0, 0, 1024)], ids=["cut", "overhang", "exact"]
+)
+def test_heatmap_placement_matches_stretching_the_whole_square(box: FieldBox) -> None:
+    grid = np.random.default_rng(0).random((5, 5)).astype(np.float32)
+    placed = place_on_image(grid, box, (1024, 683))
+    assert placed.shape == (683, 1024)
+    np.testing.assert_allclose(placed, _reference_placement(grid, box, (1024, 683)), atol=1e-4)
+
+
+def test_heatmap_is_zero_outside_the_field_square() -> None:
+    placed = place_on_image(np.ones((5, 5), np.float32), FieldBox(100, 0, 400), (640, 400))
+    assert placed[:, :100].max() == 0.0 and placed[:, 500:].max() == 0.0
+    assert placed[:, 100:500].min() == pytest.approx(1.0)
+
+
+def test_overlay_is_the_photograph_size_and_coloured_by_the_heatmap() -> None:
+    photograph = Image.new("RGB", (300, 200), (0, 0, 0))
+    heat = np.zeros((200, 300), np.float32)
+    heat[:, 150:] = 1.0
+    blended = np.asarray(overlay(photograph, heat)).astype(int)
+    assert blended.shape == (200, 300, 3)
+    # jet: cold (blue) where the heatmap is 0, hot (red) where it is 1.
+    assert blended[100, 10, 2] > blended[100, 10, 0]
+    assert blended[100, 290, 0] > blended[100, 290, 2]
