@@ -17,6 +17,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--image-size", type=int, default=256)
     p.add_argument("--model-kwargs", default="{}", help='extra timm kwargs as JSON, e.g. {"drop_path_rate": 0.1}')
     p.add_argument("--pretrained", help="local timm checkpoint or .safetensors; the head is replaced")
+    p.add_argument("--init", help="continue training one of our checkpoints (same architecture, head kept)")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--samples-per-epoch", type=int)
     p.add_argument("--batch-size", type=int, default=64)
@@ -79,6 +80,7 @@ def _train(args: argparse.Namespace) -> dict:
         image_size=args.image_size,
         model_kwargs=json.loads(args.model_kwargs),
         pretrained=args.pretrained,
+        init=args.init,
         epochs=args.epochs,
         samples_per_epoch=args.samples_per_epoch,
         batch_size=args.batch_size,
