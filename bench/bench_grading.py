@@ -114,6 +114,7 @@ def _grade_one(user, patient, right: Path, left: Path, timeout: float = 300.0) -
     started = time.perf_counter()
     examination = examination_create(user=user, patient=patient, right_eye=right_file, left_eye=left_file)
     uploaded = time.perf_counter()
+    uploaded_wall = time.time()  # the database's timestamps below are wall-clock too
     status = Status.QUEUED
     while status not in (Status.DONE, Status.FAILED):
         if time.perf_counter() - started > timeout:
@@ -121,6 +122,7 @@ def _grade_one(user, patient, right: Path, left: Path, timeout: float = 300.0) -
         time.sleep(0.005)
         status = Examination.objects.filter(pk=examination.pk).values_list("status", flat=True).get()
     done = time.perf_counter()
+    done_wall = time.time()
     if status == Status.FAILED:
         examination.refresh_from_db()
         raise RuntimeError(f"grading failed: {examination.error}")
@@ -128,7 +130,19 @@ def _grade_one(user, patient, right: Path, left: Path, timeout: float = 300.0) -
     model = sum(
         Prediction.objects.filter(eye_image__examination=examination).values_list("inference_seconds", flat=True)
     )
-    return {"total": done - started, "upload": uploaded - started, "model": model}
+    started_at, completed_at = (
+        Examination.objects.filter(pk=examination.pk).values_list("started_at", "completed_at").get()
+    )
+    return {
+        "total": done - started,
+        "upload": uploaded - started,
+        "model": model,
+        # Upload returned -> the worker claimed the task (commit, broker hop, the worker's own dispatch).
+        "queue": started_at.timestamp() - uploaded_wall,
+        "worker": (completed_at - started_at).total_seconds(),
+        # The worker's commit -> this loop saw `done` (its 5 ms polling).
+        "notice": done_wall - completed_at.timestamp(),
+    }
 
 
 def main() -> None:
@@ -151,6 +165,46 @@ def main() -> None:
             worker.terminate()
             worker.wait(timeout=60)
         _report(rows, checkpoint_path(), args)
+        _report_stages(user, pairs[1:])
+
+
+def _stage_times(user, right: Path, left: Path) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """The stages of one examination, each timed alone in this process (the worker's side on its stored files)."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from screening import grading, quality
+    from screening.models import Examination
+    from screening.services import _encode_overlay
+    from screening.validation import check_upload, pair_warning
+
+    times: dict[str, float] = {}
+
+    def timed(name: str, run):  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
+        result = run()
+        times[name] = time.perf_counter() - started
+        return result
+
+    files = [SimpleUploadedFile(p.name, p.read_bytes(), content_type="image/jpeg") for p in (right, left)]
+    checked = timed(
+        "upload: decode + check both",
+        lambda: [check_upload(f, eye=e) for f, e in zip(files, ("right", "left"), strict=True)],
+    )
+    timed("upload: pair warning", lambda: pair_warning(*checked))
+    timed("upload: quality check both", lambda: [quality.assess(c.image) for c in checked])
+    examination = Examination.objects.filter(created_by=user, status="done").order_by("-pk").first()
+    eyes = list(examination.images.order_by("-side"))  # right, left
+    photographs = timed("worker: read + decode both", lambda: [grading.open_eye_image(eye) for eye in eyes])
+    _, results = timed("worker: Predictor.predict", lambda: grading.predict(photographs))
+    timed("worker: encode both overlays", lambda: [_encode_overlay(result) for result in results])
+    return times
+
+
+def _report_stages(user, pairs: list[tuple[Path, Path]]) -> None:  # type: ignore[no-untyped-def]
+    rows = [_stage_times(user, right, left) for right, left in pairs[:5]]
+    print("stages (median of 5 examinations, each stage timed alone in the benchmark process):")
+    for name in rows[0]:
+        print(f"  {name:32s} {statistics.median(row[name] for row in rows) * 1000:8.1f} ms")
 
 
 def _report(rows: list[dict[str, float]], checkpoint: Path, args: argparse.Namespace) -> None:
@@ -158,14 +212,16 @@ def _report(rows: list[dict[str, float]], checkpoint: Path, args: argparse.Names
 
     print(f"checkpoint: {checkpoint}")
     print(f"data: {args.data} ({len(rows)} examinations, 2 photographs each), torch threads {torch.get_num_threads()}")
-    print(f"{'exam':>4} {'upload->done ms':>16} {'upload ms':>10} {'model ms':>9} {'ratio':>6}")
+    columns = ("total", "upload", "queue", "worker", "notice", "model")
+    print(f"{'exam':>4} " + " ".join(f"{name + ' ms':>10}" for name in columns) + f" {'ratio':>6}")
     for index, row in enumerate(rows, 1):
-        ratio = row["total"] / row["model"]
-        line = f"{row['total'] * 1000:16.1f} {row['upload'] * 1000:10.1f} {row['model'] * 1000:9.1f} {ratio:6.2f}"
-        print(f"{index:>4} {line}")
+        cells = " ".join(f"{row[name] * 1000:10.1f}" for name in columns)
+        print(f"{index:>4} {cells} {row['total'] / row['model']:6.2f}")
     ratios = [row["total"] / row["model"] for row in rows]
     total = statistics.median(row["total"] for row in rows) * 1000
     model = statistics.median(row["model"] for row in rows) * 1000
+    for name in ("upload", "queue", "worker", "notice"):
+        print(f"median {name:7s} {statistics.median(row[name] for row in rows) * 1000:8.1f} ms")
     print(f"median upload->done {total:.1f} ms, model {model:.1f} ms, overhead {total - model:.1f} ms")
     print(f"median ratio upload->done / model compute: {statistics.median(ratios):.2f} (target <= 1.5)")
 
