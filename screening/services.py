@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, TypeVar
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -29,6 +31,15 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SIDES = (Side.RIGHT, Side.LEFT)
+# Decoding, checking and encoding a photograph happen in PIL and numpy, which release the GIL: the two
+# eyes of an examination run side by side (bench/bench_grading.py times each stage).
+T = TypeVar("T")
+R = TypeVar("R")
+_EYES = ThreadPoolExecutor(max_workers=2, thread_name_prefix="eye")
+
+
+def _per_eye(function: Callable[[T], R], items: list[T]) -> list[R]:
+    return list(_EYES.map(function, items))
 
 
 def examination_create(
@@ -47,16 +58,25 @@ def examination_create(
         # Same words as for a patient that does not exist: another clinic's patients do not leak.
         errors["patient"] = ["No such patient."]
     checked: dict[str, CheckedImage] = {}
-    for side, upload in ((Side.RIGHT, right_eye), (Side.LEFT, left_eye)):
-        try:
-            checked[side] = check_upload(upload, eye=side)
-        except ValidationError as error:
-            errors[f"{side}_eye"] = error.messages
+    outcomes = _per_eye(_checked_or_error, [(right_eye, Side.RIGHT), (left_eye, Side.LEFT)])
+    for side, outcome in zip(SIDES, outcomes, strict=True):
+        if isinstance(outcome, ValidationError):
+            errors[f"{side}_eye"] = outcome.messages
+        else:
+            checked[side] = outcome
     if errors:
         raise ValidationError(errors)
     warning = pair_warning(checked[Side.RIGHT], checked[Side.LEFT])
-    reports = {side: quality.assess(checked[side].image) for side in SIDES}
+    reports = dict(zip(SIDES, _per_eye(quality.assess, [checked[side].image for side in SIDES]), strict=True))
     return _examination_save(user=user, patient=patient, notes=notes, checked=checked, reports=reports, warning=warning)
+
+
+def _checked_or_error(upload_and_side: tuple[UploadedFile | None, str]) -> CheckedImage | ValidationError:
+    upload, side = upload_and_side
+    try:
+        return check_upload(upload, eye=side)
+    except ValidationError as error:
+        return error
 
 
 def _examination_save(
@@ -114,10 +134,10 @@ def examination_grade(*, examination_id: int) -> Examination | None:
     eyes = {eye.side: eye for eye in examination.images.all()}
     if set(eyes) != set(SIDES):
         raise grading.PermanentGradingError("The examination does not have both a right and a left photograph.")
-    photographs = [grading.open_eye_image(eyes[side]) for side in SIDES]
+    photographs = _per_eye(grading.open_eye_image, [eyes[side] for side in SIDES])
     predictor, results = grading.predict(photographs)
     # Encoded before the transaction: the row locks below are then held for milliseconds only.
-    heatmaps = {side: _encode_overlay(result) for side, result in zip(SIDES, results, strict=True)}
+    heatmaps = dict(zip(SIDES, _per_eye(_encode_overlay, results), strict=True))
     with transaction.atomic():
         # Locked so that two deliveries of the same task (a redelivery racing the first) cannot both
         # write; the second finds the predictions and the `done` status of the first.
