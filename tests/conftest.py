@@ -39,6 +39,26 @@ ML_FIXTURES = ROOT / "tests" / "ml" / "fixtures" / "fundus"
 
 
 @pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker) -> Iterator[None]:  # type: ignore[no-untyped-def]
+    """pytest-django's test database, plus a clean hand-over at the end of the session.
+
+    The live server answers requests in daemon threads, each with its own database connection; one
+    still open when the session ends stops PostgreSQL from dropping the test database (a warning, and
+    a database left behind: pytest-django issue #429). Those leftover sessions are ended first.
+    """
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+
+
+@pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A run folder from one epoch of a tiny ViT trained here (seconds), with model.safetensors in it.
 
