@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
+from ml.augment import to_model_input
 from ml.evaluate import load_subset
+from ml.heatmaps import AttentionRecorder, rollout
+from ml.models import disable_fused_attention
 from ml.predictor import Predictor
 
+CURVES = ("heatmap", "rollout", "random")
 # Mid-grey is "no detail" after the Gaussian-blur subtraction, so a deleted patch carries no signal.
 DELETED_VALUE = 128
 
@@ -27,18 +33,30 @@ def _delete(arrays: np.ndarray, order: np.ndarray, count: int, grid: tuple[int, 
     return result
 
 
+def _rollout_grids(predictor: Predictor, arrays: np.ndarray) -> np.ndarray:
+    """Attention rollout of the same images, for comparison (the fused kernel hides the attention)."""
+    model = copy.deepcopy(predictor.model)
+    disable_fused_attention(model)
+    x = to_model_input(torch.from_numpy(arrays).to(predictor.device), predictor.norm["mean"], predictor.norm["std"])
+    with torch.inference_mode(), AttentionRecorder(model) as recorder:
+        model(x)
+    return rollout(recorder.attentions, model.num_prefix_tokens, tuple(model.patch_embed.grid_size))
+
+
 def deletion_curves(
     predictor: Predictor, arrays: np.ndarray, steps: Sequence[int], seed: int = 0
 ) -> dict[str, list[float]]:
-    """Mean confidence in the originally predicted class as patches are deleted, by heatmap and at random."""
+    """Mean confidence in the originally predicted class as patches are deleted: in the order of the
+    heatmap the Predictor shows (Grad-CAM), of attention rollout, and at random."""
     probs, grids = predictor.probabilities(arrays, heatmaps=True)
     predicted = probs.argmax(1)
     grid = grids.shape[1:]
-    by_heatmap = np.argsort(-grids.reshape(len(arrays), -1), axis=1)
+    by_heatmap = np.argsort(-grids.reshape(len(arrays), -1), axis=1, kind="stable")
+    by_rollout = np.argsort(-_rollout_grids(predictor, arrays).reshape(len(arrays), -1), axis=1, kind="stable")
     rng = np.random.default_rng(seed)
     at_random = np.stack([rng.permutation(by_heatmap.shape[1]) for _ in range(len(arrays))])
-    curves: dict[str, list[float]] = {"heatmap": [], "random": []}
-    for name, order in (("heatmap", by_heatmap), ("random", at_random)):
+    curves: dict[str, list[float]] = {name: [] for name in CURVES}
+    for name, order in zip(CURVES, (by_heatmap, by_rollout, at_random), strict=True):
         for count in steps:
             p, _ = predictor.probabilities(_delete(arrays, order, count, grid))
             curves[name].append(float(p[np.arange(len(arrays)), predicted].mean()))
@@ -62,7 +80,7 @@ def deletion_figure(
     arrays, _ = load_subset(predictor, data, max_images, split, seed)
     patches = int(np.prod(predictor.model.patch_embed.grid_size))
     steps = sorted({round(patches * f) for f in np.linspace(0, 0.5, 9)})
-    curves = {"heatmap": [], "random": []}
+    curves: dict[str, list[float]] = {name: [] for name in CURVES}
     for start in range(0, len(arrays), 50):
         part = deletion_curves(predictor, arrays[start : start + 50], steps, seed)
         weight = min(50, len(arrays) - start) / len(arrays)
@@ -72,9 +90,10 @@ def deletion_figure(
     areas = {name: float(np.trapezoid(values, fractions) / fractions[-1]) for name, values in curves.items()}
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, values in curves.items():
-        ax.plot(fractions, values, "o-", label=f"{name} order (mean conf. {areas[name]:.3f})")
+        label = {"heatmap": "Grad-CAM (shown)", "rollout": "attention rollout"}.get(name, name)
+        ax.plot(fractions, values, "o-", label=f"{label} order (mean conf. {areas[name]:.3f})")
     ax.set(xlabel="fraction of patches deleted (grey)", ylabel="confidence in the original prediction",
-           title=f"Deletion curve, attention rollout ({len(arrays)} images)")  # fmt: skip
+           title=f"Deletion curves ({len(arrays)} images)")  # fmt: skip
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()

@@ -9,7 +9,6 @@ import json
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,8 +18,7 @@ from PIL import Image
 
 from ml.augment import to_model_input
 from ml.checkpoint import load_checkpoint
-from ml.heatmaps import AttentionRecorder, overlay, place_on_image, rollout
-from ml.models import disable_fused_attention
+from ml.heatmaps import gradcam, overlay, place_on_image
 from ml.preprocess import FieldBox, preprocess
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -49,7 +47,8 @@ class Predictor:
         path = Path(checkpoint_path) if checkpoint_path is not None else default_checkpoint_path()
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model, self.card = load_checkpoint(path, self.device)
-        disable_fused_attention(self.model)
+        # Frozen: Grad-CAM then tracks only the head's few layers, not the whole network.
+        self.model.requires_grad_(False)
         self.checkpoint_path = path
         self.version: str = str(self.card.get("version", "unknown"))
         self.checkpoint_sha256: str = self.card["sha256"]
@@ -64,21 +63,20 @@ class Predictor:
         results = list(self._pool.map(lambda image: preprocess(image, self.image_size, self.ben), images))
         return np.stack([array for array, _ in results]), [box for _, box in results]
 
-    @torch.inference_mode()
     def probabilities(self, arrays: np.ndarray, heatmaps: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
-        """Calibrated class probabilities (and rollout grids) for preprocessed uint8 NHWC images."""
+        """Calibrated class probabilities (and Grad-CAM grids of the predicted class) for uint8 NHWC images."""
         x = to_model_input(torch.from_numpy(arrays).to(self.device), self.norm["mean"], self.norm["std"])
-        recorder = AttentionRecorder(self.model) if heatmaps else nullcontext()
-        with recorder:
-            logits = self.model(x).float()
-        probs = torch.softmax(logits / self.temperature, dim=1).cpu().numpy().astype(np.float64)
-        if not heatmaps:
-            return probs, None
-        grid = tuple(self.model.patch_embed.grid_size)
-        return probs, rollout(recorder.attentions, self.model.num_prefix_tokens, grid)
+        grids = None
+        if heatmaps:
+            logits, grids = gradcam(self.model, x)
+        else:
+            with torch.inference_mode():
+                logits = self.model(x)
+        probs = torch.softmax(logits.float() / self.temperature, dim=1).cpu().numpy().astype(np.float64)
+        return probs, grids
 
     def predict(self, images: list[Image.Image], heatmaps: bool = True) -> list[ImagePrediction]:
-        """Grade the images in one forward pass; heatmaps come from the same pass (attention rollout)."""
+        """Grade the images in one forward pass; heatmaps (Grad-CAM) come from the same pass."""
         if not images:
             return []
         started = time.perf_counter()

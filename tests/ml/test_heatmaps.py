@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from ml.heatmaps import AttentionRecorder, overlay, place_on_image, rollout
+from ml.heatmaps import AttentionRecorder, gradcam, overlay, place_on_image, rollout
 from ml.models import build_model, disable_fused_attention
 from ml.preprocess import FieldBox
 
@@ -65,3 +65,26 @@ def test_overlay_is_the_photograph_size_and_coloured_by_the_heatmap() -> None:
     # jet: cold (blue) where the heatmap is 0, hot (red) where it is 1.
     assert blended[100, 10, 2] > blended[100, 10, 0]
     assert blended[100, 290, 0] > blended[100, 290, 2]
+
+
+def test_gradcam_follows_the_class_it_explains() -> None:
+    torch.manual_seed(0)
+    kwargs = {"img_size": 32, "patch_size": 8, "depth": 2, "global_pool": "avg", "class_token": False}
+    model = build_model("vit_tiny_patch16_224", **kwargs).eval()
+    x = torch.randn(2, 3, 32, 32)
+    maps = {target: gradcam(model, x, torch.tensor([target, target]))[1] for target in range(3)}
+    assert maps[0].shape == (2, 4, 4)
+    assert maps[0].min() >= 0.0 and maps[0].max() == pytest.approx(1.0)
+    # Class-specific: the evidence for one class is not the evidence for another.
+    assert not np.allclose(maps[0], maps[2])
+    assert not any(parameter.grad is not None for parameter in model.parameters())
+
+
+def test_gradcam_of_a_frozen_model_matches_the_trainable_one() -> None:
+    torch.manual_seed(0)
+    model = build_model("vit_tiny_patch16_224", img_size=32, patch_size=8, depth=2).eval()
+    x = torch.randn(2, 3, 32, 32)
+    logits, maps = gradcam(model, x)
+    frozen_logits, frozen_maps = gradcam(model.requires_grad_(False), x)
+    torch.testing.assert_close(logits, frozen_logits)
+    np.testing.assert_allclose(maps, frozen_maps, atol=1e-5)

@@ -94,7 +94,9 @@ def test_tsne_and_deletion_curve_figures_are_written(tiny_checkpoint: Path, fund
     tsne_figure([fundus_dir], tmp_path / "tsne.png", tiny_checkpoint)
     result = deletion_figure([fundus_dir], tmp_path / "deletion.png", tiny_checkpoint)
     assert (tmp_path / "tsne.png").stat().st_size > 1000
-    assert len(result["curves"]["heatmap"]) == len(result["fractions"])
+    assert {name: len(curve) for name, curve in result["curves"].items()} == {
+        name: len(result["fractions"]) for name in ("heatmap", "rollout", "random")
+    }
 
 
 def test_evaluate_command_reports_a_missing_folder_clearly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
