@@ -22,8 +22,8 @@ logger = logging.getLogger(__name__)
 
 _PREDICTORS: dict[str, Predictor] = {}
 _LOCK = threading.Lock()
-# The Predictor records attention with hooks on its one model: two batches at once in one process (a
-# thread pool worker) would mix their heatmaps. The prefork pool never does that; this makes sure.
+# The Predictor takes its Grad-CAM heatmaps through a hook on its one model: two batches at once in one
+# process (a thread pool worker) would mix their heatmaps. The prefork pool never does that; this makes sure.
 _PREDICT_LOCK = threading.Lock()
 # Decoding at up to this size is plenty for the model (a few hundred pixels) and the heatmap overlay,
 # and JPEG's reduced-scale decoding makes a large photograph several times faster to read.
