@@ -1,4 +1,4 @@
-"""Command line: python -m ml {train,evaluate,tsne,predict,faithfulness}."""
+"""Command line: python -m ml {train,evaluate,tsne,predict,faithfulness,examples}."""
 
 from __future__ import annotations
 
@@ -51,6 +51,15 @@ def _add_tsne(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint")
     p.add_argument("--out", required=True, help="PNG path")
     p.add_argument("--max-images", type=int, default=1500)
+    p.add_argument("--split", choices=["train", "val", "test"])
+
+
+def _add_examples(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("examples", help="figure of photographs and their heatmap overlays, a few per class")
+    p.add_argument("--data", nargs="+", required=True)
+    p.add_argument("--checkpoint")
+    p.add_argument("--out", required=True, help="image path (PNG or JPEG)")
+    p.add_argument("--per-class", type=int, default=2)
     p.add_argument("--split", choices=["train", "val", "test"])
 
 
@@ -120,6 +129,12 @@ def _predict(args: argparse.Namespace) -> list:
     return predict_files(args.images, args.out, args.checkpoint)
 
 
+def _examples(args: argparse.Namespace) -> dict:
+    from ml.examples import examples_figure
+
+    return examples_figure(args.data, args.out, args.checkpoint, args.per_class, args.split)
+
+
 def _faithfulness(args: argparse.Namespace) -> dict:
     from ml.faithfulness import deletion_figure
 
@@ -132,13 +147,14 @@ COMMANDS = {
     "tsne": _tsne,
     "predict": _predict,
     "faithfulness": _faithfulness,
+    "examples": _examples,
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ml", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_train, _add_evaluate, _add_tsne, _add_predict, _add_faithfulness):
+    for add in (_add_train, _add_evaluate, _add_tsne, _add_predict, _add_faithfulness, _add_examples):
         add(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

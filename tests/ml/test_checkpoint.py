@@ -80,7 +80,7 @@ def test_missing_pretrained_file_names_the_path(tmp_path: Path) -> None:
 
 def test_import_ml_does_not_import_django() -> None:
     code = (
-        "import sys, ml, ml.predictor, ml.evaluate, ml.train, ml.tsne, ml.faithfulness; "
+        "import sys, ml, ml.predictor, ml.evaluate, ml.train, ml.tsne, ml.faithfulness, ml.examples; "
         "print(any(m == 'django' or m.startswith('django.') for m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -87,13 +87,18 @@ def test_predict_command_prints_json_and_writes_heatmaps(
     assert Path(rows[0]["heatmap_overlay"]).is_file()
 
 
-def test_tsne_and_deletion_curve_figures_are_written(tiny_checkpoint: Path, fundus_dir: Path, tmp_path: Path) -> None:
+def test_tsne_examples_and_deletion_curve_figures_are_written(
+    tiny_checkpoint: Path, fundus_dir: Path, tmp_path: Path
+) -> None:
+    from ml.examples import examples_figure
     from ml.faithfulness import deletion_figure
     from ml.tsne import tsne_figure
 
     tsne_figure([fundus_dir], tmp_path / "tsne.png", tiny_checkpoint)
+    examples = examples_figure([fundus_dir], tmp_path / "examples.png", tiny_checkpoint, per_class=1)
     result = deletion_figure([fundus_dir], tmp_path / "deletion.png", tiny_checkpoint)
     assert (tmp_path / "tsne.png").stat().st_size > 1000
+    assert examples["images"] == 3 and (tmp_path / "examples.png").stat().st_size > 1000
     assert {name: len(curve) for name, curve in result["curves"].items()} == {
         name: len(result["fractions"]) for name in ("heatmap", "rollout", "random")
     }
