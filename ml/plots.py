@@ -28,6 +28,10 @@ def plot_history(history: Sequence[dict[str, float]], path: Path) -> None:
     for ax in (loss_ax, acc_ax):
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
+        # A run continued from a checkpoint (train --init): mark where each later stage began.
+        for row, previous in zip(history[1:], history, strict=False):
+            if row.get("stage", 1) != previous.get("stage", 1):
+                ax.axvline(row["epoch"] - 0.5, color="grey", linestyle="--", linewidth=1)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
