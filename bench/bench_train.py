@@ -22,7 +22,7 @@ from ml.augment import to_model_input
 from ml.cache import load_images
 from ml.data import load_dataset
 from ml.models import build_model, data_config
-from ml.train import Arrays, Schedule, TrainConfig, _param_groups, train_one_epoch
+from ml.train import Arrays, Schedule, TrainConfig, _param_groups, place_model, train_one_epoch
 
 DATA = Path("/work/shared/data/eyepacs-256-enhanced")
 # The shipped model's configuration (see docs/model/MODEL_CARD.md).
@@ -42,7 +42,7 @@ def _model(config: TrainConfig) -> nn.Module:
 
 
 def ours(config: TrainConfig, data: Arrays, batches: int) -> float:
-    model = _model(config)
+    model = place_model(_model(config), torch.device("cpu"))
     norm = data_config(model)
     optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr)
     schedule = Schedule(config.lr, 2, 100, None)
@@ -54,7 +54,11 @@ def ours(config: TrainConfig, data: Arrays, batches: int) -> float:
 
 
 def bare(config: TrainConfig, data: Arrays, batches: int) -> float:
-    """The textbook step on already-normalised tensors: forward, loss, backward, AdamW."""
+    """The textbook step on already-normalised tensors: forward, loss, backward, AdamW.
+
+    The tensors keep the strides of the permuted NHWC source (channels-last in memory), which is
+    what a plain `permute` gives anyone who feeds timm this way.
+    """
     model = _model(config).train()
     norm = data_config(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
