@@ -27,7 +27,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--balance-power", type=float, default=1.0)
     p.add_argument("--patience", type=int, default=8)
-    p.add_argument("--monitor", choices=["balanced_accuracy", "quadratic_weighted_kappa"], default="balanced_accuracy")
+    monitors = ["balanced_accuracy", "quadratic_weighted_kappa", "balanced_accuracy_kappa"]
+    p.add_argument("--monitor", choices=monitors, default="balanced_accuracy", help="early-stopping metric")
     p.add_argument("--time-budget-min", type=float, help="anneal the learning rate to finish within this many minutes")
     p.add_argument("--no-ben", action="store_true", help="skip the Gaussian-blur subtraction")
     p.add_argument("--seed", type=int, default=0)

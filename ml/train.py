@@ -158,11 +158,14 @@ def validate(model: nn.Module, data: Arrays, norm: dict[str, list[float]], devic
     labels = data.labels.numpy()
     loss = float(nn.functional.cross_entropy(torch.from_numpy(logits), data.labels))
     metrics = classification_metrics(labels, logits.argmax(1), softmax(logits))
+    balanced, kappa = metrics["balanced_accuracy"], metrics["quadratic_weighted_kappa"] or 0.0
     return {
         "val_loss": loss,
         "val_accuracy": metrics["accuracy"],
-        "val_balanced_accuracy": metrics["balanced_accuracy"],
-        "val_quadratic_weighted_kappa": metrics["quadratic_weighted_kappa"] or 0.0,
+        "val_balanced_accuracy": balanced,
+        "val_quadratic_weighted_kappa": kappa,
+        # Both targets at once: less swayed by one epoch's luck on the rare class than either alone.
+        "val_balanced_accuracy_kappa": (balanced + kappa) / 2,
     }
 
 
