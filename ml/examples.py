@@ -8,14 +8,15 @@ from typing import Any
 
 from PIL import Image
 
+from ml.data import Sample
 from ml.evaluate import select_samples
 from ml.predictor import Predictor
 
 
-def pick_examples(samples: Sequence[Any], per_class: int, classes: int) -> list[Any]:
+def pick_examples(samples: Sequence[Sample], per_class: int, classes: int) -> list[Sample]:
     """The first `per_class` samples of each class, preferring natural-colour photographs (what a clinic sends)."""
     ordered = sorted(samples, key=lambda s: ("enhanced" in s.source, str(s.path)))
-    picked: list[Any] = []
+    picked: list[Sample] = []
     for label in range(classes):
         picked += [s for s in ordered if s.label == label][:per_class]
     return picked

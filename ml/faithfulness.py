@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from ml.augment import to_model_input
 from ml.evaluate import load_subset
@@ -33,26 +34,35 @@ def _delete(arrays: np.ndarray, order: np.ndarray, count: int, grid: tuple[int, 
     return result
 
 
-def _rollout_grids(predictor: Predictor, arrays: np.ndarray) -> np.ndarray:
-    """Attention rollout of the same images, for comparison (the fused kernel hides the attention)."""
+def rollout_model(predictor: Predictor) -> nn.Module:
+    """A copy of the Predictor's model that materialises its attention (the fused kernel hides it)."""
     model = copy.deepcopy(predictor.model)
     disable_fused_attention(model)
+    return model
+
+
+def _rollout_grids(model: nn.Module, predictor: Predictor, arrays: np.ndarray) -> np.ndarray:
+    """Attention rollout of the same images, for comparison."""
     x = to_model_input(torch.from_numpy(arrays).to(predictor.device), predictor.norm["mean"], predictor.norm["std"])
     with torch.inference_mode(), AttentionRecorder(model) as recorder:
         model(x)
     return rollout(recorder.attentions, model.num_prefix_tokens, tuple(model.patch_embed.grid_size))
 
 
+def _most_highlighted_first(maps: np.ndarray) -> np.ndarray:
+    return np.argsort(-maps.reshape(len(maps), -1), axis=1, kind="stable")
+
+
 def deletion_curves(
-    predictor: Predictor, arrays: np.ndarray, steps: Sequence[int], seed: int = 0
+    predictor: Predictor, rollout_copy: nn.Module, arrays: np.ndarray, steps: Sequence[int], seed: int = 0
 ) -> dict[str, list[float]]:
     """Mean confidence in the originally predicted class as patches are deleted: in the order of the
     heatmap the Predictor shows (Grad-CAM), of attention rollout, and at random."""
     probs, grids = predictor.probabilities(arrays, heatmaps=True)
     predicted = probs.argmax(1)
     grid = grids.shape[1:]
-    by_heatmap = np.argsort(-grids.reshape(len(arrays), -1), axis=1, kind="stable")
-    by_rollout = np.argsort(-_rollout_grids(predictor, arrays).reshape(len(arrays), -1), axis=1, kind="stable")
+    by_heatmap = _most_highlighted_first(grids)
+    by_rollout = _most_highlighted_first(_rollout_grids(rollout_copy, predictor, arrays))
     rng = np.random.default_rng(seed)
     at_random = np.stack([rng.permutation(by_heatmap.shape[1]) for _ in range(len(arrays))])
     curves: dict[str, list[float]] = {name: [] for name in CURVES}
@@ -71,7 +81,7 @@ def deletion_figure(
     split: str | None = None,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Plot both deletion curves (PNG) and write their numbers and areas beside it (JSON)."""
+    """Plot the deletion curves (PNG) and write their numbers and areas beside it (JSON)."""
     import matplotlib.pyplot as plt
 
     from ml import plots  # noqa: F401  (selects the headless backend)
@@ -81,8 +91,9 @@ def deletion_figure(
     patches = int(np.prod(predictor.model.patch_embed.grid_size))
     steps = sorted({round(patches * f) for f in np.linspace(0, 0.5, 9)})
     curves: dict[str, list[float]] = {name: [] for name in CURVES}
+    rollout_copy = rollout_model(predictor)
     for start in range(0, len(arrays), 50):
-        part = deletion_curves(predictor, arrays[start : start + 50], steps, seed)
+        part = deletion_curves(predictor, rollout_copy, arrays[start : start + 50], steps, seed)
         weight = min(50, len(arrays) - start) / len(arrays)
         for name in curves:
             curves[name] = [a + weight * b for a, b in zip(curves[name] or [0.0] * len(steps), part[name], strict=True)]

@@ -9,11 +9,15 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from django.conf import settings
 
 from patients.models import Role
+
+if TYPE_CHECKING:
+    from ml.train import TrainConfig
 
 from .factories import PASSWORD, ClinicFactory, PatientFactory, UserFactory, member
 
@@ -58,30 +62,35 @@ def django_db_setup(django_db_setup: None, django_db_blocker) -> Iterator[None]:
                 )
 
 
+def tiny_config(out: Path, **changes: object) -> TrainConfig:
+    """One epoch of a two-block ViT at 64 px on the fixture photographs: seconds on a CPU."""
+    from ml.train import TrainConfig
+
+    base = {
+        "data": [str(ML_FIXTURES)],
+        "out": str(out),
+        "architecture": "vit_tiny_patch16_224",
+        "image_size": 64,
+        "model_kwargs": {"depth": 2, "patch_size": 8},
+        "epochs": 1,
+        "batch_size": 4,
+        "samples_per_epoch": 8,
+    }
+    return TrainConfig(**(base | changes))  # type: ignore[arg-type]
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A run folder from one epoch of a tiny ViT trained here (seconds), with model.safetensors in it.
 
     One real model for every test that grades: the tests prove the plumbing, the shipped model's quality
     is measured on the patient-disjoint test split (docs/model/)."""
-    from ml.train import TrainConfig, train
+    from ml.train import train
 
     root = tmp_path_factory.mktemp("tiny-run")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("ML_CACHE_DIR", str(root / "cache"))
-        train(
-            TrainConfig(
-                data=[str(ML_FIXTURES)],
-                out=str(root / "run"),
-                architecture="vit_tiny_patch16_224",
-                image_size=64,
-                model_kwargs={"depth": 2, "patch_size": 8},
-                epochs=1,
-                batch_size=4,
-                samples_per_epoch=8,
-                version="tiny-test",
-            )
-        )
+        train(tiny_config(root / "run", version="tiny-test"))
     return root / "run"
 
 

@@ -8,8 +8,8 @@ import torch
 from safetensors.torch import load_file
 
 from ml.checkpoint import read_card
-from ml.train import TrainConfig, train
-from tests.conftest import ML_FIXTURES
+from ml.train import train
+from tests.conftest import tiny_config
 
 
 def test_one_training_epoch_writes_history_and_curves(tiny_run: Path) -> None:
@@ -32,26 +32,12 @@ def test_training_ships_a_calibrated_card_with_test_metrics(tiny_checkpoint: Pat
     assert card["data"]["train"]["images"] >= 1
 
 
-def _tiny_config(out: Path, **changes: object) -> TrainConfig:
-    base = {
-        "data": [str(ML_FIXTURES)],
-        "out": str(out),
-        "architecture": "vit_tiny_patch16_224",
-        "image_size": 64,
-        "model_kwargs": {"depth": 2, "patch_size": 8},
-        "epochs": 1,
-        "batch_size": 4,
-        "samples_per_epoch": 8,
-    }
-    return TrainConfig(**(base | changes))  # type: ignore[arg-type]
-
-
 def test_training_continues_from_a_checkpoint_with_its_head(
     tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ML_CACHE_DIR", str(tmp_path / "cache"))
     # A learning rate of zero leaves the weights as loaded: what is saved must be the checkpoint itself.
-    train(_tiny_config(tmp_path / "run", init=str(tiny_checkpoint), lr=0.0))
+    train(tiny_config(tmp_path / "run", init=str(tiny_checkpoint), lr=0.0))
     start, saved = load_file(str(tiny_checkpoint)), load_file(str(tmp_path / "run" / "best.safetensors"))
     assert start.keys() == saved.keys()
     for name, tensor in start.items():
@@ -63,4 +49,4 @@ def test_continuing_refuses_a_checkpoint_of_another_shape(
 ) -> None:
     monkeypatch.setenv("ML_CACHE_DIR", str(tmp_path / "cache"))
     with pytest.raises(ValueError, match="--init"):
-        train(_tiny_config(tmp_path / "run", init=str(tiny_checkpoint), image_size=32))
+        train(tiny_config(tmp_path / "run", init=str(tiny_checkpoint), image_size=32))
