@@ -64,6 +64,16 @@ def _add_examples(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", choices=["train", "val", "test"])
 
 
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="a preprocessed JPEG copy of datasets, to carry to a training machine")
+    p.add_argument("--data", nargs="+", required=True)
+    p.add_argument("--out", required=True, help="folder; each dataset goes to a subfolder of the same name")
+    p.add_argument("--image-size", type=int, required=True, help="the size training will use")
+    p.add_argument("--no-ben", action="store_true", help="skip the Gaussian-blur subtraction")
+    p.add_argument("--quality", type=int, default=90, help="JPEG or WebP quality of the copy")
+    p.add_argument("--format", choices=["jpeg", "webp"], default="jpeg")
+
+
 def _add_predict(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="label, confidences and heatmap per image, as JSON")
     p.add_argument("images", nargs="+")
@@ -142,6 +152,15 @@ def _faithfulness(args: argparse.Namespace) -> dict:
     return deletion_figure(args.data, args.out, args.checkpoint, args.max_images, args.split)
 
 
+def _export(args: argparse.Namespace) -> dict:
+    from ml.export import export
+
+    return {
+        "images": export(args.data, args.out, args.image_size, not args.no_ben, args.quality, args.format),
+        "out": args.out,
+    }
+
+
 COMMANDS = {
     "train": _train,
     "evaluate": _evaluate,
@@ -149,13 +168,14 @@ COMMANDS = {
     "predict": _predict,
     "faithfulness": _faithfulness,
     "examples": _examples,
+    "export": _export,
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ml", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_train, _add_evaluate, _add_tsne, _add_predict, _add_faithfulness, _add_examples):
+    for add in (_add_train, _add_evaluate, _add_tsne, _add_predict, _add_faithfulness, _add_examples, _add_export):
         add(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

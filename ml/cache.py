@@ -10,10 +10,11 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from tqdm import tqdm
 
 from ml.data import Sample
-from ml.preprocess import PREPROCESS_VERSION, open_for_preprocess, preprocess
+from ml.preprocess import PREPROCESS_VERSION, open_for_preprocess, preprocess, preprocessing_key
 
 log = logging.getLogger(__name__)
 
@@ -22,13 +23,34 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("ML_CACHE_DIR", Path(__file__).resolve().parent.parent / "var" / "ml-cache"))
 
 
-def _load_one(args: tuple[str, int, bool]) -> np.ndarray | None:
-    path, size, ben = args
+def _load_one(args: tuple[str, int, bool, bool]) -> np.ndarray | None:
+    path, size, ben, prepared = args
     try:
+        if prepared:
+            return _decode_prepared(path, size)
         return preprocess(open_for_preprocess(path, size), size, ben)[0]
     except (OSError, ValueError, SyntaxError) as error:  # PIL raises all three for broken files
         log.warning("skipping unreadable image %s: %s", path, error)
         return None
+
+
+def _decode_prepared(path: str, size: int) -> np.ndarray:
+    with Image.open(path) as image:
+        array = np.asarray(image.convert("RGB"), dtype=np.uint8)
+    if array.shape != (size, size, 3):
+        raise ValueError(f"exported image is {array.shape[1]}x{array.shape[0]}, not {size}x{size}")
+    return array
+
+
+def check_prepared(samples: Sequence[Sample], size: int, ben: bool) -> None:
+    """Exported (already preprocessed) images are used only at the preprocessing they were written with."""
+    wanted = preprocessing_key(size, ben)
+    wrong = {s.prepared for s in samples if s.prepared and s.prepared != wanted}
+    if wrong:
+        raise ValueError(
+            f"these images were exported preprocessed as {sorted(wrong)}, but {wanted!r} is needed: "
+            "export them again at this size, or use the original photographs"
+        )
 
 
 def _key(samples: Sequence[Sample], size: int, ben: bool) -> str:
@@ -47,13 +69,14 @@ def load_images(
     persist: bool = True,
 ) -> tuple[np.ndarray, list[Sample]]:
     """Preprocessed images (N x size x size x 3 uint8) and the samples that could be read, cached on disk."""
+    check_prepared(samples, size, ben)
     cache_dir = cache_dir or default_cache_dir()
     key = _key(samples, size, ben)
     images_file, kept_file = cache_dir / f"{key}.npy", cache_dir / f"{key}.kept.npy"
     if persist and images_file.is_file() and kept_file.is_file():
         kept = np.load(kept_file)
         return np.load(images_file), [samples[i] for i in kept]
-    jobs = [(str(s.path), size, ben) for s in samples]
+    jobs = [(str(s.path), size, ben, bool(s.prepared)) for s in samples]
     if workers > 1 and len(jobs) > 64:
         with ProcessPoolExecutor(workers) as pool:
             arrays = list(tqdm(pool.map(_load_one, jobs, chunksize=32), total=len(jobs), desc="preprocess"))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import csv
+import json
 import random
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 LABELS: tuple[str, ...] = ("No DR", "Mild", "Proliferative")
@@ -31,6 +32,8 @@ class Sample:
     patient_id: str
     eye: str
     source: str
+    # Set when the file is already preprocessed (`python -m ml export`): the key of that preprocessing.
+    prepared: str = ""
 
 
 def _patient_from_filename(name: str) -> str:
@@ -46,6 +49,20 @@ def _eye_from_filename(name: str) -> str:
     if stem.endswith(("right", "_r")):
         return "right"
     return ""
+
+
+PREPARED_FILE = "preprocessed.json"
+
+
+def prepared_key(root: Path) -> str:
+    """The preprocessing key an exported folder was written with, or "" for original photographs."""
+    marker = root / PREPARED_FILE
+    if not marker.is_file():
+        return ""
+    try:
+        return str(json.loads(marker.read_text())["key"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{marker} is damaged: {error}") from error
 
 
 def _from_manifest(root: Path, manifest: Path) -> list[Sample]:
@@ -90,7 +107,8 @@ def load_dataset(root: str | Path) -> list[Sample]:
     samples = _from_manifest(root, manifest) if manifest.is_file() else _from_folders(root)
     if not samples:
         raise ValueError(f"no images found in {root} (expected <grade 0-4>/<file> folders)")
-    return samples
+    key = prepared_key(root)
+    return [replace(s, prepared=key) for s in samples] if key else samples
 
 
 def load_datasets(roots: Iterable[str | Path]) -> list[Sample]:

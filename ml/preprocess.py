@@ -81,6 +81,11 @@ def ben_graham(square: Image.Image, mask: Image.Image) -> Image.Image:
     return Image.fromarray(out)
 
 
+def preprocessing_key(size: int, ben: bool) -> str:
+    """Names one preprocessing exactly: an exported image is reused only under the same key."""
+    return f"{PREPROCESS_VERSION}|{size}|{'ben' if ben else 'plain'}"
+
+
 def preprocess(image: Image.Image, size: int, ben: bool = True) -> tuple[np.ndarray, FieldBox]:
     """RGB uint8 array (size x size x 3) of the fundus field, and where that square lies in the input."""
     image = image.convert("RGB")

@@ -117,7 +117,10 @@ def train_one_epoch(
     count = config.samples_per_epoch or len(data.labels)
     order = balanced_indices(data.labels, count, config.balance_power, generator)
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-    total_loss, correct, seen = 0.0, 0, 0
+    # Running sums stay on the device: reading them every step would stall a GPU on each batch.
+    total_loss = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    seen = skipped = 0
     batches = order.split(config.batch_size)
     for batch in tqdm(batches, desc="train", leave=False, mininterval=10):
         images = data.images[batch].to(device, non_blocking=True)
@@ -125,18 +128,49 @@ def train_one_epoch(
         x = augment(images, norm["mean"], norm["std"], generator if device.type == "cpu" else None)
         for group in optimizer.param_groups:
             group["lr"] = schedule.lr(step)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            logits = model(x)
-            loss = criterion(logits.float(), labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
+        logits, loss, applied = training_step(model, x, labels, optimizer, criterion, config.grad_clip)
         step += 1
-        total_loss += loss.item() * len(batch)
-        correct += int((logits.argmax(1) == labels).sum())
+        if not applied:
+            skipped += 1
+            continue
+        total_loss += loss * len(batch)
+        correct += (logits.argmax(1) == labels).sum()
         seen += len(batch)
-    return {"train_loss": total_loss / seen, "train_accuracy": correct / seen}, step
+    if seen == 0:
+        raise ValueError(
+            f"training diverged: every step of the epoch had a non-finite loss (try a lower --lr than {config.lr})"
+        )
+    stats = {"train_loss": float(total_loss) / seen, "train_accuracy": int(correct) / seen, "skipped_steps": skipped}
+    return stats, step
+
+
+def training_step(
+    model: nn.Module,
+    x: torch.Tensor,
+    labels: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    criterion: nn.Module,
+    grad_clip: float,
+) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """One optimiser step; skipped (weights untouched) when the loss or the gradients are not finite.
+
+    A single overflowing bf16 batch otherwise turns every weight into NaN through the optimiser (seen
+    once in a GPU run at learning rate 1e-3), and the run is lost.
+    """
+    device_type = x.device.type
+    with torch.autocast(device_type, dtype=torch.bfloat16, enabled=device_type == "cuda"):
+        logits = model(x)
+        loss = criterion(logits.float(), labels)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    norm = nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    # One scalar read a step; the step would wait for the backward pass anyway.
+    applied = bool(torch.isfinite(norm) & torch.isfinite(loss))
+    if applied:
+        optimizer.step()
+    else:
+        optimizer.zero_grad(set_to_none=True)
+    return logits.detach(), loss.detach(), applied
 
 
 @torch.no_grad()
@@ -198,8 +232,11 @@ def _setup(config: TrainConfig) -> tuple[torch.device, torch.Generator]:
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return device, torch.Generator().manual_seed(config.seed)
+    return training_device(), torch.Generator().manual_seed(config.seed)
+
+
+def training_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _load_splits(config: TrainConfig) -> dict[str, Arrays]:
@@ -247,6 +284,10 @@ def train(config: TrainConfig) -> dict[str, Any]:
     log.info("split sizes: %s", {k: len(v.labels) for k, v in splits.items()})
     if min(len(v.labels) for v in splits.values()) == 0:
         raise ValueError(f"a split is empty ({ {k: len(v.labels) for k, v in splits.items()} }): need more patients")
+    if device.type == "cuda":
+        # A few GB of uint8 photographs fit on any training GPU; batches are then gathered there.
+        for arrays in splits.values():
+            arrays.images = arrays.images.to(device)
     model = place_model(_initial_model(config), device)
     norm = data_config(model)
     optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr)
@@ -281,8 +322,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
 
 def finalise(best_path: Path, splits: dict[str, Arrays], out: Path, config: TrainConfig) -> dict[str, Any]:
     """Fit the temperature on validation, measure the test split, write the fp16 model with its full card."""
-    model, card = load_checkpoint(best_path)
-    device = next(model.parameters()).device
+    device = training_device()
+    model, card = load_checkpoint(best_path, device)
     norm = card["normalisation"]
     val_logits = predict_logits(model, splits["val"].images, norm, device)
     val_labels = splits["val"].labels.numpy()

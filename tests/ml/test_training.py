@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import load_file
 
 from ml.checkpoint import read_card
-from ml.train import train
+from ml.train import train, training_step
 from tests.conftest import tiny_config
 
 
@@ -50,3 +50,26 @@ def test_continuing_refuses_a_checkpoint_of_another_shape(
     monkeypatch.setenv("ML_CACHE_DIR", str(tmp_path / "cache"))
     with pytest.raises(ValueError, match="--init"):
         train(tiny_config(tmp_path / "run", init=str(tiny_checkpoint), image_size=32))
+
+
+def _step_parts() -> tuple[torch.nn.Module, torch.optim.Optimizer, torch.nn.Module]:
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3))
+    return model, torch.optim.AdamW(model.parameters(), lr=0.1), torch.nn.CrossEntropyLoss()
+
+
+def test_a_step_with_a_non_finite_loss_leaves_the_weights_untouched() -> None:
+    model, optimizer, criterion = _step_parts()
+    before = [p.detach().clone() for p in model.parameters()]
+    x = torch.full((2, 3, 2, 2), float("nan"))
+    _, _, applied = training_step(model, x, torch.tensor([0, 1]), optimizer, criterion, grad_clip=1.0)
+    assert not applied
+    for old, new in zip(before, model.parameters(), strict=True):
+        assert torch.equal(old, new)
+
+
+def test_a_finite_step_updates_the_weights() -> None:
+    model, optimizer, criterion = _step_parts()
+    before = [p.detach().clone() for p in model.parameters()]
+    _, loss, applied = training_step(model, torch.randn(2, 3, 2, 2), torch.tensor([0, 1]), optimizer, criterion, 1.0)
+    assert applied and torch.isfinite(loss)
+    assert any(not torch.equal(old, new) for old, new in zip(before, model.parameters(), strict=True))
