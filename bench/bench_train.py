@@ -26,7 +26,7 @@ from ml.train import Arrays, Schedule, TrainConfig, _param_groups, place_model, 
 
 DATA = Path("/work/shared/data/eyepacs-256-enhanced")
 # The shipped model's configuration (see docs/model/MODEL_CARD.md).
-SHIPPED_KWARGS = {"depth": 6, "drop_path_rate": 0.05, "class_token": False, "global_pool": "avg"}
+SHIPPED_KWARGS = {"depth": 6, "drop_path_rate": 0.1, "class_token": False, "global_pool": "avg"}
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "ml" / "fixtures" / "fundus"
 
 
@@ -77,9 +77,9 @@ def bare(config: TrainConfig, data: Arrays, batches: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--arch", default="vit_tiny_r_s16_p8_224")
-    parser.add_argument("--image-size", type=int, default=160)
+    parser.add_argument("--image-size", type=int, default=256)
     parser.add_argument(
-        "--model-kwargs", default='{"depth": 6, "drop_path_rate": 0.05, "class_token": false, "global_pool": "avg"}'
+        "--model-kwargs", default='{"depth": 6, "drop_path_rate": 0.1, "class_token": false, "global_pool": "avg"}'
     )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--batches", type=int, default=6)

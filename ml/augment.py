@@ -32,23 +32,47 @@ def _affine(n: int, generator: torch.Generator | None, device: torch.device) -> 
     return torch.stack([row0, row1], dim=1)
 
 
+def affine_grid(theta: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """F.affine_grid (align_corners=False) as broadcast sums: about five times faster on the CPU,
+    where affine_grid's batched matrix product dominated the augmentation."""
+    device = theta.device
+    xs = (torch.arange(width, device=device, dtype=theta.dtype) * 2 + 1) / width - 1
+    ys = (torch.arange(height, device=device, dtype=theta.dtype) * 2 + 1) / height - 1
+    rows = [
+        theta[:, k, 0, None, None] * xs.view(1, 1, width)
+        + (theta[:, k, 1, None, None] * ys.view(1, height, 1) + theta[:, k, 2, None, None])
+        for k in range(2)
+    ]
+    return torch.stack(rows, dim=-1)
+
+
 def augment(
     images: torch.Tensor, mean: Sequence[float], std: Sequence[float], generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """Random rotation, flip, zoom, shift and colour jitter of a uint8 NHWC batch; returns normalised NCHW."""
+    """Random rotation, flip, zoom, shift and colour jitter of a uint8 NHWC batch; returns normalised NCHW.
+
+    The result is channels-last in memory: a channels-last model trains about a third faster on such
+    input than on plain NCHW, which costs it a conversion in every convolution (measured on the CPU,
+    bench/bench_train.py).
+    """
     n, device = images.shape[0], images.device
     x = images.permute(0, 3, 1, 2).float().div_(255).sub_(0.5)
-    grid = F.affine_grid(_affine(n, generator, device), list(x.shape), align_corners=False)
+    grid = affine_grid(_affine(n, generator, device), x.shape[2], x.shape[3])
     # Zero padding on the centred image fills the corners with the preprocessing's mid-grey.
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
     def jitter(low: float, high: float, shape: tuple[int, ...] = (n, 1, 1, 1)) -> torch.Tensor:
         return torch.rand(shape, generator=generator, device=device) * (high - low) + low
 
+    saturation = jitter(0.6, 1.4)
+    gain = jitter(0.7, 1.3) * jitter(0.9, 1.1, (n, 3, 1, 1))  # contrast and tint
+    brightness = jitter(-0.08, 0.08)
+    # Saturation, contrast, tint and brightness folded into one affine map of each pixel and its grey:
+    # (grey + (x - grey) * s) * gain + b = x * (s * gain) + grey * ((1 - s) * gain) + b.
     grey = x.mean(dim=1, keepdim=True)
-    x = grey + (x - grey) * jitter(0.6, 1.4)  # saturation
-    x = x * jitter(0.7, 1.3) * jitter(0.9, 1.1, (n, 3, 1, 1)) + jitter(-0.08, 0.08)  # contrast, tint, brightness
-    x = x.add_(0.5).clamp_(0, 1)
-    mean_t = torch.tensor(mean, device=device).view(1, 3, 1, 1)
+    x = x.mul_(saturation * gain).addcmul_(grey, (1 - saturation) * gain).add_(brightness + 0.5).clamp_(0, 1)
     std_t = torch.tensor(std, device=device).view(1, 3, 1, 1)
-    return x.sub_(mean_t).div_(std_t)
+    shift = -torch.tensor(mean, device=device).view(1, 3, 1, 1) / std_t
+    # Normalise straight into channels-last memory: one pass instead of a pass and a copy.
+    out = torch.empty_like(x, memory_format=torch.channels_last)
+    return torch.addcmul(shift, x, 1 / std_t, out=out)
