@@ -56,13 +56,23 @@ def _crop_square(image: Image.Image, box: FieldBox, size: int) -> Image.Image:
     return image.crop(bounds).resize((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
 
 
-def _field_mask(square: Image.Image) -> Image.Image:
-    grey = square.convert("L").point(lambda v: 255 if v > FIELD_THRESHOLD else 0)
-    # A little erosion drops the dim, noisy rim of the field.
-    return grey.filter(ImageFilter.MinFilter(3))
+def _field_mask(square: Image.Image) -> np.ndarray:
+    """The field as booleans, less a one-pixel erosion that drops its dim, noisy rim.
+
+    The erosion is a 3x3 minimum with the edge pixels repeated: exactly PIL's MinFilter(3), at a tenth
+    of its cost (a test compares the two).
+    """
+    lit = np.asarray(square.convert("L")) > FIELD_THRESHOLD
+    padded = np.pad(lit, 1, mode="edge")
+    height, width = lit.shape
+    mask = lit.copy()
+    for dy in range(3):
+        for dx in range(3):
+            mask &= padded[dy : dy + height, dx : dx + width]
+    return mask
 
 
-def ben_graham(square: Image.Image, mask: Image.Image) -> Image.Image:
+def ben_graham(square: Image.Image, inside: np.ndarray) -> Image.Image:
     """Subtract a Gaussian-blurred copy (Kaggle 2015 winner): keeps lesions and vessels, drops camera colour.
 
     Two changes to the original: the blur is normalised by the blurred field mask, so the black
@@ -70,10 +80,14 @@ def ben_graham(square: Image.Image, mask: Image.Image) -> Image.Image:
     so the contrast-enhanced 256 px set and natural photographs end up alike.
     """
     sigma = square.width / 30
-    inside = np.asarray(mask) > 0
-    masked = Image.fromarray(np.where(inside[..., None], np.asarray(square), 0).astype(np.uint8))
-    weight = np.asarray(mask.filter(ImageFilter.GaussianBlur(sigma)), dtype=np.float32)[..., None] / 255
-    local = np.asarray(masked.filter(ImageFilter.GaussianBlur(sigma)), dtype=np.float32) / np.maximum(weight, 1e-3)
+    mask = Image.fromarray(inside.astype(np.uint8) * 255)
+    # The field's pixels and the mask blur together as one RGBA image: PIL blurs the four bands of an
+    # RGBA image in the same pass (and the same time) as the three of an RGB one.
+    layers = Image.composite(square, Image.new("RGB", square.size), mask)
+    layers.putalpha(mask)
+    blurred = np.asarray(layers.filter(ImageFilter.GaussianBlur(sigma)), dtype=np.float32)
+    weight = blurred[..., 3:] / 255
+    local = blurred[..., :3] / np.maximum(weight, 1e-3)
     detail = np.asarray(square, dtype=np.float32) - local
     spread = float(detail[inside].std()) if inside.any() else 1.0
     out = np.clip(128 + detail * (TARGET_CONTRAST / max(spread, 1.0)), 0, 255).astype(np.uint8)
