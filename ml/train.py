@@ -117,7 +117,7 @@ def train_one_epoch(
     count = config.samples_per_epoch or len(data.labels)
     order = balanced_indices(data.labels, count, config.balance_power, generator)
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-    # Running sums stay on the device: reading them every step would stall a GPU on each batch.
+    # Running sums stay on the device; the one scalar read a step is training_step's finite check.
     total_loss = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     seen = skipped = 0
