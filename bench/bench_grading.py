@@ -46,6 +46,9 @@ def _configure(args: argparse.Namespace, media: Path) -> None:
     os.environ["CELERY_BROKER_URL"] = args.broker
     os.environ["CELERY_RESULT_BACKEND"] = args.broker
     os.environ["DJANGO_MEDIA_ROOT"] = str(media)
+    # The worker keeps its database connection between tasks, as in production (production.py's
+    # default); otherwise each grading would open a PostgreSQL connection first.
+    os.environ.setdefault("DATABASE_CONN_MAX_AGE", "60")
     if args.checkpoint:
         os.environ["DR_CHECKPOINT_PATH"] = str(Path(args.checkpoint).resolve())
     _create_database(args.database)
