@@ -55,3 +55,16 @@ def test_database_connections_persist_in_production_and_where_asked() -> None:
     assert _conn_max_age("dr_portal.settings.local") == "0"
     # The grading benchmark's worker asks for production's behaviour this way.
     assert _conn_max_age("dr_portal.settings.test", DATABASE_CONN_MAX_AGE="60") == "60"
+
+
+def test_the_embedded_default_migrates_on_a_fresh_clone_without_var(tmp_path: Path) -> None:
+    # Regression: on a fresh clone var/ does not exist, and SQLite cannot create its file there, so the
+    # README's run command failed at its first step (migrate).
+    var = tmp_path / "fresh" / "var"
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
+    env.update(DJANGO_SETTINGS_MODULE="dr_portal.settings.local", DJANGO_VAR_DIR=str(var))
+    result = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert (var / "db.sqlite3").is_file()
