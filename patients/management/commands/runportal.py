@@ -22,6 +22,9 @@ class Command(BaseCommand):
         parser.add_argument("--no-demo", action="store_true", help="Skip the demo clinic and accounts")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # Stopped with SIGTERM (kill, a process manager, timeout), Python would die at once and leave the
+        # worker and the web server running; exit through the `finally` below instead.
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
         call_command("migrate", interactive=False, verbosity=0)
         if not options["no_demo"] and getattr(settings, "DEMO_DATA_ALLOWED", False):
             call_command("demo_data")
@@ -45,6 +48,10 @@ class Command(BaseCommand):
         cmd += ["--beat", "--schedule", str(settings.VAR_DIR / "celerybeat-schedule")]
         self.stdout.write("Starting the grading worker: " + " ".join(cmd[1:]))
         return subprocess.Popen(cmd, env=os.environ.copy())
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
