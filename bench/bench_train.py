@@ -41,36 +41,48 @@ def _model(config: TrainConfig) -> nn.Module:
     return build_model(config.architecture, 3, img_size=config.image_size, **config.model_kwargs)
 
 
-def ours(config: TrainConfig, data: Arrays, batches: int) -> float:
-    model = place_model(_model(config), torch.device("cpu"))
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def ours(config: TrainConfig, data: Arrays, batches: int, device: torch.device) -> float:
+    model = place_model(_model(config), device)
     norm = data_config(model)
     optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr)
     schedule = Schedule(config.lr, 2, 100, None)
     config.samples_per_epoch = batches * config.batch_size
     generator = torch.Generator().manual_seed(0)
+    _sync(device)
     started = time.perf_counter()
-    train_one_epoch(model, data, optimizer, schedule, 0, config, norm, generator, torch.device("cpu"))
+    train_one_epoch(model, data, optimizer, schedule, 0, config, norm, generator, device)
+    _sync(device)
     return config.samples_per_epoch / (time.perf_counter() - started)
 
 
-def bare(config: TrainConfig, data: Arrays, batches: int) -> float:
-    """The textbook step on already-normalised tensors: forward, loss, backward, AdamW.
+def bare(config: TrainConfig, data: Arrays, batches: int, device: torch.device) -> float:
+    """The textbook step on already-normalised tensors: forward, loss, backward, AdamW (with bf16
+    autocast on a GPU, as the loop uses).
 
     The tensors keep the strides of the permuted NHWC source (channels-last in memory), which is
     what a plain `permute` gives anyone who feeds timm this way.
     """
-    model = _model(config).train()
+    model = _model(config).to(device).train()
     norm = data_config(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
     criterion = nn.CrossEntropyLoss()
     index = torch.arange(batches * config.batch_size) % len(data.labels)
     xs = [to_model_input(data.images[i], **norm) for i in index.split(config.batch_size)]
-    ys = [data.labels[i] for i in index.split(config.batch_size)]
+    ys = [data.labels[i].to(device) for i in index.split(config.batch_size)]
+    _sync(device)
     started = time.perf_counter()
     for x, y in zip(xs, ys, strict=True):
         optimizer.zero_grad(set_to_none=True)
-        criterion(model(x), y).backward()
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            loss = criterion(model(x), y)
+        loss.backward()
         optimizer.step()
+    _sync(device)
     return batches * config.batch_size / (time.perf_counter() - started)
 
 
@@ -84,20 +96,26 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--batches", type=int, default=6)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda on a GPU machine")
     args = parser.parse_args()
+    device = torch.device(args.device)
     torch.set_num_threads(args.threads)
     config = TrainConfig(data=[], architecture=args.arch, image_size=args.image_size,
                          model_kwargs=json.loads(args.model_kwargs), batch_size=args.batch_size)  # fmt: skip
     data = _arrays(args.image_size, 256)
-    bare(config, data, 1)  # warm-up
-    ours(config, data, 1)
+    # As ml.train does on a GPU: the photographs live there and batches are gathered there.
+    data.images = data.images.to(device)
+    bare(config, data, 1, device)  # warm-up
+    ours(config, data, 1, device)
     # Alternate and keep the best of each, so load from other processes hits both alike.
     bare_rates, our_rates = [], []
     for _ in range(2):
-        bare_rates.append(bare(config, data, args.batches))
-        our_rates.append(ours(config, data, args.batches))
+        bare_rates.append(bare(config, data, args.batches, device))
+        our_rates.append(ours(config, data, args.batches, device))
     b, o = max(bare_rates), max(our_rates)
-    print(f"{args.arch} {args.image_size} px, batch {args.batch_size}, {args.batches} batches per measurement")
+    print(
+        f"{args.arch} {args.image_size} px, batch {args.batch_size}, {args.batches} batches per measurement, {device}"
+    )
     print(f"bare timm training step: {b:7.2f} images/s")
     print(f"ml.train loop:           {o:7.2f} images/s  ({o / b:.2f}x, target >= 0.9x)")
 
