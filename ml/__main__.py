@@ -64,6 +64,23 @@ def _add_examples(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", choices=["train", "val", "test"])
 
 
+def _add_pretrain(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("pretrain", help="self-supervised (SimCLR) pretraining of a backbone on the training split")
+    p.add_argument("--data", nargs="+", required=True)
+    p.add_argument("--out", default="runs/pretrain", help="folder for backbone.safetensors and history.json")
+    p.add_argument("--arch", default="vit_tiny_r_s16_p8_224")
+    p.add_argument("--image-size", type=int, default=256)
+    p.add_argument("--model-kwargs", default="{}", help="extra timm kwargs as JSON")
+    p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--samples-per-epoch", type=int)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--temperature", type=float, default=0.2, help="of the contrastive softmax")
+    p.add_argument("--time-budget-min", type=float)
+    p.add_argument("--seed", type=int, default=0, help="the split's seed: keep the one training uses")
+    p.add_argument("--threads", type=int)
+
+
 def _add_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="a preprocessed JPEG copy of datasets, to carry to a training machine")
     p.add_argument("--data", nargs="+", required=True)
@@ -152,6 +169,27 @@ def _faithfulness(args: argparse.Namespace) -> dict:
     return deletion_figure(args.data, args.out, args.checkpoint, args.max_images, args.split)
 
 
+def _pretrain(args: argparse.Namespace) -> dict:
+    from ml.pretrain import PretrainConfig, pretrain
+
+    config = PretrainConfig(
+        data=args.data,
+        out=args.out,
+        architecture=args.arch,
+        image_size=args.image_size,
+        model_kwargs=json.loads(args.model_kwargs),
+        epochs=args.epochs,
+        samples_per_epoch=args.samples_per_epoch,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        temperature=args.temperature,
+        time_budget_min=args.time_budget_min,
+        seed=args.seed,
+        threads=args.threads,
+    )
+    return pretrain(config)
+
+
 def _export(args: argparse.Namespace) -> dict:
     from ml.export import export
 
@@ -169,13 +207,23 @@ COMMANDS = {
     "faithfulness": _faithfulness,
     "examples": _examples,
     "export": _export,
+    "pretrain": _pretrain,
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ml", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_train, _add_evaluate, _add_tsne, _add_predict, _add_faithfulness, _add_examples, _add_export):
+    for add in (
+        _add_train,
+        _add_evaluate,
+        _add_tsne,
+        _add_predict,
+        _add_faithfulness,
+        _add_examples,
+        _add_export,
+        _add_pretrain,
+    ):
         add(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -239,11 +239,12 @@ def training_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _load_splits(config: TrainConfig) -> dict[str, Arrays]:
-    samples = load_datasets(config.data)
-    splits = split_by_patient(samples, seed=config.seed)
+def load_splits(data: Sequence[str], image_size: int, ben: bool, seed: int) -> dict[str, Arrays]:
+    """The patient-level train/val/test split of the folders, as preprocessed uint8 arrays."""
+    samples = load_datasets(data)
+    splits = split_by_patient(samples, seed=seed)
     # One cache for every sample: the split is an index, not a copy on disk.
-    everything = _arrays(samples, config.image_size, config.ben)
+    everything = _arrays(samples, image_size, ben)
     position = {id(s): i for i, s in enumerate(everything.samples)}
     result = {}
     for name, part in splits.items():
@@ -280,7 +281,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
     device, generator = _setup(config)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    splits = _load_splits(config)
+    splits = load_splits(config.data, config.image_size, config.ben, config.seed)
     log.info("split sizes: %s", {k: len(v.labels) for k, v in splits.items()})
     if min(len(v.labels) for v in splits.values()) == 0:
         raise ValueError(f"a split is empty ({ {k: len(v.labels) for k, v in splits.items()} }): need more patients")

@@ -51,13 +51,6 @@ for name in "${names[@]}"; do
 done
 wait
 
-for name in "${names[@]}"; do
-  printf '%s: ' "$name"
-  "$PY" - "$out/$name/history.json" <<'PYEOF'
-import json, sys
-rows = json.load(open(sys.argv[1]))
-best = max(rows, key=lambda r: r["val_balanced_accuracy_kappa"])
-print(f"{len(rows)} epochs, best epoch {best['epoch']}: val balanced accuracy {best['val_balanced_accuracy']:.3f}, "
-      f"QWK {best['val_quadratic_weighted_kappa']:.3f}, mean {best['val_balanced_accuracy_kappa']:.3f}")
-PYEOF
-done
+runs=()
+for name in "${names[@]}"; do runs+=("$out/$name"); done
+"$PY" "$(dirname "$0")/best_epochs.py" "${runs[@]}"

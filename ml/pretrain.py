@@ -1,0 +1,199 @@
+"""`pretrain`: self-supervised contrastive pretraining (SimCLR) of a timm backbone, no labels used.
+
+Two augmented views of each photograph must pick each other out of the batch (the NT-Xent loss of
+Chen et al. 2020). Only the training split's photographs are used, so validation and test stay unseen;
+validation labels serve only to watch progress (a k-nearest-neighbour probe of the embeddings). The
+backbone is saved as safetensors for `train --pretrained PATH`: the documented lead for a model with
+no pretrained weights to start from (docs/model/MODEL_CARD.md). It needs a GPU to be worth running.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+from torch import nn
+from tqdm import tqdm
+
+from ml.augment import augment, to_model_input
+from ml.models import build_model, data_config
+from ml.train import Arrays, Schedule, _param_groups, load_splits, place_model, training_device, training_step
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PretrainConfig:
+    data: list[str]
+    out: str = "runs/pretrain"
+    architecture: str = "vit_tiny_r_s16_p8_224"
+    image_size: int = 256
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    epochs: int = 100
+    samples_per_epoch: int | None = None  # None: the training split's size
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    warmup_epochs: float = 2.0
+    temperature: float = 0.2
+    projection_dim: int = 128
+    grad_clip: float = 1.0
+    knn: int = 20
+    time_budget_min: float | None = None
+    ben: bool = True
+    seed: int = 0
+    threads: int | None = None
+
+
+class Contrastive(nn.Module):
+    """A backbone and a projection head; takes both views stacked and returns the NT-Xent logits."""
+
+    def __init__(self, backbone: nn.Module, projection_dim: int, temperature: float) -> None:
+        super().__init__()
+        width = backbone.num_features
+        self.backbone = backbone
+        self.projection = nn.Sequential(nn.Linear(width, width), nn.GELU(), nn.Linear(width, projection_dim))
+        self.temperature = temperature
+
+    def forward(self, views: torch.Tensor) -> torch.Tensor:
+        z = F.normalize(self.projection(self.backbone(views)).float(), dim=1)
+        logits = z @ z.T / self.temperature
+        # A view is not its own positive: mask the diagonal (finite, so the loss stays finite).
+        return logits.masked_fill(torch.eye(len(z), dtype=torch.bool, device=z.device), -1e4)
+
+
+def positives(n: int, device: torch.device) -> torch.Tensor:
+    """With views stacked as [view one of 0..n-1, view two of 0..n-1], the index of each row's partner."""
+    index = torch.arange(n, device=device)
+    return torch.cat([index + n, index])
+
+
+def pretrain_one_epoch(
+    model: Contrastive,
+    images: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    schedule: Schedule,
+    step: int,
+    config: PretrainConfig,
+    norm: dict[str, list[float]],
+    generator: torch.Generator,
+    device: torch.device,
+) -> tuple[dict[str, float], int]:
+    """One pass over uniformly drawn photographs; returns the mean loss, the pair-finding accuracy, the step."""
+    model.train()
+    count = config.samples_per_epoch or len(images)
+    order = torch.randint(len(images), (count,), generator=generator)
+    criterion = nn.CrossEntropyLoss()
+    total_loss = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    seen = skipped = 0
+    own_generator = generator if device.type == "cpu" else None
+    for batch in tqdm(order.split(config.batch_size), desc="pretrain", leave=False, mininterval=10):
+        chunk = images[batch].to(device, non_blocking=True)
+        views = torch.cat([augment(chunk, norm["mean"], norm["std"], own_generator) for _ in range(2)])
+        targets = positives(len(batch), device)
+        for group in optimizer.param_groups:
+            group["lr"] = schedule.lr(step)
+        logits, loss, applied = training_step(model, views, targets, optimizer, criterion, config.grad_clip)
+        step += 1
+        if not applied:
+            skipped += 1
+            continue
+        total_loss += loss * len(views)
+        correct += (logits.argmax(1) == targets).sum()
+        seen += len(views)
+    if seen == 0:
+        raise ValueError(f"pretraining diverged: every step had a non-finite loss (try a lower --lr than {config.lr})")
+    stats = {"train_loss": float(total_loss) / seen, "pair_accuracy": int(correct) / seen, "skipped_steps": skipped}
+    return stats, step
+
+
+@torch.no_grad()
+def embed(
+    backbone: nn.Module, images: torch.Tensor, norm: dict[str, list[float]], device: torch.device
+) -> torch.Tensor:
+    """L2-normalised pooled features of uint8 NHWC photographs, without augmentation."""
+    backbone.eval()
+    parts = []
+    for start in range(0, len(images), 128):
+        x = to_model_input(images[start : start + 128].to(device), norm["mean"], norm["std"])
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            parts.append(F.normalize(backbone(x).float(), dim=1))
+    return torch.cat(parts)
+
+
+def knn_balanced_accuracy(
+    backbone: nn.Module, train: Arrays, val: Arrays, norm: dict[str, list[float]], device: torch.device, k: int
+) -> float:
+    """Balanced accuracy of a k-nearest-neighbour vote (cosine, neighbours weighted by similarity) on
+    validation: how much of the grade the embeddings already carry, with no classifier trained."""
+    bank, queries = embed(backbone, train.images, norm, device), embed(backbone, val.images, norm, device)
+    labels = train.labels.to(device)
+    similarity, index = (queries @ bank.T).topk(min(k, len(bank)), dim=1)
+    votes = torch.zeros(len(queries), int(labels.max()) + 1, device=device)
+    votes.scatter_add_(1, labels[index], (similarity / 0.07).exp())
+    # Classes are unequal: a vote share above the class's share of the bank counts.
+    prior = torch.bincount(labels, minlength=votes.shape[1]).float() / len(labels)
+    predicted = (votes / votes.sum(1, keepdim=True) / prior.clamp(min=1e-8)).argmax(1).cpu()
+    # Balanced accuracy: the mean recall over the classes validation has.
+    recalls = [float((predicted[val.labels == c] == c).float().mean()) for c in val.labels.unique()]
+    return sum(recalls) / len(recalls)
+
+
+def save_backbone(backbone: nn.Module, path: Path) -> None:
+    state = {name: tensor.detach().float().contiguous().cpu() for name, tensor in backbone.state_dict().items()}
+    save_file(state, str(path))
+
+
+def pretrain(config: PretrainConfig) -> dict[str, Any]:
+    """Pretrain, watching a k-NN probe on validation; save the last backbone and the history."""
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    device, generator = training_device(), torch.Generator().manual_seed(config.seed)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    splits = load_splits(config.data, config.image_size, config.ben, config.seed)
+    train, val = splits["train"], splits["val"]
+    if len(train.labels) < 2 or len(val.labels) == 0:
+        raise ValueError("pretraining needs at least two training photographs and one for validation")
+    if device.type == "cuda":
+        train.images = train.images.to(device)
+    backbone = build_model(config.architecture, 0, img_size=config.image_size, **config.model_kwargs)
+    model = place_model(Contrastive(backbone, config.projection_dim, config.temperature), device)
+    norm = data_config(backbone)
+    optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr)
+    steps_per_epoch = math.ceil((config.samples_per_epoch or len(train.labels)) / config.batch_size)
+    budget = config.time_budget_min * 60 if config.time_budget_min else None
+    schedule = Schedule(config.lr, int(config.warmup_epochs * steps_per_epoch), config.epochs * steps_per_epoch, budget)
+    # The probe of the untrained backbone: what pretraining has to beat.
+    start = knn_balanced_accuracy(backbone, train, val, norm, device, config.knn)
+    log.info("k-NN probe before pretraining: %.4f", start)
+    history: list[dict[str, float]] = []
+    step = 0
+    for epoch in range(1, config.epochs + 1):
+        started = time.monotonic()
+        stats, step = pretrain_one_epoch(
+            model, train.images, optimizer, schedule, step, config, norm, generator, device
+        )
+        probe = knn_balanced_accuracy(backbone, train, val, norm, device, config.knn)
+        row = {"epoch": epoch, **stats, "val_knn_balanced_accuracy": probe, "lr": schedule.lr(step)}
+        history.append(row | {"seconds": time.monotonic() - started})
+        (out / "history.json").write_text(json.dumps(history, indent=2) + "\n")
+        log.info("epoch %d %s", epoch, json.dumps({k: round(v, 4) for k, v in row.items()}))
+        if schedule.progress(step) >= 1.0:
+            break
+    path = out / "backbone.safetensors"
+    save_backbone(backbone, path)
+    probes = {"val_knn_balanced_accuracy_before": start, "val_knn_balanced_accuracy": row["val_knn_balanced_accuracy"]}
+    summary = {"backbone": str(path), "epochs": len(history), **probes}
+    (out / "pretrain.json").write_text(json.dumps(summary | {"config": asdict(config)}, indent=2) + "\n")
+    return summary
