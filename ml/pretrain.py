@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from tqdm import tqdm
 
 from ml.augment import augment, to_model_input
 from ml.models import build_model, data_config
-from ml.train import Arrays, Schedule, _param_groups, load_splits, place_model, training_device, training_step
+from ml.train import Arrays, Schedule, _param_groups, load_splits, place_model, run_steps, training_device
 
 log = logging.getLogger(__name__)
 
@@ -91,29 +92,18 @@ def pretrain_one_epoch(
     model.train()
     count = config.samples_per_epoch or len(images)
     order = torch.randint(len(images), (count,), generator=generator)
-    criterion = nn.CrossEntropyLoss()
-    total_loss = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device, dtype=torch.long)
-    seen = skipped = 0
     own_generator = generator if device.type == "cpu" else None
-    for batch in tqdm(order.split(config.batch_size), desc="pretrain", leave=False, mininterval=10):
-        chunk = images[batch].to(device, non_blocking=True)
-        views = torch.cat([augment(chunk, norm["mean"], norm["std"], own_generator) for _ in range(2)])
-        targets = positives(len(batch), device)
-        for group in optimizer.param_groups:
-            group["lr"] = schedule.lr(step)
-        logits, loss, applied = training_step(model, views, targets, optimizer, criterion, config.grad_clip)
-        step += 1
-        if not applied:
-            skipped += 1
-            continue
-        total_loss += loss * len(views)
-        correct += (logits.argmax(1) == targets).sum()
-        seen += len(views)
-    if seen == 0:
-        raise ValueError(f"pretraining diverged: every step had a non-finite loss (try a lower --lr than {config.lr})")
-    stats = {"train_loss": float(total_loss) / seen, "pair_accuracy": int(correct) / seen, "skipped_steps": skipped}
-    return stats, step
+
+    def batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for batch in tqdm(order.split(config.batch_size), desc="pretrain", leave=False, mininterval=10):
+            chunk = images[batch].to(device, non_blocking=True)
+            views = torch.cat([augment(chunk, norm["mean"], norm["std"], own_generator) for _ in range(2)])
+            yield views, positives(len(batch), device)
+
+    stats, step = run_steps(
+        batches(), model, optimizer, nn.CrossEntropyLoss(), schedule, step, config.grad_clip, device
+    )
+    return {"train_loss": stats["loss"], "pair_accuracy": stats["accuracy"], "skipped_steps": stats["skipped"]}, step
 
 
 @torch.no_grad()

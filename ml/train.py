@@ -6,7 +6,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,32 +116,50 @@ def train_one_epoch(
     model.train()
     count = config.samples_per_epoch or len(data.labels)
     order = balanced_indices(data.labels, count, config.balance_power, generator)
+    own_generator = generator if device.type == "cpu" else None
+
+    def batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for batch in tqdm(order.split(config.batch_size), desc="train", leave=False, mininterval=10):
+            images = data.images[batch].to(device, non_blocking=True)
+            yield augment(images, norm["mean"], norm["std"], own_generator), data.labels[batch].to(device)
+
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    stats, step = run_steps(batches(), model, optimizer, criterion, schedule, step, config.grad_clip, device)
+    return {"train_loss": stats["loss"], "train_accuracy": stats["accuracy"], "skipped_steps": stats["skipped"]}, step
+
+
+def run_steps(
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    criterion: nn.Module,
+    schedule: Schedule,
+    step: int,
+    grad_clip: float,
+    device: torch.device,
+) -> tuple[dict[str, float], int]:
+    """Optimiser steps over (input, target) batches: mean loss and accuracy of the applied steps, how many
+    were skipped as non-finite, and the new step count. Training and pretraining share it."""
     # Running sums stay on the device; the one scalar read a step is training_step's finite check.
     total_loss = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     seen = skipped = 0
-    batches = order.split(config.batch_size)
-    for batch in tqdm(batches, desc="train", leave=False, mininterval=10):
-        images = data.images[batch].to(device, non_blocking=True)
-        labels = data.labels[batch].to(device)
-        x = augment(images, norm["mean"], norm["std"], generator if device.type == "cpu" else None)
+    for x, targets in batches:
         for group in optimizer.param_groups:
             group["lr"] = schedule.lr(step)
-        logits, loss, applied = training_step(model, x, labels, optimizer, criterion, config.grad_clip)
+        logits, loss, applied = training_step(model, x, targets, optimizer, criterion, grad_clip)
         step += 1
         if not applied:
             skipped += 1
             continue
-        total_loss += loss * len(batch)
-        correct += (logits.argmax(1) == labels).sum()
-        seen += len(batch)
+        total_loss += loss * len(targets)
+        correct += (logits.argmax(1) == targets).sum()
+        seen += len(targets)
     if seen == 0:
         raise ValueError(
-            f"training diverged: every step of the epoch had a non-finite loss (try a lower --lr than {config.lr})"
+            f"training diverged: every step had a non-finite loss (try a lower --lr than {schedule.base_lr})"
         )
-    stats = {"train_loss": float(total_loss) / seen, "train_accuracy": int(correct) / seen, "skipped_steps": skipped}
-    return stats, step
+    return {"loss": float(total_loss) / seen, "accuracy": int(correct) / seen, "skipped": skipped}, step
 
 
 def training_step(

@@ -1,6 +1,6 @@
 """Print each training run's best validation epoch (by the mean of balanced accuracy and QWK).
 
-    python scripts/best_epochs.py RUN_DIR [RUN_DIR ...]
+Usage: python scripts/best_epochs.py RUN_DIR [RUN_DIR ...]
 """
 
 from __future__ import annotations
