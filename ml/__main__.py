@@ -1,4 +1,4 @@
-"""Command line: python -m ml {train,evaluate,tsne,predict,faithfulness,examples}."""
+"""Command line: python -m ml {train,evaluate,tsne,predict,faithfulness,examples,export,pretrain}."""
 
 from __future__ import annotations
 
@@ -9,30 +9,55 @@ import sys
 from collections.abc import Sequence
 
 
-def _add_train(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a timm ViT on folders in the arranged layout")
+def _add_run_arguments(p: argparse.ArgumentParser, *, out: str, epochs: int, batch_size: int, warmup: float) -> None:
+    """The arguments training and pretraining share (ml.train.RunConfig), with each command's defaults."""
     p.add_argument("--data", nargs="+", required=True, help="dataset folders (<grade>/<file> + manifest.csv)")
-    p.add_argument("--out", default="runs/train")
+    p.add_argument("--out", default=out)
     p.add_argument("--arch", default="vit_tiny_r_s16_p8_224", help="timm architecture name")
     p.add_argument("--image-size", type=int, default=256)
     p.add_argument("--model-kwargs", default="{}", help='extra timm kwargs as JSON, e.g. {"drop_path_rate": 0.1}')
-    p.add_argument("--pretrained", help="local timm checkpoint or .safetensors; the head is replaced")
-    p.add_argument("--init", help="continue training one of our checkpoints (same architecture, head kept)")
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--epochs", type=int, default=epochs)
     p.add_argument("--samples-per-epoch", type=int)
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=batch_size)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--weight-decay", type=float, default=0.05)
-    p.add_argument("--warmup-epochs", type=float, default=1.0)
+    p.add_argument("--warmup-epochs", type=float, default=warmup)
+    p.add_argument("--time-budget-min", type=float, help="anneal the learning rate to finish within this many minutes")
+    p.add_argument("--no-ben", action="store_true", help="skip the Gaussian-blur subtraction")
+    p.add_argument("--seed", type=int, default=0, help="also the patient-level split's seed")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+
+
+def _run_fields(args: argparse.Namespace) -> dict:
+    return {
+        "data": args.data,
+        "out": args.out,
+        "architecture": args.arch,
+        "image_size": args.image_size,
+        "model_kwargs": json.loads(args.model_kwargs),
+        "epochs": args.epochs,
+        "samples_per_epoch": args.samples_per_epoch,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "weight_decay": args.weight_decay,
+        "warmup_epochs": args.warmup_epochs,
+        "time_budget_min": args.time_budget_min,
+        "ben": not args.no_ben,
+        "seed": args.seed,
+        "threads": args.threads,
+    }
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a timm ViT on folders in the arranged layout")
+    _add_run_arguments(p, out="runs/train", epochs=30, batch_size=64, warmup=1.0)
+    p.add_argument("--pretrained", help="local timm checkpoint or .safetensors; the head is replaced")
+    p.add_argument("--init", help="continue training one of our checkpoints (same architecture, head kept)")
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--balance-power", type=float, default=1.0)
     p.add_argument("--patience", type=int, default=8)
     monitors = ["balanced_accuracy", "quadratic_weighted_kappa", "balanced_accuracy_kappa"]
     p.add_argument("--monitor", choices=monitors, default="balanced_accuracy", help="early-stopping metric")
-    p.add_argument("--time-budget-min", type=float, help="anneal the learning rate to finish within this many minutes")
-    p.add_argument("--no-ben", action="store_true", help="skip the Gaussian-blur subtraction")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--version", default="dev", help="version string written into the model card")
 
 
@@ -66,19 +91,8 @@ def _add_examples(sub: argparse._SubParsersAction) -> None:
 
 def _add_pretrain(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("pretrain", help="self-supervised (SimCLR) pretraining of a backbone on the training split")
-    p.add_argument("--data", nargs="+", required=True)
-    p.add_argument("--out", default="runs/pretrain", help="folder for backbone.safetensors and history.json")
-    p.add_argument("--arch", default="vit_tiny_r_s16_p8_224")
-    p.add_argument("--image-size", type=int, default=256)
-    p.add_argument("--model-kwargs", default="{}", help="extra timm kwargs as JSON")
-    p.add_argument("--epochs", type=int, default=100)
-    p.add_argument("--samples-per-epoch", type=int)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--lr", type=float, default=1e-3)
+    _add_run_arguments(p, out="runs/pretrain", epochs=100, batch_size=256, warmup=2.0)
     p.add_argument("--temperature", type=float, default=0.2, help="of the contrastive softmax")
-    p.add_argument("--time-budget-min", type=float)
-    p.add_argument("--seed", type=int, default=0, help="the split's seed: keep the one training uses")
-    p.add_argument("--threads", type=int)
 
 
 def _add_export(sub: argparse._SubParsersAction) -> None:
@@ -111,27 +125,13 @@ def _train(args: argparse.Namespace) -> dict:
     from ml.train import TrainConfig, train
 
     config = TrainConfig(
-        data=args.data,
-        out=args.out,
-        architecture=args.arch,
-        image_size=args.image_size,
-        model_kwargs=json.loads(args.model_kwargs),
+        **_run_fields(args),
         pretrained=args.pretrained,
         init=args.init,
-        epochs=args.epochs,
-        samples_per_epoch=args.samples_per_epoch,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        warmup_epochs=args.warmup_epochs,
         label_smoothing=args.label_smoothing,
         balance_power=args.balance_power,
         patience=args.patience,
         monitor=args.monitor,
-        time_budget_min=args.time_budget_min,
-        ben=not args.no_ben,
-        seed=args.seed,
-        threads=args.threads,
         version=args.version,
     )
     card = train(config)
@@ -172,21 +172,7 @@ def _faithfulness(args: argparse.Namespace) -> dict:
 def _pretrain(args: argparse.Namespace) -> dict:
     from ml.pretrain import PretrainConfig, pretrain
 
-    config = PretrainConfig(
-        data=args.data,
-        out=args.out,
-        architecture=args.arch,
-        image_size=args.image_size,
-        model_kwargs=json.loads(args.model_kwargs),
-        epochs=args.epochs,
-        samples_per_epoch=args.samples_per_epoch,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        temperature=args.temperature,
-        time_budget_min=args.time_budget_min,
-        seed=args.seed,
-        threads=args.threads,
-    )
+    config = PretrainConfig(**_run_fields(args), temperature=args.temperature)
     return pretrain(config)
 
 

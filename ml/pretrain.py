@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,34 +23,34 @@ from safetensors.torch import save_file
 from torch import nn
 from tqdm import tqdm
 
-from ml.augment import augment, to_model_input
+from ml.augment import augment
 from ml.models import build_model, data_config
-from ml.train import Arrays, Schedule, _param_groups, load_splits, place_model, run_steps, training_device
+from ml.train import (
+    Arrays,
+    RunConfig,
+    Schedule,
+    _param_groups,
+    load_splits,
+    make_schedule,
+    photographs_to,
+    place_model,
+    predict_logits,
+    run_steps,
+    setup_run,
+)
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class PretrainConfig:
-    data: list[str]
+class PretrainConfig(RunConfig):
     out: str = "runs/pretrain"
-    architecture: str = "vit_tiny_r_s16_p8_224"
-    image_size: int = 256
-    model_kwargs: dict[str, Any] = field(default_factory=dict)
     epochs: int = 100
-    samples_per_epoch: int | None = None  # None: the training split's size
     batch_size: int = 256
-    lr: float = 1e-3
-    weight_decay: float = 0.05
     warmup_epochs: float = 2.0
     temperature: float = 0.2
     projection_dim: int = 128
-    grad_clip: float = 1.0
     knn: int = 20
-    time_budget_min: float | None = None
-    ben: bool = True
-    seed: int = 0
-    threads: int | None = None
 
 
 class Contrastive(nn.Module):
@@ -106,33 +105,23 @@ def pretrain_one_epoch(
     return {"train_loss": stats["loss"], "pair_accuracy": stats["accuracy"], "skipped_steps": stats["skipped"]}, step
 
 
-@torch.no_grad()
-def embed(
-    backbone: nn.Module, images: torch.Tensor, norm: dict[str, list[float]], device: torch.device
-) -> torch.Tensor:
-    """L2-normalised pooled features of uint8 NHWC photographs, without augmentation."""
-    backbone.eval()
-    parts = []
-    for start in range(0, len(images), 128):
-        x = to_model_input(images[start : start + 128].to(device), norm["mean"], norm["std"])
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            parts.append(F.normalize(backbone(x).float(), dim=1))
-    return torch.cat(parts)
-
-
 def knn_balanced_accuracy(
     backbone: nn.Module, train: Arrays, val: Arrays, norm: dict[str, list[float]], device: torch.device, k: int
 ) -> float:
     """Balanced accuracy of a k-nearest-neighbour vote (cosine, neighbours weighted by similarity) on
     validation: how much of the grade the embeddings already carry, with no classifier trained."""
-    bank, queries = embed(backbone, train.images, norm, device), embed(backbone, val.images, norm, device)
-    labels = train.labels.to(device)
+    # A backbone without a head outputs its pooled features: the "logits" below are the embeddings.
+    bank, queries = (
+        F.normalize(torch.from_numpy(predict_logits(backbone, part.images, norm, device, batch_size=128)), dim=1)
+        for part in (train, val)
+    )
+    labels = train.labels
     similarity, index = (queries @ bank.T).topk(min(k, len(bank)), dim=1)
-    votes = torch.zeros(len(queries), int(labels.max()) + 1, device=device)
+    votes = torch.zeros(len(queries), int(labels.max()) + 1)
     votes.scatter_add_(1, labels[index], (similarity / 0.07).exp())
     # Classes are unequal: a vote share above the class's share of the bank counts.
     prior = torch.bincount(labels, minlength=votes.shape[1]).float() / len(labels)
-    predicted = (votes / votes.sum(1, keepdim=True) / prior.clamp(min=1e-8)).argmax(1).cpu()
+    predicted = (votes / votes.sum(1, keepdim=True) / prior.clamp(min=1e-8)).argmax(1)
     # Balanced accuracy: the mean recall over the classes validation has.
     recalls = [float((predicted[val.labels == c] == c).float().mean()) for c in val.labels.unique()]
     return sum(recalls) / len(recalls)
@@ -145,25 +134,19 @@ def save_backbone(backbone: nn.Module, path: Path) -> None:
 
 def pretrain(config: PretrainConfig) -> dict[str, Any]:
     """Pretrain, watching a k-NN probe on validation; save the last backbone and the history."""
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    torch.manual_seed(config.seed)
-    device, generator = training_device(), torch.Generator().manual_seed(config.seed)
+    device, generator = setup_run(config)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     splits = load_splits(config.data, config.image_size, config.ben, config.seed)
     train, val = splits["train"], splits["val"]
     if len(train.labels) < 2 or len(val.labels) == 0:
         raise ValueError("pretraining needs at least two training photographs and one for validation")
-    if device.type == "cuda":
-        train.images = train.images.to(device)
+    photographs_to(device, train)
     backbone = build_model(config.architecture, 0, img_size=config.image_size, **config.model_kwargs)
     model = place_model(Contrastive(backbone, config.projection_dim, config.temperature), device)
     norm = data_config(backbone)
     optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr)
-    steps_per_epoch = math.ceil((config.samples_per_epoch or len(train.labels)) / config.batch_size)
-    budget = config.time_budget_min * 60 if config.time_budget_min else None
-    schedule = Schedule(config.lr, int(config.warmup_epochs * steps_per_epoch), config.epochs * steps_per_epoch, budget)
+    schedule = make_schedule(config, len(train.labels))
     # The probe of the untrained backbone: what pretraining has to beat.
     start = knn_balanced_accuracy(backbone, train, val, norm, device, config.knn)
     log.info("k-NN probe before pretraining: %.4f", start)

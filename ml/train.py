@@ -30,29 +30,35 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class TrainConfig:
+class RunConfig:
+    """What training and pretraining share: the data, the model, the optimiser and the budget."""
+
     data: list[str]
     out: str = "runs/train"
     architecture: str = "vit_tiny_r_s16_p8_224"
     image_size: int = 256
     model_kwargs: dict[str, Any] = field(default_factory=dict)
-    pretrained: str | None = None
-    init: str | None = None  # one of our checkpoints to continue from, head included
     epochs: int = 30
     samples_per_epoch: int | None = None  # None: the training split's size
     batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 0.05
     warmup_epochs: float = 1.0
-    label_smoothing: float = 0.1
     grad_clip: float = 1.0
-    balance_power: float = 1.0  # sampling weight = class_count ** -power; 1 = fully balanced
-    patience: int = 8
-    monitor: str = "balanced_accuracy"
     time_budget_min: float | None = None  # cosine decays on whichever ends first: epochs or this budget
     ben: bool = True
     seed: int = 0
     threads: int | None = None
+
+
+@dataclass
+class TrainConfig(RunConfig):
+    pretrained: str | None = None
+    init: str | None = None  # one of our checkpoints to continue from, head included
+    label_smoothing: float = 0.1
+    balance_power: float = 1.0  # sampling weight = class_count ** -power; 1 = fully balanced
+    patience: int = 8
+    monitor: str = "balanced_accuracy"
     version: str = "dev"
 
 
@@ -246,11 +252,26 @@ def _write_history(out: Path, history: list[dict[str, float]]) -> None:
     plot_history(history, out / "training_curves.png")
 
 
-def _setup(config: TrainConfig) -> tuple[torch.device, torch.Generator]:
+def setup_run(config: RunConfig) -> tuple[torch.device, torch.Generator]:
+    """Threads, seeds and the device of a run; the generator draws its samples and augmentations."""
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     return training_device(), torch.Generator().manual_seed(config.seed)
+
+
+def make_schedule(config: RunConfig, train_size: int) -> Schedule:
+    steps_per_epoch = math.ceil((config.samples_per_epoch or train_size) / config.batch_size)
+    budget = config.time_budget_min * 60 if config.time_budget_min else None
+    return Schedule(config.lr, int(config.warmup_epochs * steps_per_epoch), config.epochs * steps_per_epoch, budget)
+
+
+def photographs_to(device: torch.device, *parts: Arrays) -> None:
+    """On a GPU, keep the photographs there: a few GB of uint8 fit any training GPU, and batches are then
+    gathered there."""
+    if device.type == "cuda":
+        for arrays in parts:
+            arrays.images = arrays.images.to(device)
 
 
 def training_device() -> torch.device:
@@ -296,23 +317,18 @@ def _initial_model(config: TrainConfig) -> nn.Module:
 
 def train(config: TrainConfig) -> dict[str, Any]:
     """Train, keep the best checkpoint by the monitored validation metric, calibrate and test it."""
-    device, generator = _setup(config)
+    device, generator = setup_run(config)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     splits = load_splits(config.data, config.image_size, config.ben, config.seed)
     log.info("split sizes: %s", {k: len(v.labels) for k, v in splits.items()})
     if min(len(v.labels) for v in splits.values()) == 0:
         raise ValueError(f"a split is empty ({ {k: len(v.labels) for k, v in splits.items()} }): need more patients")
-    if device.type == "cuda":
-        # A few GB of uint8 photographs fit on any training GPU; batches are then gathered there.
-        for arrays in splits.values():
-            arrays.images = arrays.images.to(device)
+    photographs_to(device, *splits.values())
     model = place_model(_initial_model(config), device)
     norm = data_config(model)
     optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr)
-    steps_per_epoch = math.ceil((config.samples_per_epoch or len(splits["train"].labels)) / config.batch_size)
-    budget = config.time_budget_min * 60 if config.time_budget_min else None
-    schedule = Schedule(config.lr, int(config.warmup_epochs * steps_per_epoch), config.epochs * steps_per_epoch, budget)
+    schedule = make_schedule(config, len(splits["train"].labels))
     card = _card(config, norm, splits)
     best_path = out / "best.safetensors"
     history: list[dict[str, float]] = []
