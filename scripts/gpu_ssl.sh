@@ -8,6 +8,8 @@
 #
 # DATA_ROOT holds the three sets as exported at 256 px (`python -m ml export`, see gpu_sweep.sh).
 # EXTRA / EXTRA_PRETRAIN: more arguments for the training runs / the pretraining (they win).
+# To bring results back, pack model.safetensors (fp16, 7 MB) and the JSON files, not best.safetensors
+# or backbone.safetensors (fp32, 14 MB each): the device returns files of at most 16 MiB.
 set -euo pipefail
 data=$1 out=$2 pretrain_min=$3 train_min=$4
 PY=${PY:-python3}
