@@ -13,7 +13,7 @@ import numpy as np
 
 from ml.cache import load_images
 from ml.data import Sample, load_datasets, split_by_patient
-from ml.metrics import classification_metrics
+from ml.metrics import classification_metrics, examination_referral
 from ml.plots import plot_confusion, plot_roc
 from ml.predictor import Predictor
 
@@ -87,6 +87,9 @@ def evaluate(
     metrics = classification_metrics(y_true, probs.argmax(1), probs, predictor.labels)
     metrics |= {
         "per_source": _per_source(samples, y_true, probs),
+        "per_examination": examination_referral(
+            [f"{s.source}/{s.patient_id}" for s in samples], y_true, probs.argmax(1), probs
+        ),
         "model_version": predictor.version,
         "checkpoint_sha256": predictor.checkpoint_sha256,
         "data": [str(d) for d in data] + ([f"split={split} seed={seed}"] if split else []),

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from ml.calibration import expected_calibration_error, fit_temperature, softmax
-from ml.metrics import classification_metrics
+from ml.metrics import classification_metrics, examination_referral, operating_points
 
 
 def test_metrics_on_hand_built_predictions_match_known_values() -> None:
@@ -49,3 +49,38 @@ def test_temperature_scaling_lowers_ece_of_overconfident_logits() -> None:
     before = expected_calibration_error(softmax(logits), labels)
     after = expected_calibration_error(softmax(logits, temperature), labels)
     assert after < before / 2
+
+
+def test_operating_points_read_the_roc_curve_at_the_clinical_reference() -> None:
+    negatives = np.arange(20) * 0.05  # 0.0 ... 0.95
+    positives = np.array([0.5, 0.61, 0.7, 0.8, 0.92, 0.97, 0.98, 0.99])
+    truth = np.r_[np.zeros(20, bool), np.ones(8, bool)]
+    points = operating_points(truth, np.r_[negatives, positives])
+    # Specificity >= 91% allows one false alarm in 20 (0.95); a threshold of 0.92 keeps it at one and
+    # catches four referable of eight. At 0.9 the second false alarm drops specificity to 90%.
+    assert points["sensitivity_at_91_specificity"] == pytest.approx(4 / 8)
+    # 87% sensitivity needs 7 of 8 caught: threshold 0.61, which clears the 13 negatives below it.
+    assert points["specificity_at_87_sensitivity"] == pytest.approx(13 / 20)
+
+
+def test_operating_points_are_none_with_one_class_only() -> None:
+    points = operating_points(np.zeros(4, bool), np.linspace(0, 1, 4))
+    assert points == {"sensitivity_at_91_specificity": None, "specificity_at_87_sensitivity": None}
+
+
+def test_examination_is_referable_when_either_eye_is() -> None:
+    # Three examinations: A (right No DR, left Mild), B (both No DR), C (both Proliferative).
+    exams = ["A", "A", "B", "B", "C", "C"]
+    y_true = np.array([0, 1, 0, 0, 2, 2])
+    # A: the model calls only the healthy eye referable; B: one false alarm; C: caught on one eye.
+    y_pred = np.array([1, 0, 0, 1, 0, 2])
+    probs = np.array([[0.3, 0.6, 0.1], [0.8, 0.1, 0.1], [0.9, 0.05, 0.05], [0.4, 0.5, 0.1],
+                      [0.7, 0.2, 0.1], [0.1, 0.1, 0.8]])  # fmt: skip
+    result = examination_referral(exams, y_true, y_pred, probs)
+    assert result["examinations"] == 3
+    assert result["referable"] == 2
+    # A and C are referable and both are referred (on either eye): sensitivity 1; B is referred too.
+    assert result["sensitivity"] == 1.0
+    assert result["specificity"] == 0.0
+    # Scores are each examination's highest referable probability: A 0.7, B 0.6, C 0.9.
+    assert result["roc_auc"] == 1.0

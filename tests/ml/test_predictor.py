@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from ml.__main__ import main
+from ml.data import load_dataset
 from ml.evaluate import evaluate
 from ml.predictor import ImagePrediction, Predictor, default_checkpoint_path
 
@@ -75,6 +76,9 @@ def test_evaluate_writes_every_key_and_figure(tiny_checkpoint: Path, fundus_dir:
     for name in ("confusion_matrix.png", "roc_referable.png"):
         assert (tmp_path / name).stat().st_size > 1000
     assert len((tmp_path / "predictions.csv").read_text().splitlines()) == 10
+    # The portal's decision, one per examination (a patient's pair): referable when either eye is.
+    examinations = {(s.source, s.patient_id) for s in load_dataset(fundus_dir)}
+    assert written["per_examination"]["examinations"] == len(examinations) < 9
 
 
 def test_predict_command_prints_json_and_writes_heatmaps(
