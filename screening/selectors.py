@@ -152,6 +152,10 @@ def examination_status(examination: Examination) -> dict[str, Any]:
 CHART_WIDTH = 600
 CHART_HEIGHT = 160
 CHART_PAD = 30
+CHART_LEFT, CHART_RIGHT = CHART_PAD * 3, CHART_WIDTH - CHART_PAD  # the time axis, right of the grade labels
+# Each eye's line sits a few pixels off its grade's gridline (right above, left below): when both eyes
+# have the same grade, as they mostly do, one eye's dots and line would otherwise hide the other's.
+EYE_DODGE = {Side.RIGHT: -4.0, Side.LEFT: 4.0}
 
 
 def patient_history_context(*, patient: Patient) -> dict[str, Any]:
@@ -182,11 +186,14 @@ def grade_chart(history: list[dict[str, Any]]) -> dict[str, Any] | None:
     times = [when for when, _ in points]
     series: dict[str, dict[str, Any]] = {}
     for side in SIDES:
+        dodge = EYE_DODGE[side]
         model = [
-            (_x(when, times), _y(eyes[side]["grade"]), when) for when, eyes in points if eyes[side]["grade"] is not None
+            (_x(when, times), _y(eyes[side]["grade"]) + dodge, when)
+            for when, eyes in points
+            if eyes[side]["grade"] is not None
         ]
         reviewed = [
-            (_x(when, times), _y(eyes[side]["reviewed_grade"]), when)
+            (_x(when, times), _y(eyes[side]["reviewed_grade"]) + dodge, when)
             for when, eyes in points
             if eyes[side]["reviewed_grade"] is not None
         ]
@@ -202,15 +209,17 @@ def grade_chart(history: list[dict[str, Any]]) -> dict[str, Any] | None:
         "levels": [{"y": round(_y(grade.value), 1), "label": grade.label} for grade in Grade],
         "first": times[0],
         "last": times[-1],
+        # One date under the middle when every examination fell on the same day, not the same date twice.
+        "one_day": times[0].date() == times[-1].date(),
+        "middle": (CHART_LEFT + CHART_RIGHT) / 2,
     }
 
 
 def _x(when: datetime, times: list[datetime]) -> float:
     span = (times[-1] - times[0]).total_seconds()
-    left, right = CHART_PAD * 3, CHART_WIDTH - CHART_PAD
     if span <= 0:
-        return (left + right) / 2
-    return left + (right - left) * (when - times[0]).total_seconds() / span
+        return (CHART_LEFT + CHART_RIGHT) / 2
+    return CHART_LEFT + (CHART_RIGHT - CHART_LEFT) * (when - times[0]).total_seconds() / span
 
 
 def _y(grade: int) -> float:

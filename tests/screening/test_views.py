@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -235,3 +237,27 @@ def test_the_patient_page_shows_the_history_newest_first_with_a_chart(client, ow
     assert 'class="grade-chart"' in html and html.count('class="ring') == 2
     assert "Doctor: Mild" in html
     assert reverse("screening:upload", kwargs={"patient_id": patient.pk}) in html
+
+
+def test_the_chart_keeps_both_eyes_visible_when_their_grades_are_equal(owner, patient) -> None:  # type: ignore[no-untyped-def]
+    from screening.selectors import grade_chart, patient_history_context
+
+    _graded(_examination(owner, patient), right=(1, 0.9), left=(1, 0.8))
+    chart = grade_chart(patient_history_context(patient=patient)["examinations"])
+    right, left = chart["series"]["right"]["points"][0], chart["series"]["left"]["points"][0]
+    mild = next(level["y"] for level in chart["levels"] if level["label"] == "Mild")
+    # Same grade, same time: the dots sit on either side of the Mild gridline, not on top of each other.
+    assert right["x"] == left["x"]
+    assert right["y"] < mild < left["y"]
+    assert left["y"] - right["y"] >= 8  # at least a dot's diameter (r=4) apart
+
+
+def test_the_chart_labels_a_single_day_once(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+    morning = timezone.now().replace(year=2026, month=3, day=2, hour=9, minute=0)
+    for hours, grades in enumerate([(0, 1), (1, 1)]):
+        examination = _graded(_examination(owner, patient), right=(grades[0], 0.9), left=(grades[1], 0.8))
+        Examination.objects.filter(pk=examination.pk).update(created_at=morning + timedelta(hours=hours))
+    client.force_login(owner)
+    html = client.get(reverse("patients:detail", kwargs={"patient_id": patient.pk})).content.decode()
+    chart = html[html.index('class="grade-chart"') : html.index("</svg>")]
+    assert chart.count(">2026-03-02</text>") == 1
