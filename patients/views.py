@@ -12,6 +12,7 @@ from audit.services import record_event
 
 from . import selectors, services
 from .forms import PatientForm
+from .models import Patient
 
 
 @login_required
@@ -21,7 +22,8 @@ def patient_list(request: HttpRequest) -> HttpResponse:
     patients = selectors.patient_list(user=request.user, search=query)
     page = Paginator(patients, 25).get_page(request.GET.get("page"))
     record_event(action="patient.list", request=request, detail={"search": query, "page": page.number})
-    return render(request, "patients/patient_list.html", {"page": page, "query": query})
+    rows = _with_latest_examination(list(page.object_list))
+    return render(request, "patients/patient_list.html", {"page": page, "rows": rows, "query": query})
 
 
 @login_required
@@ -60,6 +62,16 @@ def _history_context(patient: object) -> dict[str, object]:
     except ImportError:
         return {}
     return patient_history_context(patient=patient)
+
+
+def _with_latest_examination(patients: list[Patient]) -> list[tuple[Patient, dict[str, object] | None]]:
+    """Each patient with their newest examination's summary from the screening app, when it provides it."""
+    try:
+        from screening.selectors import latest_examinations
+    except ImportError:
+        return [(patient, None) for patient in patients]
+    latest = latest_examinations(patients=patients)
+    return [(patient, latest.get(patient.pk)) for patient in patients]
 
 
 def _add_errors(form: PatientForm, exc: ValidationError) -> None:

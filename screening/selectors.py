@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Exists, OuterRef, Prefetch, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet, Subquery
 from django.http import Http404
 from django.urls import reverse
 
@@ -145,6 +145,23 @@ def examination_status(examination: Examination) -> dict[str, Any]:
         "finished": examination.status in (Status.DONE, Status.FAILED),
         "error": examination.error or None,
     }
+
+
+# --- the patient list ---------------------------------------------------------------------------------
+
+
+def latest_examinations(*, patients: list[Patient]) -> dict[int, dict[str, Any]]:
+    """Each listed patient's newest examination, summarised (patient id -> summary; none if never examined).
+
+    For the patient list: who was screened when, and with what outcome. Four queries however many
+    patients: the newest examination's id per patient, then the rows with their results.
+    """
+    if not patients:
+        return {}
+    newest = Examination.objects.filter(patient=OuterRef("pk")).order_by("-created_at", "-id").values("pk")[:1]
+    ids = Patient.objects.filter(pk__in=[p.pk for p in patients]).annotate(newest=Subquery(newest))
+    examinations = _with_results(Examination.objects.filter(pk__in=ids.values("newest")))
+    return {examination.patient_id: examination_summary(examination) for examination in examinations}
 
 
 # --- the patient page ---------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from screening.models import Examination, Prediction, Review, Status
 from screening.referral import SEED_MESSAGE
 from screening.tasks import grade_examination
 from tests.examination_data import prediction_for
+from tests.factories import PatientFactory
 
 from .conftest import LEFT, RIGHT, upload
 
@@ -261,3 +262,35 @@ def test_the_chart_labels_a_single_day_once(client, owner, patient) -> None:  # 
     html = client.get(reverse("patients:detail", kwargs={"patient_id": patient.pk})).content.decode()
     chart = html[html.index('class="grade-chart"') : html.index("</svg>")]
     assert chart.count(">2026-03-02</text>") == 1
+
+
+def test_the_patient_list_shows_each_patients_newest_examination_and_its_outcome(  # type: ignore[no-untyped-def]
+    client, owner, colleague, patient
+) -> None:
+    never = PatientFactory(clinic=patient.clinic, created_by=owner)
+    older = _graded(_examination(owner, patient), right=(0, 0.9), left=(0, 0.9))
+    newer = _graded(_examination(owner, patient), right=(2, 0.9), left=(0, 0.6))
+    Examination.objects.filter(pk=older.pk).update(created_at=timezone.now() - timedelta(days=400))
+    client.force_login(owner)
+    html = client.get(reverse("patients:list")).content.decode()
+    row = html[html.index(f'data-patient="{patient.pk}"') :].split("</tr>")[0]
+    assert reverse("screening:detail", kwargs={"examination_id": newer.pk}) in row
+    assert reverse("screening:detail", kwargs={"examination_id": older.pk}) not in row
+    assert "Refer to an ophthalmologist" in row
+    assert "never" in html[html.index(f'data-patient="{never.pk}"') :].split("</tr>")[0]
+
+
+def _list_queries(client) -> int:  # type: ignore[no-untyped-def]
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(reverse("patients:list")).status_code == 200
+    return len(queries)
+
+
+def test_the_patient_list_runs_the_same_queries_for_1_and_10_examined_patients(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+    _graded(_examination(owner, patient), right=(1, 0.9), left=(0, 0.9))
+    client.force_login(owner)
+    one = _list_queries(client)
+    for _ in range(9):
+        other = PatientFactory(clinic=patient.clinic, created_by=owner)
+        _graded(_examination(owner, other), right=(0, 0.9), left=(0, 0.9))
+    assert _list_queries(client) == one
