@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
@@ -19,11 +21,18 @@ from .models import Patient
 def patient_list(request: HttpRequest) -> HttpResponse:
     _require_clinical_role(request)
     query = request.GET.get("q", "")
+    due = request.GET.get("due") == "1"
     patients = selectors.patient_list(user=request.user, search=query)
+    if due:
+        patients = _due_for_rescreening(patients)
     page = Paginator(patients, 25).get_page(request.GET.get("page"))
-    record_event(action="patient.list", request=request, detail={"search": query, "page": page.number})
+    record_event(action="patient.list", request=request, detail={"search": query, "page": page.number, "due": due})
     rows = _with_latest_examination(list(page.object_list))
-    return render(request, "patients/patient_list.html", {"page": page, "rows": rows, "query": query})
+    return render(
+        request,
+        "patients/patient_list.html",
+        {"page": page, "rows": rows, "query": query, "due": due, "rescreen_days": settings.RESCREEN_INTERVAL_DAYS},
+    )
 
 
 @login_required
@@ -72,6 +81,15 @@ def _with_latest_examination(patients: list[Patient]) -> list[tuple[Patient, dic
         return [(patient, None) for patient in patients]
     latest = latest_examinations(patients=patients)
     return [(patient, latest.get(patient.pk)) for patient in patients]
+
+
+def _due_for_rescreening(patients: QuerySet[Patient]) -> QuerySet[Patient]:
+    """The screening app's recall filter, when it provides it (no one is due without it)."""
+    try:
+        from screening.selectors import due_for_rescreening
+    except ImportError:
+        return patients.none()
+    return due_for_rescreening(patients=patients)
 
 
 def _add_errors(form: PatientForm, exc: ValidationError) -> None:

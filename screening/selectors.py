@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet, Subquery
 from django.http import Http404
 from django.urls import reverse
+from django.utils import timezone
 
 from patients.models import Patient
 from patients.selectors import clinical_membership_for
 
 from .models import Examination, EyeImage, Grade, Prediction, Side, Status
-from .referral import RECOMMENDATION_LABELS, referral_for
+from .referral import RECOMMENDATION_LABELS, RESCREEN, EyeResult, recommendation, referral_for
 
 User = AbstractBaseUser | AnonymousUser
 SIDES = (Side.RIGHT, Side.LEFT)
@@ -162,6 +164,35 @@ def latest_examinations(*, patients: list[Patient]) -> dict[int, dict[str, Any]]
     ids = Patient.objects.filter(pk__in=[p.pk for p in patients]).annotate(newest=Subquery(newest))
     examinations = _with_results(Examination.objects.filter(pk__in=ids.values("newest")))
     return {examination.patient_id: examination_summary(examination) for examination in examinations}
+
+
+def due_for_rescreening(*, patients: QuerySet[Patient]) -> QuerySet[Patient]:
+    """The patients whose newest examination said "rescreen in 12 months", taken RESCREEN_INTERVAL_DAYS ago or more.
+
+    Where a doctor reviewed that examination, the doctor's grades decide (a correction to Mild means
+    referral, not rescreening); otherwise the model's, as on the result page. Patients referred, asked
+    for a retake, or examined since are not due.
+    """
+    cutoff = timezone.now() - timedelta(days=settings.RESCREEN_INTERVAL_DAYS)
+    newest = Examination.objects.filter(patient=OuterRef("pk")).order_by("-created_at", "-id").values("pk")[:1]
+    candidates = _with_results(
+        Examination.objects.filter(
+            pk__in=patients.annotate(newest=Subquery(newest)).values("newest"),
+            created_at__lte=cutoff,
+            status=Status.DONE,
+        )
+    )
+    due = [examination.patient_id for examination in candidates if _recall_recommendation(examination) == RESCREEN]
+    return patients.filter(pk__in=due)
+
+
+def _recall_recommendation(examination: Examination) -> str | None:
+    review = _review_of(examination)
+    if review is None:
+        return referral_for(examination)["recommendation"]
+    gradable = {image.side: image.gradable for image in examination.images.all()}
+    right, left = (EyeResult(getattr(review, f"{side}_grade"), None, gradable.get(side)) for side in SIDES)
+    return recommendation(right, left)
 
 
 # --- the patient page ---------------------------------------------------------------------------------

@@ -171,6 +171,8 @@ MAX_REQUEST_BYTES = env.int("MAX_REQUEST_BYTES", default=2 * UPLOAD_MAX_BYTES + 
 
 # Referral: the seed rule's threshold on |score(right) - score(left)|.
 REFERRAL_SCORE_DIFF_THRESHOLD = env.float("REFERRAL_SCORE_DIFF_THRESHOLD", default=0.1)
+# Recall: a patient whose newest examination said "rescreen in 12 months" is due this many days after it.
+RESCREEN_INTERVAL_DAYS = env.int("RESCREEN_INTERVAL_DAYS", default=365)
 
 # The grading model: the shipped checkpoint unless a path is given.
 DR_CHECKPOINT_PATH = env("DR_CHECKPOINT_PATH", default=None)

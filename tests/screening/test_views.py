@@ -294,3 +294,43 @@ def test_the_patient_list_runs_the_same_queries_for_1_and_10_examined_patients(c
         other = PatientFactory(clinic=patient.clinic, created_by=owner)
         _graded(_examination(owner, other), right=(0, 0.9), left=(0, 0.9))
     assert _list_queries(client) == one
+
+
+def _examined(owner, patient, grades: tuple[int, int], days_ago: int) -> Examination:  # type: ignore[no-untyped-def]
+    examination = _graded(_examination(owner, patient), right=(grades[0], 0.9), left=(grades[1], 0.7))
+    Examination.objects.filter(pk=examination.pk).update(created_at=timezone.now() - timedelta(days=days_ago))
+    return examination
+
+
+def test_due_for_rescreening_lists_patients_whose_newest_normal_examination_is_a_year_old(  # type: ignore[no-untyped-def]
+    client, owner, colleague, patient
+) -> None:
+    clinic = patient.clinic
+    due = patient
+    _examined(owner, due, (0, 0), days_ago=400)
+    referred = PatientFactory(clinic=clinic, created_by=owner)
+    _examined(owner, referred, (1, 0), days_ago=400)
+    recent = PatientFactory(clinic=clinic, created_by=owner)
+    _examined(owner, recent, (0, 0), days_ago=100)
+    seen_since = PatientFactory(clinic=clinic, created_by=owner)
+    _examined(owner, seen_since, (0, 0), days_ago=800)
+    _examined(owner, seen_since, (0, 0), days_ago=30)
+    corrected = PatientFactory(clinic=clinic, created_by=owner)
+    corrected_exam = _examined(owner, corrected, (0, 0), days_ago=400)
+    services.review_create(user=colleague, examination=corrected_exam, right_grade=1, left_grade=0)
+    never = PatientFactory(clinic=clinic, created_by=owner)
+    client.force_login(owner)
+    html = client.get(reverse("patients:list"), {"due": "1"}).content.decode()
+    listed = {p.pk for p in (due, referred, recent, seen_since, corrected, never) if f'data-patient="{p.pk}"' in html}
+    # The doctor's correction to Mild turns rescreening into referral: that patient is not due.
+    assert listed == {due.pk}
+    everyone = client.get(reverse("patients:list")).content.decode()
+    assert all(f'data-patient="{p.pk}"' in everyone for p in (due, referred, recent, seen_since, corrected, never))
+
+
+def test_due_for_rescreening_follows_the_interval_setting(client, owner, patient, settings) -> None:  # type: ignore[no-untyped-def]
+    _examined(owner, patient, (0, 0), days_ago=100)
+    client.force_login(owner)
+    assert f'data-patient="{patient.pk}"' not in client.get(reverse("patients:list"), {"due": "1"}).content.decode()
+    settings.RESCREEN_INTERVAL_DAYS = 90
+    assert f'data-patient="{patient.pk}"' in client.get(reverse("patients:list"), {"due": "1"}).content.decode()
