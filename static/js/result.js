@@ -23,6 +23,10 @@
     window.setTimeout(poll, delay);
   }
 
+  document.querySelectorAll("[data-print]").forEach(function (button) {
+    button.addEventListener("click", function () { window.print(); });
+  });
+
   document.querySelectorAll("[data-toggle-heatmap]").forEach(function (button) {
     button.addEventListener("click", function () {
       const eye = button.closest("[data-eye]");

@@ -102,6 +102,15 @@ def test_a_staff_member_uploads_both_eyes_and_sees_the_grades_and_heatmaps(
         heatmap.wait_for(state="visible")
         assert heatmap.evaluate("img => img.complete && img.naturalWidth > 0"), f"{side} heatmap did not load"
     page.screenshot(path=str(ARTIFACTS / "screening-result.png"), full_page=True)
+    # Printed, the page is the paper record: who the patient is, both photographs and both heatmaps,
+    # and no navigation or buttons.
+    page.emulate_media(media="print")
+    assert page.locator("#print-identity").is_visible()
+    assert patient.medical_record_number in page.locator("#print-identity").inner_text()
+    assert page.locator("[data-photo]:visible").count() == 2 and page.locator("[data-heatmap]:visible").count() == 2
+    assert page.locator("button:visible").count() == 0 and page.locator(".topbar nav").is_hidden()
+    page.screenshot(path=str(ARTIFACTS / "screening-result-print.png"), full_page=True)
+    page.emulate_media(media="screen")
 
     page.click(f"text={patient.last_name}, {patient.first_name}")
     assert page.locator("#history tbody tr").count() == 1
