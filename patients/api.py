@@ -39,12 +39,15 @@ class PatientListApi(APIView):
     def get(self, request: Request) -> Response:
         params = PatientSearchSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        search = params.validated_data["search"]
+        search, due = params.validated_data["search"], params.validated_data["due_for_rescreening"]
         patients = selectors.patient_list(user=request.user, search=search)
+        if due:
+            patients = selectors.due_for_rescreening(patients)
         response, page = paginated_response(
             queryset=patients, serializer_class=PatientOutputSerializer, request=request, view=self
         )
-        record_event(action="patient.list", request=request, detail={**CHANNEL, "search": search, "page": page})
+        detail = {**CHANNEL, "search": search, "page": page, "due": due}
+        record_event(action="patient.list", request=request, detail=detail)
         return response
 
 

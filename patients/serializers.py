@@ -10,6 +10,12 @@ from .models import Patient, Sex
 class PatientSearchSerializer(serializers.Serializer):
     # A CharField refuses NUL characters (which PostgreSQL would reject with an error): a 400, not a 500.
     search = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
+    due_for_rescreening = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Only patients whose newest examination recommended rescreening in 12 months and is "
+        "RESCREEN_INTERVAL_DAYS (365) days old or more.",
+    )
 
 
 class PatientCreateInputSerializer(serializers.Serializer):

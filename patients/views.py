@@ -6,7 +6,6 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
@@ -24,7 +23,7 @@ def patient_list(request: HttpRequest) -> HttpResponse:
     due = request.GET.get("due") == "1"
     patients = selectors.patient_list(user=request.user, search=query)
     if due:
-        patients = _due_for_rescreening(patients)
+        patients = selectors.due_for_rescreening(patients)
     page = Paginator(patients, 25).get_page(request.GET.get("page"))
     record_event(action="patient.list", request=request, detail={"search": query, "page": page.number, "due": due})
     rows = _with_latest_examination(list(page.object_list))
@@ -81,15 +80,6 @@ def _with_latest_examination(patients: list[Patient]) -> list[tuple[Patient, dic
         return [(patient, None) for patient in patients]
     latest = latest_examinations(patients=patients)
     return [(patient, latest.get(patient.pk)) for patient in patients]
-
-
-def _due_for_rescreening(patients: QuerySet[Patient]) -> QuerySet[Patient]:
-    """The screening app's recall filter, when it provides it (no one is due without it)."""
-    try:
-        from screening.selectors import due_for_rescreening
-    except ImportError:
-        return patients.none()
-    return due_for_rescreening(patients=patients)
 
 
 def _add_errors(form: PatientForm, exc: ValidationError) -> None:

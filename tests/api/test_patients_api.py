@@ -3,9 +3,12 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.utils import timezone
 
 from audit.models import AuditEvent
 from patients.models import Patient
+from screening.models import Examination
+from tests.examination_data import graded_examination
 from tests.factories import PatientFactory
 
 pytestmark = pytest.mark.django_db
@@ -130,3 +133,18 @@ def test_reads_and_writes_are_audited_with_the_channel(api, owner, patient) -> N
     api.get(f"{LIST}{patient.pk}/")
     event = AuditEvent.objects.get(action="patient.view")
     assert (event.actor, event.patient, event.detail["channel"]) == (owner, patient, "api")
+
+
+def test_due_for_rescreening_filters_the_list_as_the_page_does(api, owner, clinic) -> None:  # type: ignore[no-untyped-def]
+    def examined(days_ago: int, grades: tuple[int, int]) -> Patient:
+        patient = PatientFactory(clinic=clinic)
+        examination = graded_examination(patient=patient, grades=grades, created_by=owner)
+        Examination.objects.filter(pk=examination.pk).update(created_at=timezone.now() - dt.timedelta(days=days_ago))
+        return patient
+
+    due, referred, recent = examined(400, (0, 0)), examined(400, (1, 0)), examined(30, (0, 0))
+    api.force_authenticate(owner)
+    listed = {p["id"] for p in api.get(LIST, {"due_for_rescreening": "true"}).json()["results"]}
+    assert listed == {due.pk}
+    assert {p["id"] for p in api.get(LIST).json()["results"]} == {due.pk, referred.pk, recent.pk}
+    assert api.get(LIST, {"due_for_rescreening": "maybe"}).status_code == 400
