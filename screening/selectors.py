@@ -214,12 +214,22 @@ def patient_history_context(*, patient: Patient) -> dict[str, Any]:
     """
     examinations = list(_with_results(Examination.objects.filter(patient=patient)).order_by("-created_at", "-id"))
     history = [examination_summary(examination) for examination in examinations]
+    due = rescreening_due(examinations[0]) if examinations else None
     return {
         "history_template": "screening/_history.html",
         "upload_url": reverse("screening:upload", kwargs={"patient_id": patient.pk}),
         "examinations": history,
         "chart": grade_chart(history),
+        "rescreening_due": due,
+        "rescreening_overdue": due is not None and due <= timezone.now(),
     }
+
+
+def rescreening_due(newest: Examination) -> datetime | None:
+    """When the patient is next due, if their newest examination recommended rescreening in 12 months."""
+    if newest.status != Status.DONE or _recall_recommendation(newest) != RESCREEN:
+        return None
+    return newest.created_at + timedelta(days=settings.RESCREEN_INTERVAL_DAYS)
 
 
 def grade_chart(history: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -334,3 +334,18 @@ def test_due_for_rescreening_follows_the_interval_setting(client, owner, patient
     assert f'data-patient="{patient.pk}"' not in client.get(reverse("patients:list"), {"due": "1"}).content.decode()
     settings.RESCREEN_INTERVAL_DAYS = 90
     assert f'data-patient="{patient.pk}"' in client.get(reverse("patients:list"), {"due": "1"}).content.decode()
+
+
+def test_the_patient_page_says_when_the_next_screening_is_due(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+    client.force_login(owner)
+    url = reverse("patients:detail", kwargs={"patient_id": patient.pk})
+    examination = _examined(owner, patient, (0, 0), days_ago=400)
+    examination.refresh_from_db()
+    due = (examination.created_at + timedelta(days=365)).strftime("%Y-%m-%d")
+    html = client.get(url).content.decode()
+    assert f"Next screening due {due}" in html and "overdue" in html
+    Examination.objects.filter(pk=examination.pk).update(created_at=timezone.now() - timedelta(days=10))
+    assert "overdue" not in client.get(url).content.decode()
+    # A referable newest examination means referral, not a rescreening date.
+    _examined(owner, patient, (1, 0), days_ago=0)
+    assert "Next screening due" not in client.get(url).content.decode()
