@@ -160,10 +160,15 @@ def latest_examinations(*, patients: list[Patient]) -> dict[int, dict[str, Any]]
     """
     if not patients:
         return {}
-    newest = Examination.objects.filter(patient=OuterRef("pk")).order_by("-created_at", "-id").values("pk")[:1]
-    ids = Patient.objects.filter(pk__in=[p.pk for p in patients]).annotate(newest=Subquery(newest))
-    examinations = _with_results(Examination.objects.filter(pk__in=ids.values("newest")))
+    listed = Patient.objects.filter(pk__in=[p.pk for p in patients])
+    examinations = _with_results(Examination.objects.filter(pk__in=_newest_examination_ids(listed)))
     return {examination.patient_id: examination_summary(examination) for examination in examinations}
+
+
+def _newest_examination_ids(patients: QuerySet[Patient]) -> QuerySet[Any]:
+    """A subquery: each patient's newest examination id (NULL for a patient never examined)."""
+    newest = Examination.objects.filter(patient=OuterRef("pk")).order_by("-created_at", "-id").values("pk")[:1]
+    return patients.annotate(newest=Subquery(newest)).values("newest")
 
 
 def due_for_rescreening(*, patients: QuerySet[Patient]) -> QuerySet[Patient]:
@@ -174,10 +179,9 @@ def due_for_rescreening(*, patients: QuerySet[Patient]) -> QuerySet[Patient]:
     for a retake, or examined since are not due.
     """
     cutoff = timezone.now() - timedelta(days=settings.RESCREEN_INTERVAL_DAYS)
-    newest = Examination.objects.filter(patient=OuterRef("pk")).order_by("-created_at", "-id").values("pk")[:1]
     candidates = _with_results(
         Examination.objects.filter(
-            pk__in=patients.annotate(newest=Subquery(newest)).values("newest"),
+            pk__in=_newest_examination_ids(patients),
             created_at__lte=cutoff,
             status=Status.DONE,
         )
