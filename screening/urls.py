@@ -14,4 +14,5 @@ urlpatterns = [
     path("examinations/<int:examination_id>/eyes/<str:side>/image/", views.eye_image, name="eye_image"),
     path("examinations/<int:examination_id>/eyes/<str:side>/heatmap/", views.heatmap, name="heatmap"),
     path("worklist/", views.worklist, name="worklist"),
+    path("statistics/", views.statistics, name="statistics"),
 ]

@@ -130,6 +130,20 @@ def worklist(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_GET
+def statistics(request: HttpRequest) -> HttpResponse:
+    """The clinic's screening figures by month and the model's agreement with its doctors' reviews."""
+    membership = clinical_membership_for(request.user)
+    if membership is None or not membership.can_review:
+        raise PermissionDenied("The statistics are for doctors.")
+    from .statistics import clinic_statistics
+
+    figures = clinic_statistics(clinic_id=membership.clinic_id)
+    record_event(action="statistics.view", request=request, detail={"since": figures["since"].date().isoformat()})
+    return render(request, "screening/statistics.html", figures)
+
+
+@login_required
 @require_POST
 def review_create(request: HttpRequest, examination_id: int) -> HttpResponse:
     examination = selectors.examination_get(user=request.user, examination_id=examination_id)

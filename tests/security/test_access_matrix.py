@@ -188,6 +188,18 @@ ROUTES: list[Route] = [
         audit="worklist.view",
         audits_patient=False,
     ),
+    Route(
+        "statistics",
+        "html",
+        "GET",
+        lambda w, t: reverse("screening:statistics"),
+        DOCTORS,
+        200,
+        collection=True,
+        targets=("own",),
+        audit="statistics.view",
+        audits_patient=False,
+    ),
     # Media: photographs and heatmaps, only through the permission-checked views
     Route(
         "right photograph",
@@ -470,6 +482,7 @@ def test_every_url_of_the_patient_and_screening_apps_is_in_the_matrix() -> None:
         "screening:status": "result status",
         "screening:review": "review form post",
         "screening:worklist": "worklist",
+        "screening:statistics": "statistics",
         "screening:eye_image": "right photograph",
         "screening:heatmap": "right heatmap",
     }

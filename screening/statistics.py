@@ -1,0 +1,127 @@
+"""Programme statistics of one clinic: screening volume and outcomes by month, and how the model agrees
+with the doctors who reviewed its grades (the figure that says whether to keep trusting it here).
+
+Computed from the examinations of a window (12 months by default) with their results prefetched: a
+constant number of queries, and no patient is named in the output.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from django.utils import timezone
+from sklearn.exceptions import UndefinedMetricWarning
+from sklearn.metrics import cohen_kappa_score
+
+from .models import Examination, Grade, Status
+from .referral import REFER, RESCREEN, RETAKE, referral_for
+from .selectors import SIDES, _review_of, _with_results, latest_prediction
+
+
+@dataclass
+class Month:
+    month: date
+    examinations: int = 0
+    graded: int = 0
+    failed: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    reviewed: int = 0
+
+    def share(self, outcome: str) -> float | None:
+        """The fraction of graded examinations with this recommendation."""
+        return self.outcomes[outcome] / self.graded if self.graded else None
+
+    @property
+    def refer_share(self) -> float | None:
+        return self.share(REFER)
+
+    @property
+    def rescreen_share(self) -> float | None:
+        return self.share(RESCREEN)
+
+    @property
+    def retake_share(self) -> float | None:
+        return self.share(RETAKE)
+
+
+def clinic_statistics(*, clinic_id: int, months: int = 12, now: datetime | None = None) -> dict[str, Any]:
+    """{"since", "months": [Month, newest first], "totals": Month, "agreement": {...}} for the clinic."""
+    now = now or timezone.now()
+    since = (now - timedelta(days=31 * (months - 1))).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    examinations = _with_results(Examination.objects.filter(patient__clinic_id=clinic_id, created_at__gte=since))
+    by_month: dict[date, Month] = {}
+    totals = Month(since.date())
+    pairs: list[tuple[int, int]] = []
+    for examination in examinations.order_by("created_at"):
+        key = examination.created_at.date().replace(day=1)
+        for row in (by_month.setdefault(key, Month(key)), totals):
+            _count(row, examination)
+        pairs += _model_and_doctor_grades(examination)
+    return {
+        "since": since,
+        "months": sorted(by_month.values(), key=lambda row: row.month, reverse=True),
+        "totals": totals,
+        "agreement": agreement(pairs),
+    }
+
+
+def _count(row: Month, examination: Examination) -> None:
+    row.examinations += 1
+    if examination.status == Status.FAILED:
+        row.failed += 1
+    if examination.status != Status.DONE:
+        return
+    row.graded += 1
+    row.outcomes[referral_for(examination)["recommendation"] or "none"] += 1
+    row.reviewed += _review_of(examination) is not None
+
+
+def _model_and_doctor_grades(examination: Examination) -> list[tuple[int, int]]:
+    """(model grade, doctor's grade) for each reviewed eye the model graded."""
+    review = _review_of(examination)
+    if review is None:
+        return []
+    images = {image.side: image for image in examination.images.all()}
+    pairs = []
+    for side in SIDES:
+        prediction = latest_prediction(images[side]) if side in images else None
+        if prediction is not None:
+            pairs.append((prediction.predicted_class, getattr(review, f"{side}_grade")))
+    return pairs
+
+
+def agreement(pairs: list[tuple[int, int]]) -> dict[str, Any]:
+    """How the model's grades compare with the doctors' on the same eyes (the doctor as reference)."""
+    classes = [grade.value for grade in Grade]
+    matrix = np.zeros((len(classes), len(classes)), dtype=int)
+    for model, doctor in pairs:
+        matrix[doctor, model] += 1
+    n = int(matrix.sum())
+    rows = [{"label": label, "counts": counts} for label, counts in zip(Grade.labels, matrix.tolist(), strict=True)]
+    if n == 0:
+        return {"eyes": 0, "labels": Grade.labels, "matrix": matrix.tolist(), "rows": rows}
+    model, doctor = (np.array(column) for column in zip(*pairs, strict=True))
+    # With one grade only kappa is undefined: sklearn warns and returns NaN, shown as "not defined".
+    with warnings.catch_warnings(action="ignore", category=UndefinedMetricWarning):
+        kappa = cohen_kappa_score(doctor, model, labels=classes, weights="quadratic")
+    referable, called = doctor >= Grade.MILD, model >= Grade.MILD
+    return {
+        "eyes": n,
+        "labels": Grade.labels,
+        "matrix": matrix.tolist(),  # rows: the doctor's grade; columns: the model's
+        "rows": rows,
+        "agreed": int(np.trace(matrix)),
+        "referable": int(referable.sum()),
+        "referable_found": int((called & referable).sum()),
+        "clear": int((~referable).sum()),
+        "clear_cleared": int((~called & ~referable).sum()),
+        "agreement": float(np.trace(matrix) / n),
+        "kappa": None if np.isnan(kappa) else float(kappa),
+        "sensitivity": float((called & referable).sum() / referable.sum()) if referable.any() else None,
+        "specificity": float((~called & ~referable).sum() / (~referable).sum()) if (~referable).any() else None,
+    }

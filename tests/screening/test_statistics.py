@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from screening import services
+from screening.models import Examination, Status
+from screening.statistics import agreement, clinic_statistics
+from tests.examination_data import graded_examination
+from tests.factories import PatientFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_agreement_of_hand_built_grades_matches_known_values() -> None:
+    # (model, doctor) per eye: 4 agree, 2 disagree.
+    pairs = [(0, 0), (0, 0), (1, 1), (2, 2), (1, 0), (0, 2)]
+    result = agreement(pairs)
+    assert result["eyes"] == 6
+    # Rows are the doctor's grade, columns the model's.
+    assert result["matrix"] == [[2, 1, 0], [0, 1, 0], [1, 0, 1]]
+    assert result["agreement"] == pytest.approx(4 / 6) and result["agreed"] == 4
+    observed = np.array(result["matrix"])
+    weights = np.array([[(i - j) ** 2 / 4 for j in range(3)] for i in range(3)])
+    expected = np.outer(observed.sum(1), observed.sum(0)) / observed.sum()
+    assert result["kappa"] == pytest.approx(1 - (weights * observed).sum() / (weights * expected).sum())
+    # Doctor-referable eyes (grade >= 1): (1,1), (2,2), (0,2) -> the model found 2 of 3.
+    assert result["sensitivity"] == pytest.approx(2 / 3)
+    # Doctor-clear eyes: (0,0), (0,0), (1,0) -> the model cleared 2 of 3.
+    assert result["specificity"] == pytest.approx(2 / 3)
+
+
+def test_agreement_without_reviews_is_empty() -> None:
+    assert agreement([])["eyes"] == 0
+
+
+def test_kappa_is_none_when_every_eye_has_one_grade() -> None:
+    result = agreement([(1, 1), (1, 1)])
+    assert result["kappa"] is None and result["agreement"] == 1.0
+
+
+def test_clinic_statistics_count_outcomes_and_reviews_of_this_clinic_only(  # type: ignore[no-untyped-def]
+    owner, colleague, patient, other_clinic
+) -> None:
+    normal = graded_examination(patient=patient, grades=(0, 0), created_by=owner)
+    referable = graded_examination(patient=patient, grades=(1, 0), created_by=owner)
+    ungradable = graded_examination(patient=patient, grades=(0, 0), created_by=owner)
+    ungradable.images.filter(side="left").update(gradable=False)
+    failed = graded_examination(patient=patient, grades=(0, 0), created_by=owner)
+    Examination.objects.filter(pk=failed.pk).update(status=Status.FAILED)
+    graded_examination(patient=PatientFactory(clinic=other_clinic), grades=(2, 2))
+    # The doctor agrees with one eye of each reviewed examination and corrects the other.
+    services.review_create(user=colleague, examination=normal, right_grade=0, left_grade=1)
+    services.review_create(user=colleague, examination=referable, right_grade=1, left_grade=1)
+
+    figures = clinic_statistics(clinic_id=patient.clinic_id)
+
+    totals = figures["totals"]
+    assert (totals.examinations, totals.graded, totals.failed, totals.reviewed) == (4, 3, 1, 2)
+    assert totals.refer_share == pytest.approx(1 / 3)
+    assert totals.rescreen_share == pytest.approx(1 / 3)
+    assert totals.retake_share == pytest.approx(1 / 3)
+    assert [row.month for row in figures["months"]] == [timezone.now().date().replace(day=1)]
+    # Reviewed eyes: (model 0, doctor 0), (0, 1), (1, 1), (0, 1).
+    assert figures["agreement"]["eyes"] == 4
+    assert figures["agreement"]["agreement"] == pytest.approx(2 / 4)
+    assert figures["agreement"]["sensitivity"] == pytest.approx(1 / 3)
+    assert figures["agreement"]["specificity"] == 1.0
+
+
+def test_the_statistics_page_shows_the_figures_to_doctors(client, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+    examination = graded_examination(patient=patient, grades=(1, 0), created_by=owner)
+    services.review_create(user=colleague, examination=examination, right_grade=1, left_grade=0)
+    client.force_login(colleague)
+    html = client.get(reverse("screening:statistics")).content.decode()
+    assert "On the <strong>2</strong> eyes a doctor reviewed" in html
+    assert "<strong>2</strong> (100%" in html  # both eyes agreed
+    assert "<strong>1</strong> of the 1 referable eyes (100% sensitivity)" in html
+    assert f'data-month="{timezone.now():%Y-%m}"' in html
+    client.force_login(owner)
+    assert client.get(reverse("screening:statistics")).status_code == 403
+
+
+def test_clinic_statistics_run_the_same_queries_for_1_and_6_examinations(  # type: ignore[no-untyped-def]
+    owner, colleague, patient
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            clinic_statistics(clinic_id=patient.clinic_id)
+        return len(captured)
+
+    first = graded_examination(patient=patient, grades=(1, 0), created_by=owner)
+    services.review_create(user=colleague, examination=first, right_grade=1, left_grade=0)
+    one = queries()
+    for grades in [(0, 0), (1, 1), (2, 0), (0, 1), (0, 0)]:
+        examination = graded_examination(patient=patient, grades=grades, created_by=owner)
+        services.review_create(user=colleague, examination=examination, right_grade=0, left_grade=0)
+    assert queries() == one
