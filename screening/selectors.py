@@ -22,7 +22,7 @@ User = AbstractBaseUser | AnonymousUser
 SIDES = (Side.RIGHT, Side.LEFT)
 
 
-def _with_results(examinations: QuerySet[Examination]) -> QuerySet[Examination]:
+def with_results(examinations: QuerySet[Examination]) -> QuerySet[Examination]:
     # Three queries however many examinations: the rows (with review and patient), the images, and
     # the predictions, newest first so latest_prediction() takes the first.
     return examinations.select_related("patient", "review", "review__doctor").prefetch_related(
@@ -39,7 +39,7 @@ def examination_list(*, user: User, patient: Patient | None = None) -> QuerySet[
     examinations = Examination.objects.filter(patient__clinic_id=membership.clinic_id)
     if patient is not None:
         examinations = examinations.filter(patient=patient)
-    return _with_results(examinations).order_by("-created_at", "-id")
+    return with_results(examinations).order_by("-created_at", "-id")
 
 
 def examination_get(*, user: User, examination_id: int) -> Examination:
@@ -78,7 +78,7 @@ def examination_eyes(examination: Examination) -> dict[str, dict[str, Any]]:
     """Per side: the model's grade, label, confidences, the quality verdict and reasons, the prediction,
     and the permission-checked URLs of the photograph and the heatmap."""
     images = {image.side: image for image in examination.images.all()}
-    review = _review_of(examination)
+    review = review_of(examination)
     eyes: dict[str, dict[str, Any]] = {}
     for side in SIDES:
         image = images.get(side)
@@ -102,7 +102,7 @@ def examination_eyes(examination: Examination) -> dict[str, dict[str, Any]]:
     return eyes
 
 
-def _review_of(examination: Examination) -> Any:
+def review_of(examination: Examination) -> Any:
     try:
         return examination.review
     except Examination.review.RelatedObjectDoesNotExist:  # type: ignore[attr-defined]
@@ -135,7 +135,7 @@ def examination_summary(examination: Examination) -> dict[str, Any]:
         "recommendation_label": RECOMMENDATION_LABELS.get(referral["recommendation"] or ""),
         "pair_warning": pair_warning_of(examination),
         "model_version": model_version_of(examination),
-        "review": _review_of(examination),
+        "review": review_of(examination),
     }
 
 
@@ -161,7 +161,7 @@ def latest_examinations(*, patients: list[Patient]) -> dict[int, dict[str, Any]]
     if not patients:
         return {}
     listed = Patient.objects.filter(pk__in=[p.pk for p in patients])
-    examinations = _with_results(Examination.objects.filter(pk__in=_newest_examination_ids(listed)))
+    examinations = with_results(Examination.objects.filter(pk__in=_newest_examination_ids(listed)))
     return {examination.patient_id: examination_summary(examination) for examination in examinations}
 
 
@@ -179,7 +179,7 @@ def due_for_rescreening(*, patients: QuerySet[Patient]) -> QuerySet[Patient]:
     for a retake, or examined since are not due.
     """
     cutoff = timezone.now() - timedelta(days=settings.RESCREEN_INTERVAL_DAYS)
-    candidates = _with_results(
+    candidates = with_results(
         Examination.objects.filter(
             pk__in=_newest_examination_ids(patients),
             created_at__lte=cutoff,
@@ -191,7 +191,7 @@ def due_for_rescreening(*, patients: QuerySet[Patient]) -> QuerySet[Patient]:
 
 
 def _recall_recommendation(examination: Examination) -> str | None:
-    review = _review_of(examination)
+    review = review_of(examination)
     if review is None:
         return referral_for(examination)["recommendation"]
     gradable = {image.side: image.gradable for image in examination.images.all()}
@@ -216,7 +216,7 @@ def patient_history_context(*, patient: Patient) -> dict[str, Any]:
     The caller has already scoped the patient to the user's clinic. A constant number of queries
     whatever the number of examinations.
     """
-    examinations = list(_with_results(Examination.objects.filter(patient=patient)).order_by("-created_at", "-id"))
+    examinations = list(with_results(Examination.objects.filter(patient=patient)).order_by("-created_at", "-id"))
     history = [examination_summary(examination) for examination in examinations]
     due = rescreening_due(examinations[0]) if examinations else None
     return {

@@ -20,7 +20,7 @@ from sklearn.metrics import cohen_kappa_score
 
 from .models import Examination, Grade, Status
 from .referral import REFER, RESCREEN, RETAKE, referral_for
-from .selectors import SIDES, _review_of, _with_results, latest_prediction
+from .selectors import SIDES, latest_prediction, review_of, with_results
 
 
 @dataclass
@@ -53,7 +53,7 @@ def clinic_statistics(*, clinic_id: int, months: int = 12, now: datetime | None 
     """{"since", "months": [Month, newest first], "totals": Month, "agreement": {...}} for the clinic."""
     now = now or timezone.now()
     since = (now - timedelta(days=31 * (months - 1))).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    examinations = _with_results(Examination.objects.filter(patient__clinic_id=clinic_id, created_at__gte=since))
+    examinations = with_results(Examination.objects.filter(patient__clinic_id=clinic_id, created_at__gte=since))
     by_month: dict[date, Month] = {}
     totals = Month(since.date())
     pairs: list[tuple[int, int]] = []
@@ -78,12 +78,12 @@ def _count(row: Month, examination: Examination) -> None:
         return
     row.graded += 1
     row.outcomes[referral_for(examination)["recommendation"] or "none"] += 1
-    row.reviewed += _review_of(examination) is not None
+    row.reviewed += review_of(examination) is not None
 
 
 def _model_and_doctor_grades(examination: Examination) -> list[tuple[int, int]]:
     """(model grade, doctor's grade) for each reviewed eye the model graded."""
-    review = _review_of(examination)
+    review = review_of(examination)
     if review is None:
         return []
     images = {image.side: image for image in examination.images.all()}
