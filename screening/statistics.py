@@ -1,8 +1,8 @@
 """Programme statistics of one clinic: screening volume and outcomes by month, and how the model agrees
 with the doctors who reviewed its grades (the figure that says whether to keep trusting it here).
 
-Computed from the examinations of a window (12 months by default) in one query of plain values, and no
-patient is named in the output.
+Computed from the examinations of a window (12 months by default) in one query of plain values
+(selectors.examination_facts), and no patient is named in the output.
 """
 
 from __future__ import annotations
@@ -14,14 +14,13 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import cohen_kappa_score
 
-from .models import EyeImage, Grade, Prediction, Side, Status
-from .referral import REFER, RESCREEN, RETAKE, EyeResult, recommendation
-from .selectors import SIDES
+from .models import Examination, Grade, Side, Status
+from .referral import REFER, RESCREEN, RETAKE, recommendation
+from .selectors import SIDES, ExaminationFacts, examination_facts
 
 
 @dataclass
@@ -57,8 +56,9 @@ def clinic_statistics(*, clinic_id: int, months: int = 12, now: datetime | None 
     by_month: dict[date, Month] = {}
     totals = Month(since.date())
     pairs: list[tuple[int, int]] = []
-    for examination in _examination_rows(clinic_id, since):
-        key = examination["created_at"].date().replace(day=1)
+    window = Examination.objects.filter(patient__clinic_id=clinic_id, created_at__gte=since)
+    for examination in examination_facts(window):
+        key = examination.created_at.date().replace(day=1)
         for row in (by_month.setdefault(key, Month(key)), totals):
             _count(row, examination)
         pairs += _model_and_doctor_grades(examination)
@@ -70,56 +70,24 @@ def clinic_statistics(*, clinic_id: int, months: int = 12, now: datetime | None 
     }
 
 
-_ROW_FIELDS = (
-    *("examination_id", "examination__created_at", "examination__status", "side", "gradable", "grade"),
-    *("examination__review__right_grade", "examination__review__left_grade"),
-)
-
-
-def _examination_rows(clinic_id: int, since: datetime) -> list[dict[str, Any]]:
-    """One plain row per examination: status, date, review grades and per eye the verdict and model grade.
-
-    One query of two rows per examination (its photographs, each with its latest prediction's grade):
-    plain values rather than model instances, which were several times slower for a year of a busy clinic
-    (bench/bench_statistics.py).
-    """
-    latest_grade = (
-        Prediction.objects.filter(eye_image=OuterRef("pk")).order_by("-created_at", "-id").values("predicted_class")[:1]
-    )
-    photographs = (
-        EyeImage.objects.filter(examination__patient__clinic_id=clinic_id, examination__created_at__gte=since)
-        .annotate(grade=Subquery(latest_grade))
-        .values_list(*_ROW_FIELDS)
-    )
-    rows: dict[int, dict[str, Any]] = {}
-    for exam_id, created_at, status, side, gradable, grade, reviewed_right, reviewed_left in photographs:
-        row = rows.setdefault(exam_id, {"created_at": created_at, "status": status, "eyes": {}})
-        row["review"] = None if reviewed_right is None else {Side.RIGHT: reviewed_right, Side.LEFT: reviewed_left}
-        row["eyes"][side] = EyeResult(grade=grade, score=None, gradable=gradable)
-    return sorted(rows.values(), key=lambda row: row["created_at"])
-
-
-def _count(row: Month, examination: dict[str, Any]) -> None:
+def _count(row: Month, examination: ExaminationFacts) -> None:
     row.examinations += 1
-    if examination["status"] == Status.FAILED:
+    if examination.status == Status.FAILED:
         row.failed += 1
-    if examination["status"] != Status.DONE:
+    if examination.status != Status.DONE:
         return
     row.graded += 1
-    missing = EyeResult(grade=None, score=None, gradable=None)
-    eyes = [examination["eyes"].get(side, missing) for side in SIDES]
-    # The same rule as the result page (referral.recommendation), on the latest grades.
-    row.outcomes[recommendation(*eyes) or "none"] += 1
-    row.reviewed += examination["review"] is not None
+    # The same rule as the result page (referral.recommendation), on the model's latest grades.
+    row.outcomes[recommendation(examination.eye(Side.RIGHT), examination.eye(Side.LEFT)) or "none"] += 1
+    row.reviewed += examination.review is not None
 
 
-def _model_and_doctor_grades(examination: dict[str, Any]) -> list[tuple[int, int]]:
+def _model_and_doctor_grades(examination: ExaminationFacts) -> list[tuple[int, int]]:
     """(model grade, doctor's grade) for each reviewed eye the model graded."""
-    review = examination["review"]
-    if review is None:
+    if examination.review is None:
         return []
-    eyes = examination["eyes"]
-    return [(eyes[side].grade, review[side]) for side in SIDES if side in eyes and eyes[side].grade is not None]
+    pairs = [(examination.eye(side).grade, examination.review[side]) for side in SIDES]
+    return [(model, doctor) for model, doctor in pairs if model is not None]
 
 
 def agreement(pairs: list[tuple[int, int]]) -> dict[str, Any]:
