@@ -12,13 +12,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
 
 import torch
 from PIL import Image
 
+from bench.timing import median_seconds
 from ml.augment import to_model_input
 from ml.data import load_dataset
 from ml.models import build_model
@@ -32,16 +30,6 @@ def _examination() -> list[Image.Image]:
     """A right and a left eye at full size (natural 1024 px photographs when the data is here)."""
     samples = load_dataset(DATA if DATA.is_dir() else FIXTURES)
     return [Image.open(s.path).convert("RGB") for s in samples[:2]]
-
-
-def _median_seconds(run: Callable[[], None], repeats: int) -> float:
-    run()  # warm-up: allocator, thread pool, lazy imports
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -75,9 +63,9 @@ def main() -> None:
     # Interleave the measurements so load from other processes hits both alike.
     bare_s, full_s, plain_s = [], [], []
     for _ in range(3):
-        bare_s.append(_median_seconds(bare_forward, args.repeats))
-        full_s.append(_median_seconds(through_predictor, args.repeats))
-        plain_s.append(_median_seconds(predictor_no_heatmaps, args.repeats))
+        bare_s.append(median_seconds(bare_forward, args.repeats))
+        full_s.append(median_seconds(through_predictor, args.repeats))
+        plain_s.append(median_seconds(predictor_no_heatmaps, args.repeats))
     bare_t, full_t, plain_t = min(bare_s), min(full_s), min(plain_s)
     sizes = ", ".join(f"{im.width}x{im.height}" for im in images)
     print(f"model {predictor.version} ({predictor.card['architecture']}, {predictor.image_size} px), images {sizes}")

@@ -14,14 +14,14 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import statistics
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.timing import median_seconds  # noqa: E402  (after the path insert)
 
 
 def _arguments() -> argparse.Namespace:
@@ -89,16 +89,6 @@ def _clinic(count: int):  # type: ignore[no-untyped-def]
     return clinic
 
 
-def _median_seconds(run, repeats: int) -> float:  # type: ignore[no-untyped-def]
-    run()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
-
 def main() -> None:
     args = _arguments()
     _setup(args.database)
@@ -110,8 +100,8 @@ def main() -> None:
     # Clinical records are protected from deletion: the throw-away clinic is rolled back instead.
     with transaction.atomic():
         clinic = _clinic(args.examinations)
-        figures = _median_seconds(lambda: clinic_statistics(clinic_id=clinic.pk), args.repeats)
-        bare = _median_seconds(lambda: Examination.objects.filter(patient__clinic=clinic).count(), args.repeats)
+        figures = median_seconds(lambda: clinic_statistics(clinic_id=clinic.pk), args.repeats)
+        bare = median_seconds(lambda: Examination.objects.filter(patient__clinic=clinic).count(), args.repeats)
         transaction.set_rollback(True)
     print(f"{args.examinations} examinations, median of {args.repeats}")
     print(f"bare COUNT of the examinations:     {bare * 1000:8.1f} ms")

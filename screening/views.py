@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from audit.services import record_event
 from dr_portal.throttling import throttle_posts
+from patients.models import Membership
 from patients.selectors import clinical_membership_for, patient_get
 
 from . import selectors, services
@@ -120,9 +121,7 @@ def _file_response(field_file: object, content_type: str) -> FileResponse:
 @login_required
 @require_GET
 def worklist(request: HttpRequest) -> HttpResponse:
-    membership = clinical_membership_for(request.user)
-    if membership is None or not membership.can_review:
-        raise PermissionDenied("The worklist is for doctors.")
+    _doctor(request, "The worklist is for doctors.")
     page = Paginator(selectors.worklist(user=request.user), 25).get_page(request.GET.get("page"))
     rows = [selectors.examination_summary(examination) for examination in page]
     record_event(action="worklist.view", request=request, detail={"page": page.number, "count": len(rows)})
@@ -133,9 +132,7 @@ def worklist(request: HttpRequest) -> HttpResponse:
 @require_GET
 def statistics(request: HttpRequest) -> HttpResponse:
     """The clinic's screening figures by month and the model's agreement with its doctors' reviews."""
-    membership = clinical_membership_for(request.user)
-    if membership is None or not membership.can_review:
-        raise PermissionDenied("The statistics are for doctors.")
+    membership = _doctor(request, "The statistics are for doctors.")
     from .statistics import clinic_statistics
 
     figures = clinic_statistics(clinic_id=membership.clinic_id)
@@ -147,9 +144,7 @@ def statistics(request: HttpRequest) -> HttpResponse:
 @require_POST
 def review_create(request: HttpRequest, examination_id: int) -> HttpResponse:
     examination = selectors.examination_get(user=request.user, examination_id=examination_id)
-    membership = clinical_membership_for(request.user)
-    if membership is None or not membership.can_review:
-        raise PermissionDenied("Only doctors review examinations.")
+    _doctor(request, "Only doctors review examinations.")
     form = ReviewForm(request.POST)
     if form.is_valid():
         try:
@@ -166,6 +161,14 @@ def review_create(request: HttpRequest, examination_id: int) -> HttpResponse:
         messages.error(request, " ".join(_messages(form)) or "This examination cannot be reviewed.")
         return redirect("screening:detail", examination_id=examination.pk)
     return render(request, "screening/result.html", context, status=400)
+
+
+def _doctor(request: HttpRequest, refusal: str) -> Membership:
+    """The user's membership if they are a doctor of a clinic; 403 with the refusal otherwise."""
+    membership = clinical_membership_for(request.user)
+    if membership is None or not membership.can_review:
+        raise PermissionDenied(refusal)
+    return membership
 
 
 def _add_errors(form: Form, error: ValidationError) -> None:
