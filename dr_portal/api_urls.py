@@ -7,7 +7,13 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from audit.api import AuditEventListApi
 from patients.api import PatientDetailApi, PatientListCreateApi, TokenObtainApi
-from screening.api import ExaminationCreateApi, ExaminationDetailApi, ExaminationReviewApi, PatientExaminationListApi
+from screening.api import (
+    ExaminationCreateApi,
+    ExaminationDetailApi,
+    ExaminationReviewApi,
+    PatientExaminationListApi,
+    StatisticsApi,
+)
 
 app_name = "api"
 
@@ -19,6 +25,7 @@ urlpatterns = [
     path("examinations/", ExaminationCreateApi.as_view(), name="examinations"),
     path("examinations/<int:examination_id>/", ExaminationDetailApi.as_view(), name="examination"),
     path("examinations/<int:examination_id>/review/", ExaminationReviewApi.as_view(), name="examination_review"),
+    path("statistics/", StatisticsApi.as_view(), name="statistics"),
     path("audit-events/", AuditEventListApi.as_view(), name="audit_events"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script as a file of its own, and our template drops the

@@ -98,6 +98,38 @@ class ExaminationReviewApi(APIView):
         return Response(_render(examination, request), status=status.HTTP_201_CREATED)
 
 
+class StatisticsApi(APIView):
+    """The doctors' statistics page as JSON: the clinic's last 12 months and the model against reviews."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="statistics_retrieve",
+        responses={
+            200: OpenApiResponse(description="since, months (newest first), totals, agreement"),
+            403: OpenApiResponse(description="Only doctors see the statistics"),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        membership = patient_selectors.clinical_membership_for(request.user)
+        if membership is None or not membership.can_review:
+            raise PermissionDenied("The statistics are for doctors.")
+        from .statistics import clinic_statistics, month_json
+
+        figures = clinic_statistics(clinic_id=membership.clinic_id)
+        since = figures["since"].date().isoformat()
+        record_event(action="statistics.view", request=request, detail={**CHANNEL, "since": since})
+        agreement = {key: value for key, value in figures["agreement"].items() if key != "rows"}
+        return Response(
+            {
+                "since": since,
+                "months": [month_json(row) for row in figures["months"]],
+                "totals": month_json(figures["totals"]),
+                "agreement": agreement,
+            }
+        )
+
+
 class PatientExaminationListApi(APIView):
     permission_classes = [IsAuthenticated]
     pagination_class = Pagination  # read by the schema generator

@@ -49,6 +49,18 @@ class Month:
         return self.share(RETAKE)
 
 
+def month_json(row: Month) -> dict[str, Any]:
+    """A month's (or the window's) figures for the API: counts, and outcomes as counts of graded examinations."""
+    return {
+        "month": row.month.strftime("%Y-%m"),
+        "examinations": row.examinations,
+        "graded": row.graded,
+        "failed": row.failed,
+        "outcomes": {outcome: row.outcomes[outcome] for outcome in (REFER, RESCREEN, RETAKE)},
+        "reviewed": row.reviewed,
+    }
+
+
 def clinic_statistics(*, clinic_id: int, months: int = 12, now: datetime | None = None) -> dict[str, Any]:
     """{"since", "months": [Month, newest first], "totals": Month, "agreement": {...}} for the clinic."""
     now = now or timezone.now()

@@ -185,3 +185,19 @@ def test_a_tiny_but_valid_photograph_is_accepted_not_a_500(api, owner, patient) 
 
 def _tiny_png(colour: tuple[int, int, int]) -> SimpleUploadedFile:
     return SimpleUploadedFile("tiny.png", png(colour, size=(16, 16)), content_type="image/png")
+
+
+def test_statistics_give_doctors_the_pages_figures_as_json(api, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+    from screening import services
+
+    examination = graded_examination(patient=patient, grades=(1, 0), created_by=owner)
+    services.review_create(user=colleague, examination=examination, right_grade=1, left_grade=1)
+    graded_examination(patient=patient, grades=(0, 0), created_by=owner)
+    api.force_authenticate(colleague)
+    body = api.get("/api/v1/statistics/").json()
+    assert body["totals"]["examinations"] == 2 and body["totals"]["graded"] == 2
+    assert body["totals"]["outcomes"] == {"refer": 1, "rescreen_12_months": 1, "retake": 0}
+    assert body["agreement"]["eyes"] == 2 and body["agreement"]["agreed"] == 1
+    assert body["agreement"]["matrix"] == [[0, 0, 0], [1, 1, 0], [0, 0, 0]]  # rows: the doctor's grade
+    api.force_authenticate(owner)
+    assert api.get("/api/v1/statistics/").status_code == 403

@@ -306,6 +306,18 @@ ROUTES: list[Route] = [
         audit="review.create",
     ),
     Route(
+        "api statistics",
+        "api",
+        "GET",
+        _api("statistics/"),
+        DOCTORS,
+        200,
+        collection=True,
+        targets=("own",),
+        audit="statistics.view",
+        audits_patient=False,
+    ),
+    Route(
         "api audit trail",
         "api",
         "GET",
