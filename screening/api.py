@@ -181,6 +181,7 @@ def _payload(examination: Examination, request: Request) -> dict[str, Any]:
             "left_grade": review.left_grade,
             "notes": review.notes,
             "signed_off_at": review.signed_off_at,
+            "recommendation": summary["doctor_recommendation"],
         },
     }
 

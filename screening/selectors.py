@@ -129,14 +129,19 @@ def model_version_of(examination: Examination) -> str | None:
 def examination_summary(examination: Examination) -> dict[str, Any]:
     """Everything the result page and the history show of one examination, from prefetched rows."""
     referral = referral_for(examination)
+    review = review_of(examination)
+    # Once a doctor signed off, their grades decide what happens to the patient (the model's stay shown).
+    doctors = recall_recommendation(facts_of(examination)) if review is not None else None
     return {
+        "doctor_recommendation": doctors,
         "examination": examination,
         "eyes": examination_eyes(examination),
         "referral": referral,
         "recommendation_label": RECOMMENDATION_LABELS.get(referral["recommendation"] or ""),
+        "doctor_recommendation_label": RECOMMENDATION_LABELS.get(doctors or ""),
         "pair_warning": pair_warning_of(examination),
         "model_version": model_version_of(examination),
-        "review": review_of(examination),
+        "review": review,
     }
 
 
@@ -230,6 +235,19 @@ def examination_facts(examinations: QuerySet[Examination]) -> list[ExaminationFa
     return sorted(facts.values(), key=lambda row: row.created_at)
 
 
+def facts_of(examination: Examination) -> ExaminationFacts:
+    """The facts of one examination from its prefetched rows (no query), as examination_facts reads them."""
+    facts = ExaminationFacts(examination.patient_id, examination.created_at, examination.status)
+    for image in examination.images.all():
+        prediction = latest_prediction(image)
+        grade = prediction.predicted_class if prediction is not None else None
+        facts.eyes[image.side] = EyeResult(grade=grade, score=None, gradable=image.gradable)
+    review = review_of(examination)
+    if review is not None:
+        facts.review = {Side.RIGHT: review.right_grade, Side.LEFT: review.left_grade}
+    return facts
+
+
 def recall_recommendation(facts: ExaminationFacts) -> str | None:
     """The recommendation the recall acts on: by the doctor's grades where reviewed, else the model's."""
     if facts.review is None:
@@ -269,10 +287,11 @@ def patient_history_context(*, patient: Patient) -> dict[str, Any]:
 
 
 def rescreening_due(newest: Examination) -> datetime | None:
-    """When the patient is next due, if their newest examination recommended rescreening in 12 months."""
-    # Always the one query, whatever the status: the patient page's query count stays constant.
-    facts = examination_facts(Examination.objects.filter(pk=newest.pk))
-    if not facts or facts[0].status != Status.DONE or recall_recommendation(facts[0]) != RESCREEN:
+    """When the patient is next due, if their newest examination recommended rescreening in 12 months.
+
+    The examination's results must be prefetched (with_results).
+    """
+    if newest.status != Status.DONE or recall_recommendation(facts_of(newest)) != RESCREEN:
         return None
     return newest.created_at + timedelta(days=settings.RESCREEN_INTERVAL_DAYS)
 

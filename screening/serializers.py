@@ -58,6 +58,9 @@ class ReviewOutputSerializer(serializers.Serializer):
     left_grade = serializers.ChoiceField(choices=Grade.choices)
     notes = serializers.CharField(allow_blank=True)
     signed_off_at = serializers.DateTimeField()
+    recommendation = serializers.CharField(
+        allow_null=True, help_text="refer / rescreen_12_months / retake, by the doctor's grades (they decide)"
+    )
 
 
 class ExaminationOutputSerializer(serializers.Serializer):

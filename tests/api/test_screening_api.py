@@ -201,3 +201,14 @@ def test_statistics_give_doctors_the_pages_figures_as_json(api, owner, colleague
     assert body["agreement"]["matrix"] == [[0, 0, 0], [1, 1, 0], [0, 0, 0]]  # rows: the doctor's grade
     api.force_authenticate(owner)
     assert api.get("/api/v1/statistics/").status_code == 403
+
+
+def test_a_reviewed_examination_carries_the_doctors_recommendation(api, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+    from screening import services
+
+    examination = graded_examination(patient=patient, grades=(0, 0), created_by=owner)
+    services.review_create(user=colleague, examination=examination, right_grade=0, left_grade=2)
+    api.force_authenticate(owner)
+    body = api.get(f"/api/v1/examinations/{examination.pk}/").json()
+    assert body["referral"]["recommendation"] == "rescreen_12_months"  # the model's
+    assert body["review"]["recommendation"] == "refer"  # the doctor's

@@ -349,3 +349,19 @@ def test_the_patient_page_says_when_the_next_screening_is_due(client, owner, pat
     # A referable newest examination means referral, not a rescreening date.
     _examined(owner, patient, (1, 0), days_ago=0)
     assert "Next screening due" not in client.get(url).content.decode()
+
+
+def test_a_doctors_correction_decides_the_recommendation_shown_beside_the_models(  # type: ignore[no-untyped-def]
+    client, owner, colleague, patient
+) -> None:
+    examination = _graded(_examination(owner, patient), right=(0, 0.9), left=(0, 0.7))
+    services.review_create(user=colleague, examination=examination, right_grade=1, left_grade=0)
+    client.force_login(owner)
+    result = client.get(reverse("screening:detail", kwargs={"examination_id": examination.pk})).content.decode()
+    # The model said rescreen; the doctor's grades say refer, and both are shown.
+    assert 'data-recommendation="rescreen_12_months"' in result
+    assert '<strong id="doctor-recommendation">Refer to an ophthalmologist</strong>' in result
+    listing = client.get(reverse("patients:list")).content.decode()
+    assert "Doctor: Refer to an ophthalmologist" in listing
+    history = client.get(reverse("patients:detail", kwargs={"patient_id": patient.pk})).content.decode()
+    assert "Doctor: Refer to an ophthalmologist" in history
