@@ -171,9 +171,15 @@ def latest_examinations(*, patients: list[Patient]) -> dict[int, dict[str, Any]]
     return {examination.patient_id: examination_summary(examination) for examination in examinations}
 
 
-def _newest_examination_ids(patients: QuerySet[Patient]) -> QuerySet[Any]:
-    """A subquery: each patient's newest examination id (NULL for a patient never examined)."""
-    newest = Examination.objects.filter(patient=OuterRef("pk")).order_by("-created_at", "-id").values("pk")[:1]
+def _newest_examination_ids(patients: QuerySet[Patient], *, screened: bool = False) -> QuerySet[Any]:
+    """A subquery: each patient's newest examination id (NULL for a patient never examined).
+
+    screened: skip failed examinations, where grading never finished: the patient was not screened.
+    """
+    examinations = Examination.objects.filter(patient=OuterRef("pk"))
+    if screened:
+        examinations = examinations.exclude(status=Status.FAILED)
+    newest = examinations.order_by("-created_at", "-id").values("pk")[:1]
     return patients.annotate(newest=Subquery(newest)).values("newest")
 
 
@@ -182,11 +188,12 @@ def due_for_rescreening(*, patients: QuerySet[Patient]) -> QuerySet[Patient]:
 
     Where a doctor reviewed that examination, the doctor's grades decide (a correction to Mild means
     referral, not rescreening); otherwise the model's, as on the result page. Patients referred, asked
-    for a retake, or examined since are not due.
+    for a retake, or examined since are not due. A failed examination (grading never finished) does not
+    count as a screening: the patient stays due.
     """
     cutoff = timezone.now() - timedelta(days=settings.RESCREEN_INTERVAL_DAYS)
     candidates = Examination.objects.filter(
-        pk__in=_newest_examination_ids(patients), created_at__lte=cutoff, status=Status.DONE
+        pk__in=_newest_examination_ids(patients, screened=True), created_at__lte=cutoff, status=Status.DONE
     )
     due = [facts.patient_id for facts in examination_facts(candidates) if recall_recommendation(facts) == RESCREEN]
     return patients.filter(pk__in=due)
@@ -275,7 +282,8 @@ def patient_history_context(*, patient: Patient) -> dict[str, Any]:
     """
     examinations = list(with_results(Examination.objects.filter(patient=patient)).order_by("-created_at", "-id"))
     history = [examination_summary(examination) for examination in examinations]
-    due = rescreening_due(examinations[0]) if examinations else None
+    screened = [examination for examination in examinations if examination.status != Status.FAILED]
+    due = rescreening_due(screened[0]) if screened else None
     return {
         "history_template": "screening/_history.html",
         "upload_url": reverse("screening:upload", kwargs={"patient_id": patient.pk}),

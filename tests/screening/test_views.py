@@ -365,3 +365,14 @@ def test_a_doctors_correction_decides_the_recommendation_shown_beside_the_models
     assert "Doctor: Refer to an ophthalmologist" in listing
     history = client.get(reverse("patients:detail", kwargs={"patient_id": patient.pk})).content.decode()
     assert "Doctor: Refer to an ophthalmologist" in history
+
+
+def test_a_failed_examination_does_not_count_as_a_screening(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+    _examined(owner, patient, (0, 0), days_ago=400)
+    failed = _examined(owner, patient, (0, 0), days_ago=5)
+    Examination.objects.filter(pk=failed.pk).update(status=Status.FAILED)
+    client.force_login(owner)
+    # Grading never finished last week: the patient is still due, and the patient page says so.
+    assert f'data-patient="{patient.pk}"' in client.get(reverse("patients:list"), {"due": "1"}).content.decode()
+    page = client.get(reverse("patients:detail", kwargs={"patient_id": patient.pk})).content.decode()
+    assert "Next screening due" in page and "overdue" in page
