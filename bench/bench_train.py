@@ -22,7 +22,7 @@ from ml.augment import to_model_input
 from ml.cache import load_images
 from ml.data import load_dataset
 from ml.models import build_model, data_config
-from ml.train import Arrays, Schedule, TrainConfig, _param_groups, place_model, train_one_epoch
+from ml.train import Arrays, Schedule, TrainConfig, make_optimizer, place_model, train_one_epoch
 
 DATA = Path("/work/shared/data/eyepacs-256-enhanced")
 # The shipped model's configuration (see docs/model/MODEL_CARD.md).
@@ -49,7 +49,7 @@ def _sync(device: torch.device) -> None:
 def ours(config: TrainConfig, data: Arrays, batches: int, device: torch.device) -> float:
     model = place_model(_model(config), device)
     norm = data_config(model)
-    optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr)
+    optimizer = make_optimizer(model, config)
     schedule = Schedule(config.lr, 2, 100, None)
     config.samples_per_epoch = batches * config.batch_size
     generator = torch.Generator().manual_seed(0)

@@ -14,7 +14,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from ml.data import Sample
-from ml.preprocess import PREPROCESS_VERSION, open_for_preprocess, preprocess, preprocessing_key
+from ml.preprocess import open_for_preprocess, preprocess, preprocessing_key
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def check_prepared(samples: Sequence[Sample], size: int, ben: bool) -> None:
 
 
 def _key(samples: Sequence[Sample], size: int, ben: bool) -> str:
-    digest = hashlib.sha256(f"{PREPROCESS_VERSION}|{size}|{ben}".encode())
+    digest = hashlib.sha256(preprocessing_key(size, ben).encode())
     for sample in samples:
         digest.update(str(sample.path.resolve()).encode())
     return digest.hexdigest()[:16]

@@ -102,7 +102,8 @@ def preprocessing_key(size: int, ben: bool) -> str:
 
 def preprocess(image: Image.Image, size: int, ben: bool = True) -> tuple[np.ndarray, FieldBox]:
     """RGB uint8 array (size x size x 3) of the fundus field, and where that square lies in the input."""
-    image = image.convert("RGB")
+    if image.mode != "RGB":  # convert() copies even an RGB image, and the Predictor hands RGB over
+        image = image.convert("RGB")
     box = find_field(image)
     square = _crop_square(image, box, size)
     if ben:

@@ -29,8 +29,8 @@ from ml.train import (
     Arrays,
     RunConfig,
     Schedule,
-    _param_groups,
     load_splits,
+    make_optimizer,
     make_schedule,
     photographs_to,
     place_model,
@@ -145,7 +145,7 @@ def pretrain(config: PretrainConfig) -> dict[str, Any]:
     backbone = build_model(config.architecture, 0, img_size=config.image_size, **config.model_kwargs)
     model = place_model(Contrastive(backbone, config.projection_dim, config.temperature), device)
     norm = data_config(backbone)
-    optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr)
+    optimizer = make_optimizer(model, config)
     schedule = make_schedule(config, len(train.labels))
     # The probe of the untrained backbone: what pretraining has to beat.
     start = knn_balanced_accuracy(backbone, train, val, norm, device, config.knn)

@@ -74,12 +74,13 @@ def _arrays(samples: Sequence[Sample], size: int, ben: bool) -> Arrays:
     return Arrays(torch.from_numpy(images), torch.tensor([s.label for s in kept]), kept)
 
 
-def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    # No decay on norms, biases, position embeddings and tokens (standard ViT practice).
+def make_optimizer(model: nn.Module, config: RunConfig) -> torch.optim.Optimizer:
+    """AdamW with no decay on norms, biases, position embeddings and tokens (standard ViT practice)."""
     decay, no_decay = [], []
     for name, param in model.named_parameters():
         (no_decay if param.ndim <= 1 or "pos_embed" in name or "token" in name else decay).append(param)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=config.lr)
 
 
 class Schedule:
@@ -327,7 +328,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
     photographs_to(device, *splits.values())
     model = place_model(_initial_model(config), device)
     norm = data_config(model)
-    optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr)
+    optimizer = make_optimizer(model, config)
     schedule = make_schedule(config, len(splits["train"].labels))
     card = _card(config, norm, splits)
     best_path = out / "best.safetensors"

@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 from audit.services import record_event
 from dr_portal.api_pagination import Pagination, paginated_response
 from patients import selectors as patient_selectors
+from patients.models import Membership
 from patients.permissions import IsClinicalMember
 
 from . import selectors, services
@@ -86,10 +87,8 @@ class ExaminationReviewApi(APIView):
     )
     def post(self, request: Request, examination_id: int) -> Response:
         examination = selectors.examination_get(user=request.user, examination_id=examination_id)
-        membership = patient_selectors.clinical_membership_for(request.user)
-        if membership is None or not membership.can_review:
-            # Checked before the body: staff learn they may not review, not what a valid review is.
-            raise PermissionDenied("Only doctors review examinations.")
+        # Checked before the body: staff learn they may not review, not what a valid review is.
+        _doctor(request, "Only doctors review examinations.")
         data = ReviewCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         review = services.review_create(user=request.user, examination=examination, **data.validated_data)
@@ -111,9 +110,7 @@ class StatisticsApi(APIView):
         },
     )
     def get(self, request: Request) -> Response:
-        membership = patient_selectors.clinical_membership_for(request.user)
-        if membership is None or not membership.can_review:
-            raise PermissionDenied("The statistics are for doctors.")
+        membership = _doctor(request, "The statistics are for doctors.")
         from .statistics import clinic_statistics, month_json
 
         figures = clinic_statistics(clinic_id=membership.clinic_id)
@@ -152,6 +149,14 @@ class _RenderedExamination(ExaminationOutputSerializer):
         if isinstance(instance, Examination):
             instance = _payload(instance, self.context["request"])
         return super().to_representation(instance)
+
+
+def _doctor(request: Request, refusal: str) -> Membership:
+    """The caller's membership if they are a doctor of a clinic; 403 with the refusal otherwise."""
+    membership = patient_selectors.clinical_membership_for(request.user)
+    if membership is None or not membership.can_review:
+        raise PermissionDenied(refusal)
+    return membership
 
 
 def _render(examination: Examination, request: Request) -> dict[str, Any]:

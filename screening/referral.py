@@ -19,6 +19,7 @@ from django.conf import settings
 
 if TYPE_CHECKING:
     from .models import Examination
+    from .selectors import ExaminationFacts
 
 SEED_MESSAGE = (
     "We hope that you will see a specialized ophthalmologist due to the inability of the model to extract "
@@ -79,16 +80,11 @@ def referral_for(examination: Examination) -> dict[str, Any]:
 
     Reads the examination's images and predictions; prefetch them (selectors do) to avoid queries.
     """
-    from .selectors import latest_prediction
+    from .selectors import facts_of
 
-    eyes = {image.side: image for image in examination.images.all()}
-    results = {}
-    for side in ("right", "left"):
-        image = eyes.get(side)
-        prediction = latest_prediction(image) if image is not None else None
-        results[side] = EyeResult(
-            grade=prediction.predicted_class if prediction else None,
-            score=prediction.score if prediction else None,
-            gradable=image.gradable if image is not None else None,
-        )
-    return referral(results["right"], results["left"], settings.REFERRAL_SCORE_DIFF_THRESHOLD)
+    return referral_of(facts_of(examination))
+
+
+def referral_of(facts: ExaminationFacts) -> dict[str, Any]:
+    """The same from an examination's facts (selectors.facts_of), when the caller already has them."""
+    return referral(facts.eye("right"), facts.eye("left"), settings.REFERRAL_SCORE_DIFF_THRESHOLD)

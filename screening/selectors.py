@@ -17,7 +17,7 @@ from patients.models import Patient
 from patients.selectors import clinical_membership_for
 
 from .models import Examination, EyeImage, Grade, Prediction, Side, Status
-from .referral import RECOMMENDATION_LABELS, RESCREEN, EyeResult, recommendation, referral_for
+from .referral import RECOMMENDATION_LABELS, RESCREEN, EyeResult, recommendation, referral_of
 
 User = AbstractBaseUser | AnonymousUser
 SIDES = (Side.RIGHT, Side.LEFT)
@@ -128,10 +128,11 @@ def model_version_of(examination: Examination) -> str | None:
 
 def examination_summary(examination: Examination) -> dict[str, Any]:
     """Everything the result page and the history show of one examination, from prefetched rows."""
-    referral = referral_for(examination)
+    facts = facts_of(examination)
+    referral = referral_of(facts)
     review = review_of(examination)
     # Once a doctor signed off, their grades decide what happens to the patient (the model's stay shown).
-    doctors = recall_recommendation(facts_of(examination)) if review is not None else None
+    doctors = recall_recommendation(facts) if review is not None else None
     return {
         "doctor_recommendation": doctors,
         "examination": examination,
@@ -161,8 +162,9 @@ def examination_status(examination: Examination) -> dict[str, Any]:
 def latest_examinations(*, patients: list[Patient]) -> dict[int, dict[str, Any]]:
     """Each listed patient's newest examination, summarised (patient id -> summary; none if never examined).
 
-    For the patient list: who was screened when, and with what outcome. Four queries however many
-    patients: the newest examination's id per patient, then the rows with their results.
+    For the patient list: who was screened when, and with what outcome. Three queries however many
+    patients: the rows (each patient's newest examination found by a subquery), their images, and
+    their predictions.
     """
     if not patients:
         return {}
@@ -206,7 +208,9 @@ class ExaminationFacts:
     patient_id: int
     created_at: datetime
     status: str
-    eyes: dict[str, EyeResult] = field(default_factory=dict)  # the model's latest grade and the verdict
+    # Per side: the model's latest grade and the quality verdict (and the score, from facts_of only:
+    # examination_facts leaves it None, so it is not enough for the seed rule).
+    eyes: dict[str, EyeResult] = field(default_factory=dict)
     review: dict[str, int] | None = None  # the doctor's grade per side, if reviewed
 
     def eye(self, side: str) -> EyeResult:
@@ -243,12 +247,16 @@ def examination_facts(examinations: QuerySet[Examination]) -> list[ExaminationFa
 
 
 def facts_of(examination: Examination) -> ExaminationFacts:
-    """The facts of one examination from its prefetched rows (no query), as examination_facts reads them."""
+    """The facts of one examination from its prefetched rows (no query), as examination_facts reads them,
+    plus each eye's score (the confidence of its predicted class) for the seed rule."""
     facts = ExaminationFacts(examination.patient_id, examination.created_at, examination.status)
     for image in examination.images.all():
         prediction = latest_prediction(image)
-        grade = prediction.predicted_class if prediction is not None else None
-        facts.eyes[image.side] = EyeResult(grade=grade, score=None, gradable=image.gradable)
+        facts.eyes[image.side] = EyeResult(
+            grade=prediction.predicted_class if prediction is not None else None,
+            score=prediction.score if prediction is not None else None,
+            gradable=image.gradable,
+        )
     review = review_of(examination)
     if review is not None:
         facts.review = {Side.RIGHT: review.right_grade, Side.LEFT: review.left_grade}
