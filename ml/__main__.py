@@ -55,6 +55,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--init", help="continue training one of our checkpoints (same architecture, head kept)")
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--balance-power", type=float, default=1.0)
+    p.add_argument(
+        "--ordinal-weight", type=float, default=0.0, help="weight of the expected quadratic cost in the loss"
+    )
     p.add_argument("--patience", type=int, default=8)
     monitors = ["balanced_accuracy", "quadratic_weighted_kappa", "balanced_accuracy_kappa"]
     p.add_argument("--monitor", choices=monitors, default="balanced_accuracy", help="early-stopping metric")
@@ -130,6 +133,7 @@ def _train(args: argparse.Namespace) -> dict:
         init=args.init,
         label_smoothing=args.label_smoothing,
         balance_power=args.balance_power,
+        ordinal_weight=args.ordinal_weight,
         patience=args.patience,
         monitor=args.monitor,
         version=args.version,

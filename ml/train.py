@@ -57,6 +57,7 @@ class TrainConfig(RunConfig):
     init: str | None = None  # one of our checkpoints to continue from, head included
     label_smoothing: float = 0.1
     balance_power: float = 1.0  # sampling weight = class_count ** -power; 1 = fully balanced
+    ordinal_weight: float = 0.0  # weight of the expected quadratic cost beside cross-entropy (OrdinalCostLoss)
     patience: int = 8
     monitor: str = "balanced_accuracy"
     version: str = "dev"
@@ -108,6 +109,29 @@ def balanced_indices(labels: torch.Tensor, count: int, power: float, generator: 
     return torch.multinomial(weights, count, replacement=True, generator=generator)
 
 
+class OrdinalCostLoss(nn.Module):
+    """Cross-entropy plus `weight` times the expected quadratic cost of the predicted distribution.
+
+    Cross-entropy charges a No DR photograph called Proliferative as much as one called Mild; quadratic
+    weighted kappa, a target of the model, charges it four times as much. The added term,
+    sum_k p_k (k - y)^2 / (K - 1)^2, is kappa's own weighting in expectation, so the model is taught to
+    keep its doubt between neighbouring grades. With weight 0 this is plain cross-entropy.
+    """
+
+    def __init__(self, label_smoothing: float = 0.0, weight: float = 0.0) -> None:
+        super().__init__()
+        self.label_smoothing, self.weight = label_smoothing, weight
+
+    def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        loss = nn.functional.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
+        if self.weight == 0:
+            return loss
+        classes = logits.shape[1]
+        grades = torch.arange(classes, device=logits.device, dtype=logits.dtype)
+        cost = (grades[None, :] - labels[:, None].to(logits.dtype)) ** 2 / (classes - 1) ** 2
+        return loss + self.weight * (logits.softmax(dim=1) * cost).sum(dim=1).mean()
+
+
 def train_one_epoch(
     model: nn.Module,
     data: Arrays,
@@ -130,7 +154,7 @@ def train_one_epoch(
             images = data.images[batch].to(device, non_blocking=True)
             yield augment(images, norm["mean"], norm["std"], own_generator), data.labels[batch].to(device)
 
-    criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    criterion = OrdinalCostLoss(config.label_smoothing, config.ordinal_weight)
     stats, step = run_steps(batches(), model, optimizer, criterion, schedule, step, config.grad_clip, device)
     return {"train_loss": stats["loss"], "train_accuracy": stats["accuracy"], "skipped_steps": stats["skipped"]}, step
 

@@ -38,6 +38,9 @@ args_for() {
     d12) echo '--model-kwargs {"depth":12,"drop_path_rate":0.1,"class_token":false,"global_pool":"avg"} --lr 1e-3' ;;
     d6) echo '--model-kwargs {"depth":6,"drop_path_rate":0.1,"class_token":false,"global_pool":"avg"} --lr 1e-3' ;;
     d12_bal05) echo '--model-kwargs {"depth":12,"drop_path_rate":0.1,"class_token":false,"global_pool":"avg"} --lr 1e-3 --balance-power 0.5' ;;
+    d6_ord) echo '--model-kwargs {"depth":6,"drop_path_rate":0.1,"class_token":false,"global_pool":"avg"} --lr 1e-3 --ordinal-weight 1' ;;
+    d6_bal05) echo '--model-kwargs {"depth":6,"drop_path_rate":0.1,"class_token":false,"global_pool":"avg"} --lr 1e-3 --balance-power 0.5' ;;
+    d6_ord_bal05) echo '--model-kwargs {"depth":6,"drop_path_rate":0.1,"class_token":false,"global_pool":"avg"} --lr 1e-3 --ordinal-weight 1 --balance-power 0.5' ;;
     d12_reg) echo '--model-kwargs {"depth":12,"drop_path_rate":0.2,"class_token":false,"global_pool":"avg"} --lr 5e-4 --weight-decay 0.1' ;;
     *) echo "unknown run $1" >&2; return 1 ;;
   esac

@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import load_file
 
 from ml.checkpoint import read_card
-from ml.train import train, training_step
+from ml.train import OrdinalCostLoss, train, training_step
 from tests.conftest import tiny_config
 
 
@@ -73,3 +73,31 @@ def test_a_finite_step_updates_the_weights() -> None:
     _, loss, applied = training_step(model, torch.randn(2, 3, 2, 2), torch.tensor([0, 1]), optimizer, criterion, 1.0)
     assert applied and torch.isfinite(loss)
     assert any(not torch.equal(old, new) for old, new in zip(before, model.parameters(), strict=True))
+
+
+def test_the_ordinal_cost_is_plain_cross_entropy_at_weight_zero() -> None:
+    logits, labels = torch.randn(5, 3), torch.tensor([0, 1, 2, 0, 1])
+    expected = torch.nn.functional.cross_entropy(logits, labels, label_smoothing=0.1)
+    assert torch.allclose(OrdinalCostLoss(0.1, 0.0)(logits, labels), expected)
+
+
+def test_the_ordinal_cost_charges_a_distant_grade_four_times_a_neighbouring_one() -> None:
+    # All the probability on one wrong class: cross-entropy is the same either way, the cost is not.
+    certain = 30.0
+    called_mild = torch.tensor([[0.0, certain, 0.0]])
+    called_proliferative = torch.tensor([[0.0, 0.0, certain]])
+    no_dr = torch.tensor([0])
+    ce = OrdinalCostLoss(0.0, 0.0)
+    assert torch.allclose(ce(called_mild, no_dr), ce(called_proliferative, no_dr))
+    ordinal = OrdinalCostLoss(0.0, 1.0)
+    near = ordinal(called_mild, no_dr) - ce(called_mild, no_dr)
+    far = ordinal(called_proliferative, no_dr) - ce(called_proliferative, no_dr)
+    assert torch.allclose(near, torch.tensor(0.25), atol=1e-6)
+    assert torch.allclose(far, torch.tensor(1.0), atol=1e-6)
+    assert float(ordinal(torch.tensor([[certain, 0.0, 0.0]]), no_dr)) < 1e-6
+
+
+def test_the_ordinal_cost_has_gradients_for_every_logit() -> None:
+    logits = torch.zeros(2, 3, requires_grad=True)
+    OrdinalCostLoss(0.1, 1.0)(logits, torch.tensor([0, 2])).backward()
+    assert logits.grad is not None and torch.isfinite(logits.grad).all() and logits.grad.abs().sum() > 0
