@@ -22,6 +22,7 @@ from .serializers import (
     PatientCreateInputSerializer,
     PatientOutputSerializer,
     PatientSearchSerializer,
+    PatientUpdateInputSerializer,
     TokenObtainInputSerializer,
     TokenOutputSerializer,
 )
@@ -81,6 +82,22 @@ class PatientDetailApi(APIView):
         # staff and doctors (clinic admins included), so nobody learns which ids exist.
         patient = selectors.patient_get(user=request.user, patient_id=patient_id)
         record_event(action="patient.view", request=request, obj=patient, detail=CHANNEL)
+        return Response(PatientOutputSerializer(patient).data)
+
+    @extend_schema(
+        operation_id="patients_partial_update",
+        request=PatientUpdateInputSerializer,
+        responses={200: PatientOutputSerializer, 400: OpenApiResponse(description="Invalid fields")},
+    )
+    def patch(self, request: Request, patient_id: int) -> Response:
+        # The lookup first, as for GET: 404 outside the clinic's staff and doctors, who are exactly the
+        # roles that may register patients, so no separate role check is needed here.
+        patient = selectors.patient_get(user=request.user, patient_id=patient_id)
+        data = PatientUpdateInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        patient, _ = services.patient_update(
+            user=request.user, patient=patient, request=request, audit_detail=CHANNEL, **data.validated_data
+        )
         return Response(PatientOutputSerializer(patient).data)
 
 

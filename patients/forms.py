@@ -9,4 +9,6 @@ class PatientForm(forms.ModelForm):
     class Meta:
         model = Patient
         fields = ["medical_record_number", "first_name", "last_name", "date_of_birth", "sex"]
-        widgets = {"date_of_birth": forms.DateInput(attrs={"type": "date"})}
+        # An <input type="date"> only reads ISO dates; the en-gb locale would render 17/05/1960, which a
+        # browser shows as an empty field when the edit form is pre-filled.
+        widgets = {"date_of_birth": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")}

@@ -26,6 +26,11 @@ class PatientCreateInputSerializer(serializers.Serializer):
     sex = serializers.ChoiceField(choices=Sex.choices)
 
 
+class PatientUpdateInputSerializer(PatientCreateInputSerializer):
+    """Any of the registration's fields, with its checks; a field not sent keeps its value. Other fields
+    (unknown ones, and id, clinic, created_at) are ignored, as registration ignores them."""
+
+
 class PatientOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Patient

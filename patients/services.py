@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.http import Http404, HttpRequest
 
-from .models import ROLE_GROUPS, Clinic, Membership, Patient, Role
-from .selectors import clinical_membership_for
+from audit.services import record_event
+
+from .models import ROLE_GROUPS, Clinic, Membership, Patient, Role, Sex
+from .selectors import clinical_membership_for, patient_list
+
+DUPLICATE_MRN = "A patient with this medical record number already exists in your clinic."
+FUTURE_BIRTH = "The date of birth is in the future."
 
 
 @transaction.atomic
@@ -55,7 +62,7 @@ def patient_create(
     if membership is None:
         raise PermissionDenied("Only clinic staff and doctors can register patients.")
     if date_of_birth > dt.date.today():
-        raise ValidationError({"date_of_birth": "The date of birth is in the future."})
+        raise ValidationError({"date_of_birth": FUTURE_BIRTH})
     try:
         with transaction.atomic():
             return Patient.objects.create(
@@ -69,6 +76,82 @@ def patient_create(
             )
     except IntegrityError as exc:
         # The database constraint is the authority; this turns its refusal into a field error.
-        raise ValidationError(
-            {"medical_record_number": "A patient with this medical record number already exists in your clinic."}
-        ) from exc
+        raise ValidationError({"medical_record_number": DUPLICATE_MRN}) from exc
+
+
+@transaction.atomic
+def patient_update(
+    *,
+    user: AbstractBaseUser,
+    patient: Patient,
+    medical_record_number: str | None = None,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    date_of_birth: dt.date | None = None,
+    sex: str | None = None,
+    request: HttpRequest | None = None,
+    audit_detail: dict[str, Any] | None = None,
+) -> tuple[Patient, list[str]]:
+    """Correct a patient's details; a field left as None keeps its value. Returns (patient, changed field names).
+
+    Refuses what registration refuses (a duplicate record number, a future date of birth) with a
+    ValidationError per field, and then saves nothing. A change is audited as `patient.update` in the same
+    transaction, so no correction is ever stored without its event; `request` only gives the event its IP
+    and user agent, `audit_detail` extra detail (the API's channel). Nothing changed: no save, no event.
+    """
+    wanted = _patient_values(
+        medical_record_number=medical_record_number,
+        first_name=first_name,
+        last_name=last_name,
+        date_of_birth=date_of_birth,
+        sex=sex,
+    )
+    _validate_patient_values(wanted)
+    current = _patient_for_update(user=user, patient_id=patient.pk)
+    changed = [name for name, value in wanted.items() if getattr(current, name) != value]
+    if not changed:
+        return current, []
+    for name in changed:
+        setattr(current, name, wanted[name])
+    try:
+        current.save(update_fields=[*changed, "updated_at"])
+    except IntegrityError as exc:
+        # Validation leaves only the per-clinic unique record number to the database, the authority on it
+        # (a colleague may have taken the number a moment ago); the raise rolls the transaction back.
+        raise ValidationError({"medical_record_number": DUPLICATE_MRN}) from exc
+    # Field names only: the audit trail keeps no copy of names or dates of birth (as patient.create).
+    detail = {**(audit_detail or {}), "changed": changed}
+    record_event(action="patient.update", request=request, actor=user, obj=current, detail=detail)
+    return current, changed
+
+
+def _patient_for_update(*, user: AbstractBaseUser, patient_id: int) -> Patient:
+    # The row is locked and compared as stored now, not as the caller read it: two people correcting the
+    # same patient at once are serialised, and each event names what that save really changed. Scoped by
+    # the selector, so a patient the user may not see answers 404 here too.
+    try:
+        return patient_list(user=user).select_for_update().get(pk=patient_id)
+    except Patient.DoesNotExist:
+        raise Http404("No such patient") from None
+
+
+def _patient_values(**values: Any) -> dict[str, Any]:
+    """The fields given (not None), text stripped as registration strips it."""
+    return {
+        name: value.strip() if isinstance(value, str) else value for name, value in values.items() if value is not None
+    }
+
+
+def _validate_patient_values(values: dict[str, Any]) -> None:
+    # Forms and serializers check these first; the service checks again so no caller stores a record
+    # the registration would refuse (and the database's check constraints never surface as a 500).
+    errors: dict[str, str] = {}
+    for name in ("medical_record_number", "first_name", "last_name"):
+        if name in values and not values[name]:
+            errors[name] = "This field may not be blank."
+    if "sex" in values and values["sex"] not in Sex.values:
+        errors["sex"] = f"{values['sex']!r} is not a valid choice."
+    if "date_of_birth" in values and values["date_of_birth"] > dt.date.today():
+        errors["date_of_birth"] = FUTURE_BIRTH
+    if errors:
+        raise ValidationError(errors)

@@ -1,13 +1,15 @@
-"""Patient pages: list with search, registration, detail. Every read is scoped to the user's clinic."""
+"""Patient pages: list with search, registration, detail, correction. Every read is scoped to the user's clinic."""
 
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
 
 from audit.services import record_event
 
@@ -53,7 +55,34 @@ def patient_create(request: HttpRequest) -> HttpResponse:
 def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = selectors.patient_get(user=request.user, patient_id=patient_id)
     record_event(action="patient.view", request=request, obj=patient)
-    return render(request, "patients/patient_detail.html", {"patient": patient, **_history_context(patient)})
+    # Who may correct a record is who may register one; today everyone who sees this page may.
+    can_update = selectors.clinical_membership_for(request.user) is not None
+    context = {"patient": patient, "can_update": can_update, **_history_context(patient)}
+    return render(request, "patients/patient_detail.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def patient_update(request: HttpRequest, patient_id: int) -> HttpResponse:
+    # The selector answers 404 to other clinics and to roles without patient data, as the patient page does.
+    patient = selectors.patient_get(user=request.user, patient_id=patient_id)
+    # Pre-filled through `initial`, not `instance`: a ModelForm writes its input into its instance while
+    # validating, and the page must keep showing the stored record beside a refused correction.
+    form = PatientForm(request.POST or None, initial=_form_values(patient))
+    if request.method == "POST" and form.is_valid():
+        try:
+            _, changed = services.patient_update(
+                user=request.user, patient=patient, request=request, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, "Details corrected." if changed else "Nothing to change.")
+            return redirect("patients:detail", patient_id=patient.pk)
+    elif request.method == "GET":
+        # The form shows the whole record: a read of it, audited as the patient page is.
+        record_event(action="patient.view", request=request, obj=patient, detail={"form": "update"})
+    return render(request, "patients/patient_form.html", {"form": form, "patient": patient})
 
 
 def _require_clinical_role(request: HttpRequest) -> None:
@@ -61,6 +90,10 @@ def _require_clinical_role(request: HttpRequest) -> None:
     # Single patients answer 404 through the selector, as another clinic's do, so existence never leaks.
     if selectors.clinical_membership_for(request.user) is None:
         raise PermissionDenied("Only clinic staff and doctors can see patients.")
+
+
+def _form_values(patient: Patient) -> dict[str, object]:
+    return {name: getattr(patient, name) for name in PatientForm.Meta.fields}
 
 
 def _history_context(patient: object) -> dict[str, object]:

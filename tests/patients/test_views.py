@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from audit.models import AuditEvent
 from patients.models import Patient
 from tests.factories import PatientFactory
 
@@ -87,3 +88,117 @@ def test_a_future_date_of_birth_is_refused(client, owner) -> None:  # type: igno
 def test_a_user_without_a_clinic_cannot_register_patients(client, superuser) -> None:  # type: ignore[no-untyped-def]
     client.force_login(superuser)
     assert client.get(reverse("patients:create")).status_code == 403
+
+
+# Correcting a patient's details: /patients/<id>/edit/
+
+
+def _record(patient: Patient, **changes: str) -> dict[str, str]:
+    """The form's data for the patient as stored, with some fields changed."""
+    data = {
+        "medical_record_number": patient.medical_record_number,
+        "first_name": patient.first_name,
+        "last_name": patient.last_name,
+        "date_of_birth": patient.date_of_birth.isoformat(),
+        "sex": patient.sex,
+    }
+    return data | changes
+
+
+def _fields(patient: Patient) -> tuple[object, ...]:
+    patient.refresh_from_db()
+    return (patient.medical_record_number, patient.first_name, patient.last_name, patient.date_of_birth, patient.sex)
+
+
+def test_the_patient_page_links_to_the_edit_form(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+    client.force_login(owner)
+    body = client.get(reverse("patients:detail", args=[patient.pk])).content.decode()
+    assert f'href="{reverse("patients:update", args=[patient.pk])}"' in body
+    assert "Edit details" in body
+
+
+def test_the_edit_form_is_prefilled_with_the_stored_record(client, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+    client.force_login(colleague)
+    response = client.get(reverse("patients:update", args=[patient.pk]))
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert f'value="{patient.medical_record_number}"' in body
+    assert f'value="{patient.last_name}"' in body
+    assert 'value="1960-05-17"' in body
+
+
+def test_staff_correct_a_name_and_the_correction_is_saved_and_audited(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+    client.force_login(owner)
+    response = client.post(reverse("patients:update", args=[patient.pk]), _record(patient, last_name="Lovelace"))
+    assert response.status_code == 302
+    assert response["Location"] == reverse("patients:detail", args=[patient.pk])
+    patient.refresh_from_db()
+    assert patient.last_name == "Lovelace"
+    event = AuditEvent.objects.get(action="patient.update")
+    assert (event.actor, event.patient, event.detail) == (owner, patient, {"changed": ["last_name"]})
+
+
+def test_a_record_number_of_another_patient_of_the_clinic_is_a_field_error_and_changes_nothing(
+    client, owner, patient, clinic
+) -> None:  # type: ignore[no-untyped-def]
+    other = PatientFactory(clinic=clinic)
+    before = _fields(patient)
+    client.force_login(owner)
+    data = _record(patient, medical_record_number=other.medical_record_number, first_name="Changed")
+    response = client.post(reverse("patients:update", args=[patient.pk]), data)
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert 'class="errors field-error"' in body and "already exists in your clinic" in body
+    assert _fields(patient) == before
+    assert not AuditEvent.objects.filter(action="patient.update").exists()
+
+
+def test_a_record_number_used_in_another_clinic_is_free(client, owner, patient, other_clinic) -> None:  # type: ignore[no-untyped-def]
+    theirs = PatientFactory(clinic=other_clinic)
+    client.force_login(owner)
+    data = _record(patient, medical_record_number=theirs.medical_record_number)
+    assert client.post(reverse("patients:update", args=[patient.pk]), data).status_code == 302
+    patient.refresh_from_db()
+    assert patient.medical_record_number == theirs.medical_record_number
+
+
+def test_a_future_date_of_birth_is_refused_on_correction(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+    before = _fields(patient)
+    client.force_login(owner)
+    response = client.post(reverse("patients:update", args=[patient.pk]), _record(patient, date_of_birth="2999-01-01"))
+    assert "in the future" in response.content.decode()
+    assert _fields(patient) == before
+
+
+def test_saving_the_form_unchanged_records_no_update(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+    client.force_login(owner)
+    response = client.post(reverse("patients:update", args=[patient.pk]), _record(patient))
+    assert response.status_code == 302
+    assert not AuditEvent.objects.filter(action="patient.update").exists()
+
+
+def test_another_clinics_patient_answers_404_on_the_edit_form(client, outsider, patient) -> None:  # type: ignore[no-untyped-def]
+    before = _fields(patient)
+    client.force_login(outsider)
+    url = reverse("patients:update", args=[patient.pk])
+    assert client.get(url).status_code == 404
+    assert client.post(url, _record(patient, last_name="Hijacked")).status_code == 404
+    assert _fields(patient) == before
+
+
+@pytest.mark.parametrize("role", ["clinic_admin", "superuser"])
+def test_roles_that_may_not_register_patients_get_404_on_the_edit_form(client, request, role, patient) -> None:  # type: ignore[no-untyped-def]
+    # As on the patient page: they may not see patients at all, so the page does not confirm one exists.
+    client.force_login(request.getfixturevalue(role))
+    before = _fields(patient)
+    url = reverse("patients:update", args=[patient.pk])
+    assert client.get(reverse("patients:create")).status_code == 403  # the registration rule, for comparison
+    assert client.get(url).status_code == 404
+    assert client.post(url, _record(patient, last_name="Changed")).status_code == 404
+    assert _fields(patient) == before
+
+
+def test_anonymous_visitors_of_the_edit_form_go_to_the_login_page(client, patient) -> None:  # type: ignore[no-untyped-def]
+    response = client.get(reverse("patients:update", args=[patient.pk]))
+    assert response.status_code == 302
+    assert reverse("login") in response["Location"]

@@ -95,6 +95,18 @@ def _new_patient(w: World, t: str) -> dict[str, Any]:
     return NEW_PATIENT
 
 
+def _correction(w: World, t: str) -> dict[str, Any]:
+    """The target patient's record with the first name corrected: a real change, so it is audited."""
+    patient = w.patient[t]
+    return {
+        "medical_record_number": patient.medical_record_number,
+        "first_name": f"{patient.first_name}-corrected",
+        "last_name": patient.last_name,
+        "date_of_birth": patient.date_of_birth.isoformat(),
+        "sex": patient.sex,
+    }
+
+
 def _photographs(w: World, t: str) -> dict[str, Any]:
     return {
         "patient": w.patient[t].pk,
@@ -145,6 +157,25 @@ ROUTES: list[Route] = [
         audits_patient=False,
     ),
     Route("patient page", "html", "GET", _patient_url("patients:detail"), STAFF_AND_DOCTORS, 200, audit="patient.view"),
+    Route(
+        "patient edit form",
+        "html",
+        "GET",
+        _patient_url("patients:update"),
+        STAFF_AND_DOCTORS,
+        200,
+        audit="patient.view",
+    ),
+    Route(
+        "patient correction",
+        "html",
+        "POST",
+        _patient_url("patients:update"),
+        STAFF_AND_DOCTORS,
+        302,
+        data=_correction,
+        audit="patient.update",
+    ),
     Route("upload form", "html", "GET", _patient_url("screening:upload"), STAFF_AND_DOCTORS, 200),
     Route(
         "upload",
@@ -264,6 +295,16 @@ ROUTES: list[Route] = [
         audits_patient=False,
     ),
     Route("api patient", "api", "GET", _api("patients/{patient}/"), STAFF_AND_DOCTORS, 200, audit="patient.view"),
+    Route(
+        "api patient correction",
+        "api",
+        "PATCH",
+        _api("patients/{patient}/"),
+        STAFF_AND_DOCTORS,
+        200,
+        data=_correction,
+        audit="patient.update",
+    ),
     Route(
         "api patient history",
         "api",
@@ -438,7 +479,9 @@ def _call(route: Route, world: World, role: str, target: str) -> Any:
         if user is not None:
             client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
         fmt = "multipart" if data and "right_eye" in data else "json"
-        return client.generic(route.method, url) if data is None else client.post(url, data, format=fmt)
+        if data is None:
+            return client.generic(route.method, url)
+        return getattr(client, route.method.lower())(url, data, format=fmt)
     client = Client()
     if user is not None:
         client.force_login(user)
@@ -486,6 +529,7 @@ def test_every_url_of_the_patient_and_screening_apps_is_in_the_matrix() -> None:
         "patients:list": "patient list page",
         "patients:create": "patient form",
         "patients:detail": "patient page",
+        "patients:update": "patient edit form",
         "patients:accounts": "accounts page",
         "patients:account_create": "account form",
         "patients:account_update": "account page",
