@@ -5,6 +5,9 @@
 #
 #   scripts/gpu_sweep.sh DATA_ROOT OUT_DIR BUDGET_MINUTES [NAMES...]
 #
+# To bring results back, pack each run's model.safetensors (fp16), its JSON files, train.log and
+# training_curves.png, not best.safetensors (fp32): the device returns files of at most 16 MiB.
+#
 # DATA_ROOT holds eyepacs-1024/, eyepacs-256-enhanced/ and srahim-1024/ as exported at 256 px.
 # PY names the interpreter (python3 on the GPU machine).
 set -euo pipefail
@@ -39,8 +42,10 @@ args_for() {
     d6) echo '--model-kwargs {"depth":6,"drop_path_rate":0.1,"class_token":false,"global_pool":"avg"} --lr 1e-3' ;;
     d12_bal05) echo '--model-kwargs {"depth":12,"drop_path_rate":0.1,"class_token":false,"global_pool":"avg"} --lr 1e-3 --balance-power 0.5' ;;
     d6_ord) echo '--model-kwargs {"depth":6,"drop_path_rate":0.1,"class_token":false,"global_pool":"avg"} --lr 1e-3 --ordinal-weight 1' ;;
+    d6_ord2) echo '--model-kwargs {"depth":6,"drop_path_rate":0.1,"class_token":false,"global_pool":"avg"} --lr 1e-3 --ordinal-weight 2' ;;
     d6_bal05) echo '--model-kwargs {"depth":6,"drop_path_rate":0.1,"class_token":false,"global_pool":"avg"} --lr 1e-3 --balance-power 0.5' ;;
     d6_ord_bal05) echo '--model-kwargs {"depth":6,"drop_path_rate":0.1,"class_token":false,"global_pool":"avg"} --lr 1e-3 --ordinal-weight 1 --balance-power 0.5' ;;
+    w384) echo '--model-kwargs {"depth":6,"embed_dim":384,"num_heads":6,"drop_path_rate":0.1,"class_token":false,"global_pool":"avg"} --lr 1e-3' ;;
     d12_reg) echo '--model-kwargs {"depth":12,"drop_path_rate":0.2,"class_token":false,"global_pool":"avg"} --lr 5e-4 --weight-decay 0.1' ;;
     *) echo "unknown run $1" >&2; return 1 ;;
   esac
