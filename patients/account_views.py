@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import PasswordChangeForm
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
 
 from audit.services import record_event
 
@@ -91,6 +95,23 @@ def account_update(request: HttpRequest, user_id: int) -> HttpResponse:
             return redirect("patients:accounts")
     title = f"Account {account.user.get_username()}"
     return render(request, "patients/account_form.html", {"form": form, "title": title, "account": account})
+
+
+class PasswordChange(auth_views.PasswordChangeView):
+    """Every user changes their own password: the old one first, then the new one twice, checked by the
+    password validators. The session stays signed in (Django updates its hash); the user's API tokens are
+    revoked, so a token issued before the change stops working too. Audited as `password.change`."""
+
+    template_name = "registration/password_change_form.html"
+    success_url = reverse_lazy("home")
+
+    def form_valid(self, form: PasswordChangeForm) -> HttpResponse:
+        with transaction.atomic():
+            response = super().form_valid(form)
+            revoked = accounts.api_tokens_revoke(user=form.user)
+            record_event(action="password.change", request=self.request, detail={"api_tokens_revoked": revoked})
+        messages.success(self.request, "Your password was changed.")
+        return response
 
 
 def _add_errors(form: AccountCreateForm | AccountUpdateForm, exc: ValidationError) -> None:

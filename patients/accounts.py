@@ -89,5 +89,11 @@ def clinic_account_update(
         user.save()
     if "is_active" in changed or "password" in changed:
         # A deactivated account or a reset password must not keep working through an API token.
-        Token.objects.filter(user=user).delete()
+        api_tokens_revoke(user=user)
     return changed
+
+
+def api_tokens_revoke(*, user: AbstractBaseUser) -> int:
+    """Delete the user's API tokens (how many): a changed password must also cut off a stolen token."""
+    deleted, _ = Token.objects.filter(user=user).delete()
+    return deleted
