@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
 import timm
 import torch
+from timm.layers import resample_abs_pos_embed
 from torch import nn
 
 log = logging.getLogger(__name__)
@@ -52,14 +54,20 @@ def load_pretrained(model: nn.Module, path: str | Path) -> None:
         raise FileNotFoundError(f"pretrained weights file not found: {path}")
     state = _read_state_dict(path)
     own = model.state_dict()
-    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if "pos_embed" in state and "pos_embed" in own and state["pos_embed"].shape != own["pos_embed"].shape:
+        fitted = fit_position_embedding(state["pos_embed"], model)
+        if fitted is not None:
+            state = {**state, "pos_embed": fitted}
     head = {
         f"{model.default_cfg.get('classifier', 'head')}.weight",
         f"{model.default_cfg.get('classifier', 'head')}.bias",
     }
-    usable = {k: v for k, v in usable.items() if k not in head}
+    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape and k not in head}
     if not usable:
         raise ValueError(f"no weights in {path} fit this architecture")
+    misfit = sorted(k for k, v in state.items() if k in own and own[k].shape != v.shape and k not in head)
+    if misfit:
+        log.warning("not loaded from %s, the shape differs: %s", path, ", ".join(misfit))
     missing, _ = model.load_state_dict(usable, strict=False)
     log.info(
         "loaded %d tensors from %s; %d left at initialisation (the new head among them)",
@@ -67,6 +75,40 @@ def load_pretrained(model: nn.Module, path: str | Path) -> None:
         path,
         len(missing),
     )
+
+
+def fit_position_embedding(posemb: torch.Tensor, model: nn.Module) -> torch.Tensor | None:
+    """A pretrained position embedding made to fit the model, or None when it cannot be.
+
+    Public checkpoints are mostly trained at 224 px with a class token; the shipped recipe runs at 256 px
+    without one. Dropping the embedding for its shape would leave the model to learn positions from
+    nothing, so the grid part is resampled (bicubic, timm's own) to the model's patch grid and the prefix
+    tokens (class, registers) are kept only as far as the model has them.
+    """
+    target = getattr(model, "pos_embed", None)
+    if target is None or posemb.ndim != 3 or posemb.shape[-1] != target.shape[-1]:
+        return None
+    grid = _square_grid(posemb.shape[1])
+    if grid is None:
+        return None
+    prefix, side = grid
+    model_prefix = 0 if getattr(model, "no_embed_class", False) else int(model.num_prefix_tokens)
+    if model_prefix > prefix:
+        return None  # the model has prefix tokens the checkpoint never learned positions for
+    cells = resample_abs_pos_embed(
+        posemb[:, prefix:], new_size=list(model.patch_embed.grid_size), old_size=[side, side], num_prefix_tokens=0
+    )
+    fitted = torch.cat([posemb[:, :model_prefix], cells], dim=1)
+    return fitted if fitted.shape == target.shape else None
+
+
+def _square_grid(tokens: int, max_prefix: int = 8) -> tuple[int, int] | None:
+    """(prefix tokens, grid side) of a position embedding of `tokens` rows: prefix tokens come first."""
+    for prefix in range(max_prefix + 1):
+        side = math.isqrt(max(tokens - prefix, 0))
+        if side > 0 and side * side == tokens - prefix:
+            return prefix, side
+    return None
 
 
 def disable_fused_attention(model: nn.Module) -> None:

@@ -85,3 +85,27 @@ def test_import_ml_does_not_import_django() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_a_224_px_class_token_checkpoint_keeps_its_positions_at_256_px_without_one(tmp_path: Path) -> None:
+    # The usual public checkpoint (224 px, a class token) against the shipped recipe (256 px, average pool):
+    # the position embedding is resampled to the 8 x 8 grid instead of being dropped for its shape.
+    donor = build_model("vit_tiny_r_s16_p8_224", num_classes=10, depth=1)
+    assert donor.pos_embed.shape == (1, 1 + 7 * 7, 192)
+    torch.save(donor.state_dict(), tmp_path / "donor.pth")
+    kwargs = {"img_size": 256, "depth": 1, "class_token": False, "global_pool": "avg"}
+    model = build_model("vit_tiny_r_s16_p8_224", pretrained=tmp_path / "donor.pth", **kwargs)
+    assert model.pos_embed.shape == (1, 8 * 8, 192)
+    grid = donor.pos_embed.detach()[:, 1:].reshape(1, 7, 7, 192).permute(0, 3, 1, 2)
+    expected = torch.nn.functional.interpolate(grid, size=(8, 8), mode="bicubic", antialias=True, align_corners=False)
+    assert torch.allclose(model.pos_embed.detach(), expected.permute(0, 2, 3, 1).reshape(1, 64, 192), atol=1e-5)
+    assert torch.equal(model.blocks[0].attn.qkv.weight, donor.blocks[0].attn.qkv.weight)
+
+
+def test_a_class_token_model_keeps_the_checkpoints_class_position(tmp_path: Path) -> None:
+    donor = build_model("vit_tiny_patch16_224", num_classes=10, img_size=32, depth=1, patch_size=8)
+    torch.save(donor.state_dict(), tmp_path / "donor.pth")
+    model = build_model("vit_tiny_patch16_224", pretrained=tmp_path / "donor.pth", img_size=64, depth=1, patch_size=8)
+    assert model.pos_embed.shape == (1, 1 + 8 * 8, 192)
+    assert torch.equal(model.pos_embed[:, :1], donor.pos_embed[:, :1])
+    assert torch.equal(model.cls_token, donor.cls_token)
