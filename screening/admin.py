@@ -16,11 +16,12 @@ class EyeImageInline(admin.TabularInline):
 
 @admin.register(Examination)
 class ExaminationAdmin(AuditedModelAdmin):
-    list_display = ["id", "patient", "status", "created_at", "completed_at", "created_by"]
-    list_filter = ["status", "patient__clinic"]
+    list_display = ["id", "patient", "status", "created_at", "completed_at", "created_by", "voided_at"]
+    list_filter = ["status", "patient__clinic", ("voided_at", admin.EmptyFieldListFilter)]
     search_fields = ["patient__medical_record_number", "patient__last_name", "notes"]
     date_hierarchy = "created_at"
-    readonly_fields = ["created_at", "started_at", "completed_at", "attempts"]
+    # Voiding goes through services.examination_void (checks, row lock, audit event), never an admin edit.
+    readonly_fields = ["created_at", "started_at", "completed_at", "attempts", "voided_at", "voided_by", "void_reason"]
     raw_id_fields = ["patient"]
     list_select_related = ["patient", "created_by"]
     inlines = [EyeImageInline]

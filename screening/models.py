@@ -26,6 +26,19 @@ class Status(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+VOID_REASON_MAX_LENGTH = 500
+
+
+class ExaminationQuerySet(models.QuerySet):
+    def counted(self) -> ExaminationQuerySet:
+        """The examinations that count clinically: those not marked "entered in error" (voided).
+
+        A voided examination stays in the record (history, API, admin) but no worklist, recall, newest
+        examination or statistic may read it.
+        """
+        return self.filter(voided_at__isnull=True)
+
+
 class Examination(models.Model):
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="examinations")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
@@ -41,16 +54,35 @@ class Examination(models.Model):
     # When the grading task was last sent: the reconciler measures a queued examination's wait from
     # here (or from created_at), so it re-sends a lost message once per timeout, not on every pass.
     enqueued_at = models.DateTimeField(null=True, blank=True)
+    # "Entered in error": the wrong patient or the wrong photographs. Clinical records are never deleted;
+    # the examination, its photographs, predictions and review are kept, marked, and no longer counted.
+    voided_at = models.DateTimeField(null=True, blank=True)
+    voided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="examinations_voided", null=True, blank=True
+    )
+    void_reason = models.TextField(blank=True, default="", max_length=VOID_REASON_MAX_LENGTH)
+
+    objects = ExaminationQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(condition=models.Q(status__in=Status.values), name="examination_status_valid"),
+            # A void always says when, by whom and why: no half-marked record.
+            models.CheckConstraint(
+                condition=models.Q(voided_at__isnull=True, voided_by__isnull=True, void_reason="")
+                | (models.Q(voided_at__isnull=False, voided_by__isnull=False) & ~models.Q(void_reason="")),
+                name="examination_void_complete",
+            ),
         ]
         indexes = [models.Index(fields=["status", "created_at"])]
 
     def __str__(self) -> str:
         return f"Examination {self.pk} of {self.patient} ({self.status})"
+
+    @property
+    def voided(self) -> bool:
+        return self.voided_at is not None
 
 
 def eye_image_path(instance: EyeImage, filename: str) -> str:

@@ -24,9 +24,9 @@ SIDES = (Side.RIGHT, Side.LEFT)
 
 
 def with_results(examinations: QuerySet[Examination]) -> QuerySet[Examination]:
-    # Three queries however many examinations: the rows (with review and patient), the images, and
-    # the predictions, newest first so latest_prediction() takes the first.
-    return examinations.select_related("patient", "review", "review__doctor").prefetch_related(
+    # Three queries however many examinations: the rows (with review, patient and who voided it), the
+    # images, and the predictions, newest first so latest_prediction() takes the first.
+    return examinations.select_related("patient", "review", "review__doctor", "voided_by").prefetch_related(
         Prefetch("images", queryset=EyeImage.objects.order_by("side")),
         Prefetch("images__predictions", queryset=Prediction.objects.order_by("-created_at", "-id")),
     )
@@ -162,6 +162,8 @@ def examination_status(examination: Examination) -> dict[str, Any]:
 def latest_examinations(*, patients: list[Patient]) -> dict[int, dict[str, Any]]:
     """Each listed patient's newest examination, summarised (patient id -> summary; none if never examined).
 
+    An examination entered in error (voided) is skipped: the one before it is the newest, or "never".
+
     For the patient list: who was screened when, and with what outcome. Three queries however many
     patients: the rows (each patient's newest examination found by a subquery), their images, and
     their predictions.
@@ -174,11 +176,12 @@ def latest_examinations(*, patients: list[Patient]) -> dict[int, dict[str, Any]]
 
 
 def _newest_examination_ids(patients: QuerySet[Patient], *, screened: bool = False) -> QuerySet[Any]:
-    """A subquery: each patient's newest examination id (NULL for a patient never examined).
+    """A subquery: each patient's newest examination id (NULL for a patient never examined), skipping those
+    entered in error (voided): they are not the patient's examinations.
 
     screened: skip failed examinations, where grading never finished: the patient was not screened.
     """
-    examinations = Examination.objects.filter(patient=OuterRef("pk"))
+    examinations = Examination.objects.counted().filter(patient=OuterRef("pk"))
     if screened:
         examinations = examinations.exclude(status=Status.FAILED)
     newest = examinations.order_by("-created_at", "-id").values("pk")[:1]
@@ -191,7 +194,8 @@ def due_for_rescreening(*, patients: QuerySet[Patient]) -> QuerySet[Patient]:
     Where a doctor reviewed that examination, the doctor's grades decide (a correction to Mild means
     referral, not rescreening); otherwise the model's, as on the result page. Patients referred, asked
     for a retake, or examined since are not due. A failed examination (grading never finished) does not
-    count as a screening: the patient stays due.
+    count as a screening: the patient stays due. An examination entered in error does not count at all:
+    the recall reads the one before it.
     """
     cutoff = timezone.now() - timedelta(days=settings.RESCREEN_INTERVAL_DAYS)
     candidates = Examination.objects.filter(
@@ -226,6 +230,9 @@ _FACT_FIELDS = (
 def examination_facts(examinations: QuerySet[Examination]) -> list[ExaminationFacts]:
     """The examinations' facts, oldest first, in one query of two plain rows per examination.
 
+    Examinations entered in error (voided) are left out whatever the caller passed: every reader of
+    these facts (recall, statistics) makes a clinical count, and a voided examination is in none.
+
     Model instances with their results prefetched were about 13 times slower for a year of a busy
     clinic's examinations (bench/bench_statistics.py).
     """
@@ -233,7 +240,7 @@ def examination_facts(examinations: QuerySet[Examination]) -> list[ExaminationFa
         Prediction.objects.filter(eye_image=OuterRef("pk")).order_by("-created_at", "-id").values("predicted_class")[:1]
     )
     photographs = (
-        EyeImage.objects.filter(examination__in=examinations)
+        EyeImage.objects.filter(examination__in=examinations, examination__voided_at__isnull=True)
         .annotate(grade=Subquery(latest_grade))
         .values_list(*_FACT_FIELDS)
     )
@@ -289,14 +296,16 @@ def patient_history_context(*, patient: Patient) -> dict[str, Any]:
     whatever the number of examinations.
     """
     examinations = list(with_results(Examination.objects.filter(patient=patient)).order_by("-created_at", "-id"))
+    # The history lists every examination, those entered in error too (marked): the record stays honest.
+    # The due date and the chart read only those that count.
     history = [examination_summary(examination) for examination in examinations]
-    screened = [examination for examination in examinations if examination.status != Status.FAILED]
+    screened = [e for e in examinations if e.status != Status.FAILED and e.voided_at is None]
     due = rescreening_due(screened[0]) if screened else None
     return {
         "history_template": "screening/_history.html",
         "upload_url": reverse("screening:upload", kwargs={"patient_id": patient.pk}),
         "examinations": history,
-        "chart": grade_chart(history),
+        "chart": grade_chart([item for item in history if item["examination"].voided_at is None]),
         "rescreening_due": due,
         "rescreening_overdue": due is not None and due <= timezone.now(),
     }
@@ -305,9 +314,11 @@ def patient_history_context(*, patient: Patient) -> dict[str, Any]:
 def rescreening_due(newest: Examination) -> datetime | None:
     """When the patient is next due, if their newest examination recommended rescreening in 12 months.
 
-    The examination's results must be prefetched (with_results).
+    The examination's results must be prefetched (with_results). One entered in error sets no date.
     """
-    if newest.status != Status.DONE or recall_recommendation(facts_of(newest)) != RESCREEN:
+    if newest.status != Status.DONE or newest.voided_at is not None:
+        return None
+    if recall_recommendation(facts_of(newest)) != RESCREEN:
         return None
     return newest.created_at + timedelta(days=settings.RESCREEN_INTERVAL_DAYS)
 
@@ -369,10 +380,12 @@ def _y(grade: int) -> float:
 
 
 def worklist(*, user: User) -> QuerySet[Examination]:
-    """Graded examinations of the user's clinic not yet reviewed: referable first, then oldest first."""
+    """Graded examinations of the user's clinic not yet reviewed nor entered in error: referable first, then
+    oldest first."""
     referable = Prediction.objects.filter(eye_image__examination=OuterRef("pk"), predicted_class__gte=Grade.MILD)
     return (
         examination_list(user=user)
+        .counted()
         .filter(status=Status.DONE, review__isnull=True)
         .annotate(referable=Exists(referable))
         .order_by("-referable", "completed_at", "id")

@@ -1,4 +1,4 @@
-"""Writes for examinations: upload, grading (the worker's side), failure, review."""
+"""Writes for examinations: upload, grading (the worker's side), failure, review, "entered in error"."""
 
 from __future__ import annotations
 
@@ -7,22 +7,25 @@ import io
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.http import HttpRequest
 from django.utils import timezone
 
+from audit.services import record_event
 from patients.models import Patient
 from patients.selectors import clinical_membership_for
 
 from . import grading, quality
-from .models import Examination, EyeImage, Grade, Prediction, Review, Side, Status
+from .models import VOID_REASON_MAX_LENGTH, Examination, EyeImage, Grade, Prediction, Review, Side, Status
 from .reconcile import examination_enqueue
+from .selectors import review_of
 from .validation import CheckedImage, check_upload, pair_warning
 
 if TYPE_CHECKING:
@@ -238,6 +241,8 @@ def review_create(
     with transaction.atomic():
         # Locked: two doctors signing off at once must not both pass the "not reviewed yet" check.
         locked = Examination.objects.select_for_update().get(pk=examination.pk)
+        if locked.voided_at is not None:
+            raise ValidationError({"__all__": [VOIDED_NO_REVIEW]})
         if locked.status != Status.DONE:
             raise ValidationError({"__all__": ["Only a graded examination can be reviewed."]})
         if Review.objects.filter(examination=locked).exists():
@@ -250,3 +255,74 @@ def review_create(
             notes=notes.strip(),
             signed_off_at=timezone.now(),
         )
+
+
+# --- entered in error -----------------------------------------------------------------------------------
+
+VOIDED_NO_REVIEW = "This examination was marked as entered in error; it cannot be reviewed."
+ALREADY_VOIDED = "This examination has already been marked as entered in error."
+NOT_OF_THE_CLINIC = "Only staff and doctors of the patient's clinic can mark an examination as entered in error."
+REVIEWED_DOCTORS_ONLY = "This examination was signed off by a doctor: only a doctor can mark it as entered in error."
+REASON_REQUIRED = "Say why this examination was entered in error (wrong patient, wrong photographs, ...)."
+
+
+def void_refusal(*, user: AbstractBaseUser | AnonymousUser, examination: Examination) -> str | None:
+    """Why this user may not mark the examination as entered in error, or None when they may.
+
+    Staff and doctors of the patient's clinic may void an examination no doctor has signed off; once
+    signed off, the clinical decision is a doctor's, and so is taking it back. Pages and API ask this
+    before reading the reason (and to offer the form); the service asks again under the row lock.
+    """
+    membership = clinical_membership_for(user)
+    if membership is None or membership.clinic_id != examination.patient.clinic_id:
+        return NOT_OF_THE_CLINIC
+    if not membership.can_review and review_of(examination) is not None:
+        return REVIEWED_DOCTORS_ONLY
+    return None
+
+
+def examination_void(
+    *,
+    user: AbstractBaseUser,
+    examination: Examination,
+    reason: str,
+    request: HttpRequest | None = None,
+    audit_detail: dict[str, Any] | None = None,
+) -> Examination:
+    """Mark an examination "entered in error" (wrong patient, wrong photographs): it stays in the record,
+    photographs, predictions and review included, but no longer counts anywhere a clinical decision is read.
+
+    Raises PermissionDenied (not of the clinic; staff on a signed-off examination) and ValidationError
+    (`reason` empty or too long; already voided). Audited as `examination.void` in the same transaction,
+    so no void is stored without its event; the free-text reason stays out of the audit detail, which
+    keeps no personal data (as `patient.update`). `request` gives the event its IP and user agent,
+    `audit_detail` extra detail (the API's channel).
+    """
+    with transaction.atomic():
+        # Locked (this row only, not the patient): a doctor signing off or a colleague voiding at the same
+        # moment waits, and the checks below see the row (and its review) as they are now, not as the
+        # caller read them.
+        locked = Examination.objects.select_for_update(of=("self",)).select_related("patient").get(pk=examination.pk)
+        refusal = void_refusal(user=user, examination=locked)
+        if refusal is not None:
+            raise PermissionDenied(refusal)
+        if locked.voided_at is not None:
+            raise ValidationError({"__all__": [ALREADY_VOIDED]})
+        locked.void_reason = _void_reason(reason)
+        locked.voided_at = timezone.now()
+        locked.voided_by = user
+        locked.save(update_fields=["voided_at", "voided_by", "void_reason"])
+        detail = {**(audit_detail or {}), "status": locked.status, "reviewed": review_of(locked) is not None}
+        record_event(action="examination.void", request=request, actor=user, obj=locked, detail=detail)
+    return locked
+
+
+def _void_reason(reason: str | None) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": [REASON_REQUIRED]})
+    if len(reason) > VOID_REASON_MAX_LENGTH:
+        raise ValidationError(
+            {"reason": [f"Keep the reason to {VOID_REASON_MAX_LENGTH} characters (it has {len(reason)})."]}
+        )
+    return reason

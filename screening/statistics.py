@@ -2,7 +2,8 @@
 with the doctors who reviewed its grades (the figure that says whether to keep trusting it here).
 
 Computed from the examinations of a window (12 months by default) in one query of plain values
-(selectors.examination_facts), and no patient is named in the output.
+(selectors.examination_facts), and no patient is named in the output. Examinations entered in error
+(voided) are not counted: they were of the wrong patient or photographs.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def clinic_statistics(*, clinic_id: int, months: int = 12, now: datetime | None 
     by_month: dict[date, Month] = {}
     totals = Month(since.date())
     pairs: list[tuple[int, int]] = []
-    window = Examination.objects.filter(patient__clinic_id=clinic_id, created_at__gte=since)
+    window = Examination.objects.counted().filter(patient__clinic_id=clinic_id, created_at__gte=since)
     for examination in examination_facts(window):
         key = examination.created_at.date().replace(day=1)
         for row in (by_month.setdefault(key, Month(key)), totals):

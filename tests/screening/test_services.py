@@ -4,8 +4,10 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.storage import default_storage
 
+from audit.models import AuditEvent
 from screening import services
-from screening.models import Examination, EyeImage, Review, Status
+from screening.models import Examination, EyeImage, Prediction, Review, Status
+from tests.examination_data import graded_examination
 from tests.factories import PatientFactory
 
 from .conftest import LEFT, RIGHT, upload
@@ -139,3 +141,67 @@ def test_an_examination_is_reviewed_once_and_grades_must_exist(owner, colleague,
     services.review_create(user=colleague, examination=examination, right_grade=0, left_grade=0)
     with pytest.raises(ValidationError, match="already been reviewed"):
         services.review_create(user=colleague, examination=examination, right_grade=1, left_grade=1)
+
+
+# --- entered in error ---------------------------------------------------------------------------------
+
+
+def test_staff_mark_an_unreviewed_examination_entered_in_error_and_it_is_kept_and_audited(owner, patient) -> None:  # type: ignore[no-untyped-def]
+    examination = graded_examination(patient=patient)
+    voided = services.examination_void(user=owner, examination=examination, reason="  Wrong patient.  ")
+    stored = Examination.objects.get(pk=examination.pk)
+    assert (stored.void_reason, stored.voided_by, stored.voided) == ("Wrong patient.", owner, True)
+    assert stored.voided_at is not None and voided.voided_at == stored.voided_at
+    # The record is kept: photographs and predictions stay.
+    assert EyeImage.objects.filter(examination=stored).count() == 2
+    assert Prediction.objects.filter(eye_image__examination=stored).count() == 2
+    event = AuditEvent.objects.get(action="examination.void")
+    assert (event.actor, event.patient, event.object_id) == (owner, patient, str(examination.pk))
+    # No free text in the trail: the reason is on the examination only.
+    assert event.detail == {"status": "done", "reviewed": False}
+
+
+@pytest.mark.parametrize("reason", ["", "   \n ", "x" * 501])
+def test_a_blank_or_overlong_reason_is_refused_and_nothing_is_saved(owner, patient, reason) -> None:  # type: ignore[no-untyped-def]
+    examination = graded_examination(patient=patient)
+    with pytest.raises(ValidationError) as caught:
+        services.examination_void(user=owner, examination=examination, reason=reason)
+    assert set(caught.value.message_dict) == {"reason"}
+    assert not Examination.objects.get(pk=examination.pk).voided
+    assert not AuditEvent.objects.filter(action="examination.void").exists()
+
+
+def test_an_examination_is_marked_entered_in_error_once(owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+    examination = graded_examination(patient=patient)
+    services.examination_void(user=owner, examination=examination, reason="Wrong photographs.")
+    with pytest.raises(ValidationError, match="already been marked as entered in error"):
+        services.examination_void(user=colleague, examination=examination, reason="Wrong patient.")
+    stored = Examination.objects.get(pk=examination.pk)
+    assert (stored.voided_by, stored.void_reason) == (owner, "Wrong photographs.")
+
+
+def test_staff_cannot_void_a_signed_off_examination_but_a_doctor_can(owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+    examination = graded_examination(patient=patient)
+    services.review_create(user=colleague, examination=examination, right_grade=1, left_grade=0)
+    with pytest.raises(PermissionDenied, match="only a doctor"):
+        services.examination_void(user=owner, examination=examination, reason="Wrong patient.")
+    assert not Examination.objects.get(pk=examination.pk).voided
+    services.examination_void(user=colleague, examination=examination, reason="Wrong patient.")
+    assert Examination.objects.get(pk=examination.pk).voided_by == colleague
+    assert Review.objects.filter(examination=examination).exists()  # the review is kept too
+
+
+def test_only_the_patients_clinic_can_void_an_examination(outsider, clinic_admin, patient) -> None:  # type: ignore[no-untyped-def]
+    examination = graded_examination(patient=patient)
+    for user in (outsider, clinic_admin):
+        with pytest.raises(PermissionDenied):
+            services.examination_void(user=user, examination=examination, reason="Wrong patient.")
+    assert not Examination.objects.get(pk=examination.pk).voided
+
+
+def test_a_voided_examination_cannot_be_reviewed(owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+    examination = graded_examination(patient=patient)
+    services.examination_void(user=owner, examination=examination, reason="Wrong patient.")
+    with pytest.raises(ValidationError, match="entered in error"):
+        services.review_create(user=colleague, examination=examination, right_grade=0, left_grade=0)
+    assert not Review.objects.exists()

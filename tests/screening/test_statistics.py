@@ -101,3 +101,23 @@ def test_clinic_statistics_run_the_same_queries_for_1_and_6_examinations(  # typ
         examination = graded_examination(patient=patient, grades=grades, created_by=owner)
         services.review_create(user=colleague, examination=examination, right_grade=0, left_grade=0)
     assert queries() == one
+
+
+def test_statistics_leave_out_examinations_entered_in_error(client, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+    kept = graded_examination(patient=patient, grades=(0, 0), created_by=owner)
+    services.review_create(user=colleague, examination=kept, right_grade=0, left_grade=0)
+    wrong = graded_examination(patient=patient, grades=(2, 2), created_by=owner)
+    services.review_create(user=colleague, examination=wrong, right_grade=0, left_grade=0)
+    services.examination_void(user=colleague, examination=wrong, reason="Photographs of another patient.")
+    unreviewed = graded_examination(patient=patient, grades=(1, 0), created_by=owner)
+    services.examination_void(user=owner, examination=unreviewed, reason="Wrong patient.")
+
+    figures = clinic_statistics(clinic_id=patient.clinic_id)
+
+    totals = figures["totals"]
+    assert (totals.examinations, totals.graded, totals.reviewed) == (1, 1, 1)
+    assert totals.rescreen_share == 1.0 and totals.refer_share == 0.0
+    assert figures["agreement"]["eyes"] == 2 and figures["agreement"]["agreement"] == 1.0
+    client.force_login(colleague)
+    body = client.get("/api/v1/statistics/").json()
+    assert body["totals"]["examinations"] == 1 and body["agreement"]["matrix"] == [[2, 0, 0], [0, 0, 0], [0, 0, 0]]

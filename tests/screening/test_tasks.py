@@ -137,3 +137,19 @@ def test_two_deliveries_racing_leave_one_prediction_per_eye(
     examination.refresh_from_db()
     assert examination.status == Status.DONE
     assert examination.attempts == 2
+
+
+def test_an_examination_voided_while_queued_is_graded_harmlessly_and_stays_voided(  # type: ignore[no-untyped-def]
+    examination, owner, colleague, grading_checkpoint
+) -> None:
+    from screening.selectors import worklist
+
+    services.examination_void(user=owner, examination=examination, reason="Wrong patient.")
+    # The message was already on the queue: the worker still grades it, which must neither fail nor undo the void.
+    assert grade_examination.apply(args=[examination.pk]).get() == "done"
+    assert grade_examination.apply(args=[examination.pk]).get() == "done"
+    examination.refresh_from_db()
+    assert examination.status == Status.DONE and examination.voided
+    assert (examination.voided_by, examination.void_reason) == (owner, "Wrong patient.")
+    assert Prediction.objects.filter(eye_image__examination=examination).count() == 2
+    assert not worklist(user=colleague).exists()
