@@ -11,6 +11,7 @@ from screening.api import (
     ExaminationCreateApi,
     ExaminationDetailApi,
     ExaminationReviewApi,
+    ExaminationVoidApi,
     PatientExaminationListApi,
     StatisticsApi,
 )
@@ -25,6 +26,7 @@ urlpatterns = [
     path("examinations/", ExaminationCreateApi.as_view(), name="examinations"),
     path("examinations/<int:examination_id>/", ExaminationDetailApi.as_view(), name="examination"),
     path("examinations/<int:examination_id>/review/", ExaminationReviewApi.as_view(), name="examination_review"),
+    path("examinations/<int:examination_id>/void/", ExaminationVoidApi.as_view(), name="examination_void"),
     path("statistics/", StatisticsApi.as_view(), name="statistics"),
     path("audit-events/", AuditEventListApi.as_view(), name="audit_events"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -1,5 +1,5 @@
-"""The screening API: upload a paired examination, read its status and results, review it, and a
-patient's history. Parse input, call one selector or service, audit, render."""
+"""The screening API: upload a paired examination, read its status and results, review it, mark it
+entered in error, and a patient's history. Parse input, call one selector or service, audit, render."""
 
 from __future__ import annotations
 
@@ -23,7 +23,12 @@ from patients.permissions import IsClinicalMember
 
 from . import selectors, services
 from .models import Examination
-from .serializers import ExaminationCreateInputSerializer, ExaminationOutputSerializer, ReviewCreateInputSerializer
+from .serializers import (
+    ExaminationCreateInputSerializer,
+    ExaminationOutputSerializer,
+    ReviewCreateInputSerializer,
+    VoidInputSerializer,
+)
 
 CHANNEL = {"channel": "api"}
 
@@ -81,7 +86,9 @@ class ExaminationReviewApi(APIView):
         request=ReviewCreateInputSerializer,
         responses={
             201: ExaminationOutputSerializer,
-            400: OpenApiResponse(description="Invalid grades, not graded yet, or already reviewed"),
+            400: OpenApiResponse(
+                description="Invalid grades, not graded yet, already reviewed, or entered in error (voided)"
+            ),
             403: OpenApiResponse(description="Only doctors review"),
         },
     )
@@ -95,6 +102,40 @@ class ExaminationReviewApi(APIView):
         record_event(action="review.create", request=request, obj=review, detail=CHANNEL)
         examination = selectors.examination_get(user=request.user, examination_id=examination_id)
         return Response(_render(examination, request), status=status.HTTP_201_CREATED)
+
+
+class ExaminationVoidApi(APIView):
+    """Mark an examination "entered in error": kept in the record, no longer counted anywhere."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="examinations_void_create",
+        request=VoidInputSerializer,
+        responses={
+            200: ExaminationOutputSerializer,
+            400: OpenApiResponse(description="reason missing, blank or too long; or already entered in error"),
+            403: OpenApiResponse(description="Staff on an examination a doctor signed off: only a doctor may"),
+            404: OpenApiResponse(description="No such examination in the caller's clinic"),
+        },
+    )
+    def post(self, request: Request, examination_id: int) -> Response:
+        examination = selectors.examination_get(user=request.user, examination_id=examination_id)
+        # Checked before the body, as the page does: staff learn a signed-off examination is a doctor's to void.
+        refusal = services.void_refusal(user=request.user, examination=examination)
+        if refusal is not None:
+            raise PermissionDenied(refusal)
+        data = VoidInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.examination_void(
+            user=request.user,
+            examination=examination,
+            reason=data.validated_data["reason"],
+            request=request,
+            audit_detail=CHANNEL,
+        )
+        examination = selectors.examination_get(user=request.user, examination_id=examination_id)
+        return Response(_render(examination, request))
 
 
 class StatisticsApi(APIView):
@@ -188,6 +229,10 @@ def _payload(examination: Examination, request: Request) -> dict[str, Any]:
             "signed_off_at": review.signed_off_at,
             "recommendation": summary["doctor_recommendation"],
         },
+        "voided": examination.voided_at is not None,
+        "voided_at": examination.voided_at,
+        "voided_by": examination.voided_by_id,
+        "void_reason": examination.void_reason,
     }
 
 

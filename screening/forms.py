@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from .models import Grade
+from .models import VOID_REASON_MAX_LENGTH, Grade
 
 
 class ExaminationForm(forms.Form):
@@ -24,3 +24,13 @@ class ReviewForm(forms.Form):
     right_grade = forms.TypedChoiceField(label="Right eye", choices=Grade.choices, coerce=int, widget=forms.RadioSelect)
     left_grade = forms.TypedChoiceField(label="Left eye", choices=Grade.choices, coerce=int, widget=forms.RadioSelect)
     notes = forms.CharField(label="Notes", required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class VoidForm(forms.Form):
+    # Not `required` and no max_length here: the service checks both, in the same words as the API's.
+    reason = forms.CharField(
+        label="Why was it entered in error?",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "maxlength": VOID_REASON_MAX_LENGTH}),
+        help_text="For example: wrong patient, wrong photographs. Kept with the record.",
+    )

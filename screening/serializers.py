@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from .models import Grade, Status
+from .models import VOID_REASON_MAX_LENGTH, Grade, Status
 from .referral import RECOMMENDATION_LABELS
 
 _BIGINT = 2**63 - 1
@@ -22,6 +22,15 @@ class ReviewCreateInputSerializer(serializers.Serializer):
     right_grade = serializers.ChoiceField(choices=Grade.choices)
     left_grade = serializers.ChoiceField(choices=Grade.choices)
     notes = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
+
+
+class VoidInputSerializer(serializers.Serializer):
+    # Blank passes here on purpose: the service refuses it, in the same words as the web page.
+    reason = serializers.CharField(
+        allow_blank=True,
+        help_text=f"Why the examination was entered in error (wrong patient, wrong photographs); required, "
+        f"at most {VOID_REASON_MAX_LENGTH} characters",
+    )
 
 
 class ConfidencesSerializer(serializers.Serializer):
@@ -75,3 +84,9 @@ class ExaminationOutputSerializer(serializers.Serializer):
     eyes = EyesOutputSerializer()
     referral = ReferralOutputSerializer()
     review = ReviewOutputSerializer(allow_null=True)
+    voided = serializers.BooleanField(
+        help_text="Entered in error: kept in the record, counted nowhere (worklist, recall, statistics)"
+    )
+    voided_at = serializers.DateTimeField(allow_null=True)
+    voided_by = serializers.IntegerField(allow_null=True, help_text="The user who marked it, by id")
+    void_reason = serializers.CharField(allow_blank=True)

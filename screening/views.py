@@ -1,4 +1,4 @@
-"""Screening pages: upload, result (with polling), photographs and heatmaps, worklist, review.
+"""Screening pages: upload, result (with polling), photographs and heatmaps, worklist, review, "entered in error".
 
 Thin: parse input, call one service or selector, render. Photographs and heatmaps are patient data and
 are only ever served here, after the clinic check, and audited; never as public /media/ files.
@@ -21,7 +21,7 @@ from patients.models import Membership
 from patients.selectors import clinical_membership_for, patient_get
 
 from . import selectors, services
-from .forms import ExaminationForm, ReviewForm
+from .forms import ExaminationForm, ReviewForm, VoidForm
 from .models import Examination, Status
 
 CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png"}
@@ -59,21 +59,30 @@ def examination_detail(request: HttpRequest, examination_id: int) -> HttpRespons
     return render(request, "screening/result.html", _detail_context(request, examination))
 
 
-def _detail_context(request: HttpRequest, examination: Examination, review_form: Form | None = None) -> dict:
+def _detail_context(
+    request: HttpRequest, examination: Examination, review_form: Form | None = None, void_form: Form | None = None
+) -> dict:
     summary = selectors.examination_summary(examination)
     membership = clinical_membership_for(request.user)
+    voided = examination.voided_at is not None
     can_review = bool(
-        membership and membership.can_review and examination.status == Status.DONE and summary["review"] is None
+        membership
+        and membership.can_review
+        and examination.status == Status.DONE
+        and summary["review"] is None
+        and not voided
     )
     if can_review and review_form is None:
         eyes = summary["eyes"]
         # Starts at the model's grades: agreeing is one click, correcting is a deliberate change.
         review_form = ReviewForm(initial={"right_grade": eyes["right"]["grade"], "left_grade": eyes["left"]["grade"]})
+    can_void = not voided and services.void_refusal(user=request.user, examination=examination) is None
     return {
         **summary,
         "patient": examination.patient,
         "finished": examination.status in (Status.DONE, Status.FAILED),
         "review_form": review_form if can_review else None,
+        "void_form": (void_form or VoidForm()) if can_void else None,
     }
 
 
@@ -145,6 +154,10 @@ def statistics(request: HttpRequest) -> HttpResponse:
 def review_create(request: HttpRequest, examination_id: int) -> HttpResponse:
     examination = selectors.examination_get(user=request.user, examination_id=examination_id)
     _doctor(request, "Only doctors review examinations.")
+    if examination.voided_at is not None:
+        # Said before the grades are read: whatever they are, this examination is not reviewed.
+        messages.error(request, services.VOIDED_NO_REVIEW)
+        return redirect("screening:detail", examination_id=examination.pk)
     form = ReviewForm(request.POST)
     if form.is_valid():
         try:
@@ -159,6 +172,35 @@ def review_create(request: HttpRequest, examination_id: int) -> HttpResponse:
     if context["review_form"] is None:
         # No longer reviewable (someone signed off first, say): show why on the page.
         messages.error(request, " ".join(_messages(form)) or "This examination cannot be reviewed.")
+        return redirect("screening:detail", examination_id=examination.pk)
+    return render(request, "screening/result.html", context, status=400)
+
+
+@login_required
+@require_POST
+def examination_void(request: HttpRequest, examination_id: int) -> HttpResponse:
+    """Mark the examination "entered in error" (the service audits it); the record itself is kept."""
+    examination = selectors.examination_get(user=request.user, examination_id=examination_id)
+    # Checked before the reason: staff learn that a signed-off examination is a doctor's to void.
+    refusal = services.void_refusal(user=request.user, examination=examination)
+    if refusal is not None:
+        raise PermissionDenied(refusal)
+    form = VoidForm(request.POST)
+    if form.is_valid():
+        try:
+            services.examination_void(
+                user=request.user, examination=examination, reason=form.cleaned_data["reason"], request=request
+            )
+        except ValidationError as error:
+            _add_errors(form, error)
+        else:
+            messages.success(request, "Marked as entered in error. The record is kept and no longer counts.")
+            return redirect("screening:detail", examination_id=examination.pk)
+    # Read again: a colleague may have voided it (or a doctor signed it off) since this page was loaded.
+    examination = selectors.examination_get(user=request.user, examination_id=examination_id)
+    context = _detail_context(request, examination, void_form=form)
+    if context["void_form"] is None:
+        messages.error(request, " ".join(_messages(form)) or "This examination can no longer be marked in error.")
         return redirect("screening:detail", examination_id=examination.pk)
     return render(request, "screening/result.html", context, status=400)
 

@@ -212,3 +212,98 @@ def test_a_reviewed_examination_carries_the_doctors_recommendation(api, owner, c
     body = api.get(f"/api/v1/examinations/{examination.pk}/").json()
     assert body["referral"]["recommendation"] == "rescreen_12_months"  # the model's
     assert body["review"]["recommendation"] == "refer"  # the doctor's
+
+
+# --- entered in error -----------------------------------------------------------------------------------
+
+
+def _void(api, examination, reason="Photographs of another patient."):  # type: ignore[no-untyped-def]
+    return api.post(f"{EXAMS}{examination.pk}/void/", {"reason": reason}, format="json")
+
+
+def test_an_examination_shows_empty_void_fields_until_voided(api, owner, patient) -> None:  # type: ignore[no-untyped-def]
+    examination = graded_examination(patient=patient)
+    api.force_authenticate(owner)
+    body = api.get(f"{EXAMS}{examination.pk}/").json()
+    assert (body["voided"], body["voided_at"], body["voided_by"], body["void_reason"]) == (False, None, None, "")
+
+
+def test_staff_void_an_examination_and_get_it_back_with_the_void_fields(api, owner, patient) -> None:  # type: ignore[no-untyped-def]
+    examination = graded_examination(patient=patient)
+    api.force_authenticate(owner)
+    response = _void(api, examination, reason="  Photographs of another patient. ")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["id"], body["voided"], body["voided_by"]) == (examination.pk, True, owner.pk)
+    assert body["void_reason"] == "Photographs of another patient." and body["voided_at"]
+    # The record is kept: grades and photographs are still there.
+    assert body["eyes"]["right"]["grade"] == 1 and body["eyes"]["right"]["image_url"]
+    event = AuditEvent.objects.get(action="examination.void")
+    assert (event.actor, event.patient) == (owner, patient)
+    assert event.detail == {"channel": "api", "status": "done", "reviewed": False}
+    history = api.get(f"/api/v1/patients/{patient.pk}/examinations/").json()
+    assert history["results"][0]["voided"] is True  # still in the history, marked
+
+
+@pytest.mark.parametrize("data", [{"reason": ""}, {"reason": "   "}, {"reason": "x" * 501}, {}])
+def test_a_blank_missing_or_overlong_reason_is_a_400_on_the_field(api, owner, patient, data) -> None:  # type: ignore[no-untyped-def]
+    examination = graded_examination(patient=patient)
+    api.force_authenticate(owner)
+    response = api.post(f"{EXAMS}{examination.pk}/void/", data, format="json")
+    assert response.status_code == 400 and set(response.json()) == {"reason"}
+    assert not Examination.objects.get(pk=examination.pk).voided
+    assert not AuditEvent.objects.filter(action="examination.void").exists()
+
+
+def test_voiding_twice_is_a_400(api, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+    examination = graded_examination(patient=patient)
+    api.force_authenticate(owner)
+    assert _void(api, examination).status_code == 200
+    api.force_authenticate(colleague)
+    response = _void(api, examination, reason="Wrong patient.")
+    assert response.status_code == 400
+    assert "already been marked as entered in error" in response.json()["non_field_errors"][0]
+    assert Examination.objects.get(pk=examination.pk).voided_by == owner
+
+
+def test_staff_get_403_voiding_a_signed_off_examination_and_a_doctor_may(api, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+    from screening import services
+
+    examination = graded_examination(patient=patient)
+    services.review_create(user=colleague, examination=examination, right_grade=1, left_grade=0)
+    api.force_authenticate(owner)
+    assert _void(api, examination).status_code == 403
+    assert api.post(f"{EXAMS}{examination.pk}/void/", {}, format="json").status_code == 403  # role before body
+    assert not Examination.objects.get(pk=examination.pk).voided
+    api.force_authenticate(colleague)
+    response = _void(api, examination)
+    assert response.status_code == 200 and response.json()["voided_by"] == colleague.pk
+    assert response.json()["review"]["right_grade"] == 1  # the review is kept
+
+
+def test_another_clinics_examination_answers_404_to_a_void(api, outsider, clinic_admin, patient) -> None:  # type: ignore[no-untyped-def]
+    examination = graded_examination(patient=patient)
+    for user in (outsider, clinic_admin):
+        api.force_authenticate(user)
+        assert _void(api, examination).status_code == 404
+    assert not Examination.objects.get(pk=examination.pk).voided
+
+
+def test_reviewing_a_voided_examination_is_a_400(api, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+    examination = graded_examination(patient=patient)
+    api.force_authenticate(owner)
+    _void(api, examination)
+    api.force_authenticate(colleague)
+    response = api.post(f"{EXAMS}{examination.pk}/review/", {"right_grade": 0, "left_grade": 0})
+    assert response.status_code == 400
+    assert "entered in error" in response.json()["non_field_errors"][0]
+    assert not Review.objects.exists()
+
+
+def test_the_schema_documents_the_void(api) -> None:  # type: ignore[no-untyped-def]
+    schema = api.get("/api/v1/schema/", {"format": "json"}).json()
+    operation = schema["paths"]["/api/v1/examinations/{examination_id}/void/"]["post"]
+    assert operation["operationId"] == "examinations_void_create"
+    assert {"200", "400", "403", "404"} <= set(operation["responses"])
+    examination = schema["components"]["schemas"]["ExaminationOutput"]["properties"]
+    assert {"voided", "voided_at", "voided_by", "void_reason"} <= set(examination)

@@ -376,3 +376,183 @@ def test_a_failed_examination_does_not_count_as_a_screening(client, owner, patie
     assert f'data-patient="{patient.pk}"' in client.get(reverse("patients:list"), {"due": "1"}).content.decode()
     page = client.get(reverse("patients:detail", kwargs={"patient_id": patient.pk})).content.decode()
     assert "Next screening due" in page and "overdue" in page
+
+
+# --- entered in error -----------------------------------------------------------------------------------
+
+
+def _void_url(examination: Examination) -> str:
+    return reverse("screening:void", kwargs={"examination_id": examination.pk})
+
+
+def _detail_url(examination: Examination) -> str:
+    return reverse("screening:detail", kwargs={"examination_id": examination.pk})
+
+
+def _void(examination: Examination, user, reason: str = "Photographs of another patient.") -> None:  # type: ignore[no-untyped-def]
+    services.examination_void(user=user, examination=examination, reason=reason)
+
+
+def test_staff_mark_an_examination_entered_in_error_and_the_result_page_says_so(  # type: ignore[no-untyped-def]
+    client, owner, colleague, patient
+) -> None:
+    examination = _graded(_examination(owner, patient), right=(1, 0.9), left=(0, 0.7))
+    client.force_login(owner)
+    before = client.get(_detail_url(examination))
+    assert before.context["void_form"] is not None and _void_url(examination) in before.content.decode()
+    response = client.post(_void_url(examination), {"reason": " Photographs of another patient. "})
+    assert response.status_code == 302 and response["Location"] == _detail_url(examination)
+    examination.refresh_from_db()
+    assert (examination.voided_by, examination.void_reason) == (owner, "Photographs of another patient.")
+    event = AuditEvent.objects.get(action="examination.void")
+    assert (event.actor, event.patient) == (owner, patient) and "reason" not in event.detail
+    when = examination.voided_at.strftime("%Y-%m-%d %H:%M")
+    client.force_login(colleague)
+    page = client.get(_detail_url(examination))
+    html = page.content.decode()
+    assert f"Entered in error on {when} UTC by owner:</strong>" in html
+    assert '<span id="void-reason">Photographs of another patient.</span>' in html
+    # Neither a review nor a second void is offered; the grades are still shown.
+    assert page.context["review_form"] is None and page.context["void_form"] is None
+    assert 'Model: <strong class="label" data-label>Mild</strong>' in html
+
+
+@pytest.mark.parametrize("reason", ["", "   ", "x" * 501])
+def test_a_blank_or_overlong_reason_is_shown_beside_the_field_and_nothing_is_saved(  # type: ignore[no-untyped-def]
+    client, owner, patient, reason
+) -> None:
+    examination = _graded(_examination(owner, patient), right=(0, 0.9), left=(0, 0.7))
+    client.force_login(owner)
+    response = client.post(_void_url(examination), {"reason": reason})
+    assert response.status_code == 400
+    assert "reason" in response.context["void_form"].errors
+    assert 'id="void-reason-errors"' in response.content.decode()
+    examination.refresh_from_db()
+    assert not examination.voided
+    assert not AuditEvent.objects.filter(action="examination.void").exists()
+
+
+def test_voiding_twice_is_refused_with_a_message_and_the_first_void_stands(client, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+    examination = _graded(_examination(owner, patient), right=(0, 0.9), left=(0, 0.7))
+    _void(examination, owner, reason="Wrong photographs.")
+    client.force_login(colleague)
+    response = client.post(_void_url(examination), {"reason": "Wrong patient."}, follow=True)
+    assert response.status_code == 200
+    assert "already been marked as entered in error" in response.content.decode()
+    examination.refresh_from_db()
+    assert (examination.voided_by, examination.void_reason) == (owner, "Wrong photographs.")
+    assert AuditEvent.objects.filter(action="examination.void").count() == 1
+
+
+def test_staff_cannot_void_a_signed_off_examination_but_a_doctor_can(client, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+    examination = _graded(_examination(owner, patient), right=(0, 0.9), left=(0, 0.7))
+    services.review_create(user=colleague, examination=examination, right_grade=0, left_grade=0)
+    client.force_login(owner)
+    assert client.get(_detail_url(examination)).context["void_form"] is None
+    assert client.post(_void_url(examination), {"reason": "Wrong patient."}).status_code == 403
+    assert client.post(_void_url(examination), {"reason": ""}).status_code == 403  # the role first, then the reason
+    examination.refresh_from_db()
+    assert not examination.voided
+    client.force_login(colleague)
+    assert client.get(_detail_url(examination)).context["void_form"] is not None
+    assert client.post(_void_url(examination), {"reason": "Wrong patient."}).status_code == 302
+    examination.refresh_from_db()
+    assert examination.voided_by == colleague
+
+
+def test_another_clinics_examination_answers_404_to_a_void(client, owner, outsider, clinic_admin, patient) -> None:  # type: ignore[no-untyped-def]
+    examination = _graded(_examination(owner, patient), right=(0, 0.9), left=(0, 0.7))
+    for user in (outsider, clinic_admin):
+        client.force_login(user)
+        assert client.post(_void_url(examination), {"reason": "Wrong patient."}).status_code == 404
+    examination.refresh_from_db()
+    assert not examination.voided
+
+
+def test_a_review_of_a_voided_examination_is_refused_with_a_message(client, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+    examination = _graded(_examination(owner, patient), right=(0, 0.9), left=(1, 0.7))
+    _void(examination, owner)
+    client.force_login(colleague)
+    review = reverse("screening:review", kwargs={"examination_id": examination.pk})
+    response = client.post(review, {"right_grade": "0", "left_grade": "1"}, follow=True)
+    assert response.status_code == 200
+    assert "entered in error; it cannot be reviewed" in response.content.decode()
+    assert not Review.objects.exists()
+
+
+def test_a_voided_examination_leaves_the_worklist(client, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+    kept = _graded(_examination(owner, patient), right=(0, 0.9), left=(0, 0.9))
+    voided = _graded(_examination(owner, patient), right=(2, 0.9), left=(0, 0.9))
+    _void(voided, owner)
+    client.force_login(colleague)
+    response = client.get(reverse("screening:worklist"))
+    assert [row["examination"].pk for row in response.context["rows"]] == [kept.pk]
+
+
+def test_the_recall_falls_back_to_the_examination_before_a_voided_one(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+    # Normal a year and more ago; last week's examination (Mild) was of someone else's photographs.
+    previous = _examined(owner, patient, (0, 0), days_ago=400)
+    _void(_examined(owner, patient, (1, 0), days_ago=5), owner)
+    only_voided = PatientFactory(clinic=patient.clinic, created_by=owner)
+    _void(_examined(owner, only_voided, (0, 0), days_ago=400), owner)
+    client.force_login(owner)
+    due = client.get(reverse("patients:list"), {"due": "1"}).content.decode()
+    assert f'data-patient="{patient.pk}"' in due
+    # Never (validly) examined: not on the annual recall, whose list is of patients screened a year ago.
+    assert f'data-patient="{only_voided.pk}"' not in due
+    page = client.get(reverse("patients:detail", kwargs={"patient_id": patient.pk})).content.decode()
+    previous.refresh_from_db()
+    assert f"Next screening due {(previous.created_at + timedelta(days=365)):%Y-%m-%d}" in page and "overdue" in page
+
+
+def test_a_voided_newest_examination_sets_no_due_date(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+    # The voided one would have said "rescreen", the one before it says "refer": no rescreening date.
+    _examined(owner, patient, (1, 0), days_ago=30)
+    _void(_examined(owner, patient, (0, 0), days_ago=2), owner)
+    client.force_login(owner)
+    page = client.get(reverse("patients:detail", kwargs={"patient_id": patient.pk})).content.decode()
+    assert "Next screening due" not in page
+
+
+def test_the_patient_list_shows_the_examination_before_a_voided_one_as_newest(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+    previous = _examined(owner, patient, (0, 0), days_ago=40)
+    voided = _examined(owner, patient, (2, 2), days_ago=1)
+    _void(voided, owner)
+    only_voided = PatientFactory(clinic=patient.clinic, created_by=owner)
+    _void(_examined(owner, only_voided, (1, 1), days_ago=1), owner)
+    client.force_login(owner)
+    html = client.get(reverse("patients:list")).content.decode()
+    row = html[html.index(f'data-patient="{patient.pk}"') :].split("</tr>")[0]
+    assert _detail_url(previous) in row and _detail_url(voided) not in row
+    assert "Rescreen in 12 months" in row
+    assert "never" in html[html.index(f'data-patient="{only_voided.pk}"') :].split("</tr>")[0]
+
+
+def test_the_patient_page_lists_a_voided_examination_struck_through_and_charts_only_the_others(  # type: ignore[no-untyped-def]
+    client, owner, patient
+) -> None:
+    from screening.selectors import patient_history_context
+
+    kept = _examined(owner, patient, (0, 0), days_ago=40)
+    voided = _examined(owner, patient, (2, 2), days_ago=1)
+    _void(voided, owner)
+    client.force_login(owner)
+    html = client.get(reverse("patients:detail", kwargs={"patient_id": patient.pk})).content.decode()
+    row = html[html.index(f'data-examination="{voided.pk}"') :].split("</tr>")[0]
+    assert 'class="voided" data-voided="true"' in row and "<s>" in row and "entered in error" in row
+    assert "data-voided" not in html[html.index(f'data-examination="{kept.pk}"') :].split("</tr>")[0]
+    chart = patient_history_context(patient=patient)["chart"]
+    assert [point["when"] for point in chart["series"]["right"]["points"]] == [
+        Examination.objects.get(pk=kept.pk).created_at
+    ]
+
+
+def test_the_patient_page_and_list_keep_their_query_counts_with_voided_examinations(  # type: ignore[no-untyped-def]
+    client, owner, patient
+) -> None:
+    _graded(_examination(owner, patient), right=(0, 0.9), left=(0, 0.9))
+    client.force_login(owner)
+    page, listing = _history_queries(owner, patient), _list_queries(client)
+    for _ in range(3):
+        _void(_graded(_examination(owner, patient), right=(1, 0.9), left=(0, 0.9)), owner)
+    assert (_history_queries(owner, patient), _list_queries(client)) == (page, listing)

@@ -5,7 +5,8 @@ one leaves none.
 
 Role semantics (documented in docs/security.md):
   * staff and doctors read and write their clinic's patients and examinations and upload; only doctors
-    review and see the worklist;
+    review and see the worklist; staff and doctors mark an examination entered in error, but once a
+    doctor signed it off only a doctor may;
   * clinic admins manage their clinic's accounts and see no patient data;
   * superusers without a clinic use the Django admin (and the audit API), not the clinical pages;
   * an object a role may not see, another clinic's above all, answers 404 whatever the role; a visible
@@ -26,10 +27,12 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
+from screening.models import Review
 from tests.examination_data import graded_examination, upload
 from tests.factories import PatientFactory
 
@@ -50,6 +53,7 @@ class World:
     patient: dict[str, Any]
     examination: dict[str, Any]
     account: dict[str, Any]
+    signed_off: dict[str, Any]  # an examination a doctor reviewed
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,14 @@ def _photographs(w: World, t: str) -> dict[str, Any]:
 
 def _grades(w: World, t: str) -> dict[str, Any]:
     return {"right_grade": 1, "left_grade": 0, "notes": ""}
+
+
+def _void_reason(w: World, t: str) -> dict[str, Any]:
+    return {"reason": "Photographs of another patient."}
+
+
+def _signed_off_url(template: str) -> Callable[[World, str], str]:
+    return lambda w, t: template.format(examination=w.signed_off[t].pk)
 
 
 ROUTES: list[Route] = [
@@ -206,6 +218,26 @@ ROUTES: list[Route] = [
         302,
         data=_grades,
         audit="review.create",
+    ),
+    Route(
+        "void form post",
+        "html",
+        "POST",
+        _examination_url("screening:void"),
+        STAFF_AND_DOCTORS,
+        302,
+        data=_void_reason,
+        audit="examination.void",
+    ),
+    Route(
+        "void form post, signed off",
+        "html",
+        "POST",
+        _signed_off_url("/screening/examinations/{examination}/void/"),
+        DOCTORS,
+        302,
+        data=_void_reason,
+        audit="examination.void",
     ),
     Route(
         "worklist",
@@ -347,6 +379,26 @@ ROUTES: list[Route] = [
         audit="review.create",
     ),
     Route(
+        "api void",
+        "api",
+        "POST",
+        _api("examinations/{examination}/void/"),
+        STAFF_AND_DOCTORS,
+        200,
+        data=_void_reason,
+        audit="examination.void",
+    ),
+    Route(
+        "api void, signed off",
+        "api",
+        "POST",
+        _signed_off_url("/api/v1/examinations/{examination}/void/"),
+        DOCTORS,
+        200,
+        data=_void_reason,
+        audit="examination.void",
+    ),
+    Route(
         "api statistics",
         "api",
         "GET",
@@ -459,6 +511,11 @@ CASES = [
 @pytest.fixture
 def world(clinic, other_clinic, owner, colleague, clinic_admin, outsider, superuser, patient) -> World:  # type: ignore[no-untyped-def]
     their_patient = PatientFactory(clinic=other_clinic)
+    signed_off = {"own": graded_examination(patient=patient), "other": graded_examination(patient=their_patient)}
+    for target, doctor in (("own", colleague), ("other", outsider)):
+        Review.objects.create(
+            examination=signed_off[target], doctor=doctor, right_grade=1, left_grade=0, signed_off_at=timezone.now()
+        )
     return World(
         users={"staff": owner, "doctor": colleague, "clinic_admin": clinic_admin, "superuser": superuser},
         patient={"own": patient, "other": their_patient},
@@ -467,6 +524,7 @@ def world(clinic, other_clinic, owner, colleague, clinic_admin, outsider, superu
             "other": graded_examination(patient=their_patient),
         },
         account={"own": owner, "other": outsider},
+        signed_off=signed_off,
     )
 
 
@@ -537,6 +595,7 @@ def test_every_url_of_the_patient_and_screening_apps_is_in_the_matrix() -> None:
         "screening:detail": "result page",
         "screening:status": "result status",
         "screening:review": "review form post",
+        "screening:void": "void form post",
         "screening:worklist": "worklist",
         "screening:statistics": "statistics",
         "screening:eye_image": "right photograph",
