@@ -72,6 +72,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--split", choices=["train", "val", "test"], help="only this split of the patient-level split")
     p.add_argument("--seed", type=int, default=0, help="the split's seed (training's default is 0)")
+    p.add_argument("--bootstrap", type=int, default=1000, help="rounds of the patient bootstrap (0: no intervals)")
 
 
 def _add_tsne(sub: argparse._SubParsersAction) -> None:
@@ -145,7 +146,7 @@ def _train(args: argparse.Namespace) -> dict:
 def _evaluate(args: argparse.Namespace) -> dict:
     from ml.evaluate import evaluate
 
-    metrics = evaluate(args.data, args.out, args.checkpoint, args.batch_size, args.split, args.seed)
+    metrics = evaluate(args.data, args.out, args.checkpoint, args.batch_size, args.split, args.seed, args.bootstrap)
     return {k: v for k, v in metrics.items() if k not in ("per_class", "per_source")}
 
 

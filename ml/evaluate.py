@@ -13,7 +13,7 @@ import numpy as np
 
 from ml.cache import load_images
 from ml.data import Sample, load_datasets, split_by_patient
-from ml.metrics import classification_metrics, examination_referral
+from ml.metrics import bootstrap_intervals, classification_metrics, examination_referral
 from ml.plots import plot_confusion, plot_roc
 from ml.predictor import Predictor
 
@@ -74,6 +74,7 @@ def evaluate(
     batch_size: int = 32,
     split: str | None = None,
     seed: int = 0,
+    bootstrap: int = 1000,
 ) -> dict[str, Any]:
     """Write metrics.json, confusion_matrix.png, roc_referable.png and predictions.csv; return the metrics."""
     out = Path(out)
@@ -85,15 +86,18 @@ def evaluate(
         raise ValueError(f"no readable images in {list(map(str, data))}")
     y_true = np.array([s.label for s in samples])
     metrics = classification_metrics(y_true, probs.argmax(1), probs, predictor.labels)
+    examinations = [f"{s.source}/{s.patient_id}" for s in samples]
     metrics |= {
         "per_source": _per_source(samples, y_true, probs),
-        "per_examination": examination_referral(
-            [f"{s.source}/{s.patient_id}" for s in samples], y_true, probs.argmax(1), probs
-        ),
+        "per_examination": examination_referral(examinations, y_true, probs.argmax(1), probs),
         "model_version": predictor.version,
         "checkpoint_sha256": predictor.checkpoint_sha256,
         "data": [str(d) for d in data] + ([f"split={split} seed={seed}"] if split else []),
     }
+    if bootstrap > 0:
+        # Grouped by the raw patient id, as the split is: one EyePACS patient can be in two of the sets.
+        patients = [s.patient_id for s in samples]
+        metrics["confidence_intervals"] = bootstrap_intervals(y_true, probs, patients, rounds=bootstrap, seed=seed)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     plot_confusion(np.array(metrics["confusion_matrix"]), predictor.labels, out / "confusion_matrix.png")
     plot_roc(y_true >= 1, probs[:, 1:].sum(axis=1), metrics["referable_roc_auc"], out / "roc_referable.png")

@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 
 from ml.calibration import expected_calibration_error, fit_temperature, softmax
-from ml.metrics import classification_metrics, examination_referral, operating_points
+from ml.metrics import (
+    balanced_accuracy_from,
+    bootstrap_intervals,
+    classification_metrics,
+    examination_referral,
+    operating_points,
+    quadratic_kappa_from,
+)
 
 
 def test_metrics_on_hand_built_predictions_match_known_values() -> None:
@@ -84,3 +91,59 @@ def test_examination_is_referable_when_either_eye_is() -> None:
     assert result["specificity"] == 0.0
     # Scores are each examination's highest referable probability: A 0.7, B 0.6, C 0.9.
     assert result["roc_auc"] == 1.0
+
+
+def test_the_fast_confusion_metrics_match_sklearn() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        y_true, y_pred = rng.integers(0, 3, 200), rng.integers(0, 3, 200)
+        y_pred[:120] = y_true[:120]  # agree more than chance
+        reference = classification_metrics(y_true, y_pred)
+        confusion = np.array(reference["confusion_matrix"])
+        assert balanced_accuracy_from(confusion) == pytest.approx(reference["balanced_accuracy"])
+        assert quadratic_kappa_from(confusion) == pytest.approx(reference["quadratic_weighted_kappa"])
+
+
+def _noisy_probabilities(y_true: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    logits = rng.normal(size=(len(y_true), 3))
+    logits[np.arange(len(y_true)), y_true] += 1.0
+    return np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+
+
+def test_bootstrap_intervals_surround_the_measured_value_and_repeat_with_the_seed() -> None:
+    rng = np.random.default_rng(0)
+    y_true = rng.integers(0, 3, 300)
+    probs = _noisy_probabilities(y_true, rng)
+    patients = [f"p{i // 2}" for i in range(300)]
+    measured = classification_metrics(y_true, probs.argmax(1), probs)
+    intervals = bootstrap_intervals(y_true, probs, patients, rounds=300)
+    assert intervals["groups"] == 150 and intervals["resampled"] == "patients"
+    for name in ("balanced_accuracy", "quadratic_weighted_kappa", "referable_roc_auc"):
+        low, high = intervals[name]
+        assert low < measured[name] < high
+    assert bootstrap_intervals(y_true, probs, patients, rounds=300) == intervals
+
+
+def test_perfect_predictions_have_no_uncertainty() -> None:
+    y_true = np.array([0, 1, 2, 0, 1, 2, 0, 0])
+    probs = np.eye(3)[y_true] * 0.9 + 0.1 / 3
+    intervals = bootstrap_intervals(y_true, probs, [str(i) for i in range(8)], rounds=100)
+    assert intervals["balanced_accuracy"] == [1.0, 1.0]
+    assert intervals["quadratic_weighted_kappa"] == [1.0, 1.0]
+
+
+def test_resampling_patients_not_photographs_widens_the_interval_for_alike_eyes() -> None:
+    # Both eyes of a patient carry the same outcome: drawing photographs one by one would pretend there
+    # are twice as many independent cases, and give a narrower interval than drawing patients.
+    rng = np.random.default_rng(1)
+    y_patient = rng.integers(0, 3, 150)
+    y_true = np.repeat(y_patient, 2)
+    probs = np.repeat(_noisy_probabilities(y_patient, rng), 2, axis=0)
+    by_patient = bootstrap_intervals(y_true, probs, [f"p{i // 2}" for i in range(300)], rounds=400)
+    by_photograph = bootstrap_intervals(y_true, probs, [f"i{i}" for i in range(300)], rounds=400)
+    assert _width(by_patient) > 1.2 * _width(by_photograph)
+
+
+def _width(intervals: dict) -> float:
+    low, high = intervals["balanced_accuracy"]
+    return high - low

@@ -79,6 +79,11 @@ def test_evaluate_writes_every_key_and_figure(tiny_checkpoint: Path, fundus_dir:
     # The portal's decision, one per examination (a patient's pair): referable when either eye is.
     examinations = {(s.source, s.patient_id) for s in load_dataset(fundus_dir)}
     assert written["per_examination"]["examinations"] == len(examinations) < 9
+    # Patient-bootstrap intervals of the headline metrics, around the measured value.
+    intervals = written["confidence_intervals"]
+    assert intervals["groups"] == len({s.patient_id for s in load_dataset(fundus_dir)})
+    low, high = intervals["balanced_accuracy"]
+    assert low <= written["balanced_accuracy"] <= high
 
 
 def test_predict_command_prints_json_and_writes_heatmaps(
