@@ -1,5 +1,6 @@
 """Through Debian's chromium (Playwright): log in, choose the patient, fill the Right zone by clicking
-(file chooser) and the Left zone by dropping a file, Predict, wait for the grades, look at the heatmaps."""
+(file chooser) and the Left zone by dropping a file, Predict, wait for the grades, look at the heatmaps,
+print; then mark the examination entered in error."""
 
 from __future__ import annotations
 
@@ -116,4 +117,16 @@ def test_a_staff_member_uploads_both_eyes_and_sees_the_grades_and_heatmaps(
     assert page.locator("#history tbody tr").count() == 1
     assert page.locator(".grade-chart circle.dot").count() == 2
     page.screenshot(path=str(ARTIFACTS / "screening-patient.png"), full_page=True)
+
+    # Entered in error: folded away under the result until asked for, then kept in the history, marked.
+    page.click("#history tbody tr >> text=Open")
+    reason = page.locator("#void textarea")
+    assert reason.is_hidden()
+    page.click("#void summary")
+    reason.fill("Photographs of another patient")
+    page.click("#void button[type=submit]")
+    assert "Photographs of another patient" in page.locator(".void-banner, .banner, main").first.inner_text()
+    page.click(f"text={patient.last_name}, {patient.first_name}")
+    assert "entered in error" in page.locator("#history tbody tr").first.inner_text()
+    assert page.locator(".grade-chart circle.dot").count() == 0
     assert errors == []
