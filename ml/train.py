@@ -374,13 +374,48 @@ def train(config: TrainConfig) -> dict[str, Any]:
             save_checkpoint(model, best_path, card | {"best_epoch": epoch}, half=False)
         else:
             stale += 1
-        if stale >= config.patience or schedule.progress(step) >= 1.0:
-            log.info("stopping after epoch %d (stale %d, progress %.2f)", epoch, stale, schedule.progress(step))
+        stop = stop_reason(row, stale, schedule.progress(step), config, len(splits["train"].labels))
+        if stop:
+            log.log(
+                logging.ERROR if stop.startswith("unstable") else logging.INFO,
+                "stopping after epoch %d: %s",
+                epoch,
+                stop,
+            )
             break
-    return finalise(best_path, splits, out, config)
+    else:
+        stop = f"all {config.epochs} epochs"
+    return finalise(best_path, splits, out, config, stop)
 
 
-def finalise(best_path: Path, splits: dict[str, Arrays], out: Path, config: TrainConfig) -> dict[str, Any]:
+# An epoch with more skipped (non-finite) steps than this share is not training any more.
+UNSTABLE_FRACTION = 0.5
+
+
+def stop_reason(row: dict[str, float], stale: int, progress: float, config: TrainConfig, train_size: int) -> str | None:
+    """Why training stops after this epoch, or None to go on.
+
+    A few skipped steps are the finite-loss guard doing its job; most of an epoch's steps skipped means the
+    weights now give non-finite gradients for almost any batch (seen on the GPU with a width-384 model at
+    lr 1e-3: 150 of 157 steps an epoch for 25 epochs), and going on only burns the budget. The run stops
+    and the best checkpoint so far is finalised, with the reason in its card.
+    """
+    steps = math.ceil((config.samples_per_epoch or train_size) / config.batch_size)
+    skipped = int(row.get("skipped_steps", 0))
+    if skipped > UNSTABLE_FRACTION * steps:
+        return f"unstable: {skipped} of {steps} steps non-finite (try a lower --lr than {config.lr})"
+    if skipped:
+        log.warning("epoch %d: %d of %d steps skipped as non-finite", row.get("epoch", 0), skipped, steps)
+    if stale >= config.patience:
+        return f"no better validation {config.monitor} for {stale} epochs"
+    if progress >= 1.0:
+        return "the schedule (epochs or time budget) is complete"
+    return None
+
+
+def finalise(
+    best_path: Path, splits: dict[str, Arrays], out: Path, config: TrainConfig, stopped: str = ""
+) -> dict[str, Any]:
     """Fit the temperature on validation, measure the test split, write the fp16 model with its full card."""
     device = training_device()
     model, card = load_checkpoint(best_path, device)
@@ -401,6 +436,7 @@ def finalise(best_path: Path, splits: dict[str, Arrays], out: Path, config: Trai
     }
     card = {k: v for k, v in card.items() if k not in ("sha256", "weights_file", "dtype")}
     card |= {"temperature": temperature, "calibration": calibration, "test_metrics": test_metrics}
+    card["training"] = card.get("training", {}) | {"stopped": stopped}
     final = save_checkpoint(model, out / "model.safetensors", card, half=True)
     (out / "test_metrics.json").write_text(json.dumps(test_metrics, indent=2) + "\n")
     log.info("test metrics: %s", json.dumps({k: v for k, v in test_metrics.items() if not isinstance(v, dict | list)}))

@@ -101,3 +101,17 @@ def test_the_ordinal_cost_has_gradients_for_every_logit() -> None:
     logits = torch.zeros(2, 3, requires_grad=True)
     OrdinalCostLoss(0.1, 1.0)(logits, torch.tensor([0, 2])).backward()
     assert logits.grad is not None and torch.isfinite(logits.grad).all() and logits.grad.abs().sum() > 0
+
+
+def test_a_run_whose_steps_are_mostly_non_finite_stops_and_says_why(tmp_path: Path) -> None:
+    # At learning rate 1e4 the first step throws the weights so far that most later steps are non-finite:
+    # the run stops after that epoch instead of burning its budget, and keeps its best checkpoint.
+    card = train(tiny_config(tmp_path, lr=1e4, epochs=3, samples_per_epoch=16, warmup_epochs=0))
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert len(history) == 1 and history[0]["skipped_steps"] == 3
+    assert card["training"]["stopped"].startswith("unstable: 3 of 4 steps non-finite")
+    assert (tmp_path / "model.safetensors").is_file()
+
+
+def test_a_normal_run_records_why_it_stopped(tiny_checkpoint: Path) -> None:
+    assert read_card(tiny_checkpoint)["training"]["stopped"]
