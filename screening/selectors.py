@@ -240,7 +240,9 @@ def examination_facts(examinations: QuerySet[Examination]) -> list[ExaminationFa
         Prediction.objects.filter(eye_image=OuterRef("pk")).order_by("-created_at", "-id").values("predicted_class")[:1]
     )
     photographs = (
-        EyeImage.objects.filter(examination__in=examinations, examination__voided_at__isnull=True)
+        # The void filter goes inside the IN subquery; as a condition on the joined examination row it made
+        # the statistics of 3000 examinations about 1.5 times slower (bench/bench_statistics.py).
+        EyeImage.objects.filter(examination__in=examinations.filter(voided_at__isnull=True))
         .annotate(grade=Subquery(latest_grade))
         .values_list(*_FACT_FIELDS)
     )
