@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.http import HttpRequest
 
 from audit.admin import AuditedModelAdmin
 
-from .models import Examination, EyeImage, Prediction, Review
+from .models import Examination, EyeImage, Prediction, Review, ReviewRevision
 
 
 class EyeImageInline(admin.TabularInline):
@@ -45,9 +46,37 @@ class PredictionAdmin(AuditedModelAdmin):
     raw_id_fields = ["eye_image"]
 
 
+class ReviewRevisionInline(admin.TabularInline):
+    """The versions amendments replaced: shown, never added, changed or deleted (the database refuses too)."""
+
+    model = ReviewRevision
+    extra = 0
+    fields = ["right_grade", "left_grade", "notes", "doctor", "signed_off_at", "amended_by", "amended_at", "reason"]
+    readonly_fields = fields
+    ordering = ["amended_at", "id"]
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Review | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Review | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Review | None = None) -> bool:
+        return False
+
+
 @admin.register(Review)
 class ReviewAdmin(AuditedModelAdmin):
-    list_display = ["examination", "doctor", "right_grade", "left_grade", "signed_off_at"]
-    list_filter = ["right_grade", "left_grade"]
+    list_display = ["examination", "doctor", "right_grade", "left_grade", "signed_off_at", "amended_at"]
+    list_filter = ["right_grade", "left_grade", ("amended_at", admin.EmptyFieldListFilter)]
     search_fields = ["examination__patient__medical_record_number", "doctor__username", "notes"]
+    # A signed-off clinical decision changes only through the portal's amendment (services.review_amend:
+    # the earlier version kept, a reason, the audit event), never by an edit here that leaves no trace.
     raw_id_fields = ["examination"]
+    inlines = [ReviewRevisionInline]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Review | None = None) -> list[str]:
+        if obj is None:
+            return ["amended_at"]
+        return ["examination", "doctor", "right_grade", "left_grade", "notes", "signed_off_at", "amended_at"]

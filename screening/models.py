@@ -27,6 +27,7 @@ class Status(models.TextChoices):
 
 
 VOID_REASON_MAX_LENGTH = 500
+AMEND_REASON_MAX_LENGTH = 500
 
 
 class ExaminationQuerySet(models.QuerySet):
@@ -158,14 +159,20 @@ class Prediction(models.Model):
 
 
 class Review(models.Model):
-    """A doctor's sign-off: the corrected grade of each eye, kept beside the model's, never over it."""
+    """A doctor's sign-off: the corrected grade of each eye, kept beside the model's, never over it.
+
+    Always the current version: an amendment (services.review_amend) keeps the replaced one as a
+    ReviewRevision and writes the new values here."""
 
     examination = models.OneToOneField(Examination, on_delete=models.PROTECT, related_name="review")
     doctor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reviews")
     right_grade = models.PositiveSmallIntegerField(choices=Grade.choices)
     left_grade = models.PositiveSmallIntegerField(choices=Grade.choices)
     notes = models.TextField(blank=True, default="")
+    # Who signed the CURRENT grades and when: after an amendment, the amending doctor and the amendment's
+    # time (each replaced version, with its own signer, is a ReviewRevision).
     signed_off_at = models.DateTimeField()
+    amended_at = models.DateTimeField(null=True, blank=True, help_text="When the grades were last amended")
 
     class Meta:
         ordering = ["-signed_off_at"]
@@ -178,3 +185,39 @@ class Review(models.Model):
 
     def __str__(self) -> str:
         return f"Review of examination {self.examination_id} by {self.doctor}"
+
+
+class ReviewRevision(models.Model):
+    """A version of a review that an amendment replaced: the grades and notes as they were signed off,
+    with who signed them, plus who replaced them, when and why. Append-only (the database refuses UPDATE
+    and DELETE: migration 0004); the Review row always holds the current version, so every reader
+    (recall, statistics, worklist, pages, API) uses the amended grades without knowing about revisions."""
+
+    review = models.ForeignKey(Review, on_delete=models.PROTECT, related_name="revisions")
+    right_grade = models.PositiveSmallIntegerField(choices=Grade.choices)
+    left_grade = models.PositiveSmallIntegerField(choices=Grade.choices)
+    notes = models.TextField(blank=True, default="")
+    doctor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="review_revisions_signed",
+        help_text="Who had signed these values off",
+    )
+    signed_off_at = models.DateTimeField()
+    amended_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="review_amendments")
+    amended_at = models.DateTimeField()
+    reason = models.TextField(max_length=AMEND_REASON_MAX_LENGTH)
+
+    class Meta:
+        ordering = ["amended_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(right_grade__in=Grade.values) & models.Q(left_grade__in=Grade.values),
+                name="review_revision_grades_valid",
+            ),
+            # An amendment always says why: no silent change of a clinical decision.
+            models.CheckConstraint(condition=~models.Q(reason=""), name="review_revision_reason_given"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Earlier version of review {self.review_id}, replaced {self.amended_at:%Y-%m-%d %H:%M}"

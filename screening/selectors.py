@@ -16,7 +16,7 @@ from django.utils import timezone
 from patients.models import Patient
 from patients.selectors import clinical_membership_for
 
-from .models import Examination, EyeImage, Grade, Prediction, Side, Status
+from .models import Examination, EyeImage, Grade, Prediction, ReviewRevision, Side, Status
 from .referral import RECOMMENDATION_LABELS, RESCREEN, EyeResult, recommendation, referral_of
 
 User = AbstractBaseUser | AnonymousUser
@@ -25,10 +25,15 @@ SIDES = (Side.RIGHT, Side.LEFT)
 
 def with_results(examinations: QuerySet[Examination]) -> QuerySet[Examination]:
     # Three queries however many examinations: the rows (with review, patient and who voided it), the
-    # images, and the predictions, newest first so latest_prediction() takes the first.
+    # images, and the predictions, newest first so latest_prediction() takes the first; a fourth for the
+    # reviews' earlier versions (amendments), oldest first, only when one of the examinations has a review.
     return examinations.select_related("patient", "review", "review__doctor", "voided_by").prefetch_related(
         Prefetch("images", queryset=EyeImage.objects.order_by("side")),
         Prefetch("images__predictions", queryset=Prediction.objects.order_by("-created_at", "-id")),
+        Prefetch(
+            "review__revisions",
+            queryset=ReviewRevision.objects.select_related("doctor", "amended_by").order_by("amended_at", "id"),
+        ),
     )
 
 
@@ -110,6 +115,11 @@ def review_of(examination: Examination) -> Any:
         return None
 
 
+def revisions_of(review: Any) -> list[ReviewRevision]:
+    """A review's earlier versions, oldest first (prefetched by with_results); none for no review."""
+    return list(review.revisions.all()) if review is not None else []
+
+
 def pair_warning_of(examination: Examination) -> str | None:
     """The upload's warning that both photographs are one (or mirrored), if it raised one."""
     for image in examination.images.all():
@@ -142,7 +152,9 @@ def examination_summary(examination: Examination) -> dict[str, Any]:
         "doctor_recommendation_label": RECOMMENDATION_LABELS.get(doctors or ""),
         "pair_warning": pair_warning_of(examination),
         "model_version": model_version_of(examination),
+        # The current (possibly amended) review; what amendments replaced, oldest first.
         "review": review,
+        "revisions": revisions_of(review),
     }
 
 

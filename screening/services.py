@@ -1,4 +1,5 @@
-"""Writes for examinations: upload, grading (the worker's side), failure, review, "entered in error"."""
+"""Writes for examinations: upload, grading (the worker's side), failure, review and its amendment,
+"entered in error"."""
 
 from __future__ import annotations
 
@@ -23,7 +24,18 @@ from patients.models import Patient
 from patients.selectors import clinical_membership_for
 
 from . import grading, quality
-from .models import VOID_REASON_MAX_LENGTH, Examination, EyeImage, Grade, Prediction, Review, Side, Status
+from .models import (
+    AMEND_REASON_MAX_LENGTH,
+    VOID_REASON_MAX_LENGTH,
+    Examination,
+    EyeImage,
+    Grade,
+    Prediction,
+    Review,
+    ReviewRevision,
+    Side,
+    Status,
+)
 from .reconcile import examination_enqueue
 from .selectors import review_of
 from .validation import CheckedImage, check_upload, pair_warning
@@ -232,10 +244,7 @@ def review_create(
         raise PermissionDenied("Only doctors review examinations.")
     if examination.patient.clinic_id != membership.clinic_id:
         raise PermissionDenied("Only doctors of the patient's clinic review this examination.")
-    errors: dict[str, list[str]] = {}
-    for field, grade in (("right_grade", right_grade), ("left_grade", left_grade)):
-        if grade not in Grade.values:
-            errors[field] = [f"Choose one of: {', '.join(Grade.labels)}."]
+    errors = _grade_errors(right_grade=right_grade, left_grade=left_grade)
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
@@ -255,6 +264,109 @@ def review_create(
             notes=notes.strip(),
             signed_off_at=timezone.now(),
         )
+
+
+def _grade_errors(*, right_grade: int, left_grade: int) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    for field, grade in (("right_grade", right_grade), ("left_grade", left_grade)):
+        if grade not in Grade.values:
+            errors[field] = [f"Choose one of: {', '.join(Grade.labels)}."]
+    return errors
+
+
+# --- amending a review -------------------------------------------------------------------------------
+
+AMEND_REASON_REQUIRED = "Say why the review is amended (a slip, a second look at the photographs, ...)."
+VOIDED_NO_AMENDMENT = "This examination was marked as entered in error; its review cannot be amended."
+NOT_REVIEWED_YET = "This examination has not been signed off yet: review it instead of amending."
+NOTHING_TO_AMEND = "Nothing to amend: these are the grades and notes signed off. Change a grade or the notes."
+# What an amendment may change, in the order the audit detail lists the changed ones.
+AMENDABLE = ("right_grade", "left_grade", "notes")
+
+
+def review_amend(
+    *,
+    user: AbstractBaseUser,
+    examination: Examination,
+    right_grade: int,
+    left_grade: int,
+    notes: str,
+    reason: str,
+    request: HttpRequest | None = None,
+    audit_detail: dict[str, Any] | None = None,
+) -> Review:
+    """A doctor of the patient's clinic replaces a signed-off review's grades and notes, giving a reason.
+
+    The replaced version is kept as a ReviewRevision (with who had signed it, and when); the Review row
+    takes the new values, signed by the amending doctor now, so every reader (recall, statistics,
+    worklist, pages, API) follows the amendment. Raises PermissionDenied (not a doctor of the clinic)
+    and ValidationError (grades and reason per field, all at once; not signed off yet, entered in error,
+    nothing changed). Audited as `review.amend` in the same transaction, with the names of the changed
+    fields only: neither the values nor the reason's text go into the trail, which holds no free text
+    about patients. `request` gives the event its IP and user agent, `audit_detail` extra detail.
+    """
+    membership = clinical_membership_for(user)
+    if membership is None or not membership.can_review:
+        raise PermissionDenied("Only doctors amend reviews.")
+    if examination.patient.clinic_id != membership.clinic_id:
+        raise PermissionDenied("Only doctors of the patient's clinic amend this review.")
+    errors = _grade_errors(right_grade=right_grade, left_grade=left_grade)
+    reason = _amend_reason(reason, errors)
+    if errors:
+        raise ValidationError(errors)
+    wanted = {"right_grade": right_grade, "left_grade": left_grade, "notes": (notes or "").strip()}
+    with transaction.atomic():
+        # The examination first (the order review_create and examination_void lock in: no deadlock), then
+        # its review: a colleague amending, signing off or voiding at the same moment waits, and the checks
+        # below see both rows as they are now. Of two amendments at once, the later keeps the earlier's
+        # values as a revision: nothing is lost.
+        locked = Examination.objects.select_for_update(of=("self",)).select_related("patient").get(pk=examination.pk)
+        if locked.voided_at is not None:
+            raise ValidationError({"__all__": [VOIDED_NO_AMENDMENT]})
+        review = Review.objects.select_for_update().filter(examination=locked).first()
+        if review is None:
+            raise ValidationError({"__all__": [NOT_REVIEWED_YET]})
+        changed = [name for name in AMENDABLE if getattr(review, name) != wanted[name]]
+        if not changed:
+            raise ValidationError({"__all__": [NOTHING_TO_AMEND]})
+        revision = _review_replace(review=review, wanted=wanted, user=user, reason=reason)
+        review.examination = locked  # the audit event finds the patient through it, without a query
+        detail = {**(audit_detail or {}), "changed": changed, "revision": revision.pk}
+        record_event(action="review.amend", request=request, actor=user, obj=review, detail=detail)
+    return review
+
+
+def _review_replace(*, review: Review, wanted: dict[str, Any], user: AbstractBaseUser, reason: str) -> ReviewRevision:
+    """Keep the review's current version as a revision, then sign the wanted values off as `user`, now."""
+    now = timezone.now()
+    revision = ReviewRevision.objects.create(
+        review=review,
+        right_grade=review.right_grade,
+        left_grade=review.left_grade,
+        notes=review.notes,
+        doctor_id=review.doctor_id,
+        signed_off_at=review.signed_off_at,
+        amended_by=user,
+        amended_at=now,
+        reason=reason,
+    )
+    for name, value in wanted.items():
+        setattr(review, name, value)
+    # The Review row says who signed the values it holds: the amending doctor, now.
+    review.doctor = user
+    review.signed_off_at = review.amended_at = now
+    review.save(update_fields=[*AMENDABLE, "doctor", "signed_off_at", "amended_at"])
+    return revision
+
+
+def _amend_reason(reason: str | None, errors: dict[str, list[str]]) -> str:
+    """The stripped reason; a problem with it goes into `errors`, so that every field is reported at once."""
+    reason = (reason or "").strip()
+    if not reason:
+        errors["reason"] = [AMEND_REASON_REQUIRED]
+    elif len(reason) > AMEND_REASON_MAX_LENGTH:
+        errors["reason"] = [f"Keep the reason to {AMEND_REASON_MAX_LENGTH} characters (it has {len(reason)})."]
+    return reason
 
 
 # --- entered in error -----------------------------------------------------------------------------------

@@ -121,3 +121,25 @@ def test_statistics_leave_out_examinations_entered_in_error(client, owner, colle
     client.force_login(colleague)
     body = client.get("/api/v1/statistics/").json()
     assert body["totals"]["examinations"] == 1 and body["agreement"]["matrix"] == [[2, 0, 0], [0, 0, 0], [0, 0, 0]]
+
+
+def test_statistics_compare_the_model_with_the_amended_grades(client, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+    examination = graded_examination(patient=patient, grades=(0, 0), created_by=owner)
+    services.review_create(user=colleague, examination=examination, right_grade=0, left_grade=0)
+    assert clinic_statistics(clinic_id=patient.clinic_id)["agreement"]["agreed"] == 2
+
+    services.review_amend(
+        user=colleague, examination=examination, right_grade=1, left_grade=0, notes="", reason="Second look."
+    )
+
+    agreement = clinic_statistics(clinic_id=patient.clinic_id)["agreement"]
+    # Rows: the doctor's (amended) grade; the model said No DR for both eyes.
+    assert agreement["matrix"] == [[1, 0, 0], [1, 0, 0], [0, 0, 0]]
+    assert (agreement["eyes"], agreement["agreed"], agreement["referable"], agreement["referable_found"]) == (
+        2,
+        1,
+        1,
+        0,
+    )
+    client.force_login(colleague)
+    assert client.get("/api/v1/statistics/").json()["agreement"]["matrix"] == agreement["matrix"]
