@@ -10,6 +10,7 @@ from patients.api import PatientDetailApi, PatientListCreateApi, TokenObtainApi
 from screening.api import (
     ExaminationCreateApi,
     ExaminationDetailApi,
+    ExaminationReviewAmendApi,
     ExaminationReviewApi,
     ExaminationVoidApi,
     PatientExaminationListApi,
@@ -26,6 +27,11 @@ urlpatterns = [
     path("examinations/", ExaminationCreateApi.as_view(), name="examinations"),
     path("examinations/<int:examination_id>/", ExaminationDetailApi.as_view(), name="examination"),
     path("examinations/<int:examination_id>/review/", ExaminationReviewApi.as_view(), name="examination_review"),
+    path(
+        "examinations/<int:examination_id>/review/amend/",
+        ExaminationReviewAmendApi.as_view(),
+        name="examination_review_amend",
+    ),
     path("examinations/<int:examination_id>/void/", ExaminationVoidApi.as_view(), name="examination_void"),
     path("statistics/", StatisticsApi.as_view(), name="statistics"),
     path("audit-events/", AuditEventListApi.as_view(), name="audit_events"),

@@ -1,5 +1,5 @@
-"""The screening API: upload a paired examination, read its status and results, review it, mark it
-entered in error, and a patient's history. Parse input, call one selector or service, audit, render."""
+"""The screening API: upload a paired examination, read its status and results, review it, amend the
+review, mark it entered in error, and a patient's history. Parse input, call one selector or service, audit, render."""
 
 from __future__ import annotations
 
@@ -22,10 +22,11 @@ from patients.models import Membership
 from patients.permissions import IsClinicalMember
 
 from . import selectors, services
-from .models import Examination
+from .models import Examination, ReviewRevision
 from .serializers import (
     ExaminationCreateInputSerializer,
     ExaminationOutputSerializer,
+    ReviewAmendInputSerializer,
     ReviewCreateInputSerializer,
     VoidInputSerializer,
 )
@@ -102,6 +103,37 @@ class ExaminationReviewApi(APIView):
         record_event(action="review.create", request=request, obj=review, detail=CHANNEL)
         examination = selectors.examination_get(user=request.user, examination_id=examination_id)
         return Response(_render(examination, request), status=status.HTTP_201_CREATED)
+
+
+class ExaminationReviewAmendApi(APIView):
+    """Replace a signed-off review's grades and notes, with a reason; the earlier version is kept."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="examinations_review_amend_create",
+        request=ReviewAmendInputSerializer,
+        responses={
+            200: ExaminationOutputSerializer,
+            400: OpenApiResponse(
+                description="Invalid grades, reason missing, blank or too long; not signed off yet, entered in "
+                "error (voided), or nothing changed"
+            ),
+            403: OpenApiResponse(description="Only doctors amend reviews"),
+            404: OpenApiResponse(description="No such examination in the caller's clinic"),
+        },
+    )
+    def post(self, request: Request, examination_id: int) -> Response:
+        examination = selectors.examination_get(user=request.user, examination_id=examination_id)
+        # Checked before the body: staff learn they may not amend, not what a valid amendment is.
+        _doctor(request, "Only doctors amend reviews.")
+        data = ReviewAmendInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.review_amend(
+            user=request.user, examination=examination, **data.validated_data, request=request, audit_detail=CHANNEL
+        )
+        examination = selectors.examination_get(user=request.user, examination_id=examination_id)
+        return Response(_render(examination, request))
 
 
 class ExaminationVoidApi(APIView):
@@ -228,11 +260,26 @@ def _payload(examination: Examination, request: Request) -> dict[str, Any]:
             "notes": review.notes,
             "signed_off_at": review.signed_off_at,
             "recommendation": summary["doctor_recommendation"],
+            "amended_at": review.amended_at,
+            "revisions": [_revision(revision) for revision in summary["revisions"]],
         },
         "voided": examination.voided_at is not None,
         "voided_at": examination.voided_at,
         "voided_by": examination.voided_by_id,
         "void_reason": examination.void_reason,
+    }
+
+
+def _revision(revision: ReviewRevision) -> dict[str, Any]:
+    return {
+        "right_grade": revision.right_grade,
+        "left_grade": revision.left_grade,
+        "notes": revision.notes,
+        "signed_by": revision.doctor_id,
+        "signed_off_at": revision.signed_off_at,
+        "amended_by": revision.amended_by_id,
+        "amended_at": revision.amended_at,
+        "reason": revision.reason,
     }
 
 

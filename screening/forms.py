@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from .models import VOID_REASON_MAX_LENGTH, Grade
+from .models import AMEND_REASON_MAX_LENGTH, VOID_REASON_MAX_LENGTH, Grade
 
 
 class ExaminationForm(forms.Form):
@@ -34,3 +34,23 @@ class VoidForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2, "maxlength": VOID_REASON_MAX_LENGTH}),
         help_text="For example: wrong patient, wrong photographs. Kept with the record.",
     )
+
+
+class AmendReviewForm(forms.Form):
+    """The amended grades and notes, and why. Its ids start `id_amend_`: the page may also carry the void
+    form, whose `reason` would otherwise share the id `id_reason`."""
+
+    right_grade = forms.TypedChoiceField(label="Right eye", choices=Grade.choices, coerce=int)
+    left_grade = forms.TypedChoiceField(label="Left eye", choices=Grade.choices, coerce=int)
+    notes = forms.CharField(label="Notes", required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 3}))
+    # Not `required` and no max_length here: the service checks both, in the same words as the API's.
+    reason = forms.CharField(
+        label="Why amend it?",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "maxlength": AMEND_REASON_MAX_LENGTH}),
+        help_text="For example: a slip when signing off, a second look at the photographs. Kept with the record.",
+    )
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("auto_id", "id_amend_%s")
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from .models import VOID_REASON_MAX_LENGTH, Grade, Status
+from .models import AMEND_REASON_MAX_LENGTH, VOID_REASON_MAX_LENGTH, Grade, Status
 from .referral import RECOMMENDATION_LABELS
 
 _BIGINT = 2**63 - 1
@@ -22,6 +22,22 @@ class ReviewCreateInputSerializer(serializers.Serializer):
     right_grade = serializers.ChoiceField(choices=Grade.choices)
     left_grade = serializers.ChoiceField(choices=Grade.choices)
     notes = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
+
+
+class ReviewAmendInputSerializer(serializers.Serializer):
+    right_grade = serializers.ChoiceField(choices=Grade.choices)
+    left_grade = serializers.ChoiceField(choices=Grade.choices)
+    # Required (blank allowed): the body is the whole new version, so leaving notes out cannot erase them
+    # by accident.
+    notes = serializers.CharField(
+        allow_blank=True, max_length=5000, help_text="The notes as they should now read (blank for none)"
+    )
+    # Blank passes here on purpose: the service refuses it, in the same words as the web page.
+    reason = serializers.CharField(
+        allow_blank=True,
+        help_text=f"Why the review is amended (a slip, a second look at the photographs); required, "
+        f"at most {AMEND_REASON_MAX_LENGTH} characters",
+    )
 
 
 class VoidInputSerializer(serializers.Serializer):
@@ -61,8 +77,21 @@ class ReferralOutputSerializer(serializers.Serializer):
     recommendation = serializers.ChoiceField(choices=list(RECOMMENDATION_LABELS.items()), allow_null=True)
 
 
+class ReviewRevisionOutputSerializer(serializers.Serializer):
+    """A version of the review that an amendment replaced, as it was signed off."""
+
+    right_grade = serializers.ChoiceField(choices=Grade.choices)
+    left_grade = serializers.ChoiceField(choices=Grade.choices)
+    notes = serializers.CharField(allow_blank=True)
+    signed_by = serializers.IntegerField(help_text="The doctor who had signed these values off, by id")
+    signed_off_at = serializers.DateTimeField()
+    amended_by = serializers.IntegerField(help_text="The doctor who replaced them, by id")
+    amended_at = serializers.DateTimeField()
+    reason = serializers.CharField(help_text="Why they were replaced")
+
+
 class ReviewOutputSerializer(serializers.Serializer):
-    doctor = serializers.IntegerField()
+    doctor = serializers.IntegerField(help_text="Who signed the current grades off (after an amendment: who amended)")
     right_grade = serializers.ChoiceField(choices=Grade.choices)
     left_grade = serializers.ChoiceField(choices=Grade.choices)
     notes = serializers.CharField(allow_blank=True)
@@ -70,6 +99,8 @@ class ReviewOutputSerializer(serializers.Serializer):
     recommendation = serializers.CharField(
         allow_null=True, help_text="refer / rescreen_12_months / retake, by the doctor's grades (they decide)"
     )
+    amended_at = serializers.DateTimeField(allow_null=True, help_text="When the review was last amended, if ever")
+    revisions = ReviewRevisionOutputSerializer(many=True, help_text="The versions amendments replaced, oldest first")
 
 
 class ExaminationOutputSerializer(serializers.Serializer):

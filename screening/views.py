@@ -1,4 +1,5 @@
-"""Screening pages: upload, result (with polling), photographs and heatmaps, worklist, review, "entered in error".
+"""Screening pages: upload, result (with polling), photographs and heatmaps, worklist, review and its
+amendment, "entered in error".
 
 Thin: parse input, call one service or selector, render. Photographs and heatmaps are patient data and
 are only ever served here, after the clinic check, and audited; never as public /media/ files.
@@ -21,8 +22,8 @@ from patients.models import Membership
 from patients.selectors import clinical_membership_for, patient_get
 
 from . import selectors, services
-from .forms import ExaminationForm, ReviewForm, VoidForm
-from .models import Examination, Status
+from .forms import AmendReviewForm, ExaminationForm, ReviewForm, VoidForm
+from .models import Examination, Review, Status
 
 CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png"}
 
@@ -60,18 +61,20 @@ def examination_detail(request: HttpRequest, examination_id: int) -> HttpRespons
 
 
 def _detail_context(
-    request: HttpRequest, examination: Examination, review_form: Form | None = None, void_form: Form | None = None
+    request: HttpRequest,
+    examination: Examination,
+    review_form: Form | None = None,
+    void_form: Form | None = None,
+    amend_form: Form | None = None,
 ) -> dict:
     summary = selectors.examination_summary(examination)
     membership = clinical_membership_for(request.user)
     voided = examination.voided_at is not None
-    can_review = bool(
-        membership
-        and membership.can_review
-        and examination.status == Status.DONE
-        and summary["review"] is None
-        and not voided
-    )
+    doctor = bool(membership and membership.can_review)
+    can_review = doctor and examination.status == Status.DONE and summary["review"] is None and not voided
+    can_amend = doctor and summary["review"] is not None and not voided
+    if can_amend and amend_form is None:
+        amend_form = _amend_form_for(summary["review"])
     if can_review and review_form is None:
         eyes = summary["eyes"]
         # Starts at the model's grades: agreeing is one click, correcting is a deliberate change.
@@ -83,7 +86,15 @@ def _detail_context(
         "finished": examination.status in (Status.DONE, Status.FAILED),
         "review_form": review_form if can_review else None,
         "void_form": (void_form or VoidForm()) if can_void else None,
+        "amend_form": amend_form if can_amend else None,
     }
+
+
+def _amend_form_for(review: Review) -> AmendReviewForm:
+    # Starts at the signed-off values: the doctor changes what was wrong and says why.
+    return AmendReviewForm(
+        initial={"right_grade": review.right_grade, "left_grade": review.left_grade, "notes": review.notes}
+    )
 
 
 @login_required
@@ -203,6 +214,46 @@ def examination_void(request: HttpRequest, examination_id: int) -> HttpResponse:
         messages.error(request, " ".join(_messages(form)) or "This examination can no longer be marked in error.")
         return redirect("screening:detail", examination_id=examination.pk)
     return render(request, "screening/result.html", context, status=400)
+
+
+@login_required
+@require_POST
+def review_amend(request: HttpRequest, examination_id: int) -> HttpResponse:
+    """Replace a signed-off review's grades and notes, with a reason; the service keeps the earlier version
+    and audits it."""
+    examination = selectors.examination_get(user=request.user, examination_id=examination_id)
+    _doctor(request, "Only doctors amend reviews.")
+    refusal = _not_amendable(examination)
+    if refusal is not None:
+        # Said before the fields are read: whatever they hold, there is no review here to amend.
+        messages.error(request, refusal)
+        return redirect("screening:detail", examination_id=examination.pk)
+    form = AmendReviewForm(request.POST)
+    if form.is_valid():
+        try:
+            services.review_amend(user=request.user, examination=examination, **form.cleaned_data, request=request)
+        except ValidationError as error:
+            _add_errors(form, error)
+        else:
+            messages.success(request, "Review amended. The earlier version is kept below it.")
+            return redirect("screening:detail", examination_id=examination.pk)
+    # Read again: a colleague may have amended it, or marked it entered in error, since the page was loaded.
+    examination = selectors.examination_get(user=request.user, examination_id=examination_id)
+    context = _detail_context(request, examination, amend_form=form)
+    if context["amend_form"] is None:
+        # Not amendable (not signed off yet, entered in error): say why on the page, not beside a form.
+        messages.error(request, " ".join(_messages(form)) or "This review cannot be amended.")
+        return redirect("screening:detail", examination_id=examination.pk)
+    return render(request, "screening/result.html", context, status=400)
+
+
+def _not_amendable(examination: Examination) -> str | None:
+    """Why the examination's review cannot be amended, as the service words it; None when it can."""
+    if examination.voided_at is not None:
+        return services.VOIDED_NO_AMENDMENT
+    if selectors.review_of(examination) is None:
+        return services.NOT_REVIEWED_YET
+    return None
 
 
 def _doctor(request: HttpRequest, refusal: str) -> Membership:

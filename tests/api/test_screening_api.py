@@ -6,7 +6,7 @@ from django.test import override_settings
 from rest_framework.throttling import ScopedRateThrottle
 
 from audit.models import AuditEvent
-from screening.models import Examination, Review, Status
+from screening.models import Examination, Review, ReviewRevision, Status
 from screening.referral import SEED_MESSAGE
 from tests.examination_data import graded_examination, png, upload
 from tests.factories import PatientFactory
@@ -307,3 +307,141 @@ def test_the_schema_documents_the_void(api) -> None:  # type: ignore[no-untyped-
     assert {"200", "400", "403", "404"} <= set(operation["responses"])
     examination = schema["components"]["schemas"]["ExaminationOutput"]["properties"]
     assert {"voided", "voided_at", "voided_by", "void_reason"} <= set(examination)
+
+
+# --- amending a review ------------------------------------------------------------------------------------
+
+AMENDMENT = {"right_grade": 1, "left_grade": 0, "notes": "Clear fundi.", "reason": "Microaneurysms missed."}
+
+
+def _signed_off(patient, doctor, grades=(0, 0)):  # type: ignore[no-untyped-def]
+    from screening import services
+
+    examination = graded_examination(patient=patient, grades=grades)
+    services.review_create(
+        user=doctor, examination=examination, right_grade=grades[0], left_grade=grades[1], notes="Clear fundi."
+    )
+    return examination
+
+
+def _amend(api, examination, **changes):  # type: ignore[no-untyped-def]
+    return api.post(f"{EXAMS}{examination.pk}/review/amend/", {**AMENDMENT, **changes}, format="json")
+
+
+def test_an_unamended_review_shows_no_amendment_and_no_revisions(api, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+    examination = _signed_off(patient, colleague)
+    api.force_authenticate(colleague)
+    review = api.get(f"{EXAMS}{examination.pk}/").json()["review"]
+    assert (review["amended_at"], review["revisions"]) == (None, [])
+
+
+def test_a_doctor_amends_a_review_and_the_document_shows_the_earlier_version(api, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+    examination = _signed_off(patient, colleague)
+    api.force_authenticate(colleague)
+    signed_off_at = api.get(f"{EXAMS}{examination.pk}/").json()["review"]["signed_off_at"]
+    response = _amend(api, examination, reason="  Microaneurysms missed.  ")
+    assert response.status_code == 200, response.content
+    review = response.json()["review"]
+    assert (review["right_grade"], review["left_grade"], review["doctor"]) == (1, 0, colleague.pk)
+    assert review["recommendation"] == "refer" and review["amended_at"] == review["signed_off_at"]
+    assert review["revisions"] == [
+        {
+            "right_grade": 0,
+            "left_grade": 0,
+            "notes": "Clear fundi.",
+            "signed_by": colleague.pk,
+            "signed_off_at": signed_off_at,
+            "amended_by": colleague.pk,
+            "amended_at": review["amended_at"],
+            "reason": "Microaneurysms missed.",
+        }
+    ]
+    assert response.json()["eyes"]["right"]["grade"] == 0  # the model's grade is kept
+    event = AuditEvent.objects.get(action="review.amend")
+    assert (event.actor, event.patient) == (colleague, patient)
+    assert event.detail == {"channel": "api", "changed": ["right_grade"], "revision": ReviewRevision.objects.get().pk}
+
+
+def test_two_amendments_list_two_earlier_versions_oldest_first(api, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+    examination = _signed_off(patient, colleague)
+    api.force_authenticate(colleague)
+    assert _amend(api, examination, right_grade=1, reason="First.").status_code == 200
+    review = _amend(api, examination, right_grade=2, left_grade=1, reason="Second.").json()["review"]
+    assert (review["right_grade"], review["left_grade"]) == (2, 1)
+    assert [(r["right_grade"], r["left_grade"], r["reason"]) for r in review["revisions"]] == [
+        (0, 0, "First."),
+        (1, 0, "Second."),
+    ]
+    # The history lists the same document.
+    history = api.get(f"/api/v1/patients/{patient.pk}/examinations/").json()["results"][0]["review"]
+    assert history["revisions"] == review["revisions"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"reason": ""}, "reason"),
+        ({"reason": "   "}, "reason"),
+        ({"reason": "x" * 501}, "reason"),
+        ({"reason": None}, "reason"),
+        ({"right_grade": 3}, "right_grade"),
+        ({"left_grade": "x"}, "left_grade"),
+    ],
+)
+def test_a_bad_amendment_is_a_400_on_the_field_and_nothing_is_saved(api, colleague, patient, changes, field) -> None:  # type: ignore[no-untyped-def]
+    examination = _signed_off(patient, colleague)
+    api.force_authenticate(colleague)
+    response = _amend(api, examination, **changes)
+    assert response.status_code == 400 and field in response.json()
+    assert not ReviewRevision.objects.exists() and Review.objects.get().right_grade == 0
+    assert not AuditEvent.objects.filter(action="review.amend").exists()
+
+
+def test_an_amendment_must_state_the_notes_so_leaving_them_out_erases_nothing(api, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+    examination = _signed_off(patient, colleague)
+    api.force_authenticate(colleague)
+    body = {key: value for key, value in AMENDMENT.items() if key != "notes"}
+    response = api.post(f"{EXAMS}{examination.pk}/review/amend/", body, format="json")
+    assert response.status_code == 400 and "notes" in response.json()
+    assert Review.objects.get().notes == "Clear fundi."
+
+
+def test_an_unchanged_unreviewed_or_voided_amendment_is_a_400(api, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+    from screening import services
+
+    api.force_authenticate(colleague)
+    unchanged = _amend(api, _signed_off(patient, colleague), right_grade=0)
+    unreviewed = _amend(api, graded_examination(patient=patient))
+    voided = _signed_off(patient, colleague)
+    services.examination_void(user=colleague, examination=voided, reason="Wrong patient.")
+    for response, words in (
+        (unchanged, "Nothing to amend"),
+        (unreviewed, "not been signed off yet"),
+        (_amend(api, voided), "its review cannot be amended"),
+    ):
+        assert response.status_code == 400 and words in response.json()["non_field_errors"][0]
+    assert not AuditEvent.objects.filter(action="review.amend").exists()
+
+
+def test_staff_get_403_amending_and_other_clinics_404(api, owner, colleague, outsider, clinic_admin, patient) -> None:  # type: ignore[no-untyped-def]
+    examination = _signed_off(patient, colleague)
+    api.force_authenticate(owner)
+    assert _amend(api, examination).status_code == 403
+    assert api.post(f"{EXAMS}{examination.pk}/review/amend/", {}, format="json").status_code == 403  # role first
+    for user in (outsider, clinic_admin):
+        api.force_authenticate(user)
+        assert _amend(api, examination).status_code == 404
+    assert Review.objects.get().right_grade == 0
+
+
+def test_the_schema_documents_the_amendment(api) -> None:  # type: ignore[no-untyped-def]
+    schema = api.get("/api/v1/schema/", {"format": "json"}).json()
+    operation = schema["paths"]["/api/v1/examinations/{examination_id}/review/amend/"]["post"]
+    assert operation["operationId"] == "examinations_review_amend_create"
+    assert {"200", "400", "403", "404"} <= set(operation["responses"])
+    review = schema["components"]["schemas"]["ReviewOutput"]["properties"]
+    assert {"amended_at", "revisions"} <= set(review)
+    revision = schema["components"]["schemas"]["ReviewRevisionOutput"]["properties"]
+    assert set(revision) == {
+        *("right_grade", "left_grade", "notes", "signed_by", "signed_off_at", "amended_by", "amended_at", "reason")
+    }

@@ -13,10 +13,10 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from patients.selectors import patient_get
 from screening import services
-from screening.models import Examination, Prediction, Review, Status
+from screening.models import Examination, Prediction, Review, ReviewRevision, Status
 from screening.referral import SEED_MESSAGE
 from screening.tasks import grade_examination
-from tests.examination_data import prediction_for
+from tests.examination_data import graded_examination, prediction_for
 from tests.factories import PatientFactory
 
 from .conftest import LEFT, RIGHT, upload
@@ -556,3 +556,187 @@ def test_the_patient_page_and_list_keep_their_query_counts_with_voided_examinati
     for _ in range(3):
         _void(_graded(_examination(owner, patient), right=(1, 0.9), left=(0, 0.9)), owner)
     assert (_history_queries(owner, patient), _list_queries(client)) == (page, listing)
+
+
+# --- amending a review ------------------------------------------------------------------------------------
+
+
+def _amend_url(examination: Examination) -> str:
+    return reverse("screening:review_amend", kwargs={"examination_id": examination.pk})
+
+
+def _signed_off(patient, doctor, grades: tuple[int, int] = (0, 0)) -> Examination:  # type: ignore[no-untyped-def]
+    examination = graded_examination(patient=patient, grades=grades)
+    services.review_create(
+        user=doctor, examination=examination, right_grade=grades[0], left_grade=grades[1], notes="Clear fundi."
+    )
+    return examination
+
+
+def _amend(examination: Examination, doctor, reason: str = "A second look at the photographs.", **grades: int) -> None:  # type: ignore[no-untyped-def]
+    review = Review.objects.get(examination=examination)
+    values = {"right_grade": review.right_grade, "left_grade": review.left_grade, **grades}
+    services.review_amend(user=doctor, examination=examination, notes=review.notes, reason=reason, **values)
+
+
+AMENDMENT = {"right_grade": "1", "left_grade": "0", "notes": "Clear fundi.", "reason": "Microaneurysms missed."}
+
+
+def test_a_doctor_amends_a_review_on_the_result_page_which_then_shows_it_amended_and_the_earlier_version(  # type: ignore[no-untyped-def]
+    client, colleague, patient
+) -> None:
+    examination = _signed_off(patient, colleague)
+    client.force_login(colleague)
+    before = client.get(_detail_url(examination))
+    form = before.context["amend_form"]
+    assert form.initial == {"right_grade": 0, "left_grade": 0, "notes": "Clear fundi."}
+    html = before.content.decode()
+    # Folded away until asked for, like "Mark as entered in error"; the grades are selects.
+    amend = html[html.index('<section class="card amend no-print" id="amend">') :].split("</section>")[0]
+    assert "<details>" in amend and "<summary><strong>Amend review</strong></summary>" in amend
+    assert f'action="{_amend_url(examination)}"' in html and '<select name="right_grade"' in html
+    assert "Earlier versions" not in html and "Amended" not in html
+
+    response = client.post(_amend_url(examination), AMENDMENT, follow=True)
+
+    assert response.redirect_chain == [(_detail_url(examination), 302)]
+    review = Review.objects.get()
+    assert (review.right_grade, review.left_grade, review.doctor) == (1, 0, colleague)
+    revision = ReviewRevision.objects.get()
+    html = response.content.decode()
+    assert "Review amended." in html
+    when, signed = (f"{value:%Y-%m-%d %H:%M}" for value in (review.amended_at, revision.signed_off_at))
+    assert f"<strong>Amended {when} UTC by colleague.</strong>" in html
+    assert f"First signed off by colleague on {signed} UTC." in html
+    earlier = html[html.index('id="review-revisions"') :].split("</ol>")[0]
+    assert "Earlier versions" in earlier and f'data-revision="{revision.pk}"' in earlier
+    assert "Right eye: <strong>No DR</strong> · Left eye: <strong>No DR</strong>" in earlier
+    assert "Clear fundi." in earlier
+    assert f"Signed off by colleague on {signed} UTC · amended by colleague on {when} UTC" in earlier
+    assert '<span class="revision-reason">Microaneurysms missed.</span>' in earlier
+    # The current review heads the panel, and the doctor's recommendation follows the amended grade.
+    assert "Right eye: <strong>Mild</strong>" in html
+    assert '<strong id="doctor-recommendation">Refer to an ophthalmologist</strong>' in html
+    assert AuditEvent.objects.get(action="review.amend").detail == {"changed": ["right_grade"], "revision": revision.pk}
+
+
+def test_the_printed_result_says_the_review_was_amended_and_leaves_the_earlier_versions_on_screen(  # type: ignore[no-untyped-def]
+    client, colleague, patient
+) -> None:
+    examination = _signed_off(patient, colleague)
+    _amend(examination, colleague, right_grade=1)
+    client.force_login(colleague)
+    html = client.get(_detail_url(examination)).content.decode()
+    # The amended line sits in the review card (printed); the versions and the form are marked no-print.
+    review_card = html[html.index('<section class="card review" id="review">') :].split("</section>")[0]
+    assert '<p id="review-amended">' in review_card
+    assert '<div class="revisions no-print" id="review-revisions">' in review_card
+    assert '<p class="print-only" id="print-revisions">1 earlier version of this review is kept in the portal.</p>' in (
+        review_card
+    )
+
+
+def test_an_amendment_without_a_reason_is_refused_beside_the_field_and_nothing_is_saved(  # type: ignore[no-untyped-def]
+    client, colleague, patient
+) -> None:
+    examination = _signed_off(patient, colleague)
+    client.force_login(colleague)
+    response = client.post(_amend_url(examination), {**AMENDMENT, "reason": "   "})
+    assert response.status_code == 400
+    assert set(response.context["amend_form"].errors) == {"reason"}
+    html = response.content.decode()
+    assert 'id="amend-reason-errors"' in html and "Say why the review is amended" in html
+    assert "<details open>" in html  # the disclosure opens again on its error
+    # What the doctor chose is kept in the form, and nothing was saved.
+    assert '<option value="1" selected>Mild</option>' in html
+    assert Review.objects.get().right_grade == 0 and not ReviewRevision.objects.exists()
+    assert not AuditEvent.objects.filter(action="review.amend").exists()
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({**AMENDMENT, "right_grade": "0"}, None),  # the signed-off values: nothing changed
+        ({**AMENDMENT, "left_grade": "9"}, "left_grade"),
+        ({}, "right_grade"),
+    ],
+)
+def test_an_unchanged_or_malformed_amendment_is_refused_on_the_page_not_a_500(  # type: ignore[no-untyped-def]
+    client, colleague, patient, data, field
+) -> None:
+    examination = _signed_off(patient, colleague)
+    client.force_login(colleague)
+    response = client.post(_amend_url(examination), data)
+    assert response.status_code == 400
+    errors = response.context["amend_form"].errors
+    if field is None:
+        assert "Nothing to amend" in " ".join(errors["__all__"]) and 'id="amend-errors"' in response.content.decode()
+    else:
+        assert field in errors
+    assert not ReviewRevision.objects.exists()
+
+
+def test_staff_are_not_offered_an_amendment_and_get_403(client, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+    examination = _signed_off(patient, colleague)
+    client.force_login(owner)
+    page = client.get(_detail_url(examination))
+    assert page.context["amend_form"] is None and _amend_url(examination) not in page.content.decode()
+    assert client.post(_amend_url(examination), AMENDMENT).status_code == 403
+    assert client.post(_amend_url(examination), {}).status_code == 403  # the role first, then the fields
+    assert Review.objects.get().right_grade == 0
+
+
+def test_another_clinics_review_answers_404_to_an_amendment(client, colleague, outsider, clinic_admin, patient) -> None:  # type: ignore[no-untyped-def]
+    examination = _signed_off(patient, colleague)
+    for user in (outsider, clinic_admin):
+        client.force_login(user)
+        assert client.post(_amend_url(examination), AMENDMENT).status_code == 404
+    assert Review.objects.get().right_grade == 0
+
+
+def test_an_unreviewed_or_voided_examination_offers_no_amendment_and_refuses_one_with_a_message(  # type: ignore[no-untyped-def]
+    client, owner, colleague, patient
+) -> None:
+    unreviewed = graded_examination(patient=patient)
+    voided = _signed_off(patient, colleague)
+    _void(voided, colleague)
+    client.force_login(colleague)
+    for examination, words in ((unreviewed, "not been signed off yet"), (voided, "its review cannot be amended")):
+        assert client.get(_detail_url(examination)).context["amend_form"] is None
+        response = client.post(_amend_url(examination), AMENDMENT, follow=True)
+        assert response.redirect_chain == [(_detail_url(examination), 302)]
+        assert words in response.content.decode()
+    assert not ReviewRevision.objects.exists() and Review.objects.get().right_grade == 0
+
+
+def test_the_recall_follows_an_amended_grade(client, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+    from patients.models import Patient
+    from screening.selectors import due_for_rescreening
+
+    examination = _examined(owner, patient, (0, 0), days_ago=400)
+    services.review_create(user=colleague, examination=examination, right_grade=0, left_grade=0)
+    clinic_patients = Patient.objects.filter(clinic=patient.clinic)
+    assert list(due_for_rescreening(patients=clinic_patients)) == [patient]
+
+    _amend(examination, colleague, right_grade=1)  # No DR -> Mild: referral, not rescreening
+
+    assert list(due_for_rescreening(patients=clinic_patients)) == []
+    client.force_login(owner)
+    assert f'data-patient="{patient.pk}"' not in client.get(reverse("patients:list"), {"due": "1"}).content.decode()
+    page = client.get(reverse("patients:detail", kwargs={"patient_id": patient.pk})).content.decode()
+    assert "Next screening due" not in page and "Doctor: Refer to an ophthalmologist (amended)" in page
+    # The amended review stays off the worklist: it was signed off.
+    client.force_login(colleague)
+    assert examination.pk not in [
+        row["examination"].pk for row in client.get(reverse("screening:worklist")).context["rows"]
+    ]
+
+
+def test_the_patient_page_runs_the_same_queries_for_1_and_5_amended_reviews(owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+    _amend(_signed_off(patient, colleague), colleague, right_grade=1)
+    one = _history_queries(owner, patient)
+    for _ in range(4):
+        examination = _signed_off(patient, colleague)
+        _amend(examination, colleague, right_grade=1)
+        _amend(examination, colleague, right_grade=2)
+    assert _history_queries(owner, patient) == one

@@ -5,7 +5,7 @@ one leaves none.
 
 Role semantics (documented in docs/security.md):
   * staff and doctors read and write their clinic's patients and examinations and upload; only doctors
-    review and see the worklist; staff and doctors mark an examination entered in error, but once a
+    review, amend a review and see the worklist; staff and doctors mark an examination entered in error, but once a
     doctor signed it off only a doctor may;
   * clinic admins manage their clinic's accounts and see no patient data;
   * superusers without a clinic use the Django admin (and the audit API), not the clinical pages;
@@ -123,6 +123,11 @@ def _grades(w: World, t: str) -> dict[str, Any]:
     return {"right_grade": 1, "left_grade": 0, "notes": ""}
 
 
+def _amendment(w: World, t: str) -> dict[str, Any]:
+    """The signed-off review (right Mild, left No DR) with the right eye regraded: a real change."""
+    return {"right_grade": 2, "left_grade": 0, "notes": "", "reason": "A second look at the photographs."}
+
+
 def _void_reason(w: World, t: str) -> dict[str, Any]:
     return {"reason": "Photographs of another patient."}
 
@@ -218,6 +223,16 @@ ROUTES: list[Route] = [
         302,
         data=_grades,
         audit="review.create",
+    ),
+    Route(
+        "review amend form post",
+        "html",
+        "POST",
+        _signed_off_url("/screening/examinations/{examination}/review/amend/"),
+        DOCTORS,
+        302,
+        data=_amendment,
+        audit="review.amend",
     ),
     Route(
         "void form post",
@@ -377,6 +392,16 @@ ROUTES: list[Route] = [
         201,
         data=_grades,
         audit="review.create",
+    ),
+    Route(
+        "api review amend",
+        "api",
+        "POST",
+        _signed_off_url("/api/v1/examinations/{examination}/review/amend/"),
+        DOCTORS,
+        200,
+        data=_amendment,
+        audit="review.amend",
     ),
     Route(
         "api void",
@@ -595,6 +620,7 @@ def test_every_url_of_the_patient_and_screening_apps_is_in_the_matrix() -> None:
         "screening:detail": "result page",
         "screening:status": "result status",
         "screening:review": "review form post",
+        "screening:review_amend": "review amend form post",
         "screening:void": "void form post",
         "screening:worklist": "worklist",
         "screening:statistics": "statistics",
