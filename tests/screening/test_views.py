@@ -593,7 +593,7 @@ def test_a_doctor_amends_a_review_on_the_result_page_which_then_shows_it_amended
     html = before.content.decode()
     # Folded away until asked for, like "Mark as entered in error"; the grades are selects.
     amend = html[html.index('<section class="card amend no-print" id="amend">') :].split("</section>")[0]
-    assert "<details>" in amend and "<summary><strong>Amend review</strong></summary>" in amend
+    assert "<details>" in amend and "<summary><h2>Amend review</h2></summary>" in amend
     assert f'action="{_amend_url(examination)}"' in html and '<select name="right_grade"' in html
     assert "Earlier versions" not in html and "Amended" not in html
 

@@ -70,6 +70,10 @@ def test_production_settings_enforce_https_and_secure_cookies() -> None:
         ("screening:review", "colleague"),
         ("patients:account_create", "clinic_admin"),
         ("patients:account_update", "clinic_admin"),
+        ("patients:update", "owner"),
+        ("screening:void", "owner"),
+        ("screening:review_amend", "colleague"),
+        ("password_change", "owner"),
     ],
 )
 def test_every_form_refuses_a_post_without_a_csrf_token(request, patient, url_name, who) -> None:  # type: ignore[no-untyped-def]
@@ -78,6 +82,9 @@ def test_every_form_refuses_a_post_without_a_csrf_token(request, patient, url_na
         "screening:upload": [patient.pk],
         "screening:review": [graded_examination(patient=patient).pk],
         "patients:account_update": [request.getfixturevalue("owner").pk],
+        "patients:update": [patient.pk],
+        "screening:void": [graded_examination(patient=patient).pk],
+        "screening:review_amend": [graded_examination(patient=patient).pk],
     }.get(url_name, [])
     client = Client(enforce_csrf_checks=True)
     client.force_login(user)
