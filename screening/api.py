@@ -117,7 +117,7 @@ class ExaminationReviewAmendApi(APIView):
             200: ExaminationOutputSerializer,
             400: OpenApiResponse(
                 description="Invalid grades, reason missing, blank or too long; not signed off yet, entered in "
-                "error (voided), or nothing changed"
+                "error (voided), nothing changed, or amended by a colleague since revisions_seen"
             ),
             403: OpenApiResponse(description="Only doctors amend reviews"),
             404: OpenApiResponse(description="No such examination in the caller's clinic"),

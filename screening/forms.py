@@ -51,6 +51,9 @@ class AmendReviewForm(forms.Form):
         help_text="For example: a slip when signing off, a second look at the photographs. Kept with the record.",
     )
 
+    # How many earlier versions the page showed: a colleague's amendment since then is not overwritten.
+    revisions_seen = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=0)
+
     def __init__(self, *args: object, **kwargs: object) -> None:
         kwargs.setdefault("auto_id", "id_amend_%s")
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]

@@ -38,6 +38,12 @@ class ReviewAmendInputSerializer(serializers.Serializer):
         help_text=f"Why the review is amended (a slip, a second look at the photographs); required, "
         f"at most {AMEND_REASON_MAX_LENGTH} characters",
     )
+    revisions_seen = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        help_text="How many earlier versions (review.revisions) the client saw; when given and a colleague "
+        "amended the review since, the amendment is refused (400) and nothing changes",
+    )
 
 
 class VoidInputSerializer(serializers.Serializer):

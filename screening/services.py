@@ -8,6 +8,7 @@ import io
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -280,6 +281,16 @@ AMEND_REASON_REQUIRED = "Say why the review is amended (a slip, a second look at
 VOIDED_NO_AMENDMENT = "This examination was marked as entered in error; its review cannot be amended."
 NOT_REVIEWED_YET = "This examination has not been signed off yet: review it instead of amending."
 NOTHING_TO_AMEND = "Nothing to amend: these are the grades and notes signed off. Change a grade or the notes."
+STALE_AMENDMENT = (
+    "The review was amended by {doctor} at {time} UTC after you opened it: read the current version, then amend "
+    "again if it still needs it."
+)
+
+
+class StaleAmendment(ValidationError):
+    """The amendment was made against an earlier version of the review than the one stored now."""
+
+
 # What an amendment may change, in the order the audit detail lists the changed ones.
 AMENDABLE = ("right_grade", "left_grade", "notes")
 
@@ -292,10 +303,15 @@ def review_amend(
     left_grade: int,
     notes: str,
     reason: str,
+    revisions_seen: int | None = None,
     request: HttpRequest | None = None,
     audit_detail: dict[str, Any] | None = None,
 ) -> Review:
     """A doctor of the patient's clinic replaces a signed-off review's grades and notes, giving a reason.
+
+    `revisions_seen`, when given, is how many earlier versions the doctor's page showed: if a colleague
+    amended the review since, StaleAmendment is raised and nothing changes, so no one overwrites a version
+    they never saw.
 
     The replaced version is kept as a ReviewRevision (with who had signed it, and when); the Review row
     takes the new values, signed by the amending doctor now, so every reader (recall, statistics,
@@ -326,6 +342,9 @@ def review_amend(
         review = Review.objects.select_for_update().filter(examination=locked).first()
         if review is None:
             raise ValidationError({"__all__": [NOT_REVIEWED_YET]})
+        if revisions_seen is not None and review.revisions.count() != revisions_seen:
+            when = review.signed_off_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+            raise StaleAmendment({"__all__": [STALE_AMENDMENT.format(doctor=review.doctor, time=when)]})
         changed = [name for name in AMENDABLE if getattr(review, name) != wanted[name]]
         if not changed:
             raise ValidationError({"__all__": [NOTHING_TO_AMEND]})

@@ -92,9 +92,8 @@ def _detail_context(
 
 def _amend_form_for(review: Review) -> AmendReviewForm:
     # Starts at the signed-off values: the doctor changes what was wrong and says why.
-    return AmendReviewForm(
-        initial={"right_grade": review.right_grade, "left_grade": review.left_grade, "notes": review.notes}
-    )
+    initial = {"right_grade": review.right_grade, "left_grade": review.left_grade, "notes": review.notes}
+    return AmendReviewForm(initial=initial | {"revisions_seen": len(review.revisions.all())})
 
 
 @login_required
@@ -232,6 +231,10 @@ def review_amend(request: HttpRequest, examination_id: int) -> HttpResponse:
     if form.is_valid():
         try:
             services.review_amend(user=request.user, examination=examination, **form.cleaned_data, request=request)
+        except services.StaleAmendment as error:
+            # The form holds values against a version that is gone: show the current one, not the form.
+            messages.error(request, " ".join(error.messages))
+            return redirect("screening:detail", examination_id=examination.pk)
         except ValidationError as error:
             _add_errors(form, error)
         else:

@@ -397,6 +397,17 @@ def test_a_bad_amendment_is_a_400_on_the_field_and_nothing_is_saved(api, colleag
     assert not AuditEvent.objects.filter(action="review.amend").exists()
 
 
+def test_an_amendment_against_a_replaced_version_is_a_400_and_changes_nothing(api, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+    examination = _signed_off(patient, colleague)
+    api.force_authenticate(colleague)
+    assert _amend(api, examination, revisions_seen=0).status_code == 200
+    response = _amend(api, examination, right_grade=2, revisions_seen=0)
+    assert response.status_code == 400
+    assert "amended by colleague" in response.json()["non_field_errors"][0]
+    assert Review.objects.get().right_grade == 1 and ReviewRevision.objects.count() == 1
+    assert _amend(api, examination, right_grade=2, revisions_seen=1).status_code == 200
+
+
 def test_an_amendment_must_state_the_notes_so_leaving_them_out_erases_nothing(api, colleague, patient) -> None:  # type: ignore[no-untyped-def]
     examination = _signed_off(patient, colleague)
     api.force_authenticate(colleague)

@@ -340,6 +340,22 @@ def test_two_successive_amendments_keep_both_earlier_versions_in_order(colleague
     ]
 
 
+def test_an_amendment_made_against_a_version_a_colleague_has_since_replaced_is_refused(  # type: ignore[no-untyped-def]
+    colleague, second_doctor, patient
+) -> None:
+    # Both doctors opened the page on the signed-off review (no earlier versions); the second amends first.
+    examination = _signed_off(patient, colleague, grades=(0, 0))
+    _amend(examination, second_doctor, right_grade=1, revisions_seen=0, reason="Microaneurysms.")
+    with pytest.raises(services.StaleAmendment, match="amended by second at"):
+        _amend(examination, colleague, left_grade=2, revisions_seen=0, reason="Another look.")
+    review = Review.objects.get()
+    assert (review.right_grade, review.left_grade, review.doctor) == (1, 0, second_doctor)
+    assert ReviewRevision.objects.count() == 1 and AuditEvent.objects.filter(action="review.amend").count() == 1
+    # Having seen the current version (one earlier one), the colleague's amendment goes through.
+    _amend(examination, colleague, left_grade=2, revisions_seen=1, reason="Another look.")
+    assert Review.objects.get().left_grade == 2 and ReviewRevision.objects.count() == 2
+
+
 def test_the_database_refuses_to_change_or_delete_an_earlier_version(colleague, patient) -> None:  # type: ignore[no-untyped-def]
     from django.db import DatabaseError, transaction
 

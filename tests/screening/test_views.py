@@ -589,7 +589,8 @@ def test_a_doctor_amends_a_review_on_the_result_page_which_then_shows_it_amended
     client.force_login(colleague)
     before = client.get(_detail_url(examination))
     form = before.context["amend_form"]
-    assert form.initial == {"right_grade": 0, "left_grade": 0, "notes": "Clear fundi."}
+    assert form.initial == {"right_grade": 0, "left_grade": 0, "notes": "Clear fundi.", "revisions_seen": 0}
+    assert '<input type="hidden" name="revisions_seen" value="0"' in before.content.decode()
     html = before.content.decode()
     # Folded away until asked for, like "Mark as entered in error"; the grades are selects.
     amend = html[html.index('<section class="card amend no-print" id="amend">') :].split("</section>")[0]
@@ -618,6 +619,22 @@ def test_a_doctor_amends_a_review_on_the_result_page_which_then_shows_it_amended
     assert "Right eye: <strong>Mild</strong>" in html
     assert '<strong id="doctor-recommendation">Refer to an ophthalmologist</strong>' in html
     assert AuditEvent.objects.get(action="review.amend").detail == {"changed": ["right_grade"], "revision": revision.pk}
+
+
+def test_a_page_opened_before_a_colleagues_amendment_cannot_overwrite_it(client, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+    examination = _signed_off(patient, colleague)
+    client.force_login(colleague)
+    seen = client.get(_detail_url(examination)).context["amend_form"].initial["revisions_seen"]
+    _amend(examination, colleague, right_grade=2, reason="Neovessels at the disc.")  # a colleague, meanwhile
+
+    response = client.post(_amend_url(examination), AMENDMENT | {"revisions_seen": str(seen)}, follow=True)
+
+    assert response.redirect_chain == [(_detail_url(examination), 302)]
+    assert "The review was amended by colleague at" in response.content.decode()
+    assert Review.objects.get().right_grade == 2 and ReviewRevision.objects.count() == 1
+    # The page now offers the current version to amend.
+    assert response.context["amend_form"].initial["right_grade"] == 2
+    assert response.context["amend_form"].initial["revisions_seen"] == 1
 
 
 def test_the_printed_result_says_the_review_was_amended_and_leaves_the_earlier_versions_on_screen(  # type: ignore[no-untyped-def]
