@@ -178,12 +178,7 @@ def review_create(request: HttpRequest, examination_id: int) -> HttpResponse:
             record_event(action="review.create", request=request, obj=review)
             messages.success(request, "Review signed off.")
             return redirect("screening:detail", examination_id=examination.pk)
-    context = _detail_context(request, examination, review_form=form)
-    if context["review_form"] is None:
-        # No longer reviewable (someone signed off first, say): show why on the page.
-        messages.error(request, " ".join(_messages(form)) or "This examination cannot be reviewed.")
-        return redirect("screening:detail", examination_id=examination.pk)
-    return render(request, "screening/result.html", context, status=400)
+    return _refused(request, examination_id, "review_form", form, "This examination cannot be reviewed.")
 
 
 @login_required
@@ -206,13 +201,7 @@ def examination_void(request: HttpRequest, examination_id: int) -> HttpResponse:
         else:
             messages.success(request, "Marked as entered in error. The record is kept and no longer counts.")
             return redirect("screening:detail", examination_id=examination.pk)
-    # Read again: a colleague may have voided it (or a doctor signed it off) since this page was loaded.
-    examination = selectors.examination_get(user=request.user, examination_id=examination_id)
-    context = _detail_context(request, examination, void_form=form)
-    if context["void_form"] is None:
-        messages.error(request, " ".join(_messages(form)) or "This examination can no longer be marked in error.")
-        return redirect("screening:detail", examination_id=examination.pk)
-    return render(request, "screening/result.html", context, status=400)
+    return _refused(request, examination_id, "void_form", form, "This examination can no longer be marked in error.")
 
 
 @login_required
@@ -240,12 +229,19 @@ def review_amend(request: HttpRequest, examination_id: int) -> HttpResponse:
         else:
             messages.success(request, "Review amended. The earlier version is kept below it.")
             return redirect("screening:detail", examination_id=examination.pk)
-    # Read again: a colleague may have amended it, or marked it entered in error, since the page was loaded.
+    return _refused(request, examination_id, "amend_form", form, "This review cannot be amended.")
+
+
+def _refused(request: HttpRequest, examination_id: int, name: str, form: Form, fallback: str) -> HttpResponse:
+    """The result page again with a refused form's errors beside its fields (400).
+
+    The examination is read afresh: a colleague may have signed it off, amended or voided it since the page
+    was loaded. When the page no longer offers that form, the refusal is said above the page instead.
+    """
     examination = selectors.examination_get(user=request.user, examination_id=examination_id)
-    context = _detail_context(request, examination, amend_form=form)
-    if context["amend_form"] is None:
-        # Not amendable (not signed off yet, entered in error): say why on the page, not beside a form.
-        messages.error(request, " ".join(_messages(form)) or "This review cannot be amended.")
+    context = _detail_context(request, examination, **{name: form})
+    if context[name] is None:
+        messages.error(request, " ".join(_messages(form)) or fallback)
         return redirect("screening:detail", examination_id=examination.pk)
     return render(request, "screening/result.html", context, status=400)
 
