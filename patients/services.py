@@ -19,6 +19,14 @@ from .selectors import clinical_membership_for, patient_list
 
 DUPLICATE_MRN = "A patient with this medical record number already exists in your clinic."
 FUTURE_BIRTH = "The date of birth is in the future."
+STALE_UPDATE = (
+    "Someone changed these details after you opened the form. The form now shows the current details: "
+    "make your correction again if it is still needed."
+)
+
+
+class StalePatientUpdate(ValidationError):
+    """The correction was made on a version of the record older than the one stored now."""
 
 
 @transaction.atomic
@@ -89,10 +97,15 @@ def patient_update(
     last_name: str | None = None,
     date_of_birth: dt.date | None = None,
     sex: str | None = None,
+    version: str | None = None,
     request: HttpRequest | None = None,
     audit_detail: dict[str, Any] | None = None,
 ) -> tuple[Patient, list[str]]:
     """Correct a patient's details; a field left as None keeps its value. Returns (patient, changed field names).
+
+    `version` (patient_version() of the record the caller showed), when given, must still be the stored
+    one: otherwise StalePatientUpdate is raised and nothing changes, so a form that sends back every field
+    cannot revert a colleague's correction made meanwhile.
 
     Refuses what registration refuses (a duplicate record number, a future date of birth) with a
     ValidationError per field, and then saves nothing. A change is audited as `patient.update` in the same
@@ -108,6 +121,8 @@ def patient_update(
     )
     _validate_patient_values(wanted)
     current = _patient_for_update(user=user, patient_id=patient.pk)
+    if version and version != patient_version(current):
+        raise StalePatientUpdate({"__all__": [STALE_UPDATE]})
     changed = [name for name, value in wanted.items() if getattr(current, name) != value]
     if not changed:
         return current, []
@@ -123,6 +138,11 @@ def patient_update(
     detail = {**(audit_detail or {}), "changed": changed}
     record_event(action="patient.update", request=request, actor=user, obj=current, detail=detail)
     return current, changed
+
+
+def patient_version(patient: Patient) -> str:
+    """Which version of the record this is: its last save, to the microsecond."""
+    return patient.updated_at.isoformat()
 
 
 def _patient_for_update(*, user: AbstractBaseUser, patient_id: int) -> Patient:

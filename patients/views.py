@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods
 from audit.services import record_event
 
 from . import selectors, services
-from .forms import PatientForm
+from .forms import PatientForm, PatientUpdateForm
 from .models import Patient
 
 
@@ -68,12 +68,17 @@ def patient_update(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = selectors.patient_get(user=request.user, patient_id=patient_id)
     # Pre-filled through `initial`, not `instance`: a ModelForm writes its input into its instance while
     # validating, and the page must keep showing the stored record beside a refused correction.
-    form = PatientForm(request.POST or None, initial=_form_values(patient))
+    initial = _form_values(patient) | {"version": services.patient_version(patient)}
+    form = PatientUpdateForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             _, changed = services.patient_update(
                 user=request.user, patient=patient, request=request, **form.cleaned_data
             )
+        except services.StalePatientUpdate as exc:
+            # The fields hold an older version than the record's: show the current one to correct again.
+            messages.error(request, " ".join(exc.messages))
+            return redirect("patients:update", patient_id=patient.pk)
         except ValidationError as exc:
             _add_errors(form, exc)
         else:

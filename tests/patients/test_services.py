@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404
 
 from audit.models import AuditEvent
-from patients.services import patient_update
+from patients.services import StalePatientUpdate, patient_update, patient_version
 from tests.factories import PatientFactory
 
 pytestmark = pytest.mark.django_db
@@ -72,3 +72,17 @@ def test_a_patient_the_user_may_not_see_answers_404(request, who, patient) -> No
         patient_update(user=request.getfixturevalue(who), patient=patient, last_name="Changed")
     patient.refresh_from_db()
     assert patient.last_name != "Changed"
+
+
+def test_a_correction_on_an_older_version_is_refused_and_changes_nothing(owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+    seen = patient_version(patient)
+    patient_update(user=colleague, patient=patient, first_name="Augusta")
+    with pytest.raises(StalePatientUpdate):
+        patient_update(user=owner, patient=patient, first_name="Ada", version=seen)
+    patient.refresh_from_db()
+    assert patient.first_name == "Augusta"
+    assert AuditEvent.objects.filter(action="patient.update").count() == 1
+    # On the current version it goes through.
+    patient_update(user=owner, patient=patient, first_name="Ada", version=patient_version(patient))
+    patient.refresh_from_db()
+    assert patient.first_name == "Ada"

@@ -138,6 +138,35 @@ def test_staff_correct_a_name_and_the_correction_is_saved_and_audited(client, ow
     assert (event.actor, event.patient, event.detail) == (owner, patient, {"changed": ["last_name"]})
 
 
+def test_a_form_opened_before_a_colleagues_correction_does_not_revert_it(client, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+    import datetime as dt
+
+    from patients.services import patient_update
+
+    client.force_login(owner)
+    opened = client.get(reverse("patients:update", args=[patient.pk]))
+    version = opened.context["form"].initial["version"]
+    assert f'<input type="hidden" name="version" value="{version}"' in opened.content.decode()
+    # Meanwhile a colleague corrects the date of birth; this page still holds the old one in its fields.
+    stored_before = _record(patient)
+    patient_update(user=colleague, patient=patient, date_of_birth=dt.date(1961, 5, 17))
+
+    response = client.post(
+        reverse("patients:update", args=[patient.pk]),
+        stored_before | {"last_name": "Lovelace", "version": version},
+        follow=True,
+    )
+
+    assert response.redirect_chain == [(reverse("patients:update", args=[patient.pk]), 302)]
+    assert "Someone changed these details after you opened the form." in response.content.decode()
+    patient.refresh_from_db()
+    assert (patient.date_of_birth, patient.last_name) == (dt.date(1961, 5, 17), stored_before["last_name"])
+    assert AuditEvent.objects.filter(action="patient.update").count() == 1  # the colleague's only
+    # The form now offers the current record and its version: the correction can be made again.
+    assert response.context["form"].initial["date_of_birth"] == dt.date(1961, 5, 17)
+    assert response.context["form"].initial["version"] != version
+
+
 def test_a_record_number_of_another_patient_of_the_clinic_is_a_field_error_and_changes_nothing(
     client, owner, patient, clinic
 ) -> None:  # type: ignore[no-untyped-def]
