@@ -130,3 +130,38 @@ def test_a_staff_member_uploads_both_eyes_and_sees_the_grades_and_heatmaps(
     assert "entered in error" in page.locator("#history tbody tr").first.inner_text()
     assert page.locator(".grade-chart circle.dot").count() == 0
     assert errors == []
+
+
+def test_a_doctor_signs_off_and_amends_a_review_in_the_browser(
+    live_server, browser_page, colleague, patient, password
+) -> None:  # type: ignore[no-untyped-def]
+    from tests.examination_data import graded_examination
+
+    examination = graded_examination(patient=patient, grades=(2, 1))
+    page = browser_page
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on(
+        "console",
+        lambda m: errors.append(m.text) if m.type == "error" and not m.text.startswith("Failed to load") else None,
+    )
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("#id_username", colleague.username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    page.goto(f"{live_server.url}/screening/examinations/{examination.pk}/")
+
+    # Sign off as graded, then amend: folded away until asked for, pre-filled with the signed-off grades.
+    page.click("#review button[type=submit]")
+    amend_grade = page.locator("#id_amend_right_grade")
+    assert amend_grade.is_hidden()
+    page.click("#amend summary")
+    assert amend_grade.input_value() == "2"
+    amend_grade.select_option("1")
+    page.fill("#id_amend_reason", "Second look: no new vessels")
+    page.click("#amend button[type=submit]")
+
+    assert "Amended" in page.locator("#review-amended").inner_text()
+    assert "Second look: no new vessels" in page.locator("#review-revisions").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "screening-review-amended.png"), full_page=True)
+    assert errors == []
