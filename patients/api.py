@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth import authenticate
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -17,6 +17,7 @@ from dr_portal.api_pagination import Pagination, paginated_response
 
 from . import selectors, services
 from .authentication import token_issue
+from .models import Patient
 from .permissions import IsClinicalMember
 from .serializers import (
     PatientCreateInputSerializer,
@@ -82,12 +83,24 @@ class PatientDetailApi(APIView):
         # staff and doctors (clinic admins included), so nobody learns which ids exist.
         patient = selectors.patient_get(user=request.user, patient_id=patient_id)
         record_event(action="patient.view", request=request, obj=patient, detail=CHANNEL)
-        return Response(PatientOutputSerializer(patient).data)
+        return _with_etag(Response(PatientOutputSerializer(patient).data), patient)
 
     @extend_schema(
         operation_id="patients_partial_update",
         request=PatientUpdateInputSerializer,
-        responses={200: PatientOutputSerializer, 400: OpenApiResponse(description="Invalid fields")},
+        parameters=[
+            OpenApiParameter(
+                "If-Match",
+                location=OpenApiParameter.HEADER,
+                required=False,
+                description="The ETag of the record as the client read it; a colleague's change since answers 412",
+            )
+        ],
+        responses={
+            200: PatientOutputSerializer,
+            400: OpenApiResponse(description="Invalid fields"),
+            412: OpenApiResponse(description="If-Match is not the record's current ETag: nothing changed"),
+        },
     )
     def patch(self, request: Request, patient_id: int) -> Response:
         # The lookup first, as for GET: 404 outside the clinic's staff and doctors, who are exactly the
@@ -95,10 +108,31 @@ class PatientDetailApi(APIView):
         patient = selectors.patient_get(user=request.user, patient_id=patient_id)
         data = PatientUpdateInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        patient, _ = services.patient_update(
-            user=request.user, patient=patient, request=request, audit_detail=CHANNEL, **data.validated_data
-        )
-        return Response(PatientOutputSerializer(patient).data)
+        version = _version_from_if_match(request.headers.get("If-Match", ""))
+        try:
+            patient, _ = services.patient_update(
+                user=request.user,
+                patient=patient,
+                version=version,
+                request=request,
+                audit_detail=CHANNEL,
+                **data.validated_data,
+            )
+        except services.StalePatientUpdate as stale:
+            return Response({"detail": " ".join(stale.messages)}, status=status.HTTP_412_PRECONDITION_FAILED)
+        return _with_etag(Response(PatientOutputSerializer(patient).data), patient)
+
+
+def _with_etag(response: Response, patient: Patient) -> Response:
+    # The record's version as an HTTP entity tag: a client sends it back in If-Match to update safely.
+    response["ETag"] = f'"{services.patient_version(patient)}"'
+    return response
+
+
+def _version_from_if_match(header: str) -> str | None:
+    """The version an If-Match header names (a quoted ETag, weak or strong); None for no header or "*"."""
+    tag = header.strip().removeprefix("W/").strip('"')
+    return tag if tag and tag != "*" else None
 
 
 class TokenObtainApi(APIView):

@@ -175,6 +175,28 @@ def test_staff_correct_a_name_and_the_correction_is_saved_and_audited_with_the_c
     assert event.detail == {"channel": "api", "changed": ["first_name"]}
 
 
+def test_a_patch_with_a_stale_if_match_is_a_412_and_changes_nothing(api, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+    api.force_authenticate(owner)
+    read = api.get(f"{LIST}{patient.pk}/")
+    etag = read["ETag"]
+    assert etag.startswith('"') and etag.endswith('"')
+    # A colleague corrects the record after this client read it.
+    api.force_authenticate(colleague)
+    assert api.patch(f"{LIST}{patient.pk}/", {"first_name": "Augusta"}, format="json").status_code == 200
+
+    api.force_authenticate(owner)
+    stale = api.patch(f"{LIST}{patient.pk}/", {"first_name": "Ada"}, format="json", HTTP_IF_MATCH=etag)
+
+    assert stale.status_code == 412
+    assert "Someone changed these details" in stale.json()["detail"]
+    patient.refresh_from_db()
+    assert patient.first_name == "Augusta" and len(_updates()) == 1
+    current = api.get(f"{LIST}{patient.pk}/")["ETag"]
+    assert current != etag
+    done = api.patch(f"{LIST}{patient.pk}/", {"first_name": "Ada"}, format="json", HTTP_IF_MATCH=f"W/{current}")
+    assert done.status_code == 200 and done["ETag"] != current
+
+
 def test_a_record_number_of_another_patient_of_the_clinic_is_a_400_and_changes_nothing(
     api, colleague, patient, clinic
 ) -> None:  # type: ignore[no-untyped-def]
