@@ -97,7 +97,9 @@ def evaluate(
     if bootstrap > 0:
         # Grouped by the raw patient id, as the split is: one EyePACS patient can be in two of the sets.
         patients = [s.patient_id for s in samples]
-        metrics["confidence_intervals"] = bootstrap_intervals(y_true, probs, patients, rounds=bootstrap, seed=seed)
+        metrics["confidence_intervals"] = bootstrap_intervals(
+            y_true, probs, patients, rounds=bootstrap, seed=seed, examinations=examinations
+        )
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     plot_confusion(np.array(metrics["confusion_matrix"]), predictor.labels, out / "confusion_matrix.png")
     plot_roc(y_true >= 1, probs[:, 1:].sum(axis=1), metrics["referable_roc_auc"], out / "roc_referable.png")

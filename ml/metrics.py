@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
@@ -101,31 +102,48 @@ def quadratic_kappa_from(confusion: np.ndarray) -> float:
 
 
 def bootstrap_intervals(
-    y_true: np.ndarray, probs: np.ndarray, groups: Sequence[str], rounds: int = 1000, level: float = 0.95, seed: int = 0
+    y_true: np.ndarray,
+    probs: np.ndarray,
+    groups: Sequence[str],
+    rounds: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+    examinations: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Percentile confidence intervals of the headline metrics, resampling patients (not photographs).
 
     A patient's two eyes are alike, so resampling photographs would understate the uncertainty; the
     patients (groups) are drawn with replacement instead, each bringing all their photographs. The test
     split has 50-odd Proliferative photographs: the intervals say how far apart two models must be
-    before a difference means anything.
+    before a difference means anything. With `examinations` (a key per photograph, as for
+    examination_referral), the referral per examination gets its sensitivity and specificity intervals too.
     """
     y_true = np.asarray(y_true, dtype=int)
     y_pred = probs.argmax(axis=1)
     scores = probs[:, 1:].sum(axis=1)
     keys, members = np.unique(np.asarray(groups), return_inverse=True)
     by_group = [np.flatnonzero(members == g) for g in range(len(keys))]
+    exam_of = np.unique(np.asarray(examinations), return_inverse=True)[1] if examinations is not None else None
     rng = np.random.default_rng(seed)
-    draws: dict[str, list[float]] = {"balanced_accuracy": [], "quadratic_weighted_kappa": [], "referable_roc_auc": []}
+    draws: dict[str, list[float]] = defaultdict(list)
     for _ in range(rounds):
-        index = np.concatenate([by_group[g] for g in rng.integers(0, len(by_group), len(by_group))])
+        chosen = [by_group[g] for g in rng.integers(0, len(by_group), len(by_group))]
+        index = np.concatenate(chosen)
         truth, called = y_true[index], y_pred[index]
         confusion = _confusion(truth, called, probs.shape[1])
         draws["balanced_accuracy"].append(balanced_accuracy_from(confusion))
         draws["quadratic_weighted_kappa"].append(quadratic_kappa_from(confusion))
-        referable = truth >= 1
-        if 0 < referable.sum() < len(referable):
-            draws["referable_roc_auc"].append(float(roc_auc_score(referable, scores[index])))
+        _referral_draw(draws, "referable_", truth >= 1, called >= 1)
+        if 0 < (truth >= 1).sum() < len(truth):
+            draws["referable_roc_auc"].append(float(roc_auc_score(truth >= 1, scores[index])))
+        if exam_of is not None:
+            # A patient drawn twice brings their examinations twice: each draw slot is its own examination.
+            slot = np.repeat(np.arange(len(chosen)), [len(c) for c in chosen])
+            _, exam = np.unique(slot * (exam_of.max() + 1) + exam_of[index], return_inverse=True)
+            referable, referred = np.zeros(exam.max() + 1, bool), np.zeros(exam.max() + 1, bool)
+            np.logical_or.at(referable, exam, truth >= 1)
+            np.logical_or.at(referred, exam, called >= 1)
+            _referral_draw(draws, "examination_", referable, referred)
     tail = (1 - level) / 2 * 100
     intervals: dict[str, Any] = {"level": level, "rounds": rounds, "resampled": "patients", "groups": len(keys)}
     for name, values in draws.items():
@@ -134,6 +152,14 @@ def bootstrap_intervals(
             [float(np.percentile(finite, tail)), float(np.percentile(finite, 100 - tail))] if finite.size else None
         )
     return intervals
+
+
+def _referral_draw(draws: dict[str, list[float]], prefix: str, truth: np.ndarray, called: np.ndarray) -> None:
+    """Sensitivity and specificity of one bootstrap draw, where defined."""
+    if truth.any():
+        draws[f"{prefix}sensitivity"].append(float((truth & called).sum() / truth.sum()))
+    if (~truth).any():
+        draws[f"{prefix}specificity"].append(float((~truth & ~called).sum() / (~truth).sum()))
 
 
 def classification_metrics(

@@ -147,3 +147,18 @@ def test_resampling_patients_not_photographs_widens_the_interval_for_alike_eyes(
 def _width(intervals: dict) -> float:
     low, high = intervals["balanced_accuracy"]
     return high - low
+
+
+def test_bootstrap_intervals_of_the_referral_per_examination_surround_the_measured_values() -> None:
+    rng = np.random.default_rng(2)
+    y_true = rng.integers(0, 3, 400)
+    probs = _noisy_probabilities(y_true, rng)
+    examinations = [f"set/p{i // 2}" for i in range(400)]  # two eyes an examination
+    measured = examination_referral(examinations, y_true, probs.argmax(1), probs)
+    intervals = bootstrap_intervals(y_true, probs, [f"p{i // 2}" for i in range(400)], 300, examinations=examinations)
+    for name in ("sensitivity", "specificity"):
+        low, high = intervals[f"examination_{name}"]
+        assert low < measured[name] < high
+    per_image = classification_metrics(y_true, probs.argmax(1), probs)
+    low, high = intervals["referable_sensitivity"]
+    assert low < per_image["referable_sensitivity"] < high
