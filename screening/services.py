@@ -236,15 +236,20 @@ def examination_fail(*, examination_id: int, reason: str) -> None:
 # --- review -----------------------------------------------------------------------------------------
 
 
+def _require_clinic_doctor(user: AbstractBaseUser, examination: Examination, action: str, this: str) -> None:
+    """PermissionDenied unless the user is a doctor of the patient's clinic ("Only doctors <action>.")."""
+    membership = clinical_membership_for(user)
+    if membership is None or not membership.can_review:
+        raise PermissionDenied(f"Only doctors {action}.")
+    if examination.patient.clinic_id != membership.clinic_id:
+        raise PermissionDenied(f"Only doctors of the patient's clinic {this}.")
+
+
 def review_create(
     *, user: AbstractBaseUser, examination: Examination, right_grade: int, left_grade: int, notes: str = ""
 ) -> Review:
     """A doctor's sign-off of a graded examination; kept beside the model's grades, never over them."""
-    membership = clinical_membership_for(user)
-    if membership is None or not membership.can_review:
-        raise PermissionDenied("Only doctors review examinations.")
-    if examination.patient.clinic_id != membership.clinic_id:
-        raise PermissionDenied("Only doctors of the patient's clinic review this examination.")
+    _require_clinic_doctor(user, examination, "review examinations", "review this examination")
     errors = _grade_errors(right_grade=right_grade, left_grade=left_grade)
     if errors:
         raise ValidationError(errors)
@@ -321,11 +326,7 @@ def review_amend(
     fields only: neither the values nor the reason's text go into the trail, which holds no free text
     about patients. `request` gives the event its IP and user agent, `audit_detail` extra detail.
     """
-    membership = clinical_membership_for(user)
-    if membership is None or not membership.can_review:
-        raise PermissionDenied("Only doctors amend reviews.")
-    if examination.patient.clinic_id != membership.clinic_id:
-        raise PermissionDenied("Only doctors of the patient's clinic amend this review.")
+    _require_clinic_doctor(user, examination, "amend reviews", "amend this review")
     errors = _grade_errors(right_grade=right_grade, left_grade=left_grade)
     reason = _amend_reason(reason, errors)
     if errors:
