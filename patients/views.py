@@ -21,7 +21,9 @@ from .models import Patient
 @login_required
 def patient_list(request: HttpRequest) -> HttpResponse:
     _require_clinical_role(request)
-    query = request.GET.get("q", "")
+    # PostgreSQL text cannot hold a NUL byte: the search would fail as a 500 (and so would its audit
+    # event). No stored field can contain one (the forms and the API refuse it), so dropping it loses nothing.
+    query = request.GET.get("q", "").replace("\x00", "")
     due = request.GET.get("due") == "1"
     patients = selectors.patient_list(user=request.user, search=query)
     if due:
