@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import status
-from rest_framework.exceptions import ValidationError
+from rest_framework import parsers, status
+from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -29,6 +31,22 @@ from .serializers import (
 )
 
 CHANNEL = {"channel": "api"}
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, but a body nested deeper than Python's json module recurses (about a thousand
+    levels, a few kilobytes of brackets) is a 400 like any other malformed JSON: json raises
+    RecursionError there, which is no ValueError, so DRF let it through as a 500."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise ParseError("JSON parse error - the document is nested too deeply.") from None
+
+
+# DRF's default parsers, with the JSON one above: every view that reads a body names these.
+PARSERS = [JSONParser, parsers.FormParser, parsers.MultiPartParser]
 
 
 class PatientListApi(APIView):
@@ -55,6 +73,7 @@ class PatientListApi(APIView):
 
 class PatientCreateApi(APIView):
     permission_classes = [IsAuthenticated, IsClinicalMember]
+    parser_classes = PARSERS
 
     @extend_schema(
         operation_id="patients_create",
@@ -76,6 +95,7 @@ class PatientListCreateApi(PatientListApi, PatientCreateApi):
 
 class PatientDetailApi(APIView):
     permission_classes = [IsAuthenticated]
+    parser_classes = PARSERS
 
     @extend_schema(operation_id="patients_retrieve", responses=PatientOutputSerializer)
     def get(self, request: Request, patient_id: int) -> Response:
@@ -141,6 +161,7 @@ class TokenObtainApi(APIView):
 
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
+    parser_classes = PARSERS
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "token"
 

@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 from audit.services import record_event
 from dr_portal.api_pagination import Pagination, paginated_response
 from patients import selectors as patient_selectors
+from patients.api import PARSERS
 from patients.models import Membership
 from patients.permissions import IsClinicalMember
 
@@ -81,6 +82,7 @@ class ExaminationDetailApi(APIView):
 
 class ExaminationReviewApi(APIView):
     permission_classes = [IsAuthenticated]
+    parser_classes = PARSERS
 
     @extend_schema(
         operation_id="examinations_review_create",
@@ -109,6 +111,7 @@ class ExaminationReviewAmendApi(APIView):
     """Replace a signed-off review's grades and notes, with a reason; the earlier version is kept."""
 
     permission_classes = [IsAuthenticated]
+    parser_classes = PARSERS
 
     @extend_schema(
         operation_id="examinations_review_amend_create",
@@ -140,6 +143,7 @@ class ExaminationVoidApi(APIView):
     """Mark an examination "entered in error": kept in the record, no longer counted anywhere."""
 
     permission_classes = [IsAuthenticated]
+    parser_classes = PARSERS
 
     @extend_schema(
         operation_id="examinations_void_create",
