@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.http import HttpResponse
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.request import Request
 
 from audit.api import AuditEventListApi
 from patients.api import PatientDetailApi, PatientListCreateApi, TokenObtainApi
@@ -18,6 +22,15 @@ from screening.api import (
 )
 
 app_name = "api"
+
+
+class SwaggerUiView(SpectacularSwaggerSplitView):
+    """The interactive page. It renders through templates only, and DRF's OPTIONS answer (the view's
+    metadata) names none, so OPTIONS was a 500 (TemplateDoesNotExist): it answers its headers (Allow)."""
+
+    def options(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
+        return HttpResponse()
+
 
 urlpatterns = [
     path("auth/token/", TokenObtainApi.as_view(), name="token"),
@@ -40,7 +53,7 @@ urlpatterns = [
     # inline style: nothing inline, so the strict Content-Security-Policy holds.
     path(
         "docs/",
-        SpectacularSwaggerSplitView.as_view(url_name="api:schema", template_name="api/swagger_ui.html"),
+        SwaggerUiView.as_view(url_name="api:schema", template_name="api/swagger_ui.html"),
         name="docs",
     ),
 ]
