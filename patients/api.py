@@ -128,7 +128,13 @@ class PatientDetailApi(APIView):
         patient = selectors.patient_get(user=request.user, patient_id=patient_id)
         data = PatientUpdateInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        version = _version_from_if_match(request.headers.get("If-Match", ""))
+        # If-Match (other than "*") guards the change: the record must still be the version read here,
+        # and the header must list it; an empty or malformed tag lists nothing, so a client that meant to
+        # guard its change gets 412, never an unguarded write.
+        if_match = request.headers.get("If-Match")
+        version = None if if_match is None or if_match.strip() == "*" else services.patient_version(patient)
+        if version is not None and version not in _if_match_tags(if_match or ""):
+            return _precondition_failed()
         try:
             patient, _ = services.patient_update(
                 user=request.user,
@@ -138,8 +144,8 @@ class PatientDetailApi(APIView):
                 audit_detail=CHANNEL,
                 **data.validated_data,
             )
-        except services.StalePatientUpdate as stale:
-            return Response({"detail": " ".join(stale.messages)}, status=status.HTTP_412_PRECONDITION_FAILED)
+        except services.StalePatientUpdate:
+            return _precondition_failed()
         return _with_etag(Response(PatientOutputSerializer(patient).data), patient)
 
 
@@ -149,10 +155,13 @@ def _with_etag(response: Response, patient: Patient) -> Response:
     return response
 
 
-def _version_from_if_match(header: str) -> str | None:
-    """The version an If-Match header names (a quoted ETag, weak or strong); None for no header or "*"."""
-    tag = header.strip().removeprefix("W/").strip('"')
-    return tag if tag and tag != "*" else None
+def _if_match_tags(header: str) -> set[str]:
+    """The entity tags an If-Match header lists, weak or strong, quotes removed."""
+    return {tag.strip().removeprefix("W/").strip('"') for tag in header.split(",")}
+
+
+def _precondition_failed() -> Response:
+    return Response({"detail": services.STALE_UPDATE}, status=status.HTTP_412_PRECONDITION_FAILED)
 
 
 class TokenObtainApi(APIView):

@@ -13,12 +13,20 @@ import io
 import warnings
 from dataclasses import dataclass
 
+import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 ALLOWED_FORMATS = ("JPEG", "PNG")
+# Pillow names a JPEG that carries a Multi-Picture (MPF) segment "MPO": phones and many cameras write one
+# (a preview, a depth or gain map after the photograph). The file is a JPEG, its first picture the
+# photograph, and every browser shows it as one: it is accepted and stored as a JPEG.
+JPEG_ALIASES = {"MPO": "JPEG"}
+# Greyscale PNGs of 16 bits per pixel decode to these modes; Pillow's convert("RGB") clips their values
+# (0-65535) at 255 instead of scaling them, which turns the photograph white for the grader.
+WIDE_GREY_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
 EXIF_ORIENTATION = 0x0112
 # A pair is called "the same photograph" below this mean absolute difference (0-255 grey) of 32x32
 # thumbnails. Measured on 80 real pairs: a photograph against its own resized, re-encoded copy 0.1-0.2;
@@ -49,14 +57,24 @@ def check_upload(upload: UploadedFile | None, *, eye: str) -> CheckedImage:
     upload.seek(0)
     raw = upload.read()
     image = _decode(raw, eye=eye)
-    oriented = image
+    fmt = JPEG_ALIASES.get(image.format or "", image.format or "PNG")
+    stored = image
     if image.getexif().get(EXIF_ORIENTATION, 1) not in (0, 1):
         # Store the photograph upright: the grader, the heatmap and the doctor all see the same pixels.
-        oriented = ImageOps.exif_transpose(image)
-        raw = _encode(oriented, image.format or "PNG")
-    fmt = image.format or "PNG"
-    rgb = oriented.convert("RGB")
+        stored = ImageOps.exif_transpose(image)
+    if image.mode in WIDE_GREY_MODES:
+        # Stored as 8 bits: the worker reads the stored file with the same convert("RGB") that clips.
+        stored = _grey_to_8_bits(stored)
+    if stored is not image:
+        raw = _encode(stored, fmt)
+    rgb = stored.convert("RGB")
     return CheckedImage(raw, hashlib.sha256(raw).hexdigest(), fmt, rgb.width, rgb.height, rgb)
+
+
+def _grey_to_8_bits(image: Image.Image) -> Image.Image:
+    """A 16-bit greyscale image scaled to 8 bits (65535 -> 255), as every viewer shows it."""
+    levels = np.asarray(image, dtype=np.float64) / 257.0
+    return Image.fromarray(np.clip(np.rint(levels), 0, 255).astype(np.uint8))  # 2-D uint8: mode L
 
 
 def _decode(raw: bytes, *, eye: str) -> Image.Image:
@@ -67,7 +85,7 @@ def _decode(raw: bytes, *, eye: str) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(raw))
-            if image.format not in ALLOWED_FORMATS:
+            if JPEG_ALIASES.get(image.format or "", image.format) not in ALLOWED_FORMATS:
                 raise ValidationError(
                     f"The {eye} eye's file is a {image.format} image; only JPEG and PNG are accepted.",
                     code="invalid_format",

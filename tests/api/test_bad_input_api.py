@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from audit.models import AuditEvent
 from patients.models import Patient
 from screening.models import Examination, Review
 from tests.examination_data import graded_examination
@@ -50,3 +51,38 @@ def test_options_on_the_api_docs_page_answers_its_methods_not_a_500(api) -> None
     response = api.options("/api/v1/docs/")
     assert response.status_code == 200
     assert "GET" in response["Allow"]
+
+
+# --- If-Match -------------------------------------------------------------------------------------------
+
+
+def _etag(api, patient: Patient) -> str:  # type: ignore[no-untyped-def]
+    return api.get(f"{PATIENTS}{patient.pk}/")["ETag"]
+
+
+@pytest.mark.parametrize("if_match", ['""', "W/", "", "garbage", 'W/""'])
+def test_an_empty_or_malformed_if_match_is_a_412_never_an_unguarded_write(api, owner, patient, if_match) -> None:  # type: ignore[no-untyped-def]
+    api.force_authenticate(owner)
+    response = api.patch(f"{PATIENTS}{patient.pk}/", {"first_name": "Changed"}, format="json", HTTP_IF_MATCH=if_match)
+    assert response.status_code == 412, response.content
+    patient.refresh_from_db()
+    assert patient.first_name != "Changed"
+    assert not AuditEvent.objects.filter(action="patient.update").exists()
+
+
+def test_an_if_match_listing_the_current_etag_among_others_lets_the_change_through(api, owner, patient) -> None:  # type: ignore[no-untyped-def]
+    api.force_authenticate(owner)
+    listed = f'"2001-01-01T00:00:00+00:00", W/{_etag(api, patient)}'
+    response = api.patch(f"{PATIENTS}{patient.pk}/", {"first_name": "Changed"}, format="json", HTTP_IF_MATCH=listed)
+    assert response.status_code == 200, response.content
+    patient.refresh_from_db()
+    assert patient.first_name == "Changed"
+
+
+def test_if_match_star_and_no_if_match_still_let_the_change_through(api, owner, patient) -> None:  # type: ignore[no-untyped-def]
+    api.force_authenticate(owner)
+    assert api.patch(f"{PATIENTS}{patient.pk}/", {"first_name": "One"}, format="json").status_code == 200
+    response = api.patch(f"{PATIENTS}{patient.pk}/", {"first_name": "Two"}, format="json", HTTP_IF_MATCH="*")
+    assert response.status_code == 200
+    patient.refresh_from_db()
+    assert patient.first_name == "Two"

@@ -1,0 +1,111 @@
+"""Unusual but legitimate photographs: each is accepted and checked on the pixels a viewer sees, or
+refused with a message naming the eye; never a 500, and the worker reads what was checked."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from PIL import Image
+
+from screening import grading, quality, services
+from screening.models import Examination, EyeImage
+from screening.validation import check_upload
+
+from .conftest import LEFT, RIGHT, image_upload, upload
+
+pytestmark = pytest.mark.django_db
+
+
+def _grey_16_bit_png(path=RIGHT) -> SimpleUploadedFile:  # type: ignore[no-untyped-def]
+    """The photograph as a 16-bit greyscale PNG (as some fundus cameras export red-free images)."""
+    levels = np.asarray(Image.open(path).convert("L"), dtype=np.uint16) * 257
+    return image_upload(Image.fromarray(levels), "right.png", fmt="PNG")
+
+
+def _mean_grey(image: Image.Image) -> float:
+    return float(np.asarray(image.convert("L"), dtype=np.float64).mean())
+
+
+def test_a_16_bit_greyscale_png_is_checked_and_stored_as_it_looks_not_white(owner, patient) -> None:  # type: ignore[no-untyped-def]
+    expected = _mean_grey(Image.open(RIGHT))
+    checked = check_upload(_grey_16_bit_png(), eye="right")
+    # Pillow's convert("RGB") clips 16-bit values at 255: the photograph was checked (and graded) white.
+    assert abs(_mean_grey(checked.image) - expected) < 1.0
+    assert quality.assess(checked.image).gradable
+    examination = services.examination_create(
+        user=owner, patient=patient, right_eye=_grey_16_bit_png(), left_eye=upload(LEFT)
+    )
+    right = examination.images.get(side="right")
+    assert right.gradable and right.format == "PNG"
+    # The worker decodes the stored file: it must see the same pixels as the check did.
+    assert abs(_mean_grey(grading.open_eye_image(right)) - expected) < 1.0
+
+
+def _mpo(path=RIGHT) -> SimpleUploadedFile:  # type: ignore[no-untyped-def]
+    """A JPEG with a Multi-Picture segment (a second, smaller picture after the photograph), as phones and
+    many cameras write it; Pillow calls it MPO."""
+    photo = Image.open(path).convert("RGB")
+    buffer = io.BytesIO()
+    photo.save(buffer, "MPO", save_all=True, append_images=[photo.resize((64, 43))])
+    assert Image.open(io.BytesIO(buffer.getvalue())).format == "MPO"
+    return SimpleUploadedFile("IMG_0001.JPG", buffer.getvalue(), content_type="image/jpeg")
+
+
+def test_a_jpeg_with_a_multi_picture_segment_is_accepted_as_a_jpeg(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+    client.force_login(owner)
+    url = reverse("screening:upload", kwargs={"patient_id": patient.pk})
+    response = client.post(url, {"right_eye": _mpo(), "left_eye": upload(LEFT), "notes": ""})
+    assert response.status_code == 302, response.context["form"].errors
+    right = Examination.objects.get().images.get(side="right")
+    assert right.format == "JPEG" and right.gradable
+    image = client.get(reverse("screening:eye_image", args=[right.examination_id, "right"]))
+    assert image["Content-Type"] == "image/jpeg"
+    assert grading.open_eye_image(right).size == (256, 171)
+
+
+def _with_orientation(orientation: int, transpose: Image.Transpose) -> SimpleUploadedFile:
+    """The photograph stored on its side, with the EXIF orientation that puts it upright again."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return image_upload(Image.open(RIGHT).transpose(transpose), "right.jpg", quality=95, exif=exif)
+
+
+def _as(mode: str, fmt: str = "JPEG", **save: object):  # type: ignore[no-untyped-def]
+    return lambda: image_upload(Image.open(RIGHT).convert(mode), f"right.{fmt.lower()}", fmt=fmt, **save)
+
+
+# Each accepted, stored upright at the photograph's size, and gradable.
+ACCEPTED = {
+    "cmyk jpeg": _as("CMYK"),
+    "greyscale jpeg": _as("L"),
+    "progressive jpeg": _as("RGB", progressive=True, quality=95),
+    "png with alpha": _as("RGBA", "PNG"),
+    "palette png": _as("P", "PNG"),
+    "greyscale png with alpha": _as("LA", "PNG"),
+    "exif orientation 6": lambda: _with_orientation(6, Image.Transpose.ROTATE_90),
+    "exif orientation 8": lambda: _with_orientation(8, Image.Transpose.ROTATE_270),
+    "jpeg named .png": lambda: upload(RIGHT, name="right.png", content_type="image/png"),
+    "upper-case .JPG": lambda: upload(RIGHT, name="RIGHT EYE.JPG"),
+    "unicode name": lambda: upload(RIGHT, name="œil droit 眼 \u202e.jpg"),
+    "300-character name": lambda: upload(RIGHT, name="r" * 296 + ".jpg"),
+    "bogus icc profile": _as("RGB", icc_profile=b"not a profile" * 50),
+}
+
+
+@pytest.mark.parametrize("case", ACCEPTED, ids=list(ACCEPTED))
+def test_an_unusual_photograph_is_accepted_through_the_form(client, owner, patient, case: str) -> None:  # type: ignore[no-untyped-def]
+    client.force_login(owner)
+    url = reverse("screening:upload", kwargs={"patient_id": patient.pk})
+    response = client.post(url, {"right_eye": ACCEPTED[case](), "left_eye": upload(LEFT), "notes": ""})
+    assert response.status_code == 302, response.context["form"].errors
+    right = EyeImage.objects.get(side="right")
+    assert (right.width, right.height) == (256, 171)
+    assert right.gradable, right.quality
+    # Named by the photograph's hash (a suffix where the media folder holds it already), never by what the
+    # user called the file.
+    assert right.file.name.startswith(f"eyes/{right.sha256[:2]}/{right.sha256}")
+    assert grading.open_eye_image(right).size == (256, 171)
