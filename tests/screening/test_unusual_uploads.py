@@ -67,6 +67,17 @@ def test_a_jpeg_with_a_multi_picture_segment_is_accepted_as_a_jpeg(client, owner
     assert grading.open_eye_image(right).size == (256, 171)
 
 
+@pytest.mark.parametrize("size", [(8, 8), (64, 64), (200, 134)])
+def test_a_photograph_too_small_to_grade_is_ungradable_with_its_reason(owner, patient, size) -> None:  # type: ignore[no-untyped-def]
+    # Before, a real photograph shrunk to 16 px was called gradable: its grade was shown as reliable.
+    small = image_upload(Image.open(RIGHT).resize(size, Image.Resampling.LANCZOS), "right.jpg", quality=95)
+    examination = services.examination_create(user=owner, patient=patient, right_eye=small, left_eye=upload(LEFT))
+    right = examination.images.get(side="right")
+    assert right.gradable is False
+    assert right.quality["reasons"][0].startswith(f"Resolution too low: the photograph is {size[0]} x {size[1]}")
+    assert examination.images.get(side="left").gradable  # 256 x 171: the smallest the check accepts
+
+
 def _with_orientation(orientation: int, transpose: Image.Transpose) -> SimpleUploadedFile:
     """The photograph stored on its side, with the EXIF orientation that puts it upright again."""
     exif = Image.Exif()
