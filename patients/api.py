@@ -136,7 +136,7 @@ class PatientDetailApi(APIView):
         if version is not None and version not in _if_match_tags(if_match or ""):
             return _precondition_failed()
         try:
-            patient, _ = services.patient_update(
+            patient, changed = services.patient_update(
                 user=request.user,
                 patient=patient,
                 version=version,
@@ -146,6 +146,11 @@ class PatientDetailApi(APIView):
             )
         except services.StalePatientUpdate:
             return _precondition_failed()
+        if not changed:
+            # The answer shows the whole record, and the service audits only a change: a PATCH that
+            # changes nothing is a read, on the trail as one (else `{}` would read any patient unseen).
+            detail = {**CHANNEL, "changed": []}
+            record_event(action="patient.view", request=request, obj=patient, detail=detail)
         return _with_etag(Response(PatientOutputSerializer(patient).data), patient)
 
 

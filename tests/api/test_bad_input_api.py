@@ -86,3 +86,17 @@ def test_if_match_star_and_no_if_match_still_let_the_change_through(api, owner, 
     assert response.status_code == 200
     patient.refresh_from_db()
     assert patient.first_name == "Two"
+
+
+# --- a PATCH that changes nothing still shows the record ------------------------------------------------
+
+
+@pytest.mark.parametrize("body", [{}, {"nickname": "x"}, "same name"])
+def test_a_patch_that_changes_nothing_is_audited_as_a_read(api, owner, patient, body) -> None:  # type: ignore[no-untyped-def]
+    body = {"first_name": patient.first_name} if body == "same name" else body
+    api.force_authenticate(owner)
+    response = api.patch(f"{PATIENTS}{patient.pk}/", body, format="json")
+    assert response.status_code == 200
+    assert response.json()["last_name"] == patient.last_name  # the whole record is in the answer
+    [event] = AuditEvent.objects.filter(patient=patient)
+    assert (event.action, event.actor, event.detail) == ("patient.view", owner, {"channel": "api", "changed": []})
