@@ -3,12 +3,15 @@ by screening.api (from the selectors), and describe the DESIGN.md examination sh
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from .models import AMEND_REASON_MAX_LENGTH, VOID_REASON_MAX_LENGTH, Grade, Status
 from .referral import RECOMMENDATION_LABELS
 
 _BIGINT = 2**63 - 1
+SENT_TWICE = "Send this field once: it was sent more than once."
 
 
 class ExaminationCreateInputSerializer(serializers.Serializer):
@@ -16,6 +19,15 @@ class ExaminationCreateInputSerializer(serializers.Serializer):
     right_eye = serializers.FileField(help_text="JPEG or PNG fundus photograph of the right eye")
     left_eye = serializers.FileField(help_text="JPEG or PNG fundus photograph of the left eye")
     notes = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
+
+    def to_internal_value(self, data: Any) -> Any:
+        # A form field sent twice (two right_eye parts, two patients) is ambiguous, and DRF would silently
+        # take the last one: a photograph filed under the wrong eye or patient. Refused instead.
+        if hasattr(data, "getlist"):
+            repeated = {name: [SENT_TWICE] for name in self.fields if len(data.getlist(name)) > 1}
+            if repeated:
+                raise serializers.ValidationError(repeated)
+        return super().to_internal_value(data)
 
 
 class ReviewCreateInputSerializer(serializers.Serializer):

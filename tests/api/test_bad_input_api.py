@@ -8,7 +8,7 @@ import pytest
 from audit.models import AuditEvent
 from patients.models import Patient
 from screening.models import Examination, Review
-from tests.examination_data import graded_examination
+from tests.examination_data import graded_examination, upload
 
 pytestmark = pytest.mark.django_db
 
@@ -100,3 +100,27 @@ def test_a_patch_that_changes_nothing_is_audited_as_a_read(api, owner, patient, 
     assert response.json()["last_name"] == patient.last_name  # the whole record is in the answer
     [event] = AuditEvent.objects.filter(patient=patient)
     assert (event.action, event.actor, event.detail) == ("patient.view", owner, {"channel": "api", "changed": []})
+
+
+# --- a form field sent twice on upload ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("field", ["right_eye", "left_eye", "patient", "notes"])
+def test_an_upload_field_sent_twice_is_a_400_naming_it_and_nothing_is_saved(api, owner, patient, field) -> None:  # type: ignore[no-untyped-def]
+    data = {
+        "patient": patient.pk,
+        "right_eye": upload("r.png", (200, 30, 30)),
+        "left_eye": upload("l.png", (30, 30, 200)),
+        "notes": "first visit",
+    }
+    twice = {
+        "right_eye": [data["right_eye"], upload("l2.png", (30, 30, 200))],
+        "left_eye": [data["left_eye"], upload("r2.png", (200, 30, 30))],
+        "patient": [patient.pk, patient.pk],
+        "notes": ["one", "two"],
+    }
+    api.force_authenticate(owner)
+    response = api.post(EXAMS, {**data, field: twice[field]}, format="multipart")
+    assert response.status_code == 400, response.content
+    assert set(response.json()) == {field}
+    assert not Examination.objects.exists()
