@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import authenticate
+from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import parsers, status
 from rest_framework.exceptions import ParseError, ValidationError
@@ -83,8 +84,11 @@ class PatientCreateApi(APIView):
     def post(self, request: Request) -> Response:
         data = PatientCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        patient = services.patient_create(user=request.user, **data.validated_data)
-        record_event(action="patient.create", request=request, obj=patient, detail=CHANNEL)
+        # One transaction with its event: a registration the trail cannot record is not kept (a 500, and
+        # a retry registers the patient once), as patient_update does for corrections.
+        with transaction.atomic():
+            patient = services.patient_create(user=request.user, **data.validated_data)
+            record_event(action="patient.create", request=request, obj=patient, detail=CHANNEL)
         return Response(PatientOutputSerializer(patient).data, status=status.HTTP_201_CREATED)
 
 

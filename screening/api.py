@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.files.storage import default_storage
+from django.db import transaction
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied
@@ -57,16 +59,31 @@ class ExaminationCreateApi(APIView):
         # A body reference, not a URL: another clinic's patient is a 400 "No such patient" (the service
         # words it the same as a missing one), so nothing leaks and the client learns which field is wrong.
         patient = patient_selectors.patient_list(user=request.user).filter(pk=data.validated_data["patient"]).first()
-        examination = services.examination_create(
-            user=request.user,
-            patient=patient,  # type: ignore[arg-type]
-            right_eye=data.validated_data["right_eye"],
-            left_eye=data.validated_data["left_eye"],
-            notes=data.validated_data["notes"],
-        )
-        record_event(action="examination.create", request=request, obj=examination, detail=CHANNEL)
+        # One transaction with its event: an examination the trail cannot record is not kept, and its
+        # grading is only sent once both are committed.
+        with transaction.atomic():
+            examination = services.examination_create(
+                user=request.user,
+                patient=patient,  # type: ignore[arg-type]
+                right_eye=data.validated_data["right_eye"],
+                left_eye=data.validated_data["left_eye"],
+                notes=data.validated_data["notes"],
+            )
+            _audit_or_unstore(request, examination)
         examination = selectors.examination_get(user=request.user, examination_id=examination.pk)
         return Response(_render(examination, request), status=status.HTTP_202_ACCEPTED)
+
+
+def _audit_or_unstore(request: Request, examination: Examination) -> None:
+    """Record examination.create; if that fails, the rows roll back with the raise, and the photographs,
+    written outside the transaction, are deleted here (as the service does on its own failures)."""
+    names = [image.file.name for image in examination.images.all()]
+    try:
+        record_event(action="examination.create", request=request, obj=examination, detail=CHANNEL)
+    except BaseException:
+        for name in names:
+            default_storage.delete(name)
+        raise
 
 
 class ExaminationDetailApi(APIView):
@@ -101,8 +118,10 @@ class ExaminationReviewApi(APIView):
         _doctor(request, "Only doctors review examinations.")
         data = ReviewCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        review = services.review_create(user=request.user, examination=examination, **data.validated_data)
-        record_event(action="review.create", request=request, obj=review, detail=CHANNEL)
+        # One transaction with its event: a sign-off the trail cannot record is not kept (as an amendment).
+        with transaction.atomic():
+            review = services.review_create(user=request.user, examination=examination, **data.validated_data)
+            record_event(action="review.create", request=request, obj=review, detail=CHANNEL)
         examination = selectors.examination_get(user=request.user, examination_id=examination_id)
         return Response(_render(examination, request), status=status.HTTP_201_CREATED)
 

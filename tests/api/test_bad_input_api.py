@@ -3,11 +3,16 @@ answer that shows patient data leaves an audit event; nothing is kept that the t
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
 import pytest
+from django.conf import settings
+from django.db import DatabaseError, connection
 
 from audit.models import AuditEvent
 from patients.models import Patient
-from screening.models import Examination, Review
+from screening.models import Examination, EyeImage, Review
 from tests.examination_data import graded_examination, upload
 
 pytestmark = pytest.mark.django_db
@@ -124,3 +129,65 @@ def test_an_upload_field_sent_twice_is_a_400_naming_it_and_nothing_is_saved(api,
     assert response.status_code == 400, response.content
     assert set(response.json()) == {field}
     assert not Examination.objects.exists()
+
+
+# --- nothing kept that the audit trail could not record --------------------------------------------------
+
+
+@pytest.fixture
+def audit_refuses() -> Iterator[Callable[[str], None]]:
+    """Make PostgreSQL refuse audit events of one action, as a failing database would: a trigger. The tests
+    using it commit for real (transaction=True), so that what a request left behind can be read after its
+    refused insert; the trigger is dropped after the test."""
+
+    def refuse(action: str) -> None:
+        assert action.replace(".", "").isalpha()  # a literal in the DDL below
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "CREATE FUNCTION test_refuse_audit() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'audit event refused (test)'; END $$"
+            )
+            cursor.execute(
+                "CREATE TRIGGER test_refuse_audit BEFORE INSERT ON audit_auditevent FOR EACH ROW "
+                f"WHEN (NEW.action = '{action}') EXECUTE FUNCTION test_refuse_audit()"
+            )
+
+    yield refuse
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER IF EXISTS test_refuse_audit ON audit_auditevent")
+        cursor.execute("DROP FUNCTION IF EXISTS test_refuse_audit()")
+
+
+def _stored_files() -> set[Path]:
+    return {path for path in Path(settings.MEDIA_ROOT).rglob("*") if path.is_file()}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_registration_the_trail_cannot_record_is_not_kept(api, owner, audit_refuses) -> None:  # type: ignore[no-untyped-def]
+    audit_refuses("patient.create")
+    api.force_authenticate(owner)
+    with pytest.raises(DatabaseError):
+        api.post(PATIENTS, {**NEW, "sex": "F"}, format="json")
+    assert not Patient.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_upload_the_trail_cannot_record_is_not_kept_nor_its_photographs(api, owner, patient, audit_refuses) -> None:  # type: ignore[no-untyped-def]
+    before = _stored_files()
+    audit_refuses("examination.create")
+    api.force_authenticate(owner)
+    data = {"patient": patient.pk, "right_eye": upload("r.png", (9, 99, 9)), "left_eye": upload("l.png", (99, 9, 9))}
+    with pytest.raises(DatabaseError):
+        api.post(EXAMS, data, format="multipart")
+    assert not Examination.objects.exists() and not EyeImage.objects.exists()
+    assert _stored_files() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sign_off_the_trail_cannot_record_is_not_kept(api, colleague, patient, audit_refuses) -> None:  # type: ignore[no-untyped-def]
+    examination = graded_examination(patient=patient)
+    audit_refuses("review.create")
+    api.force_authenticate(colleague)
+    with pytest.raises(DatabaseError):
+        api.post(f"{EXAMS}{examination.pk}/review/", {"right_grade": 0, "left_grade": 0}, format="json")
+    assert not Review.objects.exists()
