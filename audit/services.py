@@ -36,16 +36,28 @@ def record_event(
         patient = _patient_of(obj)
     return AuditEvent.objects.create(
         actor=user,
-        username=username or (user.get_username() if user else ""),
+        username=_without_nul(username or (user.get_username() if user else "")),
         action=action,
         object_type=obj._meta.model_name if obj is not None else "",
         object_id=str(obj.pk) if obj is not None else "",
         patient=patient,
         clinic_id=getattr(patient, "clinic_id", None),
         ip_address=client_ip(request),
-        user_agent=(request.META.get("HTTP_USER_AGENT", "")[:400] if request is not None else ""),
-        detail=detail or {},
+        user_agent=_without_nul(request.META.get("HTTP_USER_AGENT", "")[:400] if request is not None else ""),
+        detail=_without_nul(detail or {}),
     )
+
+
+def _without_nul(value: Any) -> Any:
+    """The value with NUL bytes dropped from every string in it: PostgreSQL's text and jsonb cannot hold
+    one, and an audit event must not fail (and take its request down) over what a client typed."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_nul(item) for item in value]
+    return value
 
 
 def _patient_of(obj: Any) -> Any:

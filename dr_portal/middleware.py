@@ -29,3 +29,20 @@ class RequestSizeLimitMiddleware:
                 return JsonResponse({"detail": message}, status=413)
             return HttpResponse(message, status=413, content_type="text/plain")
         return self.get_response(request)
+
+
+class NulHeaderMiddleware:
+    """400 for a request with a NUL byte in a header. HTTP forbids one there (RFC 9110, 5.5), and a reverse
+    proxy usually refuses it, but the portal must not depend on one: PostgreSQL text cannot hold NUL, so a
+    crafted User-Agent turned every audited request, and django-axes' record of a failed login, into a 500."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if any(name.startswith("HTTP_") and "\x00" in str(value) for name, value in request.META.items()):
+            message = "A request header holds a NUL byte."
+            if request.path.startswith("/api/"):
+                return JsonResponse({"detail": message}, status=400)
+            return HttpResponse(message, status=400, content_type="text/plain")
+        return self.get_response(request)

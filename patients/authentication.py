@@ -34,6 +34,9 @@ def token_issue(*, user: AbstractBaseUser) -> Token:
 
 class ExpiringTokenAuthentication(TokenAuthentication):
     def authenticate_credentials(self, key: str) -> tuple[Any, Token]:
+        if "\x00" in key:
+            # No key holds one, and PostgreSQL refuses NUL in a query's text (a 500 before).
+            raise AuthenticationFailed("Invalid token.")
         user, token = super().authenticate_credentials(key)
         if token_is_expired(token):
             raise AuthenticationFailed("Token expired: request a new one.")
