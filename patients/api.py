@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib.auth import authenticate
 from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import parsers, status
-from rest_framework.exceptions import ParseError, ValidationError
+from rest_framework import status
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -32,22 +30,6 @@ from .serializers import (
 )
 
 CHANNEL = {"channel": "api"}
-
-
-class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser, but a body nested deeper than Python's json module recurses (about a thousand
-    levels, a few kilobytes of brackets) is a 400 like any other malformed JSON: json raises
-    RecursionError there, which is no ValueError, so DRF let it through as a 500."""
-
-    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
-        try:
-            return super().parse(stream, media_type, parser_context)
-        except RecursionError:
-            raise ParseError("JSON parse error - the document is nested too deeply.") from None
-
-
-# DRF's default parsers, with the JSON one above: every view that reads a body names these.
-PARSERS = [JSONParser, parsers.FormParser, parsers.MultiPartParser]
 
 
 class PatientListApi(APIView):
@@ -74,7 +56,6 @@ class PatientListApi(APIView):
 
 class PatientCreateApi(APIView):
     permission_classes = [IsAuthenticated, IsClinicalMember]
-    parser_classes = PARSERS
 
     @extend_schema(
         operation_id="patients_create",
@@ -99,7 +80,6 @@ class PatientListCreateApi(PatientListApi, PatientCreateApi):
 
 class PatientDetailApi(APIView):
     permission_classes = [IsAuthenticated]
-    parser_classes = PARSERS
 
     @extend_schema(operation_id="patients_retrieve", responses=PatientOutputSerializer)
     def get(self, request: Request, patient_id: int) -> Response:
@@ -179,7 +159,6 @@ class TokenObtainApi(APIView):
 
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
-    parser_classes = PARSERS
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "token"
 

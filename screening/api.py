@@ -20,7 +20,6 @@ from rest_framework.views import APIView
 from audit.services import record_event
 from dr_portal.api_pagination import Pagination, paginated_response
 from patients import selectors as patient_selectors
-from patients.api import PARSERS
 from patients.models import Membership
 from patients.permissions import IsClinicalMember
 
@@ -99,7 +98,6 @@ class ExaminationDetailApi(APIView):
 
 class ExaminationReviewApi(APIView):
     permission_classes = [IsAuthenticated]
-    parser_classes = PARSERS
 
     @extend_schema(
         operation_id="examinations_review_create",
@@ -130,7 +128,6 @@ class ExaminationReviewAmendApi(APIView):
     """Replace a signed-off review's grades and notes, with a reason; the earlier version is kept."""
 
     permission_classes = [IsAuthenticated]
-    parser_classes = PARSERS
 
     @extend_schema(
         operation_id="examinations_review_amend_create",
@@ -162,7 +159,6 @@ class ExaminationVoidApi(APIView):
     """Mark an examination "entered in error": kept in the record, no longer counted anywhere."""
 
     permission_classes = [IsAuthenticated]
-    parser_classes = PARSERS
 
     @extend_schema(
         operation_id="examinations_void_create",
