@@ -48,6 +48,8 @@ def examination_upload(request: HttpRequest, patient_id: int) -> HttpResponse:
         else:
             record_event(action="examination.create", request=request, obj=examination)
             return redirect("screening:detail", examination_id=examination.pk)
+    # The form names the patient (name and record number): a read, audited as the edit form is.
+    record_event(action="patient.view", request=request, obj=patient, detail={"form": "upload"})
     status = 400 if form.errors else 200
     return render(request, "screening/upload.html", {"patient": patient, "form": form}, status=status)
 
@@ -243,6 +245,9 @@ def _refused(request: HttpRequest, examination_id: int, name: str, form: Form, f
     if context[name] is None:
         messages.error(request, " ".join(_messages(form)) or fallback)
         return redirect("screening:detail", examination_id=examination.pk)
+    # The whole result page again: a read of the examination, audited as the page itself is.
+    detail = {"form": name.removesuffix("_form"), "refused": True}
+    record_event(action="examination.view", request=request, obj=examination, detail=detail)
     return render(request, "screening/result.html", context, status=400)
 
 
