@@ -86,9 +86,9 @@ def patient_update(request: HttpRequest, patient_id: int) -> HttpResponse:
         else:
             messages.success(request, "Details corrected." if changed else "Nothing to change.")
             return redirect("patients:detail", patient_id=patient.pk)
-    elif request.method == "GET":
-        # The form shows the whole record: a read of it, audited as the patient page is.
-        record_event(action="patient.view", request=request, obj=patient, detail={"form": "update"})
+    # The form shows the whole record (again, beside a refused correction): a read of it, audited as the
+    # patient page is.
+    record_event(action="patient.view", request=request, obj=patient, detail={"form": "update"})
     return render(request, "patients/patient_form.html", {"form": form, "patient": patient})
 
 
