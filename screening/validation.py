@@ -65,10 +65,30 @@ def check_upload(upload: UploadedFile | None, *, eye: str) -> CheckedImage:
     if image.mode in WIDE_GREY_MODES:
         # Stored as 8 bits: the worker reads the stored file with the same convert("RGB") that clips.
         stored = _grey_to_8_bits(stored)
+    elif _is_transparent(image):
+        stored = _on_black(stored)
     if stored is not image:
         raw = _encode(stored, fmt)
     rgb = stored.convert("RGB")
     return CheckedImage(raw, hashlib.sha256(raw).hexdigest(), fmt, rgb.width, rgb.height, rgb)
+
+
+def _is_transparent(image: Image.Image) -> bool:
+    """Whether some pixel is (partly) transparent: an alpha channel or a transparent palette entry in use."""
+    if not image.has_transparency_data:
+        return False
+    return image.convert("RGBA").getchannel("A").getextrema()[0] < 255
+
+
+def _on_black(image: Image.Image) -> Image.Image:
+    """The image laid on black, as RGB. convert("RGB") would drop the alpha and bring back whatever colour
+    lies under the transparent pixels (often white around a cropped fundus), which the viewer never sees:
+    the check called such a photograph cut off and overexposed, and the model graded those pixels. Black
+    is what a fundus camera records around the field."""
+    rgba = image.convert("RGBA")
+    flat = Image.new("RGB", rgba.size, (0, 0, 0))
+    flat.paste(rgba, mask=rgba.getchannel("A"))
+    return flat
 
 
 def _grey_to_8_bits(image: Image.Image) -> Image.Image:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from screening import grading, quality, services
 from screening.models import Examination, EyeImage
@@ -65,6 +65,36 @@ def test_a_jpeg_with_a_multi_picture_segment_is_accepted_as_a_jpeg(client, owner
     image = client.get(reverse("screening:eye_image", args=[right.examination_id, "right"]))
     assert image["Content-Type"] == "image/jpeg"
     assert grading.open_eye_image(right).size == (256, 171)
+
+
+def _cut_out_on_white(path=RIGHT) -> Image.Image:  # type: ignore[no-untyped-def]
+    """The photograph's round field kept, the rest made transparent over white pixels, as a cropping
+    tool may export it: a viewer shows the round field and nothing around it."""
+    photo = Image.open(path).convert("RGB")
+    field = Image.new("L", photo.size, 0)
+    w, h = photo.size
+    ImageDraw.Draw(field).ellipse((w / 2 - h / 2 + 2, 2, w / 2 + h / 2 - 2, h - 2), fill=255)
+    cut = Image.composite(photo, Image.new("RGB", photo.size, (255, 255, 255)), field).convert("RGBA")
+    cut.putalpha(field)
+    return cut
+
+
+def test_a_png_with_a_transparent_surround_is_checked_and_graded_as_it_looks(owner, patient) -> None:  # type: ignore[no-untyped-def]
+    right = image_upload(_cut_out_on_white(), "right.png", fmt="PNG")
+    examination = services.examination_create(user=owner, patient=patient, right_eye=right, left_eye=upload(LEFT))
+    eye = examination.images.get(side="right")
+    # Before, convert("RGB") brought the white back: "Field of view cut off" and "Overexposed".
+    assert eye.gradable, eye.quality["reasons"]
+    stored = grading.open_eye_image(eye)  # what the worker grades
+    assert stored.getpixel((0, 0)) == (0, 0, 0) and stored.getpixel((eye.width - 1, eye.height // 2)) == (0, 0, 0)
+
+
+def test_a_png_with_an_opaque_alpha_channel_is_stored_as_sent() -> None:
+    # Nothing is hidden under an alpha of 255 everywhere: the photograph's own bytes are kept (and hashed).
+    buffer = io.BytesIO()
+    Image.open(RIGHT).convert("RGBA").save(buffer, "PNG")
+    checked = check_upload(SimpleUploadedFile("right.png", buffer.getvalue()), eye="right")
+    assert checked.content == buffer.getvalue()
 
 
 @pytest.mark.parametrize("size", [(8, 8), (64, 64), (200, 134)])
