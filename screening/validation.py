@@ -92,9 +92,14 @@ def _on_black(image: Image.Image) -> Image.Image:
 
 
 def _grey_to_8_bits(image: Image.Image) -> Image.Image:
-    """A 16-bit greyscale image scaled to 8 bits (65535 -> 255), as every viewer shows it."""
-    levels = np.asarray(image, dtype=np.float64) / 257.0
-    return Image.fromarray(np.clip(np.rint(levels), 0, 255).astype(np.uint8))  # 2-D uint8: mode L
+    """A 16-bit greyscale image scaled to 8 bits (65535 -> 255, rounded), as every viewer shows it."""
+    # In place, in 32-bit integers: a 40-megapixel photograph takes 160 MB here, not 320 MB in floats.
+    levels = np.array(image, dtype=np.uint32)
+    np.clip(levels, 0, 65535, out=levels)
+    levels *= 255
+    levels += 32767
+    levels //= 65535
+    return Image.fromarray(levels.astype(np.uint8))  # 2-D uint8: mode L
 
 
 def _decode(raw: bytes, *, eye: str) -> Image.Image:
