@@ -18,3 +18,8 @@ urlpatterns = [
     path("api/v1/", include("dr_portal.api_urls")),
     path("admin/", admin.site.urls),
 ]
+
+handler400 = "dr_portal.errors.bad_request"
+handler403 = "dr_portal.errors.permission_denied"
+handler404 = "dr_portal.errors.page_not_found"
+handler500 = "dr_portal.errors.server_error"
