@@ -19,6 +19,8 @@ from .selectors import clinical_membership_for, patient_list
 
 DUPLICATE_MRN = "A patient with this medical record number already exists in your clinic."
 FUTURE_BIRTH = "The date of birth is in the future."
+OLDEST_AGE_YEARS = 130
+ANCIENT_BIRTH = f"The date of birth is more than {OLDEST_AGE_YEARS} years ago: check the year."
 STALE_UPDATE = (
     "Someone changed these details after you opened the form. The form now shows the current details: "
     "make your correction again if it is still needed."
@@ -69,8 +71,8 @@ def patient_create(
     membership = clinical_membership_for(user)
     if membership is None:
         raise PermissionDenied("Only clinic staff and doctors can register patients.")
-    if date_of_birth > dt.date.today():
-        raise ValidationError({"date_of_birth": FUTURE_BIRTH})
+    if (problem := birth_date_problem(date_of_birth)) is not None:
+        raise ValidationError({"date_of_birth": problem})
     try:
         with transaction.atomic():
             return Patient.objects.create(
@@ -162,6 +164,17 @@ def _patient_values(**values: Any) -> dict[str, Any]:
     }
 
 
+def birth_date_problem(date_of_birth: dt.date) -> str | None:
+    """Why a date of birth cannot be right, or None. A year typed wrong (1066 for 1966, 0001 from a
+    cleared field) would otherwise be stored and every age and recall computed from it."""
+    today = dt.date.today()
+    if date_of_birth > today:
+        return FUTURE_BIRTH
+    if date_of_birth.year < today.year - OLDEST_AGE_YEARS:
+        return ANCIENT_BIRTH
+    return None
+
+
 def _validate_patient_values(values: dict[str, Any]) -> None:
     # Forms and serializers check these first; the service checks again so no caller stores a record
     # the registration would refuse (and the database's check constraints never surface as a 500).
@@ -171,7 +184,7 @@ def _validate_patient_values(values: dict[str, Any]) -> None:
             errors[name] = "This field may not be blank."
     if "sex" in values and values["sex"] not in Sex.values:
         errors["sex"] = f"{values['sex']!r} is not a valid choice."
-    if "date_of_birth" in values and values["date_of_birth"] > dt.date.today():
-        errors["date_of_birth"] = FUTURE_BIRTH
+    if "date_of_birth" in values and (problem := birth_date_problem(values["date_of_birth"])) is not None:
+        errors["date_of_birth"] = problem
     if errors:
         raise ValidationError(errors)
