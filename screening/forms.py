@@ -17,7 +17,11 @@ class ExaminationForm(forms.Form):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         for name in ("right_eye", "left_eye"):
-            self.fields[name].widget.attrs.update({"accept": "image/jpeg,image/png", "class": "zone-input"})
+            # autocomplete off: back from the result page, chromium restored the photographs just sent into
+            # the inputs while the zones (drawn by upload.js on a change) showed none; Predict sent them again.
+            self.fields[name].widget.attrs.update(
+                {"accept": "image/jpeg,image/png", "class": "zone-input", "autocomplete": "off"}
+            )
 
 
 class ReviewForm(forms.Form):

@@ -1,0 +1,42 @@
+"""The back button after an upload, in Debian's chromium: the upload page must not hold the photographs
+just sent while its zones show none (Predict would file the same examination twice, unseen)."""
+
+from __future__ import annotations
+
+import pytest
+
+from screening.models import Examination
+
+from .conftest import LEFT, RIGHT
+from .test_browser import browser_page  # noqa: F401  (the fixture)
+
+pytestmark = pytest.mark.browser
+
+
+def test_back_after_an_upload_shows_an_empty_form_that_sends_no_photograph(
+    live_server,
+    browser_page,  # noqa: F811
+    owner,
+    patient,
+    password,
+) -> None:  # type: ignore[no-untyped-def]
+    page = browser_page
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("#id_username", owner.username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    page.goto(f"{live_server.url}/screening/patients/{patient.pk}/new/")
+    page.set_input_files("#id_right_eye", str(RIGHT))
+    page.set_input_files("#id_left_eye", str(LEFT))
+    page.click("#predict-button")
+    page.wait_for_url("**/screening/examinations/**")
+
+    page.go_back()
+    page.wait_for_selector("#predict-button")
+    # Before, chromium restored both file inputs behind zones that said "Click or drop ...".
+    chosen = page.evaluate("[...document.querySelectorAll('input[type=file]')].map((input) => input.files.length)")
+    assert chosen == [0, 0]
+    page.click("#predict-button")
+    page.wait_for_selector("#right_eye-errors")
+    assert "Choose a photograph of the right eye." in page.inner_text("#right_eye-errors")
+    assert Examination.objects.count() == 1
