@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Lower
 
 
 class Clinic(models.Model):
@@ -75,7 +76,8 @@ class Patient(models.Model):
     class Meta:
         ordering = ["last_name", "first_name", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["clinic", "medical_record_number"], name="patient_mrn_unique_per_clinic"),
+            # Case-insensitive: "QA-7" and "qa-7" are one patient's record number, typed two ways.
+            models.UniqueConstraint(Lower("medical_record_number"), "clinic", name="patient_mrn_unique_per_clinic_ci"),
             models.CheckConstraint(condition=models.Q(sex__in=Sex.values), name="patient_sex_valid"),
             models.CheckConstraint(condition=~models.Q(medical_record_number=""), name="patient_mrn_not_empty"),
         ]

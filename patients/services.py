@@ -16,8 +16,12 @@ from audit.services import record_event
 
 from .models import ROLE_GROUPS, Clinic, Membership, Patient, Role, Sex
 from .selectors import clinical_membership_for, patient_list
+from .text import identifier_problem, name_problem
 
-DUPLICATE_MRN = "A patient with this medical record number already exists in your clinic."
+DUPLICATE_MRN = (
+    "A patient with this medical record number already exists in your clinic (record numbers are compared "
+    "without regard to upper and lower case)."
+)
 FUTURE_BIRTH = "The date of birth is in the future."
 OLDEST_AGE_YEARS = 130
 ANCIENT_BIRTH = f"The date of birth is more than {OLDEST_AGE_YEARS} years ago: check the year."
@@ -71,19 +75,19 @@ def patient_create(
     membership = clinical_membership_for(user)
     if membership is None:
         raise PermissionDenied("Only clinic staff and doctors can register patients.")
-    if (problem := birth_date_problem(date_of_birth)) is not None:
-        raise ValidationError({"date_of_birth": problem})
+    values = _patient_values(
+        medical_record_number=medical_record_number,
+        first_name=first_name,
+        last_name=last_name,
+        date_of_birth=date_of_birth,
+        sex=sex,
+    )
+    _validate_patient_values(values)
+    if _record_number_taken(membership.clinic_id, values["medical_record_number"]):
+        raise ValidationError({"medical_record_number": DUPLICATE_MRN})
     try:
         with transaction.atomic():
-            return Patient.objects.create(
-                clinic=membership.clinic,
-                medical_record_number=medical_record_number.strip(),
-                first_name=first_name.strip(),
-                last_name=last_name.strip(),
-                date_of_birth=date_of_birth,
-                sex=sex,
-                created_by=user,
-            )
+            return Patient.objects.create(clinic=membership.clinic, created_by=user, **values)
     except IntegrityError as exc:
         # The database constraint is the authority; this turns its refusal into a field error.
         raise ValidationError({"medical_record_number": DUPLICATE_MRN}) from exc
@@ -128,6 +132,10 @@ def patient_update(
     changed = [name for name, value in wanted.items() if getattr(current, name) != value]
     if not changed:
         return current, []
+    if "medical_record_number" in changed and _record_number_taken(
+        current.clinic_id, wanted["medical_record_number"], other_than=current.pk
+    ):
+        raise ValidationError({"medical_record_number": DUPLICATE_MRN})
     for name in changed:
         setattr(current, name, wanted[name])
     try:
@@ -164,6 +172,13 @@ def _patient_values(**values: Any) -> dict[str, Any]:
     }
 
 
+def _record_number_taken(clinic_id: int, number: str, *, other_than: int | None = None) -> bool:
+    # "QA-7" and "qa-7" name one patient: compared case-insensitively, as the database constraint does.
+    # Checked first for a clear message; the constraint stays the authority against a race.
+    same = Patient.objects.filter(clinic_id=clinic_id, medical_record_number__iexact=number)
+    return same.exclude(pk=other_than).exists()
+
+
 def birth_date_problem(date_of_birth: dt.date) -> str | None:
     """Why a date of birth cannot be right, or None. A year typed wrong (1066 for 1966, 0001 from a
     cleared field) would otherwise be stored and every age and recall computed from it."""
@@ -179,9 +194,15 @@ def _validate_patient_values(values: dict[str, Any]) -> None:
     # Forms and serializers check these first; the service checks again so no caller stores a record
     # the registration would refuse (and the database's check constraints never surface as a 500).
     errors: dict[str, str] = {}
-    for name in ("medical_record_number", "first_name", "last_name"):
+    for name, problem_of in (
+        ("medical_record_number", identifier_problem),
+        ("first_name", name_problem),
+        ("last_name", name_problem),
+    ):
         if name in values and not values[name]:
             errors[name] = "This field may not be blank."
+        elif name in values and (problem := problem_of(values[name])) is not None:
+            errors[name] = problem
     if "sex" in values and values["sex"] not in Sex.values:
         errors["sex"] = f"{values['sex']!r} is not a valid choice."
     if "date_of_birth" in values and (problem := birth_date_problem(values["date_of_birth"])) is not None:
