@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest
@@ -46,8 +47,14 @@ def clinic_user_create(
     if role not in Role.values:
         raise ValidationError(f"Unknown role {role!r}: choose one of {', '.join(Role.values)}.")
     user_model = get_user_model()
-    if user_model.objects.filter(username=username).exists():
-        raise ValidationError(f"User {username!r} already exists; nothing was changed.")
+    # Django's own rule for usernames (letters, digits and @.+-_): "qa u" was accepted, and a space is
+    # easily typed at a login and hard to see in a list of accounts.
+    UnicodeUsernameValidator()(username)
+    # "qa_case" beside "QA_CASE" would be two accounts that every list and audit entry shows alike.
+    if user_model.objects.filter(username__iexact=username).exists():
+        raise ValidationError(
+            f"User {username!r} already exists (usernames are compared without regard to case); nothing was changed."
+        )
     clinic_name = clinic_name.strip()
     if not clinic_name:
         raise ValidationError("The clinic name is empty.")
