@@ -5,11 +5,17 @@
   const form = document.getElementById("upload-form");
   if (!form) return;
   const ACCEPTED = ["image/jpeg", "image/png"];
+  const button = document.getElementById("predict-button");
+  const buttonLabel = button.textContent;
+  // The file each zone shows, so that redrawing a zone that already shows its input's file does not
+  // read a photograph of up to 40 megapixels into a data: URL again.
+  const shown = new WeakMap();
 
   function show(zone, file) {
     const preview = zone.querySelector("[data-preview]");
     const name = zone.querySelector("[data-name]");
     const hint = zone.querySelector("[data-hint]");
+    shown.set(zone, file || null);
     preview.hidden = true;
     preview.removeAttribute("src");
     name.textContent = file ? file.name : "";
@@ -19,10 +25,28 @@
     // A data: URL, not a blob: one: the Content-Security-Policy allows images from data: only.
     const reader = new FileReader();
     reader.addEventListener("load", function () {
+      if (shown.get(zone) !== file) return; // another file was chosen (or the form cleared) meanwhile
       preview.src = reader.result;
       preview.hidden = false;
     });
     reader.readAsDataURL(file);
+  }
+
+  // Draw every zone from what its input holds now, and give Predict back. The browser can bring the page
+  // back with files in the inputs and no "change" event: from the back/forward cache (the whole page as
+  // it was when Predict was pressed: button disabled, "Uploading…") or by restoring field values on
+  // load. Without this the zones said "Click or drop ..." over attached photographs, or Predict stayed
+  // disabled for good. Predict is enabled whatever the inputs hold: with one missing, the server says
+  // which, beside its zone.
+  function redraw() {
+    form.querySelectorAll("[data-zone]").forEach(function (zone) {
+      const input = zone.querySelector("input[type=file]");
+      const file = (input.files && input.files[0]) || null;
+      zone.classList.remove("dragging");
+      if (!shown.has(zone) || shown.get(zone) !== file) show(zone, file);
+    });
+    button.disabled = false;
+    button.textContent = buttonLabel;
   }
 
   form.querySelectorAll("[data-zone]").forEach(function (zone) {
@@ -49,8 +73,12 @@
     form.querySelectorAll("[data-zone]").forEach(function (zone) { show(zone, null); });
   });
   form.addEventListener("submit", function () {
-    const button = document.getElementById("predict-button");
     button.disabled = true;
     button.textContent = "Uploading…";
   });
+
+  redraw();
+  // Field values restored on load may land after this script ran: "load" comes after them.
+  window.addEventListener("load", redraw);
+  window.addEventListener("pageshow", function (event) { if (event.persisted) redraw(); });
 })();
