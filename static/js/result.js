@@ -5,20 +5,56 @@
   const progress = document.getElementById("progress");
   if (progress && progress.dataset.finished !== "true") {
     const url = progress.dataset.statusUrl;
+    const loginPath = progress.dataset.loginPath;
+    const retrying = document.getElementById("poll-retrying");
+    // What an answer means for the polling: go on, try again later, or stop for good.
+    const ENDED = "ended";
+    const RETRY = "retry";
+    const STOPPED = "stopped";
     let delay = 500;
+
+    // Stop polling and say why, with a way on: before, a page whose session had ended (15 minutes
+    // idle) parsed the login page as JSON, failed, and retried every 3 seconds forever, in silence.
+    const stop = function (reason) {
+      retrying.hidden = true;
+      progress.querySelectorAll("progress").forEach(function (bar) { bar.hidden = true; });
+      document.getElementById(reason === ENDED ? "poll-session-ended" : "poll-stopped").hidden = false;
+    };
+
+    const read = function (response) {
+      // The status view requires a session: without one it redirects to the login page, which fetch
+      // follows and answers with the login form.
+      const toLogin = response.redirected && new URL(response.url).pathname === loginPath;
+      if (toLogin || response.status === 401 || response.status === 403) return ENDED;
+      if (response.status >= 500 || response.status === 429 || response.status === 408) return RETRY;
+      if (!response.ok) return STOPPED; // e.g. 404: asking again will not change it
+      const type = response.headers.get("Content-Type") || "";
+      if (!type.includes("application/json")) return ENDED; // a page, not the status: a login form
+      return response.json().then(
+        function (data) { return data && typeof data === "object" ? data : STOPPED; },
+        function () { return RETRY; }, // said JSON and was cut short: the connection, not the session
+      );
+    };
+
     const poll = function () {
       fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
-        .then(function (response) { return response.ok ? response.json() : null; })
+        .then(read, function () { return RETRY; }) // a network error: offline, server restarting
         .then(function (data) {
-          if (data && data.finished) { window.location.reload(); return; }
-          if (data && data.status !== progress.dataset.status) {
+          if (data === ENDED || data === STOPPED) { stop(data); return; }
+          if (data === RETRY) {
+            retrying.hidden = false;
+            window.setTimeout(poll, 3000);
+            return;
+          }
+          retrying.hidden = true;
+          if (data.finished) { window.location.reload(); return; }
+          if (data.status !== progress.dataset.status) {
             progress.dataset.status = data.status;
             progress.querySelector("p").textContent = data.status === "running" ? "Grading both eyes…" : "Queued for grading…";
           }
           delay = Math.min(delay * 1.5, 3000);
           window.setTimeout(poll, delay);
-        })
-        .catch(function () { window.setTimeout(poll, 3000); });
+        });
     };
     window.setTimeout(poll, delay);
   }
