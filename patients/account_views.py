@@ -45,22 +45,20 @@ def account_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            user = accounts.clinic_account_create(
-                admin=request.user,
-                username=data["username"],
-                email=data["email"],
-                role=data["role"],
-                password=data["password"],
-            )
+            # One transaction with its event: an account the trail cannot record is not kept.
+            with transaction.atomic():
+                user = accounts.clinic_account_create(
+                    admin=request.user,
+                    username=data["username"],
+                    email=data["email"],
+                    role=data["role"],
+                    password=data["password"],
+                )
+                detail = {"username": data["username"], "role": data["role"]}
+                record_event(action="account.create", request=request, obj=user, detail=detail)
         except ValidationError as exc:
             _add_errors(form, exc)
         else:
-            record_event(
-                action="account.create",
-                request=request,
-                obj=user,
-                detail={"username": data["username"], "role": data["role"]},
-            )
             messages.success(request, f"Account {user.get_username()} created.")
             return redirect("patients:accounts")
     return render(request, "patients/account_form.html", {"form": form, "title": "New account"})
@@ -74,23 +72,22 @@ def account_update(request: HttpRequest, user_id: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            changed = accounts.clinic_account_update(
-                admin=request.user,
-                account=account,
-                role=data["role"],
-                is_active=data["is_active"],
-                password=data["new_password"],
-            )
+            # One transaction with its event: a change of role or password is not kept untraced.
+            with transaction.atomic():
+                changed = accounts.clinic_account_update(
+                    admin=request.user,
+                    account=account,
+                    role=data["role"],
+                    is_active=data["is_active"],
+                    password=data["new_password"],
+                )
+                if changed:
+                    detail = {"changed": changed, "role": account.role, "is_active": account.user.is_active}
+                    record_event(action="account.update", request=request, obj=account.user, detail=detail)
         except ValidationError as exc:
             _add_errors(form, exc)
         else:
             if changed:
-                record_event(
-                    action="account.update",
-                    request=request,
-                    obj=account.user,
-                    detail={"changed": changed, "role": account.role, "is_active": account.user.is_active},
-                )
                 messages.success(request, f"Account {account.user.get_username()} updated.")
             return redirect("patients:accounts")
     title = f"Account {account.user.get_username()}"

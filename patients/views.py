@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
@@ -44,11 +45,13 @@ def patient_create(request: HttpRequest) -> HttpResponse:
     form = PatientForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            patient = services.patient_create(user=request.user, **form.cleaned_data)
+            # One transaction with its event: a registration the trail cannot record is not kept.
+            with transaction.atomic():
+                patient = services.patient_create(user=request.user, **form.cleaned_data)
+                record_event(action="patient.create", request=request, obj=patient)
         except ValidationError as exc:
             _add_errors(form, exc)
         else:
-            record_event(action="patient.create", request=request, obj=patient)
             return redirect("patients:detail", patient_id=patient.pk)
     return render(request, "patients/patient_form.html", {"form": form})
 

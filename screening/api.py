@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.files.storage import default_storage
 from django.db import transaction
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
@@ -58,31 +57,18 @@ class ExaminationCreateApi(APIView):
         # A body reference, not a URL: another clinic's patient is a 400 "No such patient" (the service
         # words it the same as a missing one), so nothing leaks and the client learns which field is wrong.
         patient = patient_selectors.patient_list(user=request.user).filter(pk=data.validated_data["patient"]).first()
-        # One transaction with its event: an examination the trail cannot record is not kept, and its
-        # grading is only sent once both are committed.
-        with transaction.atomic():
-            examination = services.examination_create(
-                user=request.user,
-                patient=patient,  # type: ignore[arg-type]
-                right_eye=data.validated_data["right_eye"],
-                left_eye=data.validated_data["left_eye"],
-                notes=data.validated_data["notes"],
-            )
-            _audit_or_unstore(request, examination)
+        # The service records examination.create in the upload's own transaction.
+        examination = services.examination_create(
+            user=request.user,
+            patient=patient,  # type: ignore[arg-type]
+            right_eye=data.validated_data["right_eye"],
+            left_eye=data.validated_data["left_eye"],
+            notes=data.validated_data["notes"],
+            request=request,
+            audit_detail=CHANNEL,
+        )
         examination = selectors.examination_get(user=request.user, examination_id=examination.pk)
         return Response(_render(examination, request), status=status.HTTP_202_ACCEPTED)
-
-
-def _audit_or_unstore(request: Request, examination: Examination) -> None:
-    """Record examination.create; if that fails, the rows roll back with the raise, and the photographs,
-    written outside the transaction, are deleted here (as the service does on its own failures)."""
-    names = [image.file.name for image in examination.images.all()]
-    try:
-        record_event(action="examination.create", request=request, obj=examination, detail=CHANNEL)
-    except BaseException:
-        for name in names:
-            default_storage.delete(name)
-        raise
 
 
 class ExaminationDetailApi(APIView):

@@ -59,10 +59,20 @@ def _per_eye(function: Callable[[T], R], items: list[T]) -> list[R]:
 
 
 def examination_create(
-    *, user: AbstractBaseUser, patient: Patient, right_eye: UploadedFile, left_eye: UploadedFile, notes: str = ""
+    *,
+    user: AbstractBaseUser,
+    patient: Patient,
+    right_eye: UploadedFile,
+    left_eye: UploadedFile,
+    notes: str = "",
+    request: HttpRequest | None = None,
+    audit_detail: dict[str, Any] | None = None,
 ) -> Examination:
     """Validate, hash and quality-check both photographs, save the examination `queued` and enqueue
     grading once the transaction commits. On any error nothing is saved (database rows or files).
+
+    Audited as `examination.create` in the same transaction: an examination the trail cannot record is
+    not kept. `request` only gives the event its IP and user agent, `audit_detail` extra detail.
 
     Raises ValidationError with keys right_eye / left_eye / patient (all problems at once).
     """
@@ -84,7 +94,10 @@ def examination_create(
         raise ValidationError(errors)
     warning = pair_warning(checked[Side.RIGHT], checked[Side.LEFT])
     reports = dict(zip(SIDES, _per_eye(quality.assess, [checked[side].image for side in SIDES]), strict=True))
-    return _examination_save(user=user, patient=patient, notes=notes, checked=checked, reports=reports, warning=warning)
+    audit = {"request": request, "detail": audit_detail or {}}
+    return _examination_save(
+        user=user, patient=patient, notes=notes, checked=checked, reports=reports, warning=warning, audit=audit
+    )
 
 
 def _checked_or_error(upload_and_side: tuple[UploadedFile | None, str]) -> CheckedImage | ValidationError:
@@ -103,6 +116,7 @@ def _examination_save(
     checked: dict[str, CheckedImage],
     reports: dict[str, quality.QualityReport],
     warning: str | None,
+    audit: dict[str, Any],
 ) -> Examination:
     saved_files: list[str] = []
     try:
@@ -127,6 +141,7 @@ def _examination_save(
                 saved_files.append(eye.file.name)
                 eye.save()
             examination_enqueue(examination)
+            record_event(action="examination.create", actor=user, obj=examination, **audit)
     except BaseException:
         # The rows rolled back; the files were written outside the transaction and must go too.
         for name in saved_files:

@@ -11,6 +11,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.forms import Form
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -42,11 +43,11 @@ def examination_upload(request: HttpRequest, patient_id: int) -> HttpResponse:
                 right_eye=form.cleaned_data["right_eye"],
                 left_eye=form.cleaned_data["left_eye"],
                 notes=form.cleaned_data["notes"],
+                request=request,
             )
         except ValidationError as error:
             _add_errors(form, error)
         else:
-            record_event(action="examination.create", request=request, obj=examination)
             return redirect("screening:detail", examination_id=examination.pk)
     # The form names the patient (name and record number): a read, audited as the edit form is.
     record_event(action="patient.view", request=request, obj=patient, detail={"form": "upload"})
@@ -173,11 +174,13 @@ def review_create(request: HttpRequest, examination_id: int) -> HttpResponse:
     form = ReviewForm(request.POST)
     if form.is_valid():
         try:
-            review = services.review_create(user=request.user, examination=examination, **form.cleaned_data)
+            # One transaction with its event: a sign-off the trail cannot record is not kept.
+            with transaction.atomic():
+                review = services.review_create(user=request.user, examination=examination, **form.cleaned_data)
+                record_event(action="review.create", request=request, obj=review)
         except ValidationError as error:
             _add_errors(form, error)
         else:
-            record_event(action="review.create", request=request, obj=review)
             messages.success(request, "Review signed off.")
             return redirect("screening:detail", examination_id=examination.pk)
     return _refused(request, examination_id, "review_form", form, "This examination cannot be reviewed.")

@@ -7,12 +7,13 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from django.conf import settings
+from django.db import connection
 
 from patients.models import Role
 
@@ -219,3 +220,27 @@ def _purge_queues() -> None:
     with app.connection_for_write() as conn:
         for queue in ("inference", "celery"):
             conn.default_channel.queue_purge(queue)
+
+
+@pytest.fixture
+def audit_refuses() -> Iterator[Callable[[str], None]]:
+    """Make PostgreSQL refuse audit events of one action, as a failing database would: a trigger. The tests
+    using it commit for real (transaction=True), so that what a request left behind can be read after its
+    refused insert; the trigger is dropped after the test."""
+
+    def refuse(action: str) -> None:
+        assert action.replace(".", "").isalpha()  # a literal in the DDL below
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "CREATE FUNCTION test_refuse_audit() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'audit event refused (test)'; END $$"
+            )
+            cursor.execute(
+                "CREATE TRIGGER test_refuse_audit BEFORE INSERT ON audit_auditevent FOR EACH ROW "
+                f"WHEN (NEW.action = '{action}') EXECUTE FUNCTION test_refuse_audit()"
+            )
+
+    yield refuse
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER IF EXISTS test_refuse_audit ON audit_auditevent")
+        cursor.execute("DROP FUNCTION IF EXISTS test_refuse_audit()")

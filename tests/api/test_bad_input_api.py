@@ -3,12 +3,11 @@ answer that shows patient data leaves an audit event; nothing is kept that the t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import DatabaseError
 
 from audit.models import AuditEvent
 from patients.models import Patient
@@ -132,30 +131,6 @@ def test_an_upload_field_sent_twice_is_a_400_naming_it_and_nothing_is_saved(api,
 
 
 # --- nothing kept that the audit trail could not record --------------------------------------------------
-
-
-@pytest.fixture
-def audit_refuses() -> Iterator[Callable[[str], None]]:
-    """Make PostgreSQL refuse audit events of one action, as a failing database would: a trigger. The tests
-    using it commit for real (transaction=True), so that what a request left behind can be read after its
-    refused insert; the trigger is dropped after the test."""
-
-    def refuse(action: str) -> None:
-        assert action.replace(".", "").isalpha()  # a literal in the DDL below
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "CREATE FUNCTION test_refuse_audit() RETURNS trigger LANGUAGE plpgsql AS "
-                "$$ BEGIN RAISE EXCEPTION 'audit event refused (test)'; END $$"
-            )
-            cursor.execute(
-                "CREATE TRIGGER test_refuse_audit BEFORE INSERT ON audit_auditevent FOR EACH ROW "
-                f"WHEN (NEW.action = '{action}') EXECUTE FUNCTION test_refuse_audit()"
-            )
-
-    yield refuse
-    with connection.cursor() as cursor:
-        cursor.execute("DROP TRIGGER IF EXISTS test_refuse_audit ON audit_auditevent")
-        cursor.execute("DROP FUNCTION IF EXISTS test_refuse_audit()")
 
 
 def _stored_files() -> set[Path]:
