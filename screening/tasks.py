@@ -6,9 +6,10 @@ import logging
 import random
 import threading
 
+from billiard.exceptions import SoftTimeLimitExceeded, WorkerLostError
 from celery import Task, shared_task
-from celery.signals import worker_process_init
-from django.db import InterfaceError, OperationalError
+from celery.signals import task_failure, worker_process_init
+from django.db import InterfaceError, OperationalError, connection
 
 from . import grading, services
 
@@ -23,6 +24,9 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     TimeoutError,
 )
 MAX_RETRIES = 4
+# A pool process that died mid-grading (out of memory, killed) is retried after this many seconds, from the
+# same budget of tries as a transient fault, so that an examination that kills the worker every time ends.
+WORKER_LOST_RETRY_DELAY = 2
 
 
 def retry_delay(retries: int) -> float:
@@ -42,6 +46,12 @@ def _is_transient(error: BaseException) -> bool:
     name="screening.tasks.grade_examination",
     acks_late=True,
     reject_on_worker_lost=True,
+    # Without this, the message of a pool process that died went straight back on the queue, for ever: an
+    # examination that runs the worker out of memory was claimed and killed again and again, and each claim
+    # reset its start time, so the reconciler never found it stale either. As a retry, each death counts;
+    # after the last one the worker's main process fails the examination (_record_lost_grading).
+    retry_on_worker_lost=True,
+    default_retry_delay=WORKER_LOST_RETRY_DELAY,
     max_retries=MAX_RETRIES,
     ignore_result=True,
 )
@@ -51,6 +61,11 @@ def grade_examination(self: Task, examination_id: int) -> str:
         services.examination_grade(examination_id=examination_id)
     except grading.PermanentGradingError as error:
         services.examination_fail(examination_id=examination_id, reason=str(error))
+        return "failed"
+    except SoftTimeLimitExceeded:
+        # A retry would be as slow; its str() is "SoftTimeLimitExceeded()", which tells the operator nothing.
+        limit = (self.request.timelimit or (None, None))[1] or self.soft_time_limit
+        services.examination_fail(examination_id=examination_id, reason=_too_slow(limit))
         return "failed"
     except Exception as error:
         if not _is_transient(error):
@@ -65,6 +80,33 @@ def grade_examination(self: Task, examination_id: int) -> str:
         logger.warning("Transient fault grading examination %s, retrying: %s", examination_id, error)
         raise self.retry(exc=error, countdown=retry_delay(self.request.retries)) from error
     return "done"
+
+
+def _too_slow(limit: float | None) -> str:
+    if not limit:
+        return "Grading took longer than its time limit and was stopped."
+    return f"Grading took longer than its time limit ({limit:g} s) and was stopped."
+
+
+@task_failure.connect
+def _record_lost_grading(
+    sender: Task | None = None,
+    exception: BaseException | None = None,
+    args: list[object] | None = None,
+    **kwargs: object,
+) -> None:
+    """Fail the examination whose pool process died on its last try (retry_on_worker_lost gave up). Runs in
+    the worker's main process, the only one left to say why."""
+    if sender is None or sender.name != grade_examination.name or not args:
+        return
+    if not isinstance(exception, WorkerLostError):
+        return  # raised inside the task, which has recorded what it could
+    reason = f"Grading failed after {MAX_RETRIES + 1} tries: the worker process stopped while grading ({exception})."
+    try:
+        services.examination_fail(examination_id=int(args[0]), reason=reason)
+    finally:
+        # The main process forks the next pool processes: none of them may inherit this connection.
+        connection.close()
 
 
 @worker_process_init.connect
