@@ -24,6 +24,22 @@ def _make_broker_folders(sender: Celery, **kwargs: object) -> None:
             Path(options[key]).mkdir(parents=True, exist_ok=True)
 
 
+# A Redis that accepts connections but does not answer (frozen, swapping, a network path that drops
+# packets) made every send wait for ever: kombu sets no socket timeout of its own. The upload's send runs
+# in the request, after the commit, so the operator's upload hung, as did the reconciler's pass. With these,
+# a send gives up within seconds, the examination stays queued, and the reconciler sends it later.
+REDIS_SOCKET_TIMEOUTS = {"socket_timeout": 3.0, "socket_connect_timeout": 3.0}
+
+
+@app.on_after_configure.connect
+def _bound_redis_waits(sender: Celery, **kwargs: object) -> None:
+    if not str(sender.conf.broker_url or "").startswith(("redis://", "rediss://")):
+        return
+    options = dict(sender.conf.broker_transport_options or {})
+    # Above kombu's one-second BRPOP polling, so an idle worker's wait for work never times out.
+    sender.conf.broker_transport_options = {**REDIS_SOCKET_TIMEOUTS, **options}
+
+
 @app.task(name="dr_portal.ping")
 def ping() -> str:
     """Health check: proves a worker consumes from the broker and can answer."""
