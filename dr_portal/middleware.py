@@ -15,7 +15,12 @@ class RequestSizeLimitMiddleware:
     bodies too; this holds where there is none.)"""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        from csp.middleware import CSPMiddleware
+
         self.get_response = get_response
+        # This refusal leaves before CSPMiddleware (further down the list) sees the request: the page
+        # gets the portal's policy from it here, as every other page does.
+        self.csp = CSPMiddleware(get_response)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         try:
@@ -27,7 +32,14 @@ class RequestSizeLimitMiddleware:
             message = f"The request is larger than {limit} MB."
             if request.path.startswith("/api/"):
                 return JsonResponse({"detail": message}, status=413)
-            return HttpResponse(message, status=413, content_type="text/plain")
+            # A page in the portal's layout (text/plain before). Rendered without the request: the
+            # session and the user are not loaded yet (their middleware comes later, and must, so that
+            # nothing reads the body first), so the context processors that need them cannot run.
+            from django.template.loader import render_to_string
+
+            page = render_to_string("413.html", {"message": message})
+            response = HttpResponse(page, status=413)
+            return self.csp.process_response(request, response)
         return self.get_response(request)
 
 
