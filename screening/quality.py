@@ -1,11 +1,12 @@
 """Automatic image-quality check of a fundus photograph, run right after upload.
 
 Autonomous screening systems refuse to grade a photograph they cannot read and ask for a retake; this
-module does the same with three families of measures, taken on a copy reduced to a fixed field size so
+module does the same with four families of measures, taken on a copy reduced to a fixed field size so
 the thresholds do not depend on the camera's resolution:
 
 * field of view: the circular, lit part of the frame; it must be found and mostly inside the frame;
 * exposure: mean brightness inside the field and the fractions of crushed and clipped pixels;
+* colour: a greyscale or red-free photograph is not what the model reads;
 * focus: how much fine detail (finer than ~1 px at 256 px) the green channel holds inside the field,
   relative to its mid-scale detail (1-4 px): blur removes the first long before the second, and the
   ratio does not depend on brightness or contrast. The Laplacian's variance separated real from
@@ -47,6 +48,16 @@ MAX_CLIPPED_FRACTION = 0.05  # pixels at 250 or above
 MAX_DARK_FRACTION = 0.50  # pixels below 15
 # Focus: fine / mid-scale detail of the green channel (Gaussian sigmas 1 and 4 px at WORKING_SIZE).
 MIN_SHARPNESS = 0.245
+# Colour: the model grades colour photographs. A greyscale (red-free) photograph has no spread between
+# its channels (mean max-min over the field: 0-1 after JPEG); the least colourful well-exposed real
+# photograph in ../shared/data has 6.2. A red-free photograph stored as RGB with only the green channel
+# lit has colour, but almost no red: red's share of the field's light is 0.33-0.78 in real photographs.
+MIN_CHROMA = 3.0
+MIN_RED_SHARE = 0.15
+NOT_COLOUR = (
+    "Not a colour photograph (greyscale or red-free): the grading model reads colour fundus photographs; "
+    "take a colour photograph."
+)
 
 
 @dataclass(frozen=True)
@@ -129,12 +140,24 @@ def assess(image: Image.Image) -> QualityReport:
         reasons.append("Underexposed: the retina is too dark to see lesions.")
     if mean > MAX_MEAN_BRIGHTNESS or clipped > MAX_CLIPPED_FRACTION:
         reasons.append("Overexposed: large parts of the retina are washed out.")
+    if mean >= MIN_MEAN_BRIGHTNESS and _not_colour(np.asarray(small, dtype=np.float32)[mask], measures):
+        # Only where the retina is lit enough: a nearly black frame has no colour to measure either.
+        reasons.append(NOT_COLOUR)
 
     sharpness = _sharpness(np.asarray(small.getchannel("G"), dtype=np.float32), mask)
     measures["sharpness"] = round(sharpness, 4)
     if sharpness < MIN_SHARPNESS:
         reasons.append("Out of focus: vessels and small lesions are blurred.")
     return QualityReport(not reasons, reasons, measures)
+
+
+def _not_colour(pixels: np.ndarray, measures: dict[str, float]) -> bool:
+    """True for a greyscale or a green-only (red-free) photograph; pixels are the field's N x 3 RGB values."""
+    chroma = float((pixels.max(axis=1) - pixels.min(axis=1)).mean())
+    totals = pixels.sum(axis=0)
+    red_share = float(totals[0] / max(float(totals.sum()), 1.0))
+    measures.update(chroma=round(chroma, 2), red_share=round(red_share, 4))
+    return chroma < MIN_CHROMA or red_share < MIN_RED_SHARE
 
 
 def _sharpness(green: np.ndarray, mask: np.ndarray) -> float:

@@ -39,6 +39,16 @@ def _cropped(image: Image.Image) -> Image.Image:
     return image.crop((w // 4, h // 4, 3 * w // 4, 3 * h // 4)).resize((w, h))
 
 
+def _greyscale(image: Image.Image) -> Image.Image:
+    return image.convert("L").convert("RGB")
+
+
+def _red_free(image: Image.Image) -> Image.Image:
+    # As some cameras store a red-free photograph: the green channel alone, in an RGB file.
+    dark = Image.new("L", image.size, 0)
+    return Image.merge("RGB", (dark, image.getchannel("G"), dark))
+
+
 @pytest.mark.parametrize(
     ("spoil", "reason"),
     [
@@ -46,14 +56,22 @@ def _cropped(image: Image.Image) -> Image.Image:
         (_dark, "Underexposed"),
         (_overexposed, "Overexposed"),
         (_cropped, "Field of view cut off"),
+        (_greyscale, "Not a colour photograph"),
+        (_red_free, "Not a colour photograph"),
     ],
-    ids=["blurred", "dark", "overexposed", "cropped"],
+    ids=["blurred", "dark", "overexposed", "cropped", "greyscale", "red-free"],
 )
 @pytest.mark.parametrize("path", GOOD_PHOTOS, ids=lambda p: p.name)
 def test_spoiled_photographs_are_ungradable_with_the_reason(path, spoil, reason: str) -> None:  # type: ignore[no-untyped-def]
     report = assess(spoil(_open(path)))
     assert not report.gradable
     assert any(r.startswith(reason) for r in report.reasons), report.reasons
+
+
+def test_a_dark_frame_is_called_underexposed_not_greyscale() -> None:
+    # A nearly black frame has no colour to measure: one reason, the one the operator can act on.
+    report = assess(_dark(_dark(_open(GOOD_PHOTOS[0]))))
+    assert not any(r.startswith("Not a colour photograph") for r in report.reasons), report.reasons
 
 
 def test_a_blank_frame_has_no_field_of_view() -> None:
