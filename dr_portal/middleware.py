@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
 
 
 class RequestSizeLimitMiddleware:
@@ -15,12 +16,7 @@ class RequestSizeLimitMiddleware:
     bodies too; this holds where there is none.)"""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        from csp.middleware import CSPMiddleware
-
         self.get_response = get_response
-        # This refusal leaves before CSPMiddleware (further down the list) sees the request: the page
-        # gets the portal's policy from it here, as every other page does.
-        self.csp = CSPMiddleware(get_response)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         try:
@@ -34,12 +30,9 @@ class RequestSizeLimitMiddleware:
                 return JsonResponse({"detail": message}, status=413)
             # A page in the portal's layout (text/plain before). Rendered without the request: the
             # session and the user are not loaded yet (their middleware comes later, and must, so that
-            # nothing reads the body first), so the context processors that need them cannot run.
-            from django.template.loader import render_to_string
-
-            page = render_to_string("413.html", {"message": message})
-            response = HttpResponse(page, status=413)
-            return self.csp.process_response(request, response)
+            # nothing reads the body first), so the context processors that need them cannot run. The
+            # Content-Security-Policy middleware comes before this one, so the page gets its policy.
+            return HttpResponse(render_to_string("413.html", {"message": message}), status=413)
         return self.get_response(request)
 
 
@@ -56,5 +49,6 @@ class NulHeaderMiddleware:
             message = "A request header holds a NUL byte."
             if request.path.startswith("/api/"):
                 return JsonResponse({"detail": message}, status=400)
-            return HttpResponse(message, status=400, content_type="text/plain")
+            # The portal's 400 page, rendered without the request (nothing of it is trusted yet).
+            return HttpResponse(render_to_string("400.html"), status=400)
         return self.get_response(request)

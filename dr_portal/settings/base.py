@@ -43,10 +43,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "dr_portal.middleware.NulHeaderMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "dr_portal.middleware.RequestSizeLimitMiddleware",
+    # Before the two refusals below, so that their pages carry the policy too (it reads no body).
     "csp.middleware.CSPMiddleware",
+    "dr_portal.middleware.NulHeaderMiddleware",
+    "dr_portal.middleware.RequestSizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
