@@ -15,7 +15,40 @@ from .models import AuditEvent
 from .services import record_event
 
 
-class AuditedModelAdmin(admin.ModelAdmin):
+class PortalAdminMixin:
+    """Rules every admin of the portal's data follows.
+
+    The Django admin is for superusers only (docs/security.md). The role groups carry model permissions
+    for the portal's own checks, so a clinic user someone marked "staff status" would otherwise reach the
+    admin with them: every clinic's patients, and through the user admin, their own superuser flag.
+    """
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return _is_portal_admin(request) and super().has_module_permission(request)  # type: ignore[misc]
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _is_portal_admin(request) and super().has_view_permission(request, obj)  # type: ignore[misc]
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return _is_portal_admin(request) and super().has_add_permission(request, *args)  # type: ignore[misc]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _is_portal_admin(request) and super().has_change_permission(request, obj)  # type: ignore[misc]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _is_portal_admin(request) and super().has_delete_permission(request, obj)  # type: ignore[misc]
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet[Any], search_term: str) -> Any:
+        # PostgreSQL text cannot hold NUL: the autocomplete view passes its term here unchecked (a 500).
+        return super().get_search_results(request, queryset, search_term.replace("\x00", ""))  # type: ignore[misc]
+
+
+def _is_portal_admin(request: HttpRequest) -> bool:
+    user = getattr(request, "user", None)
+    return bool(user is not None and user.is_active and user.is_superuser)
+
+
+class AuditedModelAdmin(PortalAdminMixin, admin.ModelAdmin):
     """For the admins of patient data: every add, change, delete and object view made in the Django
     admin lands on the audit trail, with the patient it concerns and where the request came from."""
 
@@ -35,7 +68,8 @@ class AuditedModelAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         response = super().changelist_view(request, extra_context)
-        if request.method == "GET" and response.status_code == 200:
+        # Any page shown is a read, also a POST's: an action's confirmation lists the chosen rows.
+        if response.status_code == 200:
             # A list of patient data is a read too; which rows were shown is the filters' business.
             record_event(
                 action="admin.list", request=request, detail={"model": self.opts.label_lower, **_query(request)}
@@ -46,11 +80,29 @@ class AuditedModelAdmin(admin.ModelAdmin):
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         response = super().change_view(request, object_id, form_url, extra_context)
-        if request.method == "GET" and response.status_code == 200:
-            obj = self.get_object(request, object_id)
-            if obj is not None:
-                record_event(action="admin.view", request=request, obj=obj)
+        # 200 after a POST is the form shown again with its errors: the record is read all the same.
+        self._record_view(request, response, object_id, page="change")
         return response
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None) -> Any:
+        # The history names the object (a patient's name) and lists what was changed, when and by whom.
+        response = super().history_view(request, object_id, extra_context)
+        self._record_view(request, response, object_id, page="history")
+        return response
+
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None) -> Any:
+        # The confirmation page names the object and everything that would go with it.
+        response = super().delete_view(request, object_id, extra_context)
+        self._record_view(request, response, object_id, page="delete")
+        return response
+
+    def _record_view(self, request: HttpRequest, response: HttpResponse, object_id: str, *, page: str) -> None:
+        if response.status_code != 200:
+            return
+        obj = self.get_object(request, object_id)
+        if obj is not None:
+            detail = {} if page == "change" else {"page": page}
+            record_event(action="admin.view", request=request, obj=obj, detail=detail)
 
 
 def _query(request: HttpRequest) -> dict[str, Any]:
@@ -58,7 +110,7 @@ def _query(request: HttpRequest) -> dict[str, Any]:
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(PortalAdminMixin, admin.ModelAdmin):
     """Read-only: the trail is append-only, in the admin and in the database. Exports as CSV."""
 
     list_display = ["timestamp", "action", "username", "object_type", "object_id", "patient_id", "ip_address"]
@@ -66,6 +118,13 @@ class AuditEventAdmin(admin.ModelAdmin):
     search_fields = ["username", "action", "object_id", "ip_address"]
     date_hierarchy = "timestamp"
     change_list_template = "admin/audit/auditevent/change_list.html"
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        response = super().changelist_view(request, extra_context)
+        if response.status_code == 200:
+            # Reading the trail is itself on the trail, as on the API (audit.list) and for the export.
+            record_event(action="audit.list", request=request, detail={"channel": "admin", **_query(request)})
+        return response
 
     def get_readonly_fields(self, request: HttpRequest, obj: AuditEvent | None = None) -> list[str]:
         return [f.name for f in self.model._meta.fields]

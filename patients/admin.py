@@ -1,20 +1,43 @@
 from __future__ import annotations
 
-from django.contrib import admin
+from typing import Any
 
-from audit.admin import AuditedModelAdmin
+from django import forms
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.http import HttpRequest
+
+from audit.admin import AuditedModelAdmin, PortalAdminMixin
 
 from .models import Clinic, Membership, Patient
+from .services import DUPLICATE_MRN, birth_date_problem
+from .text import identifier_problem, name_problem
 
 
 class MembershipInline(admin.TabularInline):
+    """Shown, not edited: a membership is added or changed in its own admin, which puts it on the trail."""
+
     model = Membership
     extra = 0
-    autocomplete_fields = ["user"]
+    fields = ["user", "role", "created_at"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Clinic | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Clinic | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Clinic | None = None) -> bool:
+        return False
 
 
 @admin.register(Clinic)
-class ClinicAdmin(admin.ModelAdmin):
+class ClinicAdmin(PortalAdminMixin, admin.ModelAdmin):
     list_display = ["name", "created_at"]
     search_fields = ["name"]
     inlines = [MembershipInline]
@@ -28,11 +51,79 @@ class MembershipAdmin(AuditedModelAdmin):
     autocomplete_fields = ["user", "clinic"]
 
 
+class PatientAdminForm(forms.ModelForm):  # type: ignore[type-arg]
+    """The registration's rules, which the admin form skipped: a birth date in the future or a record
+    number another patient of the clinic has in other case was stored, or refused with the database
+    constraint's name for a message."""
+
+    class Meta:
+        model = Patient
+        fields = ["clinic", "medical_record_number", "first_name", "last_name", "date_of_birth", "sex"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        for name, problem_of in (
+            ("medical_record_number", identifier_problem),
+            ("first_name", name_problem),
+            ("last_name", name_problem),
+        ):
+            if data.get(name) and (problem := problem_of(data[name])) is not None:
+                self.add_error(name, problem)
+        if data.get("date_of_birth") and (problem := birth_date_problem(data["date_of_birth"])) is not None:
+            self.add_error("date_of_birth", problem)
+        # On a change the clinic is read-only, so not in the form: the patient's own.
+        clinic = data.get("clinic") or (self.instance.clinic if self.instance.clinic_id else None)
+        number = data.get("medical_record_number")
+        if clinic is not None and number and self._number_taken(clinic, number):
+            self.add_error("medical_record_number", DUPLICATE_MRN)
+        return data
+
+    def _number_taken(self, clinic: Clinic, number: str) -> bool:
+        same = Patient.objects.filter(clinic=clinic, medical_record_number__iexact=number)
+        return same.exclude(pk=self.instance.pk).exists()
+
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        # The model's constraint check repeats the duplicate by the constraint's name: the field's error
+        # above already says it in the portal's words.
+        if self.has_error("medical_record_number") and NON_FIELD_ERRORS in self._errors:
+            kept = [m for m in self._errors[NON_FIELD_ERRORS] if "patient_mrn_unique_per_clinic_ci" not in m]
+            self._errors[NON_FIELD_ERRORS] = self.error_class(kept, error_class="nonfield")
+            if not kept:
+                del self._errors[NON_FIELD_ERRORS]
+
+
 @admin.register(Patient)
 class PatientAdmin(AuditedModelAdmin):
+    form = PatientAdminForm
     list_display = ["medical_record_number", "last_name", "first_name", "date_of_birth", "sex", "clinic", "created_at"]
     list_filter = ["clinic", "sex"]
     search_fields = ["medical_record_number", "last_name", "first_name"]
     date_hierarchy = "created_at"
     readonly_fields = ["created_by", "created_at", "updated_at"]
     list_select_related = ["clinic"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Patient | None = None) -> list[str]:
+        # Changing a registered patient's clinic would hand their examinations, photographs and reviews to
+        # another clinic's users, with a record number never checked against that clinic's.
+        return [*self.readonly_fields, "clinic"] if obj is not None else list(self.readonly_fields)
+
+
+# Django's own user and group admins, under the same superuser-only rule: the Clinic admin group's
+# change_user permission would otherwise let a clinic admin with staff status make themselves superuser.
+class PortalUserAdmin(PortalAdminMixin, UserAdmin):  # type: ignore[type-arg]
+    pass
+
+
+class PortalGroupAdmin(PortalAdminMixin, GroupAdmin):
+    pass
+
+
+def _reregister(model: Any, model_admin: type[admin.ModelAdmin]) -> None:  # type: ignore[type-arg]
+    if admin.site.is_registered(model):
+        admin.site.unregister(model)
+    admin.site.register(model, model_admin)
+
+
+_reregister(get_user_model(), PortalUserAdmin)
+_reregister(Group, PortalGroupAdmin)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.http import HttpRequest
 
@@ -8,28 +10,74 @@ from audit.admin import AuditedModelAdmin
 from .models import Examination, EyeImage, Prediction, Review, ReviewRevision
 
 
+class ClinicalRecordAdmin(AuditedModelAdmin):
+    """A clinical record the portal's services write (with their checks and audit events): shown in the
+    admin, never added here (an examination without its checked photographs, a prediction no model made,
+    a sign-off by anyone for anything) and never deleted (a record entered in error is voided)."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ReadOnlyRecordAdmin(ClinicalRecordAdmin):
+    """Photographs and predictions: what was uploaded and what the model said, as they were."""
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 class EyeImageInline(admin.TabularInline):
+    """The examination's two photographs, as checked and stored by the upload: nothing to add, swap or drop
+    (a file put here would skip the upload checks, the hash and the quality check)."""
+
     model = EyeImage
     extra = 0
     fields = ["side", "file", "sha256", "width", "height", "format", "gradable"]
-    readonly_fields = ["sha256", "width", "height", "format", "gradable"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Examination | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Examination | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Examination | None = None) -> bool:
+        return False
 
 
 @admin.register(Examination)
-class ExaminationAdmin(AuditedModelAdmin):
+class ExaminationAdmin(ClinicalRecordAdmin):
     list_display = ["id", "patient", "status", "created_at", "completed_at", "created_by", "voided_at"]
     list_filter = ["status", "patient__clinic", ("voided_at", admin.EmptyFieldListFilter)]
     search_fields = ["patient__medical_record_number", "patient__last_name", "notes"]
     date_hierarchy = "created_at"
     # Voiding goes through services.examination_void (checks, row lock, audit event), never an admin edit.
-    readonly_fields = ["created_at", "started_at", "completed_at", "attempts", "voided_at", "voided_by", "void_reason"]
-    raw_id_fields = ["patient"]
+    # The patient (another clinic's, even), the grading state and the uploader are facts of the upload and
+    # the worker: "done" typed here would be a result with no predictions. Only the notes are editable.
+    readonly_fields = [
+        "patient",
+        "status",
+        "error",
+        "created_by",
+        "created_at",
+        "started_at",
+        "completed_at",
+        "attempts",
+        "enqueued_at",
+        "voided_at",
+        "voided_by",
+        "void_reason",
+    ]
     list_select_related = ["patient", "created_by"]
     inlines = [EyeImageInline]
 
 
 @admin.register(EyeImage)
-class EyeImageAdmin(AuditedModelAdmin):
+class EyeImageAdmin(ReadOnlyRecordAdmin):
     list_display = ["id", "examination", "side", "format", "width", "height", "gradable", "created_at"]
     list_filter = ["side", "format", "gradable"]
     search_fields = ["sha256", "examination__patient__medical_record_number"]
@@ -38,7 +86,7 @@ class EyeImageAdmin(AuditedModelAdmin):
 
 
 @admin.register(Prediction)
-class PredictionAdmin(AuditedModelAdmin):
+class PredictionAdmin(ReadOnlyRecordAdmin):
     list_display = ["id", "eye_image", "predicted_class", "model_version", "inference_seconds", "created_at"]
     list_filter = ["predicted_class", "model_version"]
     search_fields = ["model_version", "checkpoint_sha256", "eye_image__examination__patient__medical_record_number"]
@@ -67,16 +115,14 @@ class ReviewRevisionInline(admin.TabularInline):
 
 
 @admin.register(Review)
-class ReviewAdmin(AuditedModelAdmin):
+class ReviewAdmin(ClinicalRecordAdmin):
     list_display = ["examination", "doctor", "right_grade", "left_grade", "signed_off_at", "amended_at"]
     list_filter = ["right_grade", "left_grade", ("amended_at", admin.EmptyFieldListFilter)]
     search_fields = ["examination__patient__medical_record_number", "doctor__username", "notes"]
     # A signed-off clinical decision changes only through the portal's amendment (services.review_amend:
     # the earlier version kept, a reason, the audit event), never by an edit here that leaves no trace.
-    raw_id_fields = ["examination"]
     inlines = [ReviewRevisionInline]
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Review | None = None) -> list[str]:
-        if obj is None:
-            return ["amended_at"]
-        return ["examination", "doctor", "right_grade", "left_grade", "notes", "signed_off_at", "amended_at"]
+    # A sign-off is services.review_create's (a doctor of the clinic, a graded examination not voided, the
+    # audit event): no add here, hence no add form to make read-only.
+    readonly_fields = ["examination", "doctor", "right_grade", "left_grade", "notes", "signed_off_at", "amended_at"]
