@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from argparse import ArgumentParser
+from argparse import ArgumentParser, ArgumentTypeError
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +12,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from patients.selectors import membership_for
-from screening.bulk_import import ManifestError, manifest_read, photograph_pair_import
+from patients.selectors import clinical_membership_for, membership_for
+from screening.bulk_import import ManifestError, PhotographPair, manifest_read, photograph_pair_import
 from screening.models import Examination, Status
 
 
@@ -32,9 +32,9 @@ class Command(BaseCommand):
             "--mrn-prefix",
             help="Medical record number = prefix + patient_id (default: the folder's name and a dash)",
         )
-        parser.add_argument("--limit", type=int, help="Import at most this many pairs")
+        parser.add_argument("--limit", type=_positive_int, help="Import at most this many pairs")
         parser.add_argument("--wait", action="store_true", help="Then wait until every imported examination is graded")
-        parser.add_argument("--wait-timeout", type=float, default=3600.0, help="Seconds --wait waits at most")
+        parser.add_argument("--wait-timeout", type=_positive_float, default=3600.0, help="Seconds --wait waits at most")
 
     def handle(self, *args: Any, **options: Any) -> None:
         folder: Path = options["folder"]
@@ -47,18 +47,7 @@ class Command(BaseCommand):
             self.stderr.write(f"skipped {problem}")
         pairs = manifest.pairs[: options["limit"]] if options["limit"] else manifest.pairs
         prefix = options["mrn_prefix"] if options["mrn_prefix"] is not None else f"{folder.resolve().name}-"
-        created: list[int] = []
-        refused = 0
-        for pair in tqdm(pairs, desc="Importing", unit="exam", disable=options["verbosity"] < 1):
-            try:
-                examination = photograph_pair_import(user=user, pair=pair, mrn_prefix=prefix)
-            except ValidationError as exc:
-                # One bad photograph must not stop a night's import: report it and go on.
-                refused += 1
-                tqdm.write(f"refused patient {pair.patient_id}: {' '.join(exc.messages)}", file=self.stderr)
-                continue
-            if examination is not None:
-                created.append(examination.pk)
+        created, refused = self._import(pairs, user, prefix, show=options["verbosity"] >= 1)
         skipped = len(pairs) - len(created) - refused
         self.stdout.write(
             self.style.SUCCESS(
@@ -68,12 +57,38 @@ class Command(BaseCommand):
         )
         if options["wait"] and created:
             self._wait(created, options["wait_timeout"], show=options["verbosity"] >= 1)
+        if refused or manifest.problems:
+            # Exit status 1: a cron job or script must notice what was left out, not only a person reading.
+            raise CommandError(
+                f"{refused + len(manifest.problems)} photograph pair(s) or manifest row(s) were not imported "
+                "(listed above); correct them and run the import again: what was imported is not imported twice."
+            )
+
+    def _import(self, pairs: list[PhotographPair], user: Any, prefix: str, *, show: bool) -> tuple[list[int], int]:
+        created: list[int] = []
+        refused = 0
+        for pair in tqdm(pairs, desc="Importing", unit="exam", disable=not show):
+            try:
+                examination = photograph_pair_import(user=user, pair=pair, mrn_prefix=prefix)
+            except ValidationError as exc:
+                # One bad photograph must not stop a night's import: report it and go on.
+                refused += 1
+                tqdm.write(f"refused patient {pair.patient_id}: {' '.join(exc.messages)}", file=self.stderr)
+                continue
+            if examination is not None:
+                created.append(examination.pk)
+        return created, refused
 
     def _uploader(self, username: str, clinic: str) -> Any:
         user = get_user_model().objects.filter(username=username).first()
         membership = membership_for(user) if user is not None else None
         if membership is None or membership.clinic.name != clinic:
             raise CommandError(f"{username!r} is not a member of the clinic {clinic!r}.")
+        if not user.is_active:
+            raise CommandError(f"{username!r} is deactivated: name an active member of {clinic!r}.")
+        if clinical_membership_for(user) is None:
+            # A clinic admin sees no patient data (least privilege): the import would fail at its first patient.
+            raise CommandError(f"{username!r} is a {membership.get_role_display()}: name a staff member or doctor.")
         return user
 
     def _wait(self, ids: list[int], timeout: float, *, show: bool) -> None:
@@ -91,3 +106,18 @@ class Command(BaseCommand):
         if pending:
             raise CommandError(f"{pending} examination(s) still not graded after {timeout:.0f}s; {failed} failed.")
         self.stdout.write(f"Graded {len(ids) - failed}; {failed} failed.")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        # 0 was read as "no limit" and imported everything; a negative one everything but the last pairs.
+        raise ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ArgumentTypeError(f"must be more than 0, not {text}")
+    return value
