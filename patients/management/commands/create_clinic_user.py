@@ -7,10 +7,12 @@ import sys
 from argparse import ArgumentParser
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.core.validators import validate_email
 
-from patients.models import Role
+from patients.models import Clinic, Role
 from patients.services import clinic_user_create
 
 
@@ -28,6 +30,7 @@ class Command(BaseCommand):
         parser.add_argument("--password-stdin", action="store_true", help="Read the password from standard input")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        _check_lengths_and_email(options)
         password = self._password(options["password_stdin"])
         try:
             user, clinic, clinic_created = clinic_user_create(
@@ -48,3 +51,18 @@ class Command(BaseCommand):
         if not password:
             raise CommandError("No password: set DR_PASSWORD or pass --password-stdin and write it to standard input.")
         return password
+
+
+def _check_lengths_and_email(options: dict[str, Any]) -> None:
+    """What the database would refuse with a traceback (a name over its column), or store unchecked (an
+    e-mail address that is none), refused first in words."""
+    user_model = get_user_model()
+    for option, model, field in (("clinic", Clinic, "name"), ("username", user_model, "username")):
+        limit = model._meta.get_field(field).max_length
+        if len(options[option].strip()) > limit:
+            raise CommandError(f"The {option} is {len(options[option].strip())} characters long; at most {limit}.")
+    if options["email"]:
+        try:
+            validate_email(options["email"])
+        except ValidationError as exc:
+            raise CommandError(f"{options['email']!r}: {' '.join(exc.messages)}") from exc

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
@@ -38,7 +39,11 @@ class Command(BaseCommand):
         user_model = get_user_model()
         for username, role, password in DEMO_ACCOUNTS:
             if not user_model.objects.filter(username=username).exists():
-                clinic_user_create(clinic_name=DEMO_CLINIC, role=role, username=username, password=password)
+                try:
+                    clinic_user_create(clinic_name=DEMO_CLINIC, role=role, username=username, password=password)
+                except ValidationError as exc:
+                    # "Demo_Staff" made by hand blocks "demo_staff" (usernames compare without case).
+                    raise CommandError(f"Cannot create {username!r}: {' '.join(exc.messages)}") from exc
         name, password = DEMO_SUPERUSER
         if not user_model.objects.filter(username=name).exists():
             user_model.objects.create_superuser(username=name, password=password, email="")

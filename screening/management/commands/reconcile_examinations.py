@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from argparse import ArgumentParser
+from argparse import ArgumentParser, ArgumentTypeError
 from typing import Any
 
 from django.core.management.base import BaseCommand
@@ -18,7 +18,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--dry-run", action="store_true", help="List the stale examinations, change nothing")
-        parser.add_argument("--limit", type=int, default=500, help="At most this many per run")
+        parser.add_argument("--limit", type=_positive_int, default=500, help="At most this many per run")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["dry_run"]:
@@ -33,3 +33,11 @@ class Command(BaseCommand):
             self.stdout.write("Re-queued: " + ", ".join(map(str, result.requeued)))
         if result.failed:
             self.stdout.write(self.style.WARNING("Gave up on: " + ", ".join(map(str, result.failed))))
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        # A negative limit reached the queryset's slice: "Negative indexing is not supported" and a traceback.
+        raise ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
