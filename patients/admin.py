@@ -12,7 +12,7 @@ from django.http import HttpRequest
 
 from audit.admin import AuditedModelAdmin, PortalAdminMixin
 
-from .models import Clinic, Membership, Patient
+from .models import ROLE_GROUPS, Clinic, Membership, Patient
 from .services import DUPLICATE_MRN, birth_date_problem
 from .text import identifier_problem, name_problem
 
@@ -43,12 +43,33 @@ class ClinicAdmin(PortalAdminMixin, admin.ModelAdmin):
     inlines = [MembershipInline]
 
 
+class MembershipAdminForm(forms.ModelForm):  # type: ignore[type-arg]
+    class Meta:
+        model = Membership
+        fields = ["user", "clinic", "role"]
+
+    def clean_user(self) -> Any:
+        user = self.cleaned_data["user"]
+        if user.is_staff or user.is_superuser:
+            # A Django-admin account sees every clinic here; a membership would also open one clinic's
+            # pages to it, outside its clinic admin's reach (they cannot manage staff accounts).
+            raise forms.ValidationError("A Django-admin (staff or superuser) account belongs to no clinic.")
+        return user
+
+
 @admin.register(Membership)
 class MembershipAdmin(AuditedModelAdmin):
+    form = MembershipAdminForm
     list_display = ["user", "clinic", "role", "created_at"]
     list_filter = ["role", "clinic"]
     search_fields = ["user__username", "clinic__name"]
     autocomplete_fields = ["user", "clinic"]
+
+    def save_model(self, request: HttpRequest, obj: Membership, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        # The role's group follows the role, as a clinic admin's change of role keeps it.
+        obj.user.groups.remove(*Group.objects.filter(name__in=ROLE_GROUPS.values()))
+        obj.user.groups.add(Group.objects.get_or_create(name=ROLE_GROUPS[obj.role])[0])
 
 
 class PatientAdminForm(forms.ModelForm):  # type: ignore[type-arg]
