@@ -92,12 +92,46 @@ def examination_create(
             checked[side] = outcome
     if errors:
         raise ValidationError(errors)
+    _refuse_pair_on_file(patient, checked)
     warning = pair_warning(checked[Side.RIGHT], checked[Side.LEFT])
     reports = dict(zip(SIDES, _per_eye(quality.assess, [checked[side].image for side in SIDES]), strict=True))
     audit = {"request": request, "detail": audit_detail or {}}
     return _examination_save(
         user=user, patient=patient, notes=notes, checked=checked, reports=reports, warning=warning, audit=audit
     )
+
+
+def _refuse_pair_on_file(patient: Patient, checked: dict[str, CheckedImage]) -> None:
+    """Refuse the very pair of photographs already filed in this clinic (and not entered in error).
+
+    A Predict pressed again after the browser's Back, or a second upload of the same files, made a second
+    examination of one visit: two entries on the worklist, two in the history and the statistics. A new
+    photograph of one eye beside an old one of the other (a retake of one eye) is a new pair and allowed.
+    """
+    earlier = (
+        Examination.objects.filter(patient__clinic_id=patient.clinic_id, voided_at__isnull=True)
+        .filter(images__side=Side.RIGHT, images__sha256=checked[Side.RIGHT].sha256)
+        .filter(images__side=Side.LEFT, images__sha256=checked[Side.LEFT].sha256)
+        .select_related("patient")
+        .order_by("created_at")
+        .first()
+    )
+    if earlier is None:
+        return
+    when = timezone.localtime(earlier.created_at).strftime("%d %b %Y %H:%M")
+    if earlier.patient_id == patient.pk:
+        message = (
+            f"These two photographs were already uploaded for this patient on {when} (examination "
+            f"{earlier.pk}): open that examination instead. Nothing was saved."
+        )
+    else:
+        other = earlier.patient
+        message = (
+            f"These two photographs are already filed under another patient of this clinic ({other.last_name}, "
+            f"{other.first_name}, record number {other.medical_record_number}; examination {earlier.pk}, {when}). "
+            "If they belong to this patient, mark that examination entered in error first. Nothing was saved."
+        )
+    raise ValidationError({"__all__": [message]}, code="duplicate_pair")
 
 
 def _checked_or_error(upload_and_side: tuple[UploadedFile | None, str]) -> CheckedImage | ValidationError:

@@ -7,6 +7,7 @@ The checkpoint is the session's tiny model trained through the ml package's own 
 from __future__ import annotations
 
 import io
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +29,19 @@ def image_upload(image: Image.Image, name: str, fmt: str = "JPEG", **save: objec
     buffer = io.BytesIO()
     image.save(buffer, fmt, **save)
     return SimpleUploadedFile(name, buffer.getvalue(), content_type=f"image/{fmt.lower()}")
+
+
+_RETAKES = itertools.count(1)
+
+
+def retake(path: Path) -> SimpleUploadedFile:
+    """Another photograph of the same eye: the fixture with one border pixel numbered, so its hash is new
+    (the portal refuses the very pair of photographs it already holds)."""
+    image = Image.open(path).convert("RGB")
+    shot = next(_RETAKES)
+    image.putpixel((0, 0), (shot % 256, shot // 256 % 256, 1))
+    # PNG: lossless, so the numbered pixel survives (JPEG's quantisation can smooth one pixel away).
+    return image_upload(image, f"{path.stem}.png", fmt="PNG")
 
 
 @pytest.fixture

@@ -35,12 +35,14 @@ def test_a_16_bit_greyscale_png_is_checked_and_stored_as_it_looks_not_white(owne
     checked = check_upload(_grey_16_bit_png(), eye="right")
     # Pillow's convert("RGB") clips 16-bit values at 255: the photograph was checked (and graded) white.
     assert abs(_mean_grey(checked.image) - expected) < 1.0
-    assert quality.assess(checked.image).gradable
+    # Seen as it looks: a well-exposed field, refused only because it is not a colour photograph (white, it
+    # was "Field of view cut off" and "Overexposed").
+    assert quality.assess(checked.image).reasons == [quality.NOT_COLOUR]
     examination = services.examination_create(
         user=owner, patient=patient, right_eye=_grey_16_bit_png(), left_eye=upload(LEFT)
     )
     right = examination.images.get(side="right")
-    assert right.gradable and right.format == "PNG"
+    assert right.format == "PNG" and right.quality["reasons"] == [quality.NOT_COLOUR]
     # The worker decodes the stored file: it must see the same pixels as the check did.
     assert abs(_mean_grey(grading.open_eye_image(right)) - expected) < 1.0
 
@@ -119,7 +121,9 @@ def _as(mode: str, fmt: str = "JPEG", **save: object):  # type: ignore[no-untype
     return lambda: image_upload(Image.open(RIGHT).convert(mode), f"right.{fmt.lower()}", fmt=fmt, **save)
 
 
-# Each accepted, stored upright at the photograph's size, and gradable.
+# Each accepted, stored upright at the photograph's size, and gradable (the greyscale ones accepted but
+# called ungradable: the model reads colour photographs).
+GREYSCALE = {"greyscale jpeg", "greyscale png with alpha"}
 ACCEPTED = {
     "cmyk jpeg": _as("CMYK"),
     "greyscale jpeg": _as("L"),
@@ -145,7 +149,10 @@ def test_an_unusual_photograph_is_accepted_through_the_form(client, owner, patie
     assert response.status_code == 302, response.context["form"].errors
     right = EyeImage.objects.get(side="right")
     assert (right.width, right.height) == (256, 171)
-    assert right.gradable, right.quality
+    if case in GREYSCALE:
+        assert right.quality["reasons"] == [quality.NOT_COLOUR]
+    else:
+        assert right.gradable, right.quality
     # Named by the photograph's hash (a suffix where the media folder holds it already), never by what the
     # user called the file.
     assert right.file.name.startswith(f"eyes/{right.sha256[:2]}/{right.sha256}")

@@ -19,13 +19,13 @@ from screening.tasks import grade_examination
 from tests.examination_data import graded_examination, prediction_for
 from tests.factories import PatientFactory
 
-from .conftest import LEFT, RIGHT, upload
+from .conftest import LEFT, RIGHT, retake, upload
 
 pytestmark = pytest.mark.django_db
 
 
 def _examination(owner, patient) -> Examination:  # type: ignore[no-untyped-def]
-    return services.examination_create(user=owner, patient=patient, right_eye=upload(RIGHT), left_eye=upload(LEFT))
+    return services.examination_create(user=owner, patient=patient, right_eye=retake(RIGHT), left_eye=retake(LEFT))
 
 
 def _graded(examination: Examination, right: tuple[int, float], left: tuple[int, float]) -> Examination:
@@ -77,7 +77,9 @@ def test_anonymous_visitors_are_sent_to_log_in(client, owner, patient) -> None: 
 def test_photographs_and_heatmaps_are_served_to_the_clinic_and_audited(
     client, owner, colleague, patient, grading_checkpoint
 ) -> None:  # type: ignore[no-untyped-def]
-    examination = _examination(owner, patient)
+    examination = services.examination_create(
+        user=owner, patient=patient, right_eye=upload(RIGHT), left_eye=upload(LEFT)
+    )
     grade_examination.apply(args=[examination.pk])
     client.force_login(colleague)
     for side in ("right", "left"):

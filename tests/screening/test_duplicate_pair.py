@@ -1,0 +1,64 @@
+"""The very pair of photographs already filed in the clinic is refused: pressing Predict again after the
+browser's Back (or uploading the same files twice) made a second examination of one visit."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+
+from screening import services
+from screening.models import Examination, EyeImage
+from tests.factories import PatientFactory
+
+from .conftest import LEFT, RIGHT, retake, upload
+
+pytestmark = pytest.mark.django_db
+
+
+def _create(user, patient, right=RIGHT, left=LEFT):  # type: ignore[no-untyped-def]
+    return services.examination_create(user=user, patient=patient, right_eye=upload(right), left_eye=upload(left))
+
+
+def test_the_same_pair_for_the_same_patient_is_refused_and_nothing_saved(owner, patient) -> None:  # type: ignore[no-untyped-def]
+    first = _create(owner, patient)
+    with pytest.raises(ValidationError) as caught:
+        _create(owner, patient)
+    message = caught.value.message_dict["__all__"][0]
+    assert "already uploaded for this patient" in message and f"(examination {first.pk})" in message
+    assert Examination.objects.count() == 1 and EyeImage.objects.count() == 2
+
+
+def test_the_same_pair_under_another_patient_of_the_clinic_names_that_patient(owner, patient, clinic) -> None:  # type: ignore[no-untyped-def]
+    other = PatientFactory(clinic=clinic, medical_record_number="OTHER-1", last_name="Other")
+    _create(owner, other)
+    with pytest.raises(ValidationError, match=r"already filed under another patient of this clinic \(Other, .*OTHER-1"):
+        _create(owner, patient)
+
+
+def test_a_pair_whose_examination_was_entered_in_error_may_be_filed_again(owner, patient, clinic) -> None:  # type: ignore[no-untyped-def]
+    wrong = PatientFactory(clinic=clinic)
+    mistake = _create(owner, wrong)
+    services.examination_void(user=owner, examination=mistake, reason="Uploaded under the wrong patient.")
+    assert _create(owner, patient).patient == patient
+
+
+def test_a_retake_of_one_eye_beside_the_same_other_eye_is_a_new_examination(owner, patient) -> None:  # type: ignore[no-untyped-def]
+    _create(owner, patient)
+    services.examination_create(user=owner, patient=patient, right_eye=upload(RIGHT), left_eye=retake(LEFT))
+    assert Examination.objects.filter(patient=patient).count() == 2
+
+
+def test_another_clinic_holding_the_pair_is_neither_refused_nor_named(owner, outsider, patient, other_clinic) -> None:  # type: ignore[no-untyped-def]
+    _create(outsider, PatientFactory(clinic=other_clinic))
+    assert _create(owner, patient).patient == patient
+
+
+def test_the_upload_page_shows_the_refusal(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+    _create(owner, patient)
+    client.force_login(owner)
+    url = reverse("screening:upload", args=[patient.pk])
+    response = client.post(url, {"right_eye": upload(RIGHT), "left_eye": upload(LEFT), "notes": ""})
+    assert response.status_code == 400
+    assert "already uploaded for this patient" in response.content.decode()
+    assert Examination.objects.count() == 1
