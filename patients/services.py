@@ -10,6 +10,7 @@ from django.contrib.auth.models import AbstractBaseUser, Group
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest
 
@@ -55,18 +56,42 @@ def clinic_user_create(
         raise ValidationError(
             f"User {username!r} already exists (usernames are compared without regard to case); nothing was changed."
         )
+    _check_account_fields(username=username, email=email)
     clinic_name = clinic_name.strip()
     if not clinic_name:
         raise ValidationError("The clinic name is empty.")
+    if len(clinic_name) > CLINIC_NAME_MAX:
+        raise ValidationError(f"The clinic name is longer than {CLINIC_NAME_MAX} characters.")
     user = user_model(username=username, email=email)
     validate_password(password, user=user)
-    clinic, clinic_created = Clinic.objects.get_or_create(name=clinic_name)
+    clinic, clinic_created = _clinic_named(clinic_name)
     user.set_password(password)
     user.save()
     Membership.objects.create(user=user, clinic=clinic, role=role)
     group, _ = Group.objects.get_or_create(name=ROLE_GROUPS[role])
     user.groups.add(group)
     return user, clinic, clinic_created
+
+
+CLINIC_NAME_MAX = Clinic._meta.get_field("name").max_length
+USERNAME_MAX = 150
+
+
+def _check_account_fields(*, username: str, email: str) -> None:
+    # Refused in words here, not by the database (a DataError and a traceback from the command).
+    if len(username) > USERNAME_MAX:
+        raise ValidationError(f"The username is longer than {USERNAME_MAX} characters.")
+    if email:
+        validate_email(email)
+
+
+def _clinic_named(name: str) -> tuple[Clinic, bool]:
+    """The clinic of that name, compared without regard to case ("demo eye clinic" is "Demo Eye Clinic":
+    two clinics would split one clinic's patients between them), or a new one."""
+    existing = Clinic.objects.filter(name__iexact=name).order_by("pk").first()
+    if existing is not None:
+        return existing, False
+    return Clinic.objects.create(name=name), True
 
 
 def patient_create(

@@ -38,3 +38,25 @@ def test_letters_digits_and_the_usual_marks_are_fine(client, clinic_admin) -> No
     client.force_login(clinic_admin)
     assert _create(client, "dr.zoë-o'neil").status_code == 200  # the apostrophe is not allowed
     assert _create(client, "dr.zoë-oneil_2@clinic+1").status_code == 302
+
+
+def test_a_clinic_name_in_other_case_is_the_same_clinic(clinic) -> None:  # type: ignore[no-untyped-def]
+    _, found, created = clinic_user_create(
+        clinic_name=clinic.name.upper(), role="staff", username="newstaff", password=PASSWORD
+    )
+    assert (found, created) == (clinic, False)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"clinic_name": "c" * 201}, "longer than 200"),
+        ({"username": "u" * 151}, "longer than 150"),
+        ({"email": "not-an-address"}, "valid email"),
+    ],
+)
+def test_overlong_names_and_a_bad_address_are_refused_in_words(changes: dict[str, str], message: str) -> None:
+    values = {"clinic_name": "Clinic", "role": "staff", "username": "someone", "password": PASSWORD}
+    with pytest.raises(ValidationError, match=message):
+        clinic_user_create(**(values | changes))
+    assert not get_user_model().objects.filter(username="someone").exists()
