@@ -25,7 +25,9 @@ DUPLICATE_MRN = (
     "without regard to upper and lower case)."
 )
 FUTURE_BIRTH = "The date of birth is in the future."
-OLDEST_AGE_YEARS = 130
+# Past any human age, with room to spare: the bulk import's placeholder date of birth, 1900-01-01, must pass
+# for decades yet. What this catches is a mistyped century (1066, 0001).
+OLDEST_AGE_YEARS = 150
 ANCIENT_BIRTH = f"The date of birth is more than {OLDEST_AGE_YEARS} years ago: check the year."
 STALE_UPDATE = (
     "Someone changed these details after you opened the form. The form now shows the current details: "

@@ -10,7 +10,8 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from patients.models import Patient
-from patients.services import ANCIENT_BIRTH, birth_date_problem, patient_create, patient_update
+from patients.services import ANCIENT_BIRTH, OLDEST_AGE_YEARS, birth_date_problem, patient_create, patient_update
+from screening.bulk_import import UNKNOWN_DATE_OF_BIRTH
 
 pytestmark = pytest.mark.django_db
 TODAY = dt.date.today()
@@ -20,8 +21,9 @@ TODAY = dt.date.today()
     ("born", "problem"),
     [
         (TODAY, None),
-        (dt.date(TODAY.year - 130, 1, 1), None),
-        (dt.date(TODAY.year - 131, 12, 31), ANCIENT_BIRTH),
+        (dt.date(TODAY.year - OLDEST_AGE_YEARS, 1, 1), None),
+        (dt.date(TODAY.year - OLDEST_AGE_YEARS - 1, 12, 31), ANCIENT_BIRTH),
+        (UNKNOWN_DATE_OF_BIRTH, None),  # the bulk import's placeholder
         (dt.date(1, 1, 1), ANCIENT_BIRTH),
         (TODAY + dt.timedelta(days=1), "The date of birth is in the future."),
     ],
