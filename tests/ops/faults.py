@@ -11,10 +11,14 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import redis
 from celery import Celery
+from django.db import connections, transaction
+
+from screening.models import Examination, EyeImage, Prediction
 
 from ..conftest import ROOT, worker_env
 
@@ -183,3 +187,37 @@ class TcpProxy:
             with self._lock:
                 self._sockets.discard(source)
                 self._sockets.discard(sink)
+
+
+@contextlib.contextmanager
+def prediction_slots_taken(examination: Examination, model_version: str) -> Iterator[None]:
+    """Hold uncommitted predictions of both eyes from another connection until the block ends, then roll back."""
+    taken, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                for eye in EyeImage.objects.filter(examination=examination):
+                    Prediction.objects.create(
+                        eye_image=eye,
+                        model_version=model_version,
+                        checkpoint_sha256="0" * 64,
+                        predicted_class=0,
+                        confidence_no_dr=1.0,
+                        confidence_mild=0.0,
+                        confidence_proliferative=0.0,
+                    )
+                taken.set()
+                release.wait(timeout=180)
+                transaction.set_rollback(True)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    assert taken.wait(timeout=10)
+    try:
+        yield
+    finally:
+        release.set()
+        holder.join(timeout=30)

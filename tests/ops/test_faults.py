@@ -11,28 +11,26 @@ on the photographs would not do: Django's foreign keys are checked at commit, af
 
 from __future__ import annotations
 
-import contextlib
-import shutil
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection, connections, transaction
+from django.db import connection
 from django.utils import timezone
+from PIL import Image
 
-from screening.models import Examination, EyeImage, Prediction, Status
+from screening.models import Examination, Prediction, Status
 from screening.reconcile import examinations_reconcile
 
 from ..conftest import ROOT, stop_worker, worker_env
 from .broker import broker_idle, purge, restore_unacked
 from .conftest import ARRANGED, upload
-from .faults import RedisServer, TcpProxy, kill_tree, start_worker_with
+from .faults import RedisServer, TcpProxy, kill_tree, prediction_slots_taken, start_worker_with
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -72,40 +70,6 @@ def _other_sessions() -> int:
         return cursor.fetchone()[0]
 
 
-@contextlib.contextmanager
-def _prediction_slots_taken(examination: Examination, model_version: str) -> Iterator[None]:
-    """Hold uncommitted predictions of both eyes from another connection until the block ends, then roll back."""
-    taken, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        try:
-            with transaction.atomic():
-                for eye in EyeImage.objects.filter(examination=examination):
-                    Prediction.objects.create(
-                        eye_image=eye,
-                        model_version=model_version,
-                        checkpoint_sha256="0" * 64,
-                        predicted_class=0,
-                        confidence_no_dr=1.0,
-                        confidence_mild=0.0,
-                        confidence_proliferative=0.0,
-                    )
-                taken.set()
-                release.wait(timeout=180)
-                transaction.set_rollback(True)
-        finally:
-            connections.close_all()
-
-    holder = threading.Thread(target=hold, daemon=True)
-    holder.start()
-    assert taken.wait(timeout=10)
-    try:
-        yield
-    finally:
-        release.set()
-        holder.join(timeout=30)
-
-
 @pytest.fixture
 def grading_env(grading_checkpoint: Path) -> dict[str, str]:
     return {"DR_CHECKPOINT_PATH": str(grading_checkpoint)}
@@ -124,7 +88,7 @@ def test_a_worker_killed_mid_grading_is_replaced_and_the_examination_graded_once
     purge("inference", "celery")
     examination = upload(user=owner, patient=patient)
     doomed_log = tmp_path / "doomed.log"
-    with _prediction_slots_taken(examination, model_version):
+    with prediction_slots_taken(examination, model_version):
         doomed = start_worker_with(media_root, doomed_log, name="doomed", env=grading_env)
         try:
             _wait_for(_waiting_on_a_lock, timeout=120, what="the worker to reach its prediction insert", log=doomed_log)
@@ -197,7 +161,8 @@ def test_examinations_queued_while_redis_restarts_are_all_graded_and_the_worker_
         later = tmp_path / "later"
         (later / "0").mkdir(parents=True)
         for eye in ("right", "left"):
-            shutil.copy(ARRANGED / "0" / f"1000_{eye}.jpeg", later / "0" / f"2000_{eye}.jpeg")
+            # New photographs (re-encoded): the very pair filed under patient 1000 would be refused as a mix-up.
+            Image.open(ARRANGED / "0" / f"1000_{eye}.jpeg").save(later / "0" / f"2000_{eye}.jpeg", quality=80)
         (later / "manifest.csv").write_text(
             "file,grade,eye,patient_id\n0/2000_right.jpeg,0,right,2000\n0/2000_left.jpeg,0,left,2000\n"
         )
@@ -228,7 +193,7 @@ def test_a_database_outage_during_grading_is_retried_until_grading_succeeds(
     log = tmp_path / "worker.log"
     worker = None
     try:
-        with _prediction_slots_taken(examination, model_version):
+        with prediction_slots_taken(examination, model_version):
             worker = start_worker_with(media_root, log, name="outage", env={**grading_env, **proxied})
             _wait_for(_waiting_on_a_lock, timeout=120, what="the worker to reach its prediction insert", log=log)
             # PostgreSQL goes away mid-write: the connection drops and new ones are refused for a while.

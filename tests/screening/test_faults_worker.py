@@ -15,21 +15,20 @@ import contextlib
 import os
 import signal
 import subprocess
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection, connections, transaction
+from django.db import connection
 
 from screening import services
-from screening.models import Examination, EyeImage, Prediction, Status
+from screening.models import Examination, Status
 from screening.tasks import MAX_RETRIES
 
 from ..conftest import _purge_queues, _session_media, stop_worker
-from ..ops.faults import _descendants, start_worker_with
+from ..ops.faults import _descendants, prediction_slots_taken, start_worker_with
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -54,40 +53,6 @@ def _lock_waiters() -> int:
 
 def _row(examination: Examination) -> tuple[str, int, str]:
     return Examination.objects.values_list("status", "attempts", "error").get(pk=examination.pk)
-
-
-@contextlib.contextmanager
-def _predictions_held(examination: Examination, model_version: str) -> Iterator[None]:
-    """Both eyes' predictions inserted, uncommitted, from another connection until the block ends."""
-    taken, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        try:
-            with transaction.atomic():
-                for eye in EyeImage.objects.filter(examination=examination):
-                    Prediction.objects.create(
-                        eye_image=eye,
-                        model_version=model_version,
-                        checkpoint_sha256="0" * 64,
-                        predicted_class=0,
-                        confidence_no_dr=1.0,
-                        confidence_mild=0.0,
-                        confidence_proliferative=0.0,
-                    )
-                taken.set()
-                release.wait(timeout=120)
-                transaction.set_rollback(True)
-        finally:
-            connections.close_all()
-
-    holder = threading.Thread(target=hold, daemon=True)
-    holder.start()
-    assert taken.wait(timeout=10)
-    try:
-        yield
-    finally:
-        release.set()
-        holder.join(timeout=30)
 
 
 def _worker_env(checkpoint: Path, **extra: str) -> dict[str, str]:
@@ -128,7 +93,7 @@ def test_an_examination_that_kills_the_worker_every_time_ends_failed_with_a_reas
     media = _session_media(tmp_path_factory)
     worker = start_worker_with(media, log, name="oom", env=_worker_env(grading_checkpoint))
     try:
-        with _predictions_held(examination, model_version):
+        with prediction_slots_taken(examination, model_version):
             for attempt in range(1, MAX_RETRIES + 2):
                 _wait_for(
                     lambda n=attempt: _lock_waiters() == 1 and _row(examination)[1] == n,
@@ -169,7 +134,7 @@ def test_a_grading_past_the_soft_time_limit_fails_with_a_readable_reason(
     _purge_queues()  # the upload's own message, sent with the default limits
     worker = start_worker_with(_session_media(tmp_path_factory), log, name="slow", env=_worker_env(grading_checkpoint))
     try:
-        with _predictions_held(examination, model_version):
+        with prediction_slots_taken(examination, model_version):
             _send_when_loaded(log, examination, soft_time_limit=2, time_limit=30)
             _wait_for(lambda: _row(examination)[0] == Status.FAILED, timeout=20, what="the soft limit", log=log)
         assert _row(examination) == (Status.FAILED, 1, "Grading took longer than its time limit (2 s) and was stopped.")
