@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from .models import AMEND_REASON_MAX_LENGTH, VOID_REASON_MAX_LENGTH, Grade
+from .validation import SENT_TWICE
 
 
 class ExaminationForm(forms.Form):
@@ -22,6 +23,22 @@ class ExaminationForm(forms.Form):
             self.fields[name].widget.attrs.update(
                 {"accept": "image/jpeg,image/png", "class": "zone-input", "autocomplete": "off"}
             )
+
+    def clean(self) -> dict[str, object]:
+        # As the API does: a field sent twice (two right_eye parts) is ambiguous, and the form would silently
+        # take the last one, filing a photograph as the wrong eye. Only a hand-made request sends one.
+        for name in self.fields:
+            if _count(self.files, name) + _count(self.data, name) > 1:
+                self.add_error(name, SENT_TWICE)
+        return super().clean()
+
+
+def _count(values: object, name: str) -> int:
+    """How many values a request's form data holds for a name (a plain dict holds one at most)."""
+    getlist = getattr(values, "getlist", None)
+    if getlist is not None:
+        return len(getlist(name))
+    return int(name in values)  # type: ignore[operator]
 
 
 class ReviewForm(forms.Form):

@@ -9,9 +9,9 @@ from rest_framework import serializers
 
 from .models import AMEND_REASON_MAX_LENGTH, VOID_REASON_MAX_LENGTH, Grade, Status
 from .referral import RECOMMENDATION_LABELS
+from .validation import SENT_TWICE
 
 _BIGINT = 2**63 - 1
-SENT_TWICE = "Send this field once: it was sent more than once."
 
 
 class ExaminationCreateInputSerializer(serializers.Serializer):

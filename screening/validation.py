@@ -20,6 +20,8 @@ from django.core.files.uploadedfile import UploadedFile
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 ALLOWED_FORMATS = ("JPEG", "PNG")
+# A form field sent twice (page or API) is refused in these words.
+SENT_TWICE = "Send this field once: it was sent more than once."
 # Pillow names a JPEG that carries a Multi-Picture (MPF) segment "MPO": phones and many cameras write one
 # (a preview, a depth or gain map after the photograph). The file is a JPEG, its first picture the
 # photograph, and every browser shows it as one: it is accepted and stored as a JPEG.
