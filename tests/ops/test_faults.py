@@ -14,7 +14,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -30,19 +29,9 @@ from screening.reconcile import examinations_reconcile
 from ..conftest import ROOT, stop_worker, worker_env
 from .broker import broker_idle, purge, restore_unacked
 from .conftest import ARRANGED, upload
-from .faults import RedisServer, TcpProxy, kill_tree, prediction_slots_taken, start_worker_with
+from .faults import RedisServer, TcpProxy, kill_tree, prediction_slots_taken, start_worker_with, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-def _wait_for(condition: Callable[[], bool], *, timeout: float, what: str, log: Path | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    tail = f"\nworker log:\n{log.read_text()[-4000:]}" if log and log.exists() else ""
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}{tail}")
 
 
 def _status(examination: Examination) -> str:
@@ -62,12 +51,12 @@ def _waiting_on_a_lock() -> bool:
         return cursor.fetchone()[0] > 0
 
 
-def _other_sessions() -> int:
+def _other_sessions() -> set[int]:
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
-        return cursor.fetchone()[0]
+        return {row[0] for row in cursor.fetchall()}
 
 
 @pytest.fixture
@@ -87,17 +76,19 @@ def test_a_worker_killed_mid_grading_is_replaced_and_the_examination_graded_once
 ) -> None:  # type: ignore[no-untyped-def]
     purge("inference", "celery")
     examination = upload(user=owner, patient=patient)
+    # Sessions of earlier tests (a live server's threads) may still be open: only new ones are the worker's.
+    before = _other_sessions()
     doomed_log = tmp_path / "doomed.log"
     with prediction_slots_taken(examination, model_version):
         doomed = start_worker_with(media_root, doomed_log, name="doomed", env=grading_env)
         try:
-            _wait_for(_waiting_on_a_lock, timeout=120, what="the worker to reach its prediction insert", log=doomed_log)
+            wait_for(_waiting_on_a_lock, timeout=120, what="the worker to reach its prediction insert", log=doomed_log)
             kill_tree(doomed)
         finally:
             if doomed.poll() is None:
                 kill_tree(doomed)
     # The dead worker's database session rolls back once it finds its client gone.
-    _wait_for(lambda: _other_sessions() == 0, timeout=30, what="the killed worker's session to end")
+    wait_for(lambda: _other_sessions() <= before, timeout=30, what="the killed worker's session to end")
     examination.refresh_from_db()
     assert (examination.status, examination.attempts, _sides_predicted(examination)) == (Status.RUNNING, 1, [])
 
@@ -109,7 +100,7 @@ def test_a_worker_killed_mid_grading_is_replaced_and_the_examination_graded_once
     log = tmp_path / "second.log"
     second = start_worker_with(media_root, log, name="second", env=grading_env)
     try:
-        _wait_for(lambda: _status(examination) == Status.DONE, timeout=120, what="grading", log=log)
+        wait_for(lambda: _status(examination) == Status.DONE, timeout=120, what="grading", log=log)
         examination.refresh_from_db()
         assert _sides_predicted(examination) == ["left", "right"]
         assert examination.attempts == 2
@@ -117,7 +108,7 @@ def test_a_worker_killed_mid_grading_is_replaced_and_the_examination_graded_once
 
         # An hour later Redis would hand the killed worker's message out again: it must change nothing.
         assert restore_unacked() == 1
-        _wait_for(broker_idle, timeout=60, what="the redelivered task to finish", log=log)
+        wait_for(broker_idle, timeout=60, what="the redelivered task to finish", log=log)
         examination.refresh_from_db()
         assert _sides_predicted(examination) == ["left", "right"]
         assert (examination.status, examination.completed_at) == (Status.DONE, completed_at)
@@ -150,7 +141,7 @@ def test_examinations_queued_while_redis_restarts_are_all_graded_and_the_worker_
 
         log = tmp_path / "worker.log"
         worker = start_worker_with(media_root, log, name="after-restart", env={**grading_env, **broker})
-        _wait_for(
+        wait_for(
             lambda: Examination.objects.filter(status=Status.DONE).count() == 4, timeout=180, what="grading", log=log
         )
         for examination in examinations:
@@ -169,7 +160,7 @@ def test_examinations_queued_while_redis_restarts_are_all_graded_and_the_worker_
         cmd[3] = str(later)
         imported = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
         assert imported.returncode == 0, imported.stderr
-        _wait_for(
+        wait_for(
             lambda: Examination.objects.filter(status=Status.DONE).count() == 5,
             timeout=120,
             what="grading after the second restart",
@@ -195,13 +186,13 @@ def test_a_database_outage_during_grading_is_retried_until_grading_succeeds(
     try:
         with prediction_slots_taken(examination, model_version):
             worker = start_worker_with(media_root, log, name="outage", env={**grading_env, **proxied})
-            _wait_for(_waiting_on_a_lock, timeout=120, what="the worker to reach its prediction insert", log=log)
+            wait_for(_waiting_on_a_lock, timeout=120, what="the worker to reach its prediction insert", log=log)
             # PostgreSQL goes away mid-write: the connection drops and new ones are refused for a while.
             proxy.pause()
         time.sleep(4)
         assert _status(examination) == Status.RUNNING
         proxy.resume()
-        _wait_for(lambda: _status(examination) == Status.DONE, timeout=120, what="grading", log=log)
+        wait_for(lambda: _status(examination) == Status.DONE, timeout=120, what="grading", log=log)
         examination.refresh_from_db()
         assert _sides_predicted(examination) == ["left", "right"]
         assert examination.error == ""
