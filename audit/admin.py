@@ -17,36 +17,12 @@ from .services import record_event
 
 
 class PortalAdminMixin:
-    """Rules every admin of the portal's data follows.
-
-    The Django admin is for superusers only (docs/security.md). The role groups carry model permissions
-    for the portal's own checks, so a clinic user someone marked "staff status" would otherwise reach the
-    admin with them: every clinic's patients, and through the user admin, their own superuser flag.
-    """
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return _is_portal_admin(request) and super().has_module_permission(request)  # type: ignore[misc]
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return _is_portal_admin(request) and super().has_view_permission(request, obj)  # type: ignore[misc]
-
-    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return _is_portal_admin(request) and super().has_add_permission(request, *args)  # type: ignore[misc]
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return _is_portal_admin(request) and super().has_change_permission(request, obj)  # type: ignore[misc]
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return _is_portal_admin(request) and super().has_delete_permission(request, obj)  # type: ignore[misc]
+    """Rules every admin of the portal's data follows. Who may use the admin at all (active superusers
+    only) is the site's rule: dr_portal/admin_site.py."""
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet[Any], search_term: str) -> Any:
         # PostgreSQL text cannot hold NUL: the autocomplete view passes its term here unchecked (a 500).
         return super().get_search_results(request, queryset, search_term.replace("\x00", ""))  # type: ignore[misc]
-
-
-def _is_portal_admin(request: HttpRequest) -> bool:
-    user = getattr(request, "user", None)
-    return bool(user is not None and user.is_active and user.is_superuser)
 
 
 class AuditedModelAdmin(PortalAdminMixin, admin.ModelAdmin):

@@ -2,8 +2,8 @@
 
 The role groups carry model permissions for the portal's own checks, so a clinic user whom someone marked
 "staff status" would reach Django's default admin with them: every clinic's patients, third-party admins
-(django-axes' attempts, API tokens), and through the user admin their own superuser flag. Each of our
-model admins refuses them too (audit.admin.PortalAdminMixin); this closes the site as a whole.
+(django-axes' attempts, API tokens), and through the user admin their own superuser flag. The site
+refuses them before any model admin is asked, ours and third parties' alike.
 """
 
 from __future__ import annotations

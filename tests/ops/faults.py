@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import redis
@@ -221,3 +221,14 @@ def prediction_slots_taken(examination: Examination, model_version: str) -> Iter
     finally:
         release.set()
         holder.join(timeout=30)
+
+
+def wait_for(condition: Callable[[], bool], *, timeout: float, what: str, log: Path | None = None) -> None:
+    """Poll until the condition holds; on a timeout fail with what was awaited and the worker log's tail."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    tail = f"\nworker log:\n{log.read_text()[-4000:]}" if log and log.exists() else ""
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}{tail}")

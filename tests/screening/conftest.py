@@ -66,3 +66,47 @@ def grading_checkpoint(tiny_checkpoint: Path, settings: object, monkeypatch: pyt
 def grading_worker(grading_checkpoint: Path, celery_worker_process: object) -> object:
     """A real worker process grading with the tiny checkpoint (the env var is set before it starts)."""
     return celery_worker_process
+
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def launch_chromium(playwright, **options: object):  # type: ignore[no-untyped-def]
+    """Debian's chromium, headless, as every browser test here runs it."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, **options)
+
+
+@pytest.fixture
+def browser_page(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    # Playwright's sync API runs an event loop in this thread; Django then refuses database calls from
+    # the test (fixtures, teardown) unless told that this thread's loop is not serving async code.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        try:
+            yield page
+        finally:
+            browser.close()
+
+
+def log_in(page, base_url: str, username: str, password: str) -> None:  # type: ignore[no-untyped-def]
+    """Sign in through the login page, as a user does."""
+    page.goto(f"{base_url}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")

@@ -7,24 +7,20 @@ import pytest
 
 from screening.models import Examination
 
-from .conftest import LEFT, RIGHT
-from .test_browser import browser_page  # noqa: F401  (the fixture)
+from .conftest import LEFT, RIGHT, log_in
 
 pytestmark = pytest.mark.browser
 
 
 def test_back_after_an_upload_shows_an_empty_form_that_sends_no_photograph(
     live_server,
-    browser_page,  # noqa: F811
+    browser_page,
     owner,
     patient,
     password,
 ) -> None:  # type: ignore[no-untyped-def]
     page = browser_page
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", owner.username)
-    page.fill("#id_password", password)
-    page.click("button[type=submit]")
+    log_in(page, live_server.url, owner.username, password)
     page.goto(f"{live_server.url}/screening/patients/{patient.pk}/new/")
     page.set_input_files("#id_right_eye", str(RIGHT))
     page.set_input_files("#id_left_eye", str(LEFT))

@@ -9,21 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import LEFT, RIGHT
+from .conftest import LEFT, RIGHT, log_in
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = Path(__file__).resolve().parent.parent.parent / "test-artifacts"
 
 DROP = """([selector, name, b64]) => {
@@ -35,24 +24,6 @@ DROP = """([selector, name, b64]) => {
     zone.dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: transfer }));
   }
 }"""
-
-
-@pytest.fixture
-def browser_page(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    # Playwright's sync API runs an event loop in this thread; Django then refuses database calls from
-    # the test (fixtures, teardown) unless told that this thread's loop is not serving async code.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        try:
-            yield page
-        finally:
-            browser.close()
 
 
 def test_a_staff_member_uploads_both_eyes_and_sees_the_grades_and_heatmaps(
@@ -72,10 +43,7 @@ def test_a_staff_member_uploads_both_eyes_and_sees_the_grades_and_heatmaps(
         lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None,
     )
 
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", owner.username)
-    page.fill("#id_password", password)
-    page.click("button[type=submit]")
+    log_in(page, live_server.url, owner.username, password)
     page.goto(f"{live_server.url}/patients/")
     page.click(f"text={patient.last_name}, {patient.first_name}")
     page.click("text=New examination")
@@ -145,10 +113,7 @@ def test_a_doctor_signs_off_and_amends_a_review_in_the_browser(
         "console",
         lambda m: errors.append(m.text) if m.type == "error" and not m.text.startswith("Failed to load") else None,
     )
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", colleague.username)
-    page.fill("#id_password", password)
-    page.click("button[type=submit]")
+    log_in(page, live_server.url, colleague.username, password)
     page.goto(f"{live_server.url}/screening/examinations/{examination.pk}/")
 
     # Sign off as graded, then amend: folded away until asked for, pre-filled with the signed-off grades.

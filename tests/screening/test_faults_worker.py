@@ -16,7 +16,6 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,19 +27,9 @@ from screening.models import Examination, Status
 from screening.tasks import MAX_RETRIES
 
 from ..conftest import _purge_queues, _session_media, stop_worker
-from ..ops.faults import _descendants, prediction_slots_taken, start_worker_with
+from ..ops.faults import _descendants, prediction_slots_taken, start_worker_with, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-def _wait_for(condition: Callable[[], bool], *, timeout: float, what: str, log: Path | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    tail = f"\nworker log:\n{log.read_text()[-4000:]}" if log and log.exists() else ""
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}{tail}")
 
 
 def _lock_waiters() -> int:
@@ -95,17 +84,15 @@ def test_an_examination_that_kills_the_worker_every_time_ends_failed_with_a_reas
     try:
         with prediction_slots_taken(examination, model_version):
             for attempt in range(1, MAX_RETRIES + 2):
-                _wait_for(
+                wait_for(
                     lambda n=attempt: _lock_waiters() == 1 and _row(examination)[1] == n,
                     timeout=60,
                     what=f"attempt {attempt} to reach its prediction insert",
                     log=log,
                 )
                 _kill_pool_processes(worker)
-                _wait_for(lambda: _lock_waiters() == 0, timeout=10, what="the killed session to end", log=log)
-            _wait_for(
-                lambda: _row(examination)[0] == Status.FAILED, timeout=30, what="the examination to fail", log=log
-            )
+                wait_for(lambda: _lock_waiters() == 0, timeout=10, what="the killed session to end", log=log)
+            wait_for(lambda: _row(examination)[0] == Status.FAILED, timeout=30, what="the examination to fail", log=log)
         _, attempts, error = _row(examination)
         assert attempts == MAX_RETRIES + 1
         assert error.startswith("Grading failed after 5 tries: the worker process stopped while grading (")
@@ -123,7 +110,7 @@ def _send_when_loaded(worker_log: Path, examination: Examination, **limits: floa
     sender's (stamped on the message), and a limit must not run out while the model loads."""
     from screening.tasks import grade_examination
 
-    _wait_for(lambda: "Loaded grading model" in worker_log.read_text(), timeout=60, what="the model", log=worker_log)
+    wait_for(lambda: "Loaded grading model" in worker_log.read_text(), timeout=60, what="the model", log=worker_log)
     grade_examination.apply_async(args=[examination.pk], **limits)
 
 
@@ -136,7 +123,7 @@ def test_a_grading_past_the_soft_time_limit_fails_with_a_readable_reason(
     try:
         with prediction_slots_taken(examination, model_version):
             _send_when_loaded(log, examination, soft_time_limit=2, time_limit=30)
-            _wait_for(lambda: _row(examination)[0] == Status.FAILED, timeout=20, what="the soft limit", log=log)
+            wait_for(lambda: _row(examination)[0] == Status.FAILED, timeout=20, what="the soft limit", log=log)
         assert _row(examination) == (Status.FAILED, 1, "Grading took longer than its time limit (2 s) and was stopped.")
     finally:
         stop_worker(worker)

@@ -11,8 +11,7 @@ import pytest
 
 from screening.models import Examination
 
-from .conftest import LEFT, RIGHT
-from .test_browser import ARGS, CHROMIUM
+from .conftest import LEFT, RIGHT, launch_chromium, log_in
 
 pytestmark = pytest.mark.browser
 
@@ -61,15 +60,11 @@ def _b64(path: Path) -> str:
 def chromium(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     """A browser with the back/forward cache on: Playwright turns it off by default
     (--disable-back-forward-cache), and real users' chromium keeps it on."""
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # see test_browser.browser_page
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # see conftest.browser_page
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=ARGS, ignore_default_args=["--disable-back-forward-cache"]
-        )
+        browser = launch_chromium(playwright, ignore_default_args=["--disable-back-forward-cache"])
         try:
             yield browser
         finally:
@@ -81,10 +76,7 @@ def upload_page(live_server, chromium, owner, patient, password):  # type: ignor
     page = chromium.new_page(viewport={"width": 1280, "height": 1000})  # type: ignore[attr-defined]
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", owner.username)
-    page.fill("#id_password", password)
-    page.click("button[type=submit]")
+    log_in(page, live_server.url, owner.username, password)
     page.goto(f"{live_server.url}/screening/patients/{patient.pk}/new/")
     yield page
     assert errors == []

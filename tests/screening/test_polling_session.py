@@ -15,7 +15,7 @@ from django.utils import timezone
 from screening.models import Examination, Status
 from tests.examination_data import graded_examination
 
-from .test_browser import browser_page  # noqa: F401  (the fixture)
+from .conftest import log_in
 
 pytestmark = pytest.mark.browser
 
@@ -29,14 +29,11 @@ def queued(patient) -> Examination:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def result_page(live_server, browser_page, owner, password, queued):  # type: ignore[no-untyped-def]  # noqa: F811
+def result_page(live_server, browser_page, owner, password, queued):  # type: ignore[no-untyped-def]
     page = browser_page
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", owner.username)
-    page.fill("#id_password", password)
-    page.click("button[type=submit]")
+    log_in(page, live_server.url, owner.username, password)
     page.wait_for_url(lambda url: "/accounts/login/" not in url)
     page.goto(f"{live_server.url}/screening/examinations/{queued.pk}/")
     yield page
