@@ -1,4 +1,4 @@
-"""Command line: python -m ml {train,evaluate,tsne,predict,faithfulness,examples,export,pretrain}."""
+"""Command line: python -m ml {train,evaluate,fit-pairing,tsne,predict,faithfulness,examples,export,pretrain}."""
 
 from __future__ import annotations
 
@@ -73,6 +73,14 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", choices=["train", "val", "test"], help="only this split of the patient-level split")
     p.add_argument("--seed", type=int, default=0, help="the split's seed (training's default is 0)")
     p.add_argument("--bootstrap", type=int, default=1000, help="rounds of the patient bootstrap (0: no intervals)")
+
+
+def _add_fit_pairing(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("fit-pairing", help="fit how a checkpoint grades both eyes together (validation split)")
+    p.add_argument("--data", nargs="+", required=True, help="the folders the checkpoint was trained on")
+    p.add_argument("--checkpoint", help="defaults to the shipped model; rewritten in place unless --out")
+    p.add_argument("--out", help="write the checkpoint here instead")
+    p.add_argument("--seed", type=int, default=0, help="the split's seed (training's default is 0)")
 
 
 def _add_tsne(sub: argparse._SubParsersAction) -> None:
@@ -150,6 +158,12 @@ def _evaluate(args: argparse.Namespace) -> dict:
     return {k: v for k, v in metrics.items() if k not in ("per_class", "per_source")}
 
 
+def _fit_pairing(args: argparse.Namespace) -> dict:
+    from ml.pairing_fit import fit_checkpoint_pairing
+
+    return fit_checkpoint_pairing(args.data, args.checkpoint, args.out, args.seed)
+
+
 def _tsne(args: argparse.Namespace) -> dict:
     from ml.tsne import tsne_figure
 
@@ -193,6 +207,7 @@ def _export(args: argparse.Namespace) -> dict:
 COMMANDS = {
     "train": _train,
     "evaluate": _evaluate,
+    "fit-pairing": _fit_pairing,
     "tsne": _tsne,
     "predict": _predict,
     "faithfulness": _faithfulness,
@@ -208,6 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for add in (
         _add_train,
         _add_evaluate,
+        _add_fit_pairing,
         _add_tsne,
         _add_predict,
         _add_faithfulness,

@@ -14,6 +14,7 @@ import numpy as np
 from ml.cache import load_images
 from ml.data import Sample, load_datasets, split_by_patient
 from ml.metrics import bootstrap_intervals, classification_metrics, examination_referral
+from ml.pairing import sample_partners
 from ml.plots import plot_confusion, plot_roc
 from ml.predictor import Predictor
 
@@ -46,15 +47,18 @@ def grade_samples(
     return (np.concatenate(probs) if probs else np.zeros((0, len(predictor.labels)))), kept
 
 
-def _write_predictions(path: Path, samples: Sequence[Sample], probs: np.ndarray, labels: Sequence[str]) -> None:
+def _write_predictions(
+    path: Path, samples: Sequence[Sample], probs: np.ndarray, labels: Sequence[str], paired: np.ndarray
+) -> None:
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["file", "source", "patient_id", "eye", "grade", "true_class", "predicted_class",
-                         "predicted_label", *[f"p_{label}" for label in labels]])  # fmt: skip
-        for sample, row in zip(samples, probs, strict=True):
+                         "predicted_label", *[f"p_{label}" for label in labels], "other_eye_used"])  # fmt: skip
+        for sample, row, both in zip(samples, probs, paired, strict=True):
             index = int(row.argmax())
             writer.writerow([str(sample.path), sample.source, sample.patient_id, sample.eye, sample.grade,
-                             sample.label, index, labels[index], *[f"{p:.6f}" for p in row]])  # fmt: skip
+                             sample.label, index, labels[index], *[f"{p:.6f}" for p in row],
+                             "yes" if both else "no"])  # fmt: skip
 
 
 def _per_source(samples: Sequence[Sample], y_true: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
@@ -65,6 +69,19 @@ def _per_source(samples: Sequence[Sample], y_true: np.ndarray, probs: np.ndarray
         metrics = classification_metrics(y_true[chosen], probs[chosen].argmax(1), probs[chosen])
         result[source] = {k: v for k, v in metrics.items() if k not in ("per_class", "confusion_matrix")}
     return result
+
+
+def _pairing_summary(predictor: Predictor, partner: np.ndarray, y_true: np.ndarray, single: np.ndarray) -> dict:
+    """How many photographs were graded with their other eye, and the metrics had each been graded alone."""
+    if predictor.pairing is None:
+        return {"used": False, "reason": "the checkpoint's card has no pairing: every eye graded alone"}
+    alone = classification_metrics(y_true, single.argmax(1), single, predictor.labels)
+    return {
+        "used": True,
+        "weight": predictor.pairing.weight,
+        "photographs_with_other_eye": int((partner >= 0).sum()),
+        "single_eye": {k: v for k, v in alone.items() if k not in ("per_class",)},
+    }
 
 
 def evaluate(
@@ -81,15 +98,19 @@ def evaluate(
     out.mkdir(parents=True, exist_ok=True)
     selected = select_samples(data, split, seed)  # a wrong folder fails before the model loads
     predictor = Predictor(checkpoint)
-    probs, samples = grade_samples(predictor, selected, batch_size)
+    single, samples = grade_samples(predictor, selected, batch_size)
     if not samples:
         raise ValueError(f"no readable images in {list(map(str, data))}")
     y_true = np.array([s.label for s in samples])
+    # As the portal grades an examination: each eye with its other eye where both are here (ml/pairing.py).
+    partner = sample_partners(samples)
+    probs = predictor.pairing.pool(single, partner) if predictor.pairing else single
     metrics = classification_metrics(y_true, probs.argmax(1), probs, predictor.labels)
     examinations = [f"{s.source}/{s.patient_id}" for s in samples]
     metrics |= {
         "per_source": _per_source(samples, y_true, probs),
         "per_examination": examination_referral(examinations, y_true, probs.argmax(1), probs),
+        "pairing": _pairing_summary(predictor, partner, y_true, single),
         "model_version": predictor.version,
         "checkpoint_sha256": predictor.checkpoint_sha256,
         "data": [str(d) for d in data] + ([f"split={split} seed={seed}"] if split else []),
@@ -103,5 +124,6 @@ def evaluate(
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     plot_confusion(np.array(metrics["confusion_matrix"]), predictor.labels, out / "confusion_matrix.png")
     plot_roc(y_true >= 1, probs[:, 1:].sum(axis=1), metrics["referable_roc_auc"], out / "roc_referable.png")
-    _write_predictions(out / "predictions.csv", samples, probs, predictor.labels)
+    paired = (partner >= 0) if predictor.pairing else np.zeros(len(samples), dtype=bool)
+    _write_predictions(out / "predictions.csv", samples, probs, predictor.labels, paired)
     return metrics

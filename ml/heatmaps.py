@@ -9,6 +9,7 @@ is class-agnostic: it shows where information flowed, not which grade that evide
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 
 import numpy as np
@@ -69,11 +70,15 @@ def rollout(attentions: list[torch.Tensor], num_prefix_tokens: int, grid: tuple[
     return ((maps - low) / (high - low).clamp(min=1e-8)).cpu().numpy().astype(np.float32)
 
 
-def gradcam(model: nn.Module, x: torch.Tensor, classes: torch.Tensor | None = None) -> tuple[torch.Tensor, np.ndarray]:
+Target = torch.Tensor | Callable[[torch.Tensor], torch.Tensor] | None
+
+
+def gradcam(model: nn.Module, x: torch.Tensor, classes: Target = None) -> tuple[torch.Tensor, np.ndarray]:
     """Logits and Grad-CAM maps (Selvaraju et al., 2017) on the patch tokens of the last block, in [0, 1].
 
     Class-specific, unlike rollout: the patches whose features push the explained class's logit up
-    (the predicted class unless `classes` says otherwise). Where the head pools the patch tokens (the
+    (the predicted class unless `classes` says otherwise: the classes, or a function of the logits that
+    gives them, as the Predictor's pairing of the two eyes does). Where the head pools the patch tokens (the
     shipped model) they are taken at the last block's output, which feeds the pool directly; a
     class-token head never reads those, so there they are taken at the last block's first norm, where
     they still reach the class token through attention. Only that layer onwards is tracked by
@@ -92,7 +97,7 @@ def gradcam(model: nn.Module, x: torch.Tensor, classes: torch.Tensor | None = No
     try:
         with torch.enable_grad():
             logits = model(x)
-            target = logits.argmax(1) if classes is None else classes
+            target = _target(logits, classes)
             (gradient,) = torch.autograd.grad(logits.gather(1, target[:, None]).sum(), captured[0])
     finally:
         handle.remove()
@@ -102,6 +107,12 @@ def gradcam(model: nn.Module, x: torch.Tensor, classes: torch.Tensor | None = No
     maps = cam.reshape(len(x), *model.patch_embed.grid_size)
     high = maps.amax(dim=(1, 2), keepdim=True)
     return logits.detach(), (maps / high.clamp(min=1e-8)).cpu().numpy().astype(np.float32)
+
+
+def _target(logits: torch.Tensor, classes: Target) -> torch.Tensor:
+    if classes is None:
+        return logits.argmax(1)
+    return classes(logits.detach()) if callable(classes) else classes
 
 
 def _bilinear_weights(count: int, start: float, side: float, cells: int) -> np.ndarray:

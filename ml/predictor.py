@@ -9,7 +9,7 @@ import json
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,7 @@ from threadpoolctl import ThreadpoolController
 from ml.augment import to_model_input
 from ml.checkpoint import load_checkpoint
 from ml.heatmaps import gradcam, overlay, place_on_image
+from ml.pairing import Pairing, partners
 from ml.preprocess import FieldBox, preprocess
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -39,6 +40,14 @@ class ImagePrediction:
     heatmap: np.ndarray | None  # float32 H x W in [0, 1], the input image's size
     overlay: Image.Image | None  # RGB heatmap blended on the photograph, the input image's size
     inference_seconds: float  # the batch's wall time shared equally among its images
+    # The image's own probabilities, before the other eye's were pooled in (equal to confidences when the
+    # image was graded alone): the seed rule's score is read from these.
+    single_eye_confidences: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def single_eye_score(self) -> float:
+        """The confidence of the class this image alone would be given (the seed rule's evaluation score)."""
+        return max((self.single_eye_confidences or self.confidences).values())
 
 
 class Predictor:
@@ -58,6 +67,8 @@ class Predictor:
         self.temperature = float(self.card.get("temperature", 1.0))
         self.norm = self.card["normalisation"]
         self.ben = bool(self.card.get("preprocessing", {}).get("ben_graham", True))
+        # Fitted on validation (ml/pairing.py); None for a checkpoint without it: the eyes are then graded apart.
+        self.pairing = Pairing.from_card(self.card)
         self._pool = ThreadPoolExecutor(2)  # PIL and numpy release the GIL: both eyes at once
         # The heatmap's small matrix products must not wake OpenBLAS's own threads: they spin after each
         # call and starve the model's threads (measured: 85 ms -> 46 ms per examination on 2 cores).
@@ -67,32 +78,70 @@ class Predictor:
         results = list(self._pool.map(lambda image: preprocess(image, self.image_size, self.ben), images))
         return np.stack([array for array, _ in results]), [box for _, box in results]
 
-    def probabilities(self, arrays: np.ndarray, heatmaps: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
-        """Calibrated class probabilities (and Grad-CAM grids of the predicted class) for uint8 NHWC images."""
-        x = to_model_input(torch.from_numpy(arrays).to(self.device), self.norm["mean"], self.norm["std"])
-        grids = None
-        if heatmaps:
-            logits, grids = gradcam(self.model, x)
-        else:
-            with torch.inference_mode():
-                logits = self.model(x)
-        probs = torch.softmax(logits.float() / self.temperature, dim=1).cpu().numpy().astype(np.float64)
+    def probabilities(
+        self, arrays: np.ndarray, heatmaps: bool = False, partner: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Calibrated class probabilities (and Grad-CAM grids of the chosen class) for uint8 NHWC images.
+
+        partner[i] is the row of image i's other eye (or -1): with the card's pairing, each eye's
+        probabilities then borrow from the other's, and the heatmap explains the class finally chosen.
+        """
+        _, probs, grids = self._grade(arrays, heatmaps, partner)
         return probs, grids
 
-    def predict(self, images: list[Image.Image], heatmaps: bool = True) -> list[ImagePrediction]:
-        """Grade the images in one forward pass; heatmaps (Grad-CAM) come from the same pass."""
+    def _grade(
+        self, arrays: np.ndarray, heatmaps: bool, partner: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Each image's own probabilities, the final ones (paired where asked), and the Grad-CAM grids."""
+        x = to_model_input(torch.from_numpy(arrays).to(self.device), self.norm["mean"], self.norm["std"])
+        if not heatmaps:
+            with torch.inference_mode():
+                single = self._calibrated(self.model(x))
+            return single, self._paired(single, partner), None
+        chosen: dict[str, np.ndarray] = {}
+
+        def target(logits: torch.Tensor) -> torch.Tensor:
+            chosen["single"] = self._calibrated(logits)
+            chosen["final"] = self._paired(chosen["single"], partner)
+            return torch.as_tensor(chosen["final"].argmax(1), device=logits.device)
+
+        _, grids = gradcam(self.model, x, target)
+        return chosen["single"], chosen["final"], grids
+
+    def _calibrated(self, logits: torch.Tensor) -> np.ndarray:
+        return torch.softmax(logits.float() / self.temperature, dim=1).cpu().numpy().astype(np.float64)
+
+    def _paired(self, probs: np.ndarray, partner: np.ndarray | None) -> np.ndarray:
+        if self.pairing is None or partner is None:
+            return probs
+        return self.pairing.pool(probs, partner)
+
+    def predict(
+        self, images: list[Image.Image], heatmaps: bool = True, eyes: Sequence[str] | None = None
+    ) -> list[ImagePrediction]:
+        """Grade the images in one forward pass; heatmaps (Grad-CAM) come from the same pass.
+
+        eyes: which eye each image is ("right", "left"), when they are one patient's examination; a right
+        and a left eye are then graded together (ml/pairing.py) where the checkpoint's card says how.
+        """
+        if eyes is not None and len(eyes) != len(images):
+            raise ValueError(f"{len(eyes)} eyes named for {len(images)} images")
         if not images:
             return []
         started = time.perf_counter()
         images = [image.convert("RGB") for image in images]
         arrays, boxes = self.prepare(images)
-        probs, grids = self.probabilities(arrays, heatmaps)
+        partner = None if eyes is None else partners([""] * len(eyes), [""] * len(eyes), list(eyes))
+        single, probs, grids = self._grade(arrays, heatmaps, partner)
         if grids is None:
             explained = [(None, None)] * len(images)
         else:
             with self._blas.limit(limits=1, user_api="blas"):
                 explained = list(self._pool.map(self._explain, images, grids, boxes))
-        results = [self._prediction(p, heat, blended) for p, (heat, blended) in zip(probs, explained, strict=True)]
+        results = [
+            self._prediction(p, alone, heat, blended)
+            for p, alone, (heat, blended) in zip(probs, single, explained, strict=True)
+        ]
         seconds = (time.perf_counter() - started) / len(images)
         for result in results:
             result.inference_seconds = seconds
@@ -103,11 +152,14 @@ class Predictor:
         heat = place_on_image(grid, box, image.size)
         return heat, overlay(image, heat)
 
-    def _prediction(self, probs: np.ndarray, heat: np.ndarray | None, blended: Image.Image | None) -> ImagePrediction:
+    def _prediction(
+        self, probs: np.ndarray, single: np.ndarray, heat: np.ndarray | None, blended: Image.Image | None
+    ) -> ImagePrediction:
         probs = probs / probs.sum()
         index = int(probs.argmax())
         confidences = {label: float(p) for label, p in zip(self.labels, probs, strict=True)}
-        return ImagePrediction(index, self.labels[index], confidences, heat, blended, 0.0)
+        alone = {label: float(p) for label, p in zip(self.labels, single / single.sum(), strict=True)}
+        return ImagePrediction(index, self.labels[index], confidences, heat, blended, 0.0, alone)
 
 
 def predict_files(paths: Sequence[str], out: str | Path, checkpoint: str | None = None) -> list[dict[str, object]]:

@@ -23,6 +23,7 @@ from ml.checkpoint import load_checkpoint, save_checkpoint
 from ml.data import LABELS, Sample, load_datasets, split_by_patient, summarise
 from ml.metrics import classification_metrics
 from ml.models import build_model, data_config
+from ml.pairing import fit_on, with_pairing
 from ml.plots import plot_history
 from ml.preprocess import PREPROCESS_VERSION
 
@@ -426,7 +427,6 @@ def finalise(
     test_logits = predict_logits(model, splits["test"].images, norm, device)
     test_labels = splits["test"].labels.numpy()
     probs = softmax(test_logits, temperature)
-    test_metrics = classification_metrics(test_labels, probs.argmax(1), probs)
     calibration = {
         "temperature": temperature,
         "val_ece_before": expected_calibration_error(softmax(val_logits), val_labels),
@@ -435,7 +435,11 @@ def finalise(
         "test_ece_after": expected_calibration_error(probs, test_labels),
     }
     card = {k: v for k, v in card.items() if k not in ("sha256", "weights_file", "dtype")}
-    card |= {"temperature": temperature, "calibration": calibration, "test_metrics": test_metrics}
+    card |= {"temperature": temperature, "calibration": calibration}
+    # Both eyes together (ml/pairing.py), fitted on validation like the temperature, measured on test.
+    pairing = fit_on(softmax(val_logits, temperature), val_labels, splits["val"].samples)
+    card = with_pairing(card, pairing, (probs, test_labels, splits["test"].samples))
+    test_metrics = card["test_metrics"]
     card["training"] = card.get("training", {}) | {"stopped": stopped}
     final = save_checkpoint(model, out / "model.safetensors", card, half=True)
     (out / "test_metrics.json").write_text(json.dumps(test_metrics, indent=2) + "\n")
