@@ -196,7 +196,7 @@ def _stage_times(examination, right: Path, left: Path) -> dict[str, float]:  # t
     timed("upload: quality check both", lambda: [quality.assess(c.image) for c in checked])
     eyes = list(examination.images.order_by("-side"))  # right, left
     photographs = timed("worker: read + decode both", lambda: [grading.open_eye_image(eye) for eye in eyes])
-    _, results = timed("worker: Predictor.predict", lambda: grading.predict(photographs))
+    _, results = timed("worker: Predictor.predict", lambda: grading.predict(photographs, ["right", "left"]))
     timed("worker: encode both overlays", lambda: [_encode_overlay(result) for result in results])
     return times
 

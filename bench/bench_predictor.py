@@ -55,10 +55,10 @@ def main() -> None:
             bare(x).cpu()  # the logits on the host, as the Predictor has them: this waits for a GPU too
 
     def through_predictor() -> None:
-        predictor.predict(images, heatmaps=True)
+        predictor.predict(images, heatmaps=True, eyes=["right", "left"])  # as the worker grades an examination
 
     def predictor_no_heatmaps() -> None:
-        predictor.predict(images, heatmaps=False)
+        predictor.predict(images, heatmaps=False, eyes=["right", "left"])
 
     # Interleave the measurements so load from other processes hits both alike.
     bare_s, full_s, plain_s = [], [], []

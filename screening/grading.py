@@ -63,11 +63,12 @@ def get_predictor() -> Predictor:
     return _PREDICTORS[key]
 
 
-def predict(photographs: list[Image.Image]) -> tuple[Predictor, list[ImagePrediction]]:
-    """Grade the photographs in one batch with heatmaps; returns the predictor used and its results."""
+def predict(photographs: list[Image.Image], eyes: list[str]) -> tuple[Predictor, list[ImagePrediction]]:
+    """Grade one examination's photographs (eyes: "right"/"left" for each) in one batch with heatmaps, each
+    eye read together with the other (ml/pairing.py); returns the predictor used and its results."""
     predictor = get_predictor()
     with _PREDICT_LOCK:
-        return predictor, predictor.predict(photographs, heatmaps=True)
+        return predictor, predictor.predict(photographs, heatmaps=True, eyes=eyes)
 
 
 def open_eye_image(eye_image: EyeImage) -> Image.Image:

@@ -200,7 +200,7 @@ def examination_grade(*, examination_id: int) -> Examination | None:
     if set(eyes) != set(SIDES):
         raise grading.PermanentGradingError("The examination does not have both a right and a left photograph.")
     photographs = _per_eye(grading.open_eye_image, [eyes[side] for side in SIDES])
-    predictor, results = grading.predict(photographs)
+    predictor, results = grading.predict(photographs, eyes=[str(side) for side in SIDES])
     # Encoded before the transaction: the row locks below are then held for milliseconds only.
     heatmaps = dict(zip(SIDES, _per_eye(_encode_overlay, results), strict=True))
     with transaction.atomic():
@@ -254,6 +254,7 @@ def _prediction_save(
         confidence_no_dr=_unit(confidences[Grade.NO_DR]),
         confidence_mild=_unit(confidences[Grade.MILD]),
         confidence_proliferative=_unit(confidences[Grade.PROLIFERATIVE]),
+        seed_score=_unit(result.single_eye_score),
         inference_seconds=result.inference_seconds,
     )
     if heatmap is not None:

@@ -67,3 +67,30 @@ def test_the_database_refuses_an_unknown_status(patient) -> None:  # type: ignor
     exam = Examination.objects.create(patient=patient)
     with pytest.raises(IntegrityError), transaction.atomic():
         Examination.objects.filter(pk=exam.pk).update(status="lost")
+
+
+def test_the_seed_score_is_the_photographs_own_confidence_when_stored() -> None:
+    from tests.examination_data import prediction_for
+
+    eye = EyeImage(side="right")
+    # Graded with the other eye: the pooled confidence of Mild is 0.6, the photograph alone gave 0.9.
+    paired = prediction_for(eye, grade=1, score=0.6)
+    paired.seed_score = 0.9
+    assert paired.score == 0.9
+    # Stored before pairing existed: the confidence of the predicted class, as the seed rule always read it.
+    assert prediction_for(eye, grade=1, score=0.6).score == 0.6
+
+
+def test_the_seed_rule_reads_each_eyes_own_score(owner, patient) -> None:  # type: ignore[no-untyped-def]
+    from screening.referral import referral_for
+    from tests.examination_data import graded_examination
+
+    examination = graded_examination(patient=patient, grades=(1, 1), created_by=owner)
+    predictions = {p.eye_image.side: p for p in Prediction.objects.filter(eye_image__examination=examination)}
+    for side, own in (("right", 0.95), ("left", 0.55)):
+        Prediction.objects.filter(pk=predictions[side].pk).update(seed_score=own)
+    examination = Examination.objects.get(pk=examination.pk)
+    # The pooled confidences of the two eyes are equal (0.8 each) but the photographs alone differ by 0.4.
+    assert referral_for(examination)["warning"] is False
+    Prediction.objects.filter(eye_image__examination=examination).update(seed_score=None)
+    assert referral_for(Examination.objects.get(pk=examination.pk))["warning"] is True

@@ -111,9 +111,9 @@ def test_two_deliveries_racing_leave_one_prediction_per_eye(
     both_claimed = threading.Barrier(2)
     real_predict = grading.predict
 
-    def predict_after_both_claimed(photographs):  # type: ignore[no-untyped-def]
+    def predict_after_both_claimed(photographs, eyes):  # type: ignore[no-untyped-def]
         both_claimed.wait(timeout=30)
-        return real_predict(photographs)
+        return real_predict(photographs, eyes)
 
     monkeypatch.setattr(grading, "predict", predict_after_both_claimed)
     failures: list[BaseException] = []
@@ -153,3 +153,35 @@ def test_an_examination_voided_while_queued_is_graded_harmlessly_and_stays_voide
     assert (examination.voided_by, examination.void_reason) == (owner, "Wrong patient.")
     assert Prediction.objects.filter(eye_image__examination=examination).count() == 2
     assert not worklist(user=colleague).exists()
+
+
+def test_both_eyes_are_graded_together_and_the_seed_score_is_each_eye_alone(  # type: ignore[no-untyped-def]
+    examination, tiny_checkpoint, settings, tmp_path
+) -> None:
+    import json
+    import shutil
+
+    import numpy as np
+
+    from ml.pairing import pool
+
+    # The tiny checkpoint with the card's pairing at weight 0.5: both eyes then end with one set of
+    # probabilities, while each eye's seed score stays what its photograph alone gave.
+    paired = tmp_path / tiny_checkpoint.name
+    shutil.copy(tiny_checkpoint, paired)
+    card = json.loads(tiny_checkpoint.with_suffix(".json").read_text())
+    paired.with_suffix(".json").write_text(json.dumps(card | {"pairing": {"weight": 0.5, "temperature": 1.0}}))
+    settings.DR_CHECKPOINT_PATH = str(paired)
+    assert grade_examination.apply(args=[examination.pk]).get() == "done"
+    by_side = {p.eye_image.side: p for p in Prediction.objects.filter(eye_image__examination=examination)}
+    right, left = by_side["right"], by_side["left"]
+    assert list(right.confidences.values()) == pytest.approx(list(left.confidences.values()), abs=1e-6)
+    # The same photographs graded one by one, as the seed rule reads them.
+    predictor = grading.get_predictor()
+    photographs = [grading.open_eye_image(prediction.eye_image) for prediction in (right, left)]
+    alone = predictor.predict(photographs, heatmaps=False)
+    assert right.seed_score == pytest.approx(max(alone[0].confidences.values()), abs=1e-5)
+    assert left.seed_score == pytest.approx(max(alone[1].confidences.values()), abs=1e-5)
+    assert right.score == right.seed_score
+    single = np.array([list(result.confidences.values()) for result in alone])
+    assert list(right.confidences.values()) == pytest.approx(pool(single, np.array([1, 0]), 0.5)[0], abs=1e-5)
