@@ -93,7 +93,10 @@ def _user_and_patient():  # type: ignore[no-untyped-def]
 
     password = secrets.token_urlsafe(16)
     user, _, _ = clinic_user_create(
-        clinic_name="Benchmark clinic", role="staff", username=f"bench-{secrets.token_hex(4)}", password=password
+        clinic_name=f"Benchmark clinic {secrets.token_hex(4)}",
+        role="staff",
+        username=f"bench-{secrets.token_hex(4)}",
+        password=password,
     )
     patient = patient_create(
         user=user,
