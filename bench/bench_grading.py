@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import multiprocessing
 import os
 import secrets
 import statistics
@@ -37,6 +38,12 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--data", type=Path, default=DATA, help="a folder in the arranged layout with manifest.csv")
     parser.add_argument("--database", default="postgres://postgres@127.0.0.1:5432/dr_bench_grading")
     parser.add_argument("--broker", default=os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/3"))
+    parser.add_argument(
+        "--busy",
+        type=int,
+        default=0,
+        help="processes kept busy on the CPU while the examinations are timed (a web server, another job)",
+    )
     return parser.parse_args()
 
 
@@ -84,6 +91,19 @@ def _start_worker(log: Path) -> subprocess.Popen[bytes]:
     command += ["--without-gossip", "--without-mingle"]
     with log.open("ab") as handle:
         return subprocess.Popen(command, cwd=ROOT, env=os.environ.copy(), stdout=handle, stderr=subprocess.STDOUT)
+
+
+def _spin() -> None:
+    while True:
+        pass
+
+
+def _busy(count: int) -> list[multiprocessing.Process]:
+    """Processes that keep `count` CPU threads busy, as other work on the same machine would."""
+    workers = [multiprocessing.Process(target=_spin, daemon=True) for _ in range(count)]
+    for worker in workers:
+        worker.start()
+    return workers
 
 
 def _user_and_patient():  # type: ignore[no-untyped-def]
@@ -166,7 +186,12 @@ def main() -> None:
         try:
             # Warm-up: the worker loads the model when its process starts; this also waits for that.
             _grade_one(user, patient, *pairs[0])
-            rows = [_grade_one(user, patient, right, left) for right, left in pairs[1:]]
+            load = _busy(args.busy)
+            try:
+                rows = [_grade_one(user, patient, right, left) for right, left in pairs[1:]]
+            finally:
+                for process in load:
+                    process.terminate()
         finally:
             worker.terminate()
             worker.wait(timeout=60)
@@ -220,6 +245,7 @@ def _report(rows: list[dict[str, float]], checkpoint: Path, args: argparse.Names
 
     print(f"checkpoint: {checkpoint}")
     print(f"data: {args.data} ({len(rows)} examinations, 2 photographs each), torch threads {torch.get_num_threads()}")
+    print(f"busy processes beside: {args.busy}; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}")
     columns = ("total", "upload", "queue", "worker", "notice", "model")
     print(f"{'exam':>4} " + " ".join(f"{name + ' ms':>10}" for name in columns) + f" {'ratio':>6}")
     for index, row in enumerate(rows, 1):
