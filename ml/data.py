@@ -36,13 +36,13 @@ class Sample:
     prepared: str = ""
 
 
-def _patient_from_filename(name: str) -> str:
+def patient_from_filename(name: str) -> str:
     # Kaggle files are "<patient>_<eye>.jpeg"; anything else is its own patient (conservative).
     match = re.match(r"^(.+?)[_-](left|right|l|r)\b", Path(name).stem, flags=re.IGNORECASE)
     return match.group(1) if match else Path(name).stem
 
 
-def _eye_from_filename(name: str) -> str:
+def eye_from_filename(name: str) -> str:
     stem = Path(name).stem.lower()
     if stem.endswith(("left", "_l")):
         return "left"
@@ -70,14 +70,14 @@ def _from_manifest(root: Path, manifest: Path) -> list[Sample]:
     with manifest.open(newline="") as handle:
         for row in csv.DictReader(handle):
             grade = int(row["grade"])
-            patient = (row.get("patient_id") or "").strip() or _patient_from_filename(row["file"])
+            patient = (row.get("patient_id") or "").strip() or patient_from_filename(row["file"])
             samples.append(
                 Sample(
                     path=root / row["file"],
                     grade=grade,
                     label=grade_to_class(grade),
                     patient_id=patient,
-                    eye=(row.get("eye") or _eye_from_filename(row["file"])).strip(),
+                    eye=(row.get("eye") or eye_from_filename(row["file"])).strip(),
                     source=root.name,
                 )
             )
@@ -92,9 +92,8 @@ def _from_folders(root: Path) -> list[Sample]:
             continue
         for path in sorted(folder.iterdir()):
             if path.suffix.lower() in IMAGE_SUFFIXES:
-                samples.append(
-                    Sample(path, grade, grade_to_class(grade), _patient_from_filename(path.name), "", root.name)
-                )
+                patient, eye = patient_from_filename(path.name), eye_from_filename(path.name)
+                samples.append(Sample(path, grade, grade_to_class(grade), patient, eye, root.name))
     return samples
 
 

@@ -19,6 +19,7 @@ from threadpoolctl import ThreadpoolController
 
 from ml.augment import to_model_input
 from ml.checkpoint import load_checkpoint
+from ml.data import eye_from_filename, patient_from_filename
 from ml.heatmaps import gradcam, overlay, place_on_image
 from ml.pairing import Pairing, partners
 from ml.preprocess import FieldBox, preprocess
@@ -117,21 +118,28 @@ class Predictor:
         return self.pairing.pool(probs, partner)
 
     def predict(
-        self, images: list[Image.Image], heatmaps: bool = True, eyes: Sequence[str] | None = None
+        self,
+        images: list[Image.Image],
+        heatmaps: bool = True,
+        eyes: Sequence[str] | None = None,
+        patients: Sequence[str] | None = None,
     ) -> list[ImagePrediction]:
         """Grade the images in one forward pass; heatmaps (Grad-CAM) come from the same pass.
 
-        eyes: which eye each image is ("right", "left"), when they are one patient's examination; a right
-        and a left eye are then graded together (ml/pairing.py) where the checkpoint's card says how.
+        eyes: which eye each image is ("right", "left"); a patient's right and left eye are then graded
+        together (ml/pairing.py) where the checkpoint's card says how. patients: whose each image is, when
+        the batch holds more than one patient (by default all are one patient's, as in an examination).
         """
         if eyes is not None and len(eyes) != len(images):
             raise ValueError(f"{len(eyes)} eyes named for {len(images)} images")
+        if patients is not None and (eyes is None or len(patients) != len(images)):
+            raise ValueError("patients need eyes, and one patient per image")
         if not images:
             return []
         started = time.perf_counter()
         images = [image.convert("RGB") for image in images]
         arrays, boxes = self.prepare(images)
-        partner = None if eyes is None else partners([""] * len(eyes), [""] * len(eyes), list(eyes))
+        partner = None if eyes is None else partners([""] * len(eyes), list(patients or [""] * len(eyes)), list(eyes))
         single, probs, grids = self._grade(arrays, heatmaps, partner)
         if grids is None:
             explained = [(None, None)] * len(images)
@@ -168,8 +176,14 @@ def predict_files(paths: Sequence[str], out: str | Path, checkpoint: str | None 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     images = [Image.open(path) for path in paths]
+    # Files named as Kaggle's are ("<patient>_left.jpeg", "<patient>_right.jpeg") say whose eye each is:
+    # a patient's two eyes given together are graded together, as the portal grades an examination.
+    names = [Path(path).name for path in paths]
+    patients, eyes = [patient_from_filename(n) for n in names], [eye_from_filename(n) for n in names]
+    paired = partners([""] * len(paths), patients, eyes) >= 0 if predictor.pairing else [False] * len(paths)
     rows = []
-    for path, result in zip(paths, predictor.predict(images), strict=True):
+    results = predictor.predict(images, eyes=eyes, patients=patients)
+    for path, result, both in zip(paths, results, paired, strict=True):
         stem = Path(path).stem
         overlay_path, heatmap_path = out / f"{stem}_heatmap.png", out / f"{stem}_heatmap.npy"
         result.overlay.save(overlay_path)
@@ -183,6 +197,7 @@ def predict_files(paths: Sequence[str], out: str | Path, checkpoint: str | None 
                 "heatmap_overlay": str(overlay_path),
                 "heatmap_array": str(heatmap_path),
                 "model_version": predictor.version,
+                "other_eye_used": bool(both),
             }
         )
     json.dumps(rows)  # fail here, not in the caller, if anything is not serialisable

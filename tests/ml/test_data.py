@@ -36,6 +36,8 @@ def test_folder_without_manifest_derives_patient_from_filename(tmp_path: Path, f
     samples = load_dataset(tmp_path)
     assert sorted(s.patient_id for s in samples) == ["42", "42", "other"]
     assert {s.label for s in samples} == {2}
+    # ... and the eye, so that a patient's two eyes can be graded together (ml/pairing.py).
+    assert sorted((s.patient_id, s.eye) for s in samples) == [("42", "left"), ("42", "right"), ("other", "")]
 
 
 def _synthetic(patients: int) -> list[Sample]:

@@ -222,3 +222,29 @@ def test_training_fits_pairing_on_validation_and_keeps_the_single_eye_test_metri
 def test_training_without_pairs_in_validation_grades_the_eyes_apart(tiny_checkpoint: Path) -> None:
     card = json.loads(tiny_checkpoint.with_suffix(".json").read_text())
     assert "pairing" not in card and "test_metrics_single_eye" not in card
+
+
+def test_predict_command_grades_a_patients_two_named_eyes_together(
+    tiny_checkpoint: Path, fundus_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    checkpoint = _paired_copy(tiny_checkpoint, tmp_path / "model", 0.5)
+    files = {"7_right.jpeg": "0/p00_right.jpeg", "7_left.jpeg": "4/p07_left.jpeg", "other.jpeg": "2/p04_right.jpeg"}
+    for name, original in files.items():
+        shutil.copy(fundus_dir / original, tmp_path / name)
+    paths = [str(tmp_path / name) for name in files]
+    assert main(["predict", *paths, "--checkpoint", str(checkpoint), "--out", str(tmp_path / "out")]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [row["other_eye_used"] for row in rows] == [True, True, False]
+    assert rows[0]["confidences"] == pytest.approx(rows[1]["confidences"], abs=1e-6)
+
+
+def test_predictor_pairs_eyes_only_within_each_named_patient(tiny_checkpoint: Path, fundus_dir: Path) -> None:
+    predictor = Predictor(tiny_checkpoint)
+    predictor.pairing = Pairing(0.5)
+    images = [Image.open(fundus_dir / "0" / "p00_right.jpeg"), Image.open(fundus_dir / "4" / "p07_left.jpeg")]
+    apart = predictor.predict(images, heatmaps=False, eyes=["right", "left"], patients=["a", "b"])
+    alone = predictor.predict(images, heatmaps=False)
+    for a, b in zip(apart, alone, strict=True):
+        assert a.confidences == pytest.approx(b.confidences)
+    with pytest.raises(ValueError, match="one patient per image"):
+        predictor.predict(images, eyes=["right", "left"], patients=["a"])
