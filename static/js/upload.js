@@ -11,10 +11,26 @@
   // read a photograph of up to 40 megapixels into a data: URL again.
   const shown = new WeakMap();
 
+  // For screen readers: the zone's input is named by the zone's title alone ("Right eye"), not by all the
+  // text of the label round it ("Right Click or drop ...", read as a right-click), and described by the
+  // server's message about it (Django's aria-describedby, kept first), then the file chosen or the hint.
+  const errorIds = new WeakMap();
+  function describe(zone, input, file) {
+    const own = zone.querySelector(file ? "[data-name]" : "[data-hint]");
+    input.setAttribute("aria-describedby", errorIds.get(input).concat([own.id]).join(" "));
+  }
+  form.querySelectorAll("[data-zone]").forEach(function (zone) {
+    const input = zone.querySelector("input[type=file]");
+    input.setAttribute("aria-labelledby", zone.querySelector(".zone-title").id);
+    errorIds.set(input, (input.getAttribute("aria-describedby") || "").split(/\s+/).filter(Boolean));
+    describe(zone, input, null);
+  });
+
   function show(zone, file) {
     const preview = zone.querySelector("[data-preview]");
     const name = zone.querySelector("[data-name]");
     const hint = zone.querySelector("[data-hint]");
+    describe(zone, zone.querySelector("input[type=file]"), file);
     shown.set(zone, file || null);
     preview.hidden = true;
     preview.removeAttribute("src");

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -18,7 +19,7 @@ from django.urls import reverse
 
 from tests.examination_data import graded_examination
 
-from .conftest import launch_chromium, log_in
+from .conftest import RIGHT, launch_chromium, log_in
 
 pytestmark = pytest.mark.browser
 
@@ -79,6 +80,14 @@ def _tab_to(page, element_id: str, presses: int = 25) -> None:  # type: ignore[n
         if page.evaluate(ACTIVE) == element_id:
             return
     raise AssertionError(f"Tab never reached #{element_id}")
+
+
+def _wait_for(page, condition, seconds: float = 10) -> None:  # type: ignore[no-untyped-def]
+    """Wait for a condition on Playwright's events: they are delivered while the page is waited on."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        page.wait_for_timeout(50)
 
 
 # --- every page ---------------------------------------------------------------------------------------
@@ -156,6 +165,121 @@ def test_every_page_has_a_language_one_h1_landmarks_a_skip_link_and_labelled_fie
 
 
 # Every visible text against the background it sits on, and every field's edge against the background
+# round it, from the colours chromium computed. Text: 4.5:1 (3:1 when large); fields: 3:1 (1.4.11).
+CONTRAST = """() => {
+  const rgba = (value) => {
+    const m = value.match(/[\\d.]+/g).map(Number);
+    return [m[0], m[1], m[2], m.length > 3 ? m[3] : 1];
+  };
+  const luminance = ([r, g, b]) => {
+    const f = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4); };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const ratio = (a, b) => {
+    const [x, y] = [luminance(a), luminance(b)].sort((p, q) => q - p);
+    return (x + 0.05) / (y + 0.05);
+  };
+  const background = (element) => {
+    for (let e = element; e; e = e.parentElement) {
+      const colour = rgba(getComputedStyle(e).backgroundColor);
+      if (colour[3] > 0) return colour;
+    }
+    return [255, 255, 255, 1];
+  };
+  const shown = (e) => {
+    const r = e.getBoundingClientRect();
+    return r.width > 1 && r.height > 1 && e.checkVisibility();
+  };
+  const failures = [];
+  for (const element of document.querySelectorAll("body *")) {
+    if (["SCRIPT", "STYLE", "OPTION", "TITLE"].includes(element.tagName) || !shown(element)) continue;
+    const own = [...element.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    const style = getComputedStyle(element);
+    if (own) {
+      const size = parseFloat(style.fontSize);
+      const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+      const value = ratio(rgba(style.color), background(element));
+      const text = element.textContent.trim().slice(0, 30);
+      if (value < (large ? 3 : 4.5)) failures.push(`text ${element.tagName} "${text}" ${value.toFixed(2)}`);
+    }
+    const field = element.matches(
+      "input:not([type=file]):not([type=radio]):not([type=checkbox]), select, textarea, .zone");
+    if (field) {
+      const value = ratio(rgba(style.borderTopColor), background(element.parentElement));
+      if (value < 3) failures.push(`edge ${element.tagName}#${element.id} ${value.toFixed(2)}`);
+    }
+  }
+  return failures;
+}"""
+
+
+def test_text_and_field_edges_have_enough_contrast(page, live_server, owner, patient, password) -> None:  # type: ignore[no-untyped-def]
+    examination = graded_examination(patient=patient, grades=(2, 1))
+    base = _signed_in(page, live_server, owner, password)
+    for url in (
+        reverse("patients:list"),
+        reverse("patients:detail", args=[patient.pk]),
+        reverse("patients:update", args=[patient.pk]),
+        reverse("screening:detail", args=[examination.pk]),
+        reverse("screening:upload", args=[patient.pk]),
+    ):
+        page.goto(base + url)
+        assert page.evaluate(CONTRAST) == [], url
+    page.click("#predict-button")  # the errors too
+    page.wait_for_selector("#right_eye-errors")
+    assert page.evaluate(CONTRAST) == []
+
+
+# --- the upload page ----------------------------------------------------------------------------------
+
+
+def test_the_upload_zones_are_named_focused_visibly_and_open_the_file_chooser_from_the_keyboard(
+    page, live_server, owner, patient, password
+) -> None:  # type: ignore[no-untyped-def]
+    # Listening from the start: Playwright turns chromium's file-chooser interception on and off as
+    # listeners come and go, asynchronously, so a chooser opened just after expect_file_chooser() began
+    # was now and then missed.
+    choosers: list[object] = []
+    page.on("filechooser", lambda chooser: choosers.append(chooser))
+    base = _signed_in(page, live_server, owner, password)
+    page.goto(base + reverse("screening:upload", args=[patient.pk]))
+    # Named by the zone's title, not by all its text ("Right Click or drop ...", heard as a right-click);
+    # the hint is the description.
+    right = page.get_by_role("button", name="Right eye", exact=True)
+    left = page.get_by_role("button", name="Left eye", exact=True)
+    assert right.count() == 1 and left.count() == 1
+    assert right.evaluate(DESCRIPTION) == "Click or drop a JPEG or PNG photograph of the right eye"
+
+    _tab_to(page, "id_right_eye")
+    zone = page.locator("#zone-right_eye")
+    outline = zone.evaluate("(z) => [getComputedStyle(z).outlineStyle, parseFloat(getComputedStyle(z).outlineWidth)]")
+    assert outline[0] == "solid" and outline[1] >= 2, outline  # the whole zone shows the focus
+    page.keyboard.press("Enter")
+    _wait_for(page, lambda: len(choosers) == 1)
+    choosers[0].set_files(str(RIGHT))  # type: ignore[attr-defined]
+    page.locator("#zone-right_eye [data-preview]").wait_for(state="visible")
+    assert right.evaluate(DESCRIPTION) == RIGHT.name  # the chosen file is read out
+
+    _tab_to(page, "id_left_eye")
+    assert zone.evaluate("(z) => getComputedStyle(z).outlineStyle") == "none"  # the focus has moved on
+    page.keyboard.press(" ")
+    _wait_for(page, lambda: len(choosers) == 2)
+
+
+def test_upload_errors_are_tied_to_their_fields_and_take_the_focus(page, live_server, owner, patient, password) -> None:  # type: ignore[no-untyped-def]
+    base = _signed_in(page, live_server, owner, password)
+    page.goto(base + reverse("screening:upload", args=[patient.pk]))
+    _tab_to(page, "predict-button")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#right_eye-errors")
+    # The focus lands on the first field to correct, which says it is invalid and why.
+    assert page.evaluate(ACTIVE) == "id_right_eye"
+    for side in ("right", "left"):
+        field = page.get_by_role("button", name=f"{side.capitalize()} eye", exact=True)
+        assert field.get_attribute("aria-invalid") == "true"
+        assert field.evaluate(DESCRIPTION).startswith(f"Choose a photograph of the {side} eye.")
+
+
 def test_the_review_form_labels_every_field(page, live_server, colleague, patient, password) -> None:  # type: ignore[no-untyped-def]
     examination = graded_examination(patient=patient, grades=(2, 1))
     base = _signed_in(page, live_server, colleague, password)
