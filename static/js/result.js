@@ -71,8 +71,9 @@
       const showing = !heatmap.hidden;
       heatmap.hidden = showing;
       photo.hidden = !showing;
+      // The name stays "Show heatmap": a toggle's state is aria-pressed (and its pressed look); a name
+      // that changed as well was read as "Show photograph, pressed", the opposite of what it showed.
       button.setAttribute("aria-pressed", String(!showing));
-      button.textContent = showing ? "Show heatmap" : "Show photograph";
     });
   });
 })();

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 import pytest
 from django.urls import reverse
 
+from screening.models import Examination, Status
 from tests.examination_data import graded_examination
 
 from .conftest import RIGHT, launch_chromium, log_in
@@ -280,6 +281,56 @@ def test_upload_errors_are_tied_to_their_fields_and_take_the_focus(page, live_se
         assert field.evaluate(DESCRIPTION).startswith(f"Choose a photograph of the {side} eye.")
 
 
+# --- the result page ----------------------------------------------------------------------------------
+
+
+def test_the_grading_status_is_a_polite_live_region(page, live_server, owner, patient, password) -> None:  # type: ignore[no-untyped-def]
+    examination = Examination.objects.create(patient=patient, status=Status.QUEUED, created_by=owner)
+    base = _signed_in(page, live_server, owner, password)
+    page.goto(base + reverse("screening:detail", args=[examination.pk]))
+    status = page.locator("#progress").get_by_role("status").first
+    assert status.inner_text() == "Queued for grading…"
+    assert page.get_by_role("progressbar", name="Queued for grading…").count() == 1
+    # The page rewrites the status as the grading moves on: inside the live region, so it is announced.
+    Examination.objects.filter(pk=examination.pk).update(status=Status.RUNNING)
+    page.wait_for_function("() => document.getElementById('progress-message').textContent === 'Grading both eyes…'")
+    assert status.get_attribute("role") == "status"
+
+
+def test_the_result_page_states_confidences_heatmaps_and_the_warning_in_words(
+    page, live_server, owner, patient, password
+) -> None:  # type: ignore[no-untyped-def]
+    examination = graded_examination(patient=patient, grades=(2, 1))  # 0.8 each: the seed warning
+    base = _signed_in(page, live_server, owner, password)
+    page.goto(base + reverse("screening:detail", args=[examination.pk]))
+    right = page.locator("#eye-right")
+
+    # The bars: each named by its grade, worth its percentage, in a table that says what it lists.
+    assert page.get_by_role("table", name="The model's confidence in each grade, right eye").count() == 1
+    bar = right.get_by_role("meter", name="Proliferative", exact=True)
+    assert bar.count() == 1 and bar.get_attribute("aria-valuetext") == "80%"
+
+    # The images say which eye and what they are.
+    assert page.get_by_role("img", name="Right eye photograph").is_visible()
+    assert page.get_by_role("img", name="Left eye photograph").is_visible()
+
+    # The heatmap toggle: one name whatever its state, which aria-pressed carries; keyboard-operated.
+    toggle = page.get_by_role("button", name="Show heatmap of the right eye", exact=True)
+    assert toggle.count() == 1 and toggle.get_attribute("aria-pressed") == "false"
+    toggle.focus()
+    page.keyboard.press(" ")
+    assert toggle.get_attribute("aria-pressed") == "true"
+    assert page.get_by_role("img", name="Right eye heatmap overlay").is_visible()
+    assert toggle.evaluate("(b) => getComputedStyle(b, '::before').content").startswith('"✓')  # not colour alone
+    page.keyboard.press("Enter")
+    assert toggle.get_attribute("aria-pressed") == "false"
+    assert page.get_by_role("img", name="Right eye photograph").is_visible()
+
+    # The referral warning is said in words, not only in red.
+    warning = page.get_by_role("alert").filter(has_text=WARNING)
+    assert warning.inner_text().startswith("⚠ Warning:")
+
+
 def test_the_review_form_labels_every_field(page, live_server, colleague, patient, password) -> None:  # type: ignore[no-untyped-def]
     examination = graded_examination(patient=patient, grades=(2, 1))
     base = _signed_in(page, live_server, colleague, password)
@@ -301,12 +352,3 @@ def test_the_history_and_worklist_say_in_text_what_the_eye_sees(
     # The chart's text alternative: the table of every grade it draws.
     chart = page.get_by_role("img", name=re.compile("grade over time"))
     assert "table of examinations below" in chart.evaluate(DESCRIPTION)
-    # The "see note" badge's message, which sat in a title (a mouse tooltip), is text in the row.
-    row = page.locator("#history tbody tr").first
-    assert WARNING in row.text_content()
-    assert page.get_by_role("columnheader", name="Open").count() == 1
-
-    page.goto(base + reverse("screening:worklist"))
-    row = page.locator(".worklist tbody tr").first
-    assert row.get_by_role("cell").first.text_content().startswith("Referable: ")  # the red edge, in words
-    assert page.get_by_role("columnheader").count() == 6
