@@ -44,6 +44,7 @@ class ImagePrediction:
     # The image's own probabilities, before the other eye's were pooled in (equal to confidences when the
     # image was graded alone): the seed rule's score is read from these.
     single_eye_confidences: dict[str, float] = field(default_factory=dict)
+    other_eye_used: bool = False  # graded together with the same patient's other eye (ml/pairing.py)
 
     @property
     def single_eye_score(self) -> float:
@@ -151,9 +152,16 @@ class Predictor:
             for p, alone, (heat, blended) in zip(probs, single, explained, strict=True)
         ]
         seconds = (time.perf_counter() - started) / len(images)
-        for result in results:
+        paired = self._used_other_eye(partner, len(images))
+        for result, both in zip(results, paired, strict=True):
             result.inference_seconds = seconds
+            result.other_eye_used = both
         return results
+
+    def _used_other_eye(self, partner: np.ndarray | None, count: int) -> list[bool]:
+        if self.pairing is None or partner is None:
+            return [False] * count
+        return [bool(index >= 0) for index in partner]
 
     @staticmethod
     def _explain(image: Image.Image, grid: np.ndarray, box: FieldBox) -> tuple[np.ndarray, Image.Image]:
@@ -180,10 +188,8 @@ def predict_files(paths: Sequence[str], out: str | Path, checkpoint: str | None 
     # a patient's two eyes given together are graded together, as the portal grades an examination.
     names = [Path(path).name for path in paths]
     patients, eyes = [patient_from_filename(n) for n in names], [eye_from_filename(n) for n in names]
-    paired = partners([""] * len(paths), patients, eyes) >= 0 if predictor.pairing else [False] * len(paths)
     rows = []
-    results = predictor.predict(images, eyes=eyes, patients=patients)
-    for path, result, both in zip(paths, results, paired, strict=True):
+    for path, result in zip(paths, predictor.predict(images, eyes=eyes, patients=patients), strict=True):
         stem = Path(path).stem
         overlay_path, heatmap_path = out / f"{stem}_heatmap.png", out / f"{stem}_heatmap.npy"
         result.overlay.save(overlay_path)
@@ -197,7 +203,7 @@ def predict_files(paths: Sequence[str], out: str | Path, checkpoint: str | None 
                 "heatmap_overlay": str(overlay_path),
                 "heatmap_array": str(heatmap_path),
                 "model_version": predictor.version,
-                "other_eye_used": bool(both),
+                "other_eye_used": result.other_eye_used,
             }
         )
     json.dumps(rows)  # fail here, not in the caller, if anything is not serialisable

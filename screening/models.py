@@ -129,6 +129,8 @@ class Prediction(models.Model):
     # probabilities were pooled in (ml/pairing.py): the seed rule's score. Null for predictions stored
     # before pairing existed, whose confidences are that already.
     seed_score = models.FloatField(null=True, blank=True)
+    # Graded together with the examination's other eye: the confidences weigh both photographs.
+    graded_with_other_eye = models.BooleanField(default=False)
     inference_seconds = models.FloatField(default=0.0)
     created_at = models.DateTimeField(auto_now_add=True)
 

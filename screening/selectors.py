@@ -97,6 +97,7 @@ def examination_eyes(examination: Examination) -> dict[str, dict[str, Any]]:
             "label": prediction.get_predicted_class_display() if prediction else None,
             "confidences": prediction.confidences if prediction else None,
             "score": prediction.score if prediction else None,
+            "graded_with_other_eye": prediction.graded_with_other_eye if prediction else None,
             "gradable": image.gradable if image else None,
             "quality_reasons": list((image.quality or {}).get("reasons", [])) if image else [],
             "prediction": prediction,

@@ -79,6 +79,11 @@ class EyeOutputSerializer(serializers.Serializer):
     grade = serializers.ChoiceField(choices=Grade.choices, allow_null=True)
     label = serializers.CharField(allow_null=True)
     confidences = ConfidencesSerializer(allow_null=True)
+    graded_with_other_eye = serializers.BooleanField(
+        allow_null=True,
+        help_text="The confidences weigh the examination's other photograph too (docs/model/MODEL_CARD.md); "
+        "null until graded",
+    )
     gradable = serializers.BooleanField(allow_null=True)
     image_url = serializers.URLField(allow_null=True)
     heatmap_url = serializers.URLField(allow_null=True)

@@ -255,6 +255,7 @@ def _prediction_save(
         confidence_mild=_unit(confidences[Grade.MILD]),
         confidence_proliferative=_unit(confidences[Grade.PROLIFERATIVE]),
         seed_score=_unit(result.single_eye_score),
+        graded_with_other_eye=result.other_eye_used,
         inference_seconds=result.inference_seconds,
     )
     if heatmap is not None:

@@ -100,6 +100,7 @@ def test_an_examination_answers_with_grades_confidences_referral_and_urls(api, c
     right = body["eyes"]["right"]
     assert (right["grade"], right["label"]) == (1, "Mild")
     assert right["confidences"] == {"No DR": 0.1, "Mild": 0.8, "Proliferative": 0.1}
+    assert right["graded_with_other_eye"] is False
     assert right["heatmap_url"].endswith(f"/screening/examinations/{examination.pk}/eyes/right/heatmap/")
     # Both eyes scored 0.8: the seed rule's warning shows; one eye is Mild, so the advice is to refer.
     assert body["referral"] == {"warning": True, "message": SEED_MESSAGE, "recommendation": "refer"}

@@ -114,6 +114,7 @@ def test_predictor_grades_a_named_right_and_left_eye_together(
         np.testing.assert_allclose([result.confidences[label] for label in paired.labels], row, atol=1e-5)
         assert result.class_index == int(row.argmax())
         assert result.heatmap is not None and result.heatmap.shape == (image.height, image.width)
+        assert result.other_eye_used
     assert not np.allclose(single[0], single[1])  # the pool made two different eyes agree
 
 

@@ -30,6 +30,7 @@ def test_it_grades_both_eyes_and_stores_heatmaps(examination, grading_checkpoint
         assert prediction.model_version == read_card(grading_checkpoint)["version"]
         assert len(prediction.checkpoint_sha256) == 64
         assert sum(prediction.confidences.values()) == pytest.approx(1.0, abs=1e-4)
+        assert prediction.graded_with_other_eye is False  # the tiny checkpoint's card has no pairing
         assert default_storage.exists(prediction.heatmap.name)
         with prediction.heatmap.open("rb") as handle:
             overlay = Image.open(handle)
@@ -183,5 +184,6 @@ def test_both_eyes_are_graded_together_and_the_seed_score_is_each_eye_alone(  # 
     assert right.seed_score == pytest.approx(max(alone[0].confidences.values()), abs=1e-5)
     assert left.seed_score == pytest.approx(max(alone[1].confidences.values()), abs=1e-5)
     assert right.score == right.seed_score
+    assert right.graded_with_other_eye and left.graded_with_other_eye
     single = np.array([list(result.confidences.values()) for result in alone])
     assert list(right.confidences.values()) == pytest.approx(pool(single, np.array([1, 0]), 0.5)[0], abs=1e-5)
