@@ -352,3 +352,45 @@ def test_the_history_and_worklist_say_in_text_what_the_eye_sees(
     # The chart's text alternative: the table of every grade it draws.
     chart = page.get_by_role("img", name=re.compile("grade over time"))
     assert "table of examinations below" in chart.evaluate(DESCRIPTION)
+    # The "see note" badge's message, which sat in a title (a mouse tooltip), is text in the row.
+    row = page.locator("#history tbody tr").first
+    assert WARNING in row.text_content()
+    assert page.get_by_role("columnheader", name="Open").count() == 1
+
+    page.goto(base + reverse("screening:worklist"))
+    row = page.locator(".worklist tbody tr").first
+    assert row.get_by_role("cell").first.text_content().startswith("Referable: ")  # the red edge, in words
+    assert page.get_by_role("columnheader").count() == 6
+
+
+# --- other forms --------------------------------------------------------------------------------------
+
+
+def test_login_password_and_account_errors_and_help_are_tied_to_their_fields(
+    page, live_server, owner, clinic_admin, password
+) -> None:  # type: ignore[no-untyped-def]
+    base = live_server.url
+    log_in(page, base, "nobody-here", "not the password")
+    username = page.get_by_label("Username")
+    assert page.evaluate(ACTIVE) == "id_username" and username.get_attribute("aria-invalid") == "true"
+    assert username.evaluate(DESCRIPTION).startswith("Please enter a correct username and password.")
+
+    _signed_in(page, live_server, owner, password)
+    page.goto(base + reverse("password_change"))
+    page.fill("#id_old_password", "not the password")
+    page.fill("#id_new_password1", "another-passphrase-2026")
+    page.fill("#id_new_password2", "a-different-one-2026")
+    page.click("main button[type=submit]")
+    page.wait_for_selector(".field-error")
+    old = page.get_by_label("Current password")
+    assert page.evaluate(ACTIVE) == "id_old_password" and old.get_attribute("aria-invalid") == "true"
+    assert "incorrect" in old.evaluate(DESCRIPTION)
+    again = page.get_by_label("New password again")
+    assert again.get_attribute("aria-invalid") == "true" and again.evaluate(DESCRIPTION)
+    assert page.get_by_label("New password", exact=True).evaluate(DESCRIPTION).startswith("At least 12 characters")
+
+    page.context.clear_cookies()
+    _signed_in(page, live_server, clinic_admin, password)
+    page.goto(base + reverse("patients:account_update", args=[owner.pk]))
+    help_text = page.get_by_label("New password").evaluate(DESCRIPTION)
+    assert help_text == "Leave empty to keep the current password."
