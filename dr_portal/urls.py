@@ -13,6 +13,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/password/", account_views.PasswordChange.as_view(), name="password_change"),
+    path("accounts/session/keepalive/", account_views.session_keepalive, name="session_keepalive"),
     path("patients/", include("patients.urls")),
     path("screening/", include("screening.urls")),
     path("api/v1/", include("dr_portal.api_urls")),

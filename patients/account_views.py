@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordChangeForm
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
+from django.views.decorators.http import require_POST
 
 from audit.services import record_event
 
@@ -92,6 +94,16 @@ def account_update(request: HttpRequest, user_id: int) -> HttpResponse:
             return redirect("patients:accounts")
     title = f"Account {account.user.get_username()}"
     return render(request, "patients/account_form.html", {"form": form, "title": title, "account": account})
+
+
+@require_POST
+def session_keepalive(request: HttpRequest) -> HttpResponse:
+    """ "Stay signed in" on the idle-timeout warning: the request itself renews the session (it is saved on
+    every request), and the answer says for how long. JSON, never a redirect to the login page, so the page
+    can say that the session has already ended."""
+    if not request.user.is_authenticated:
+        return JsonResponse({"detail": "The session has ended: sign in again."}, status=401)
+    return JsonResponse({"seconds_left": int(settings.SESSION_COOKIE_AGE)})
 
 
 class PasswordChange(auth_views.PasswordChangeView):

@@ -47,6 +47,8 @@
             return;
           }
           retrying.hidden = true;
+          // The status request renewed the session: the idle-timeout warning counts from now.
+          document.dispatchEvent(new CustomEvent("dr:session-renewed"));
           if (data.finished) { window.location.reload(); return; }
           if (data.status !== progress.dataset.status) {
             progress.dataset.status = data.status;
