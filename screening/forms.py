@@ -20,8 +20,15 @@ class ExaminationForm(forms.Form):
         for name in ("right_eye", "left_eye"):
             # autocomplete off: back from the result page, chromium restored the photographs just sent into
             # the inputs while the zones (drawn by upload.js on a change) showed none; Predict sent them again.
+            # aria-labelledby: named "Right eye" by the zone's title even without JavaScript; the label's whole
+            # text ("Right Click or drop ...") read like "right-click".
             self.fields[name].widget.attrs.update(
-                {"accept": "image/jpeg,image/png", "class": "zone-input", "autocomplete": "off"}
+                {
+                    "accept": "image/jpeg,image/png",
+                    "class": "zone-input",
+                    "autocomplete": "off",
+                    "aria-labelledby": f"{name}-title",
+                }
             )
 
     def clean(self) -> dict[str, object]:

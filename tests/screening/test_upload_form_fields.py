@@ -28,3 +28,11 @@ def test_notes_sent_twice_are_refused_too(client, owner, patient) -> None:  # ty
     data = {"right_eye": upload(RIGHT), "left_eye": upload(LEFT), "notes": ["first", "second"]}
     assert client.post(url, data).status_code == 400
     assert not Examination.objects.exists()
+
+
+def test_the_photograph_inputs_are_named_by_their_zone_title_without_javascript(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+    client.force_login(owner)
+    page = client.get(reverse("screening:upload", args=[patient.pk])).content.decode()
+    for name in ("right_eye", "left_eye"):
+        assert f'aria-labelledby="{name}-title"' in page
+        assert f'id="{name}-title"' in page
