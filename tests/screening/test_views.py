@@ -759,3 +759,12 @@ def test_the_patient_page_runs_the_same_queries_for_1_and_5_amended_reviews(owne
         _amend(examination, colleague, right_grade=1)
         _amend(examination, colleague, right_grade=2)
     assert _history_queries(owner, patient) == one
+
+
+def test_the_result_page_says_when_an_eye_was_graded_with_the_other(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+    examination = graded_examination(patient=patient)
+    url = reverse("screening:detail", kwargs={"examination_id": examination.pk})
+    client.force_login(owner)
+    assert "Graded together with the other eye" not in client.get(url).content.decode()
+    Prediction.objects.filter(eye_image__examination=examination).update(graded_with_other_eye=True)
+    assert client.get(url).content.decode().count("Graded together with the other eye") == 2
