@@ -2,7 +2,19 @@
 // toggle each eye between the photograph and its heatmap overlay.
 (function () {
   "use strict";
+  const GRADED = "dr-portal-graded-while-open";
   const progress = document.getElementById("progress");
+  let graded = null;
+  try {
+    graded = sessionStorage.getItem(GRADED);
+    sessionStorage.removeItem(GRADED);
+  } catch (error) {
+    // Storage refused: the page loads as any other.
+  }
+  if (progress && graded === window.location.pathname) {
+    progress.setAttribute("tabindex", "-1");
+    progress.focus();
+  }
   if (progress && progress.dataset.finished !== "true") {
     const url = progress.dataset.statusUrl;
     const loginPath = progress.dataset.loginPath;
@@ -49,7 +61,13 @@
           retrying.hidden = true;
           // The status request renewed the session: the idle-timeout warning counts from now.
           document.dispatchEvent(new CustomEvent("dr:session-renewed"));
-          if (data.finished) { window.location.reload(); return; }
+          if (data.finished) {
+            // After the reload, the focus goes to the outcome (below): a screen reader would otherwise
+            // start again at the top of the page and not hear that the grades have come.
+            try { sessionStorage.setItem(GRADED, window.location.pathname); } catch (error) { /* none kept */ }
+            window.location.reload();
+            return;
+          }
           if (data.status !== progress.dataset.status) {
             progress.dataset.status = data.status;
             progress.querySelector("p").textContent = data.status === "running" ? "Grading both eyes…" : "Queued for grading…";

@@ -131,3 +131,14 @@ def test_a_missing_examination_stops_the_polling_without_blaming_the_session(res
     page.route("**/status/", lambda route: route.fulfill(status=404, content_type="text/html", body="<p>Not found</p>"))
     page.locator("#poll-stopped").wait_for(state="visible", timeout=10_000)
     assert page.locator("#poll-session-ended").is_hidden()
+
+
+def test_when_the_grades_come_the_focus_goes_to_the_outcome(result_page, queued) -> None:  # type: ignore[no-untyped-def]
+    """A screen reader started again at the top of the reloaded page and never heard that grading was done."""
+    page = result_page
+    Examination.objects.filter(pk=queued.pk).update(status=Status.DONE, completed_at=timezone.now())
+    page.wait_for_selector("#model-version", timeout=15_000)
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'progress'", timeout=5_000)
+    assert "Graded" in page.evaluate("document.activeElement.textContent")
+    page.reload()  # opened again later, it is a page like any other
+    assert page.evaluate("document.activeElement.id") != "progress"
