@@ -79,6 +79,7 @@ def test_the_statistics_page_shows_the_figures_to_doctors(client, owner, colleag
     assert "<strong>2</strong> (100%" in html  # both eyes agreed
     assert "<strong>1</strong> of the 1 referable eyes (100% sensitivity)" in html
     assert f'data-month="{timezone.now():%Y-%m}"' in html
+    assert f'<th scope="row">{timezone.now():%Y-%m}</th>' in html  # each month heads its row for screen readers
     client.force_login(owner)
     assert client.get(reverse("screening:statistics")).status_code == 403
 
