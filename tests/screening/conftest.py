@@ -110,3 +110,13 @@ def log_in(page, base_url: str, username: str, password: str) -> None:  # type: 
     page.fill("#id_username", username)
     page.fill("#id_password", password)
     page.click("button[type=submit]")
+
+
+def open_signed_in(page, base_url: str, user, password: str, path: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """Sign in, open `path`, and return the list the page's script errors are collected into."""
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    log_in(page, base_url, user.username, password)
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+    page.goto(f"{base_url}{path}")
+    return errors

@@ -15,7 +15,7 @@ from django.utils import timezone
 from screening.models import Examination, Status
 from tests.examination_data import graded_examination
 
-from .conftest import log_in
+from .conftest import open_signed_in
 
 pytestmark = pytest.mark.browser
 
@@ -31,11 +31,7 @@ def queued(patient) -> Examination:  # type: ignore[no-untyped-def]
 @pytest.fixture
 def result_page(live_server, browser_page, owner, password, queued):  # type: ignore[no-untyped-def]
     page = browser_page
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    log_in(page, live_server.url, owner.username, password)
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
-    page.goto(f"{live_server.url}/screening/examinations/{queued.pk}/")
+    errors = open_signed_in(page, live_server.url, owner, password, f"/screening/examinations/{queued.pk}/")
     yield page
     assert errors == []
 

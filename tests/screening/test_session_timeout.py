@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from .conftest import log_in
+from .conftest import open_signed_in
 
 pytestmark = pytest.mark.browser
 
@@ -19,11 +19,7 @@ def signed_in(live_server, browser_page, owner, password, settings):  # type: ig
     # A 10-second idle timeout: the warning shows 5 seconds before the end.
     settings.SESSION_COOKIE_AGE = 10
     page = browser_page
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    log_in(page, live_server.url, owner.username, password)
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
-    page.goto(f"{live_server.url}/patients/")
+    errors = open_signed_in(page, live_server.url, owner, password, "/patients/")
     yield page
     assert errors == []
 
