@@ -63,9 +63,10 @@ def get_predictor() -> Predictor:
     return _PREDICTORS[key]
 
 
-def predict(photographs: list[Image.Image], eyes: list[str]) -> tuple[Predictor, list[ImagePrediction]]:
-    """Grade one examination's photographs (eyes: "right"/"left" for each) in one batch with heatmaps, each
-    eye read together with the other (ml/pairing.py); returns the predictor used and its results."""
+def predict(photographs: list[Image.Image], eyes: list[str] | None) -> tuple[Predictor, list[ImagePrediction]]:
+    """Grade one examination's photographs in one batch with heatmaps; returns the predictor used and its
+    results. eyes ("right"/"left" for each): each eye read together with the other (ml/pairing.py); None:
+    each alone."""
     predictor = get_predictor()
     with _PREDICT_LOCK:
         return predictor, predictor.predict(photographs, heatmaps=True, eyes=eyes)

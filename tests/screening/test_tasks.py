@@ -15,6 +15,21 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
+def paired_checkpoint(tiny_checkpoint, settings, tmp_path):  # type: ignore[no-untyped-def]
+    """The tiny checkpoint with a pairing section (weight 0.5) in its card, as the worker's model: the card is
+    checked against the weights' hash only, so the sidecar may carry it."""
+    import json
+    import shutil
+
+    paired = tmp_path / tiny_checkpoint.name
+    shutil.copy(tiny_checkpoint, paired)
+    card = json.loads(tiny_checkpoint.with_suffix(".json").read_text())
+    paired.with_suffix(".json").write_text(json.dumps(card | {"pairing": {"weight": 0.5, "temperature": 1.0}}))
+    settings.DR_CHECKPOINT_PATH = str(paired)
+    return paired
+
+
+@pytest.fixture
 def examination(owner, patient, right_eye, left_eye) -> Examination:  # type: ignore[no-untyped-def]
     return services.examination_create(user=owner, patient=patient, right_eye=right_eye, left_eye=left_eye)
 
@@ -157,22 +172,14 @@ def test_an_examination_voided_while_queued_is_graded_harmlessly_and_stays_voide
 
 
 def test_both_eyes_are_graded_together_and_the_seed_score_is_each_eye_alone(  # type: ignore[no-untyped-def]
-    examination, tiny_checkpoint, settings, tmp_path
+    examination, paired_checkpoint
 ) -> None:
-    import json
-    import shutil
-
     import numpy as np
 
     from ml.pairing import pool
 
-    # The tiny checkpoint with the card's pairing at weight 0.5: both eyes then end with one set of
-    # probabilities, while each eye's seed score stays what its photograph alone gave.
-    paired = tmp_path / tiny_checkpoint.name
-    shutil.copy(tiny_checkpoint, paired)
-    card = json.loads(tiny_checkpoint.with_suffix(".json").read_text())
-    paired.with_suffix(".json").write_text(json.dumps(card | {"pairing": {"weight": 0.5, "temperature": 1.0}}))
-    settings.DR_CHECKPOINT_PATH = str(paired)
+    # Weight 0.5: both eyes end with one set of probabilities, while each eye's seed score stays what its
+    # photograph alone gave.
     assert grade_examination.apply(args=[examination.pk]).get() == "done"
     by_side = {p.eye_image.side: p for p in Prediction.objects.filter(eye_image__examination=examination)}
     right, left = by_side["right"], by_side["left"]
@@ -187,3 +194,18 @@ def test_both_eyes_are_graded_together_and_the_seed_score_is_each_eye_alone(  # 
     assert right.graded_with_other_eye and left.graded_with_other_eye
     single = np.array([list(result.confidences.values()) for result in alone])
     assert list(right.confidences.values()) == pytest.approx(pool(single, np.array([1, 0]), 0.5)[0], abs=1e-5)
+
+
+def test_an_ungradable_photograph_does_not_move_the_other_eyes_grade(  # type: ignore[no-untyped-def]
+    examination, paired_checkpoint
+) -> None:
+    from screening.models import EyeImage
+
+    EyeImage.objects.filter(examination=examination, side="left").update(gradable=False)
+    assert grade_examination.apply(args=[examination.pk]).get() == "done"
+    by_side = {p.eye_image.side: p for p in Prediction.objects.filter(eye_image__examination=examination)}
+    assert not by_side["right"].graded_with_other_eye and not by_side["left"].graded_with_other_eye
+    photographs = [grading.open_eye_image(by_side[side].eye_image) for side in ("right", "left")]
+    alone = grading.get_predictor().predict(photographs, heatmaps=False)
+    for side, result in zip(("right", "left"), alone, strict=True):
+        assert list(by_side[side].confidences.values()) == pytest.approx(list(result.confidences.values()), abs=1e-5)
