@@ -73,6 +73,9 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", choices=["train", "val", "test"], help="only this split of the patient-level split")
     p.add_argument("--seed", type=int, default=0, help="the split's seed (training's default is 0)")
     p.add_argument("--bootstrap", type=int, default=1000, help="rounds of the patient bootstrap (0: no intervals)")
+    p.add_argument(
+        "--eyes-together", action="store_true", help="grade each photograph with its other eye (the card's pairing)"
+    )
 
 
 def _add_fit_pairing(sub: argparse._SubParsersAction) -> None:
@@ -122,6 +125,9 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("images", nargs="+")
     p.add_argument("--checkpoint")
     p.add_argument("--out", default=".", help="folder for the heatmap overlay PNGs")
+    p.add_argument(
+        "--eyes-together", action="store_true", help="grade a patient's right and left file together (card's pairing)"
+    )
 
 
 def _add_faithfulness(sub: argparse._SubParsersAction) -> None:
@@ -154,7 +160,9 @@ def _train(args: argparse.Namespace) -> dict:
 def _evaluate(args: argparse.Namespace) -> dict:
     from ml.evaluate import evaluate
 
-    metrics = evaluate(args.data, args.out, args.checkpoint, args.batch_size, args.split, args.seed, args.bootstrap)
+    metrics = evaluate(
+        args.data, args.out, args.checkpoint, args.batch_size, args.split, args.seed, args.bootstrap, args.eyes_together
+    )
     return {k: v for k, v in metrics.items() if k not in ("per_class", "per_source")}
 
 
@@ -173,7 +181,7 @@ def _tsne(args: argparse.Namespace) -> dict:
 def _predict(args: argparse.Namespace) -> list:
     from ml.predictor import predict_files
 
-    return predict_files(args.images, args.out, args.checkpoint)
+    return predict_files(args.images, args.out, args.checkpoint, args.eyes_together)
 
 
 def _examples(args: argparse.Namespace) -> dict:

@@ -71,16 +71,22 @@ def _per_source(samples: Sequence[Sample], y_true: np.ndarray, probs: np.ndarray
     return result
 
 
-def _pairing_summary(predictor: Predictor, partner: np.ndarray, y_true: np.ndarray, single: np.ndarray) -> dict:
-    """How many photographs were graded with their other eye, and the metrics had each been graded alone."""
-    if predictor.pairing is None:
+def _pairing_summary(
+    predictor: Predictor, partner: np.ndarray, y_true: np.ndarray, other: np.ndarray | None, used: bool
+) -> dict:
+    """Whether the headline metrics grade each eye with its other eye, and the metrics the other way.
+
+    other: the probabilities of the way not taken (each eye alone when used, both together when not), or
+    None when the checkpoint's card has no pairing."""
+    if predictor.pairing is None or other is None:
         return {"used": False, "reason": "the checkpoint's card has no pairing: every eye graded alone"}
-    alone = classification_metrics(y_true, single.argmax(1), single, predictor.labels)
+    metrics = classification_metrics(y_true, other.argmax(1), other, predictor.labels)
+    summary = {k: v for k, v in metrics.items() if k != "per_class"}
     return {
-        "used": True,
+        "used": used,
         "weight": predictor.pairing.weight,
         "photographs_with_other_eye": int((partner >= 0).sum()),
-        "single_eye": {k: v for k, v in alone.items() if k not in ("per_class",)},
+        "single_eye" if used else "eyes_together": summary,
     }
 
 
@@ -92,8 +98,13 @@ def evaluate(
     split: str | None = None,
     seed: int = 0,
     bootstrap: int = 1000,
+    eyes_together: bool = False,
 ) -> dict[str, Any]:
-    """Write metrics.json, confusion_matrix.png, roc_referable.png and predictions.csv; return the metrics."""
+    """Write metrics.json, confusion_matrix.png, roc_referable.png and predictions.csv; return the metrics.
+
+    Each eye is graded alone, as the portal does by default; eyes_together pools each photograph with its
+    other eye where both are in the folders (ml/pairing.py), as the portal does with DR_GRADE_EYES_TOGETHER.
+    The other way's metrics are reported under "pairing" either way."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     selected = select_samples(data, split, seed)  # a wrong folder fails before the model loads
@@ -102,15 +113,17 @@ def evaluate(
     if not samples:
         raise ValueError(f"no readable images in {list(map(str, data))}")
     y_true = np.array([s.label for s in samples])
-    # As the portal grades an examination: each eye with its other eye where both are here (ml/pairing.py).
+    if eyes_together and predictor.pairing is None:
+        raise ValueError("the checkpoint's card has no pairing: fit it first (python -m ml fit-pairing)")
     partner = sample_partners(samples)
-    probs = predictor.pairing.pool(single, partner) if predictor.pairing else single
+    pooled = predictor.pairing.pool(single, partner) if predictor.pairing else None
+    probs, other = (pooled, single) if eyes_together else (single, pooled)
     metrics = classification_metrics(y_true, probs.argmax(1), probs, predictor.labels)
     examinations = [f"{s.source}/{s.patient_id}" for s in samples]
     metrics |= {
         "per_source": _per_source(samples, y_true, probs),
         "per_examination": examination_referral(examinations, y_true, probs.argmax(1), probs),
-        "pairing": _pairing_summary(predictor, partner, y_true, single),
+        "pairing": _pairing_summary(predictor, partner, y_true, other, eyes_together),
         "model_version": predictor.version,
         "checkpoint_sha256": predictor.checkpoint_sha256,
         "data": [str(d) for d in data] + ([f"split={split} seed={seed}"] if split else []),
@@ -124,6 +137,6 @@ def evaluate(
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     plot_confusion(np.array(metrics["confusion_matrix"]), predictor.labels, out / "confusion_matrix.png")
     plot_roc(y_true >= 1, probs[:, 1:].sum(axis=1), metrics["referable_roc_auc"], out / "roc_referable.png")
-    paired = (partner >= 0) if predictor.pairing else np.zeros(len(samples), dtype=bool)
+    paired = (partner >= 0) if eyes_together else np.zeros(len(samples), dtype=bool)
     _write_predictions(out / "predictions.csv", samples, probs, predictor.labels, paired)
     return metrics

@@ -143,13 +143,13 @@ def fit_on(probs: np.ndarray, labels: np.ndarray, samples: Sequence[Sample]) -> 
 def with_pairing(
     card: dict[str, Any], section: dict[str, Any] | None, test: tuple[np.ndarray, np.ndarray, list]
 ) -> dict[str, Any]:
-    """The card with its "pairing" section and test metrics as the portal grades (each eye with its other
-    eye); the single-eye test metrics are kept beside them. test: (single-eye probabilities, labels, samples)."""
+    """The card with its "pairing" section: the test metrics stay each eye's alone (how the portal grades by
+    default); the section carries the test metrics with both eyes together. test: (single-eye probabilities,
+    labels, samples)."""
     single, labels, samples = test
-    card = {k: v for k, v in card.items() if k not in ("pairing", "test_metrics_single_eye")}
-    alone = classification_metrics(labels, single.argmax(1), single)
+    card = {k: v for k, v in card.items() if k != "pairing"}
+    card["test_metrics"] = classification_metrics(labels, single.argmax(1), single)
     if section is None:
-        return card | {"test_metrics": alone}
+        return card
     probs = Pairing.from_card({"pairing": section}).pool(single, sample_partners(samples))  # type: ignore[union-attr]
-    paired = classification_metrics(labels, probs.argmax(1), probs)
-    return card | {"pairing": section, "test_metrics": paired, "test_metrics_single_eye": alone}
+    return card | {"pairing": section | {"test_metrics": classification_metrics(labels, probs.argmax(1), probs)}}

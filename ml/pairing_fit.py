@@ -2,7 +2,9 @@
 
 Training does this itself (train.finalise); this command gives a checkpoint trained before pairing existed
 the same card section, measured the same way: fitted on the validation split, then the test split's
-metrics with and without it. The weights are written again with the new card embedded (same values).
+metrics with it (in the section; the card's own test metrics stay each eye's alone). The weights are
+written again with the new card embedded (same values, same version: whether an examination's eyes were
+graded together is the portal's setting, and each prediction records it).
 """
 
 from __future__ import annotations
@@ -17,8 +19,6 @@ from ml.checkpoint import load_checkpoint, save_checkpoint
 from ml.evaluate import grade_samples, select_samples
 from ml.pairing import fit_on, with_pairing
 from ml.predictor import Predictor, default_checkpoint_path
-
-VERSION_SUFFIX = "+pair"
 
 
 def fit_checkpoint_pairing(
@@ -37,11 +37,7 @@ def fit_checkpoint_pairing(
     model, card = load_checkpoint(source)
     card = {k: v for k, v in card.items() if k not in ("sha256", "weights_file", "dtype")}
     card = with_pairing(card, section, (test_probs, np.array([s.label for s in test_kept]), test_kept))
-    # The same weights now grade differently: predictions must say so.
-    card["version"] = str(card.get("version", "unknown")).removesuffix(VERSION_SUFFIX) + VERSION_SUFFIX
     card["pairing"]["split"] = f"seed={seed} over {[str(d) for d in data]}"
     target = Path(out) if out else source
     final = save_checkpoint(model, target, card, half=True)
-    return {"checkpoint": str(target), "version": final["version"], "pairing": final["pairing"]} | {
-        key: final[key] for key in ("test_metrics", "test_metrics_single_eye")
-    }
+    return {"checkpoint": str(target), "version": final["version"], "pairing": final["pairing"]}

@@ -178,18 +178,21 @@ class Predictor:
         return ImagePrediction(index, self.labels[index], confidences, heat, blended, 0.0, alone)
 
 
-def predict_files(paths: Sequence[str], out: str | Path, checkpoint: str | None = None) -> list[dict[str, object]]:
+def predict_files(
+    paths: Sequence[str], out: str | Path, checkpoint: str | None = None, eyes_together: bool = False
+) -> list[dict[str, object]]:
     """The `predict` command: JSON-ready results, with an overlay PNG and a .npy heatmap per image."""
     predictor = Predictor(checkpoint)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     images = [Image.open(path) for path in paths]
     # Files named as Kaggle's are ("<patient>_left.jpeg", "<patient>_right.jpeg") say whose eye each is:
-    # a patient's two eyes given together are graded together, as the portal grades an examination.
+    # with eyes_together, a patient's two eyes given together are graded together (ml/pairing.py).
     names = [Path(path).name for path in paths]
     patients, eyes = [patient_from_filename(n) for n in names], [eye_from_filename(n) for n in names]
+    named = {"eyes": eyes, "patients": patients} if eyes_together else {}
     rows = []
-    for path, result in zip(paths, predictor.predict(images, eyes=eyes, patients=patients), strict=True):
+    for path, result in zip(paths, predictor.predict(images, **named), strict=True):
         stem = Path(path).stem
         overlay_path, heatmap_path = out / f"{stem}_heatmap.png", out / f"{stem}_heatmap.npy"
         result.overlay.save(overlay_path)

@@ -439,7 +439,7 @@ def finalise(
     # Both eyes together (ml/pairing.py), fitted on validation like the temperature, measured on test.
     pairing = fit_on(softmax(val_logits, temperature), val_labels, splits["val"].samples)
     card = with_pairing(card, pairing, (probs, test_labels, splits["test"].samples))
-    test_metrics = card["test_metrics"]
+    test_metrics = card["test_metrics"]  # each eye alone; with both eyes together under card["pairing"]
     card["training"] = card.get("training", {}) | {"stopped": stopped}
     final = save_checkpoint(model, out / "model.safetensors", card, half=True)
     (out / "test_metrics.json").write_text(json.dumps(test_metrics, indent=2) + "\n")

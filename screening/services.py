@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
@@ -200,9 +201,9 @@ def examination_grade(*, examination_id: int) -> Examination | None:
     if set(eyes) != set(SIDES):
         raise grading.PermanentGradingError("The examination does not have both a right and a left photograph.")
     photographs = _per_eye(grading.open_eye_image, [eyes[side] for side in SIDES])
-    # Together only when both photographs passed the quality check: a dark or blurred photograph's
-    # probabilities must not move the grade of the eye that was photographed well.
-    together = all(eyes[side].gradable is not False for side in SIDES)
+    # Together (where the clinic turned it on) only when both photographs passed the quality check: a dark
+    # or blurred photograph's probabilities must not move the grade of the eye that was photographed well.
+    together = settings.DR_GRADE_EYES_TOGETHER and all(eyes[side].gradable is not False for side in SIDES)
     predictor, results = grading.predict(photographs, eyes=[str(side) for side in SIDES] if together else None)
     # Encoded before the transaction: the row locks below are then held for milliseconds only.
     heatmaps = dict(zip(SIDES, _per_eye(_encode_overlay, results), strict=True))

@@ -179,6 +179,11 @@ RESCREEN_INTERVAL_DAYS = env.int("RESCREEN_INTERVAL_DAYS", default=365)
 
 # The grading model: the shipped checkpoint unless a path is given.
 DR_CHECKPOINT_PATH = env("DR_CHECKPOINT_PATH", default=None)
+# Grade an examination's two eyes together (ml/pairing.py) where the checkpoint's card says how. Off by
+# default: on the test split it raised QWK (0.399 -> 0.433) but lowered the examinations' referral
+# sensitivity (0.524 -> 0.476, a referable patient in twenty more sent home); a screening programme's
+# clinical lead weighs that, not a default (docs/model/MODEL_CARD.md).
+DR_GRADE_EYES_TOGETHER = env.bool("DR_GRADE_EYES_TOGETHER", default=False)
 
 # Celery. The embedded default is kombu's filesystem transport: a real broker with no server.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")

@@ -154,7 +154,7 @@ def paired_folder(fundus_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
     return folder
 
 
-def test_fit_pairing_command_writes_the_section_and_marks_the_version(
+def test_fit_pairing_command_writes_the_section_and_keeps_the_version(
     tiny_checkpoint: Path, paired_folder: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "paired.safetensors"
@@ -166,12 +166,12 @@ def test_fit_pairing_command_writes_the_section_and_marks_the_version(
     assert card["pairing"]["weight"] in WEIGHTS
     assert card["pairing"]["temperature"] > 0
     assert "3 photographs" not in card["pairing"]["fitted_on"] and "6 photographs" in card["pairing"]["fitted_on"]
-    assert card["version"] == "tiny-test+pair"
-    assert {"test_metrics", "test_metrics_single_eye"} <= set(card)
+    # Same weights, same version: whether an examination's eyes were graded together, each prediction says.
+    assert card["version"] == "tiny-test"
+    assert card["test_metrics"]["n"] == card["pairing"]["test_metrics"]["n"]  # each eye alone / together
     assert Predictor(out).pairing == Pairing.from_card(card)
-    # Fitted again on its own output: one suffix, not two.
-    assert main(["fit-pairing", "--data", str(paired_folder), "--checkpoint", str(out)]) == 0
-    assert json.loads(out.with_suffix(".json").read_text())["version"] == "tiny-test+pair"
+    assert main(["fit-pairing", "--data", str(paired_folder), "--checkpoint", str(out)]) == 0  # again, in place
+    assert json.loads(out.with_suffix(".json").read_text())["pairing"]["weight"] == card["pairing"]["weight"]
 
 
 def test_fit_pairing_command_refuses_data_without_pairs(
@@ -188,7 +188,7 @@ def test_evaluate_grades_each_eye_with_its_other_eye_and_reports_both(
     tiny_checkpoint: Path, paired_folder: Path, tmp_path: Path
 ) -> None:
     checkpoint = _paired_copy(tiny_checkpoint, tmp_path / "model", 0.5)
-    metrics = evaluate([paired_folder], tmp_path / "out", checkpoint, bootstrap=0)
+    metrics = evaluate([paired_folder], tmp_path / "out", checkpoint, bootstrap=0, eyes_together=True)
     assert metrics["pairing"]["used"] is True
     assert metrics["pairing"]["photographs_with_other_eye"] == 18
     assert "quadratic_weighted_kappa" in metrics["pairing"]["single_eye"]
@@ -202,9 +202,24 @@ def test_evaluate_grades_each_eye_with_its_other_eye_and_reports_both(
     assert all(len(values) == 1 for values in by_patient.values())
 
 
+def test_evaluate_grades_each_eye_alone_by_default_and_reports_the_pairing_beside(
+    tiny_checkpoint: Path, paired_folder: Path, tmp_path: Path
+) -> None:
+    checkpoint = _paired_copy(tiny_checkpoint, tmp_path / "model", 0.5)
+    metrics = evaluate([paired_folder], tmp_path / "out", checkpoint, bootstrap=0)
+    assert metrics["pairing"]["used"] is False
+    assert "quadratic_weighted_kappa" in metrics["pairing"]["eyes_together"]
+    alone = evaluate([paired_folder], tmp_path / "plain", tiny_checkpoint, bootstrap=0)
+    assert metrics["confusion_matrix"] == alone["confusion_matrix"]  # the headline: each eye alone
+    with (tmp_path / "out" / "predictions.csv").open() as handle:
+        assert {row["other_eye_used"] for row in csv.DictReader(handle)} == {"no"}
+
+
 def test_evaluate_without_pairing_says_so(tiny_checkpoint: Path, paired_folder: Path, tmp_path: Path) -> None:
     metrics = evaluate([paired_folder], tmp_path, tiny_checkpoint, bootstrap=0)
     assert metrics["pairing"]["used"] is False
+    with pytest.raises(ValueError, match="no pairing"):
+        evaluate([paired_folder], tmp_path, tiny_checkpoint, bootstrap=0, eyes_together=True)
 
 
 def test_training_fits_pairing_on_validation_and_keeps_the_single_eye_test_metrics(
@@ -217,12 +232,12 @@ def test_training_fits_pairing_on_validation_and_keeps_the_single_eye_test_metri
     card = train(tiny_config(tmp_path / "run", data=[str(paired_folder)], version="tiny-paired"))
     assert card["pairing"]["weight"] in WEIGHTS
     assert "6 photographs" in card["pairing"]["fitted_on"]
-    assert card["test_metrics"]["n"] == card["test_metrics_single_eye"]["n"] == 6
+    assert card["test_metrics"]["n"] == card["pairing"]["test_metrics"]["n"] == 6
 
 
 def test_training_without_pairs_in_validation_grades_the_eyes_apart(tiny_checkpoint: Path) -> None:
     card = json.loads(tiny_checkpoint.with_suffix(".json").read_text())
-    assert "pairing" not in card and "test_metrics_single_eye" not in card
+    assert "pairing" not in card
 
 
 def test_predict_command_grades_a_patients_two_named_eyes_together(
@@ -233,7 +248,10 @@ def test_predict_command_grades_a_patients_two_named_eyes_together(
     for name, original in files.items():
         shutil.copy(fundus_dir / original, tmp_path / name)
     paths = [str(tmp_path / name) for name in files]
-    assert main(["predict", *paths, "--checkpoint", str(checkpoint), "--out", str(tmp_path / "out")]) == 0
+    command = ["predict", *paths, "--checkpoint", str(checkpoint), "--out", str(tmp_path / "out")]
+    assert main(command) == 0
+    assert [row["other_eye_used"] for row in json.loads(capsys.readouterr().out)] == [False] * 3  # by default
+    assert main([*command, "--eyes-together"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [row["other_eye_used"] for row in rows] == [True, True, False]
     assert rows[0]["confidences"] == pytest.approx(rows[1]["confidences"], abs=1e-6)

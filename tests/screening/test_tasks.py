@@ -26,6 +26,7 @@ def paired_checkpoint(tiny_checkpoint, settings, tmp_path):  # type: ignore[no-u
     card = json.loads(tiny_checkpoint.with_suffix(".json").read_text())
     paired.with_suffix(".json").write_text(json.dumps(card | {"pairing": {"weight": 0.5, "temperature": 1.0}}))
     settings.DR_CHECKPOINT_PATH = str(paired)
+    settings.DR_GRADE_EYES_TOGETHER = True
     return paired
 
 
@@ -209,3 +210,12 @@ def test_an_ungradable_photograph_does_not_move_the_other_eyes_grade(  # type: i
     alone = grading.get_predictor().predict(photographs, heatmaps=False)
     for side, result in zip(("right", "left"), alone, strict=True):
         assert list(by_side[side].confidences.values()) == pytest.approx(list(result.confidences.values()), abs=1e-5)
+
+
+def test_a_checkpoint_with_pairing_grades_each_eye_alone_unless_the_clinic_turns_it_on(  # type: ignore[no-untyped-def]
+    examination, paired_checkpoint, settings
+) -> None:
+    settings.DR_GRADE_EYES_TOGETHER = False  # the default
+    assert grade_examination.apply(args=[examination.pk]).get() == "done"
+    predictions = list(Prediction.objects.filter(eye_image__examination=examination))
+    assert len(predictions) == 2 and not any(p.graded_with_other_eye for p in predictions)
