@@ -7,15 +7,18 @@ are only ever served here, after the clinic check, and audited; never as public 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.forms import Form
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from audit.services import record_event
 from dr_portal.throttling import throttle_posts
@@ -162,8 +165,24 @@ def statistics(request: HttpRequest) -> HttpResponse:
     return render(request, "screening/statistics.html", figures)
 
 
+def _post_else_back_to_examination(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """An examination's POST-only action. A GET, which is what the login page sends to its "next" after a
+    session ended under a form (sign-off, amendment, void), goes back to the examination instead of a
+    blank 405; other methods are refused."""
+
+    @wraps(view)
+    def checked(request: HttpRequest, examination_id: int) -> HttpResponse:
+        if request.method in ("GET", "HEAD"):
+            return redirect("screening:detail", examination_id=examination_id)
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        return view(request, examination_id)
+
+    return checked
+
+
 @login_required
-@require_POST
+@_post_else_back_to_examination
 def review_create(request: HttpRequest, examination_id: int) -> HttpResponse:
     examination = selectors.examination_get(user=request.user, examination_id=examination_id)
     _doctor(request, "Only doctors review examinations.")
@@ -187,7 +206,7 @@ def review_create(request: HttpRequest, examination_id: int) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@_post_else_back_to_examination
 def examination_void(request: HttpRequest, examination_id: int) -> HttpResponse:
     """Mark the examination "entered in error" (the service audits it); the record itself is kept."""
     examination = selectors.examination_get(user=request.user, examination_id=examination_id)
@@ -210,7 +229,7 @@ def examination_void(request: HttpRequest, examination_id: int) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@_post_else_back_to_examination
 def review_amend(request: HttpRequest, examination_id: int) -> HttpResponse:
     """Replace a signed-off review's grades and notes, with a reason; the service keeps the earlier version
     and audits it."""

@@ -1,46 +1,66 @@
 // Every signed-in page: warn before the idle session ends, and let the user stay signed in.
 //
 // The session ends after SESSION_IDLE_TIMEOUT_SECONDS without a request. Typing a long review note is no
-// request, so a doctor could lose the note on "Sign off" to the login page. Shown `data-warning` seconds
-// before the end (WCAG 2.2.1: at least 20 seconds to answer, and a simple way to extend); "Stay signed in"
-// renews the session. Every tab of the portal shares the time of the last request through localStorage,
-// so activity in one tab keeps another's warning away; a page that talks to the server in the background
-// (the result page's polling) says so with the "dr:session-renewed" event.
+// request, so a doctor could lose the note on "Sign off" to the login page. Three defences:
+// - typing, clicking or scrolling on the page renews the session now and then (at most every quarter of
+//   the timeout): a user at the keyboard is not idle;
+// - `data-warning` seconds before the end, a warning with "Stay signed in" (WCAG 2.2.1: at least 20
+//   seconds to answer, and a simple way to extend). It takes the focus only if the user is not in a field;
+// - once the session has ended, a form sent from the page is not lost: its fields are kept in this tab's
+//   sessionStorage, the login page is opened, and the form is filled in again when the page is back.
+// Every tab of the portal shares the time of the last request through localStorage, so activity in one tab
+// keeps another's warning away; a page that talks to the server in the background (the result page's
+// polling) says so with the "dr:session-renewed" event.
 (function () {
   "use strict";
   const box = document.getElementById("session-timeout");
   if (!box) return;
   const KEY = "dr-portal-session-renewed";
+  const DRAFT = "dr-portal-draft:" + window.location.pathname;
   const idle = Number(box.dataset.seconds) * 1000;
   const warning = Number(box.dataset.warning) * 1000;
+  const title = box.querySelector("#session-timeout-title");
   const left = box.querySelector(".session-timeout-left");
   const live = box.querySelector(".session-timeout-live");
   const ended = box.querySelector(".session-timeout-ended");
   const stay = box.querySelector(".session-timeout-stay");
   let renewed = Date.now();
+  let renewing = false;
+  let over = false;
   let timer = null;
   let returnFocus = null;
 
-  function remember(time) {
-    renewed = Math.max(renewed, time);
+  function store(area, key, value) {
     try {
-      localStorage.setItem(KEY, String(renewed));
+      if (value === null) area.removeItem(key);
+      else area.setItem(key, value);
     } catch (error) {
-      // Storage refused (private mode, quota): this tab keeps its own time.
+      // Storage refused (private mode, quota): this tab keeps its own time, and a draft is not kept.
     }
   }
 
-  function shared() {
+  function read(area, key) {
     try {
-      return Number(localStorage.getItem(KEY)) || 0;
+      return area.getItem(key);
     } catch (error) {
-      return 0;
+      return null;
     }
+  }
+
+  function remember(time) {
+    renewed = Math.max(renewed, time);
+    store(localStorage, KEY, String(renewed));
+  }
+
+  function editing() {
+    const element = document.activeElement;
+    return Boolean(element && (element.isContentEditable || element.matches("input, textarea, select")));
   }
 
   function hide() {
     if (box.hidden) return;
     box.hidden = true;
+    document.body.classList.remove("session-warning");
     if (returnFocus && document.contains(returnFocus)) returnFocus.focus();
     returnFocus = null;
   }
@@ -48,47 +68,126 @@
   function show(secondsLeft) {
     left.textContent = secondsLeft === 1 ? "1 second" : secondsLeft + " seconds";
     if (!box.hidden) return;
-    returnFocus = document.activeElement;
     box.hidden = false;
-    stay.focus();
+    document.body.classList.add("session-warning"); // room below the page's last button
+    if (!editing()) {
+      returnFocus = document.activeElement;
+      stay.focus();
+    }
+  }
+
+  function csrfToken() {
+    // The cookie, not the token the page was drawn with: signing in again in another tab replaces it.
+    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    return match ? decodeURIComponent(match[1]) : box.dataset.csrf;
+  }
+
+  function renew() {
+    if (renewing || over) return Promise.resolve();
+    renewing = true;
+    stay.disabled = true;
+    return fetch(box.dataset.keepalive, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" },
+    })
+      .then(function (response) {
+        if (response.status === 401) return end();
+        if (!response.ok) throw new Error(response.status);
+        remember(Date.now());
+        hide();
+      })
+      .catch(function () {
+        // No answer, or a refusal that is not the session's: the countdown goes on; try again later.
+      })
+      .finally(function () {
+        renewing = false;
+        stay.disabled = false;
+      });
   }
 
   function end() {
+    over = true;
     clearInterval(timer);
+    title.textContent = "Your session has ended";
+    box.setAttribute("aria-describedby", ended.id);
     live.hidden = true;
     stay.hidden = true;
     ended.hidden = false;
     box.hidden = false;
+    document.body.classList.add("session-warning");
     ended.querySelector("a").focus();
   }
 
   function tick() {
-    renewed = Math.max(renewed, shared());
+    renewed = Math.max(renewed, Number(read(localStorage, KEY)) || 0);
     const remaining = renewed + idle - Date.now();
     if (remaining <= 0) return end();
     if (remaining <= warning) return show(Math.ceil(remaining / 1000));
     hide();
   }
 
-  stay.addEventListener("click", function () {
-    stay.disabled = true;
-    fetch(box.dataset.keepalive, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "X-CSRFToken": box.dataset.csrf, Accept: "application/json" },
-    })
-      .then(function (response) {
-        if (response.status === 401 || response.status === 403) return end();
-        if (!response.ok) throw new Error(response.status);
-        remember(Date.now());
-        hide();
-      })
-      .catch(function () {
-        // The server did not answer: say nothing new, the countdown goes on and the button can be pressed again.
-      })
-      .finally(function () {
-        stay.disabled = false;
+  function active() {
+    // A user at the page: renew once a quarter of the timeout has passed since the last request.
+    if (!over && Date.now() - renewed > idle / 4) renew();
+  }
+
+  function keepDraft(form) {
+    const fields = {};
+    Array.from(form.elements).forEach(function (field) {
+      if (!field.name || field.type === "hidden" || field.type === "file" || field.type === "password") return;
+      if ((field.type === "radio" || field.type === "checkbox") && !field.checked) return;
+      fields[field.name] = field.value;
+    });
+    store(sessionStorage, DRAFT, JSON.stringify({ action: form.getAttribute("action") || "", fields: fields }));
+  }
+
+  function restoreDraft() {
+    const saved = read(sessionStorage, DRAFT);
+    if (!saved) return;
+    store(sessionStorage, DRAFT, null);
+    let draft;
+    try {
+      draft = JSON.parse(saved);
+    } catch (error) {
+      return;
+    }
+    const form = Array.from(document.querySelectorAll("main form")).find(function (candidate) {
+      return (candidate.getAttribute("action") || "") === draft.action;
+    });
+    if (!form) return;
+    Object.keys(draft.fields).forEach(function (name) {
+      Array.from(form.elements).filter(function (field) { return field.name === name; }).forEach(function (field) {
+        if (field.type === "radio" || field.type === "checkbox") field.checked = field.value === draft.fields[name];
+        else field.value = draft.fields[name];
       });
+    });
+    const details = form.closest("details");
+    if (details) details.open = true;
+    const note = document.createElement("p");
+    note.className = "messages draft-restored";
+    note.setAttribute("role", "status");
+    note.setAttribute("tabindex", "-1");
+    note.textContent = "What you had entered before your session ended is filled in again: check it and send it.";
+    form.prepend(note);
+    note.focus();
+  }
+
+  document.addEventListener(
+    "submit",
+    function (event) {
+      const form = event.target;
+      if (!over || !form.closest("main") || (form.method || "").toLowerCase() !== "post") return;
+      // The session is gone: sent now, the form would be lost on the way to the login page.
+      event.preventDefault();
+      keepDraft(form);
+      window.location.assign(ended.querySelector("a").href);
+    },
+    true,
+  );
+  stay.addEventListener("click", renew);
+  ["keydown", "pointerdown", "input", "wheel"].forEach(function (type) {
+    document.addEventListener(type, active, { passive: true, capture: true });
   });
   document.addEventListener("dr:session-renewed", function () {
     remember(Date.now());
@@ -97,5 +196,6 @@
     if (event.key === KEY) tick();
   });
   remember(Date.now()); // this page's own request renewed the session
+  restoreDraft();
   timer = setInterval(tick, 1000);
 })();

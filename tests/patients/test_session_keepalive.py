@@ -42,3 +42,11 @@ def test_signed_in_pages_carry_the_warning_and_the_login_page_does_not(client, o
     assert 'id="session-timeout"' in page
     assert 'data-seconds="900"' in page and 'data-warning="120"' in page
     assert f'data-keepalive="{URL}"' in page
+
+
+def test_the_admin_pages_carry_the_warning_too(client, django_user_model, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.SESSION_COOKIE_AGE = 900
+    admin = django_user_model.objects.create_superuser("site-admin", "admin@example.org", "a-long-Passphrase-9")
+    client.force_login(admin)
+    page = client.get("/admin/").content.decode()
+    assert 'id="session-timeout"' in page and "session-timeout.js" in page and "session-timeout.css" in page

@@ -9,9 +9,12 @@ import time
 
 import pytest
 
+from tests.examination_data import graded_examination
+
 from .conftest import open_signed_in
 
 pytestmark = pytest.mark.browser
+NOTE = "Dot haemorrhages temporal to the right macula."
 
 
 @pytest.fixture
@@ -51,3 +54,57 @@ def test_an_ignored_warning_ends_with_a_way_to_sign_in_again(signed_in, live_ser
     assert link.get_attribute("href") == "/accounts/login/?next=/patients/"
     link.click()
     page.wait_for_url("**/accounts/login/**")
+
+
+def test_typing_keeps_the_session_and_the_warning_never_takes_the_focus(signed_in, live_server) -> None:  # type: ignore[no-untyped-def]
+    """The audit's finding: the warning took the focus while a doctor typed, and the keystrokes were lost."""
+    page = signed_in
+    search = page.locator("main input[type=search], main input[name=q]").first
+    search.click()
+    typed = ""
+    for letter in "retinopathy":  # one a second: past the warning's time and the end's, without a request
+        page.keyboard.type(letter)
+        typed += letter
+        time.sleep(1.1)
+        assert page.locator("#session-timeout").is_hidden()
+    assert search.input_value() == typed
+    assert page.evaluate("document.activeElement.name") == search.get_attribute("name")
+    page.goto(f"{live_server.url}/patients/")
+    assert "/accounts/login/" not in page.url  # the typing renewed the session
+
+
+def test_a_review_sent_after_the_session_ended_is_kept_and_filled_in_again(  # type: ignore[no-untyped-def]
+    live_server, browser_page, colleague, patient, password, settings
+) -> None:
+    """The audit's finding: 'Sign off' after the end went to the login page, then to a blank 405 page, and the
+    notes and grades were gone."""
+    from screening.models import Review
+
+    settings.SESSION_COOKIE_AGE = 8
+    examination = graded_examination(patient=patient)
+    page = browser_page
+    result = f"/screening/examinations/{examination.pk}/"
+    errors = open_signed_in(page, live_server.url, colleague, password, result)
+    page.locator("#review input[name=right_grade][value='1']").check()
+    page.locator("#review input[name=left_grade][value='0']").check()
+    page.fill("#review textarea[name=notes]", NOTE)
+    page.locator("#session-timeout .session-timeout-ended").wait_for(state="visible", timeout=15_000)
+    page.click("#review button[type=submit]")
+    page.wait_for_url("**/accounts/login/**")
+    page.fill("#id_username", colleague.username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}{result}")
+    restored = page.locator(".draft-restored")
+    restored.wait_for(state="visible", timeout=5_000)
+    assert (
+        page.locator("#review textarea[name=notes]").input_value() == "Dot haemorrhages temporal to the right macula."
+    )
+    assert page.locator("#review input[name=right_grade][value='1']").is_checked()
+    assert not Review.objects.filter(examination=examination).exists()  # nothing was sent without a session
+    page.click("#review button[type=submit]")
+    page.wait_for_selector("text=Review signed off.")
+    review = Review.objects.get(examination=examination)
+    assert (review.right_grade, review.left_grade) == (1, 0)
+    assert review.notes == NOTE
+    assert errors == []

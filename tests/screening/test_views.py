@@ -768,3 +768,14 @@ def test_the_result_page_says_when_an_eye_was_graded_with_the_other(client, owne
     assert "Graded together with the other eye" not in client.get(url).content.decode()
     Prediction.objects.filter(eye_image__examination=examination).update(graded_with_other_eye=True)
     assert client.get(url).content.decode().count("Graded together with the other eye") == 2
+
+
+@pytest.mark.parametrize("action", ["review", "review_amend", "void"])
+def test_a_get_of_an_examination_action_goes_back_to_the_examination(client, colleague, patient, action) -> None:  # type: ignore[no-untyped-def]
+    """What the login page sends to its "next" after a session ended under a form: it was a blank 405."""
+    examination = graded_examination(patient=patient)
+    client.force_login(colleague)
+    response = client.get(reverse(f"screening:{action}", kwargs={"examination_id": examination.pk}))
+    assert response.status_code == 302
+    assert response["Location"] == reverse("screening:detail", kwargs={"examination_id": examination.pk})
+    assert client.put(reverse(f"screening:{action}", kwargs={"examination_id": examination.pk})).status_code == 405
