@@ -779,3 +779,11 @@ def test_a_get_of_an_examination_action_goes_back_to_the_examination(client, col
     assert response.status_code == 302
     assert response["Location"] == reverse("screening:detail", kwargs={"examination_id": examination.pk})
     assert client.put(reverse(f"screening:{action}", kwargs={"examination_id": examination.pk})).status_code == 405
+
+
+def test_an_unreviewed_examinations_review_form_is_not_printed(client, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+    """Printed, the empty form left a 'Review' heading and its instruction on the paper record."""
+    examination = graded_examination(patient=patient)
+    client.force_login(colleague)
+    html = client.get(reverse("screening:detail", kwargs={"examination_id": examination.pk})).content.decode()
+    assert '<section class="card review no-print" id="review">' in html
