@@ -47,6 +47,12 @@ class ImagePrediction:
     other_eye_used: bool = False  # graded together with the same patient's other eye (ml/pairing.py)
 
     @property
+    def single_eye_class(self) -> int:
+        """The class index this image alone would be given."""
+        own = self.single_eye_confidences or self.confidences
+        return list(own.values()).index(max(own.values()))
+
+    @property
     def single_eye_score(self) -> float:
         """The confidence of the class this image alone would be given (the seed rule's evaluation score)."""
         return max((self.single_eye_confidences or self.confidences).values())

@@ -297,6 +297,7 @@ def _eye(eye: dict[str, Any], request: Request) -> dict[str, Any]:
         "label": eye["label"],
         "confidences": eye["confidences"],
         "graded_with_other_eye": eye["graded_with_other_eye"],
+        "alone": eye["alone"],
         "gradable": eye["gradable"],
         "image_url": absolute(eye["image_url"]),
         "heatmap_url": absolute(eye["heatmap_url"]),

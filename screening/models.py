@@ -129,6 +129,9 @@ class Prediction(models.Model):
     # probabilities were pooled in (ml/pairing.py): the seed rule's score. Null for predictions stored
     # before pairing existed, whose confidences are that already.
     seed_score = models.FloatField(null=True, blank=True)
+    # The class the photograph alone was given: with the eyes graded together it may differ from
+    # predicted_class, and the page then says so. Null for predictions stored before.
+    single_eye_class = models.PositiveSmallIntegerField(choices=Grade.choices, null=True, blank=True)
     # Graded together with the examination's other eye: the confidences weigh both photographs.
     graded_with_other_eye = models.BooleanField(default=False)
     inference_seconds = models.FloatField(default=0.0)

@@ -98,6 +98,7 @@ def examination_eyes(examination: Examination) -> dict[str, dict[str, Any]]:
             "confidences": prediction.confidences if prediction else None,
             "score": prediction.score if prediction else None,
             "graded_with_other_eye": prediction.graded_with_other_eye if prediction else None,
+            "alone": _alone(prediction),
             "gradable": image.gradable if image else None,
             "quality_reasons": list((image.quality or {}).get("reasons", [])) if image else [],
             "prediction": prediction,
@@ -128,6 +129,19 @@ def pair_warning_of(examination: Examination) -> str | None:
         if warning:
             return str(warning)
     return None
+
+
+def _alone(prediction: Prediction | None) -> dict[str, Any] | None:
+    """What the eye's photograph alone was given, where the eyes were graded together (else None)."""
+    if prediction is None or not prediction.graded_with_other_eye or prediction.single_eye_class is None:
+        return None
+    grade = prediction.single_eye_class
+    return {
+        "grade": grade,
+        "label": Grade(grade).label,
+        "score": prediction.seed_score,
+        "changed": grade != prediction.predicted_class,
+    }
 
 
 def model_version_of(examination: Examination) -> str | None:

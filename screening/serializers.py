@@ -75,6 +75,13 @@ class ConfidencesSerializer(serializers.Serializer):
         return {label: serializers.FloatField(min_value=0.0, max_value=1.0) for label in Grade.labels}
 
 
+class EyeAloneSerializer(serializers.Serializer):
+    grade = serializers.ChoiceField(choices=Grade.choices)
+    label = serializers.CharField()
+    score = serializers.FloatField(min_value=0.0, max_value=1.0, help_text="the confidence of that grade")
+    changed = serializers.BooleanField(help_text="the other eye changed this eye's grade")
+
+
 class EyeOutputSerializer(serializers.Serializer):
     grade = serializers.ChoiceField(choices=Grade.choices, allow_null=True)
     label = serializers.CharField(allow_null=True)
@@ -83,6 +90,10 @@ class EyeOutputSerializer(serializers.Serializer):
         allow_null=True,
         help_text="The confidences weigh the examination's other photograph too (docs/model/MODEL_CARD.md); "
         "null until graded",
+    )
+    alone = EyeAloneSerializer(
+        allow_null=True,
+        help_text="Graded together with the other eye: what this photograph alone was given (null otherwise)",
     )
     gradable = serializers.BooleanField(allow_null=True)
     image_url = serializers.URLField(allow_null=True)

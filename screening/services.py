@@ -259,6 +259,7 @@ def _prediction_save(
         confidence_mild=_unit(confidences[Grade.MILD]),
         confidence_proliferative=_unit(confidences[Grade.PROLIFERATIVE]),
         seed_score=_unit(result.single_eye_score),
+        single_eye_class=result.single_eye_class,
         graded_with_other_eye=result.other_eye_used,
         inference_seconds=result.inference_seconds,
     )

@@ -193,6 +193,7 @@ def test_both_eyes_are_graded_together_and_the_seed_score_is_each_eye_alone(  # 
     assert left.seed_score == pytest.approx(max(alone[1].confidences.values()), abs=1e-5)
     assert right.score == right.seed_score
     assert right.graded_with_other_eye and left.graded_with_other_eye
+    assert right.single_eye_class == alone[0].class_index and left.single_eye_class == alone[1].class_index
     single = np.array([list(result.confidences.values()) for result in alone])
     assert list(right.confidences.values()) == pytest.approx(pool(single, np.array([1, 0]), 0.5)[0], abs=1e-5)
 

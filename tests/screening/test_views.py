@@ -787,3 +787,22 @@ def test_an_unreviewed_examinations_review_form_is_not_printed(client, colleague
     client.force_login(colleague)
     html = client.get(reverse("screening:detail", kwargs={"examination_id": examination.pk})).content.decode()
     assert '<section class="card review no-print" id="review">' in html
+
+
+def test_an_eye_graded_with_the_other_says_what_its_photograph_alone_was_given(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+    """The exploratory test: the warning read a score and a grade the page never showed."""
+    examination = graded_examination(patient=patient, grades=(1, 0))
+    Prediction.objects.filter(eye_image__examination=examination, eye_image__side="right").update(
+        graded_with_other_eye=True, single_eye_class=0, seed_score=0.62
+    )
+    Prediction.objects.filter(eye_image__examination=examination, eye_image__side="left").update(
+        graded_with_other_eye=True, single_eye_class=0, seed_score=0.9
+    )
+    client.force_login(owner)
+    html = client.get(reverse("screening:detail", kwargs={"examination_id": examination.pk})).content.decode()
+    assert "This photograph alone: No DR (62%), <strong" in html  # right: Mild together, No DR alone
+    assert "a different grade: the other eye changed it" in html
+    assert "This photograph alone: No DR (90%)." in html  # left: the same grade either way
+    body = client.get(f"/api/v1/examinations/{examination.pk}/").json()
+    assert body["eyes"]["right"]["alone"] == {"grade": 0, "label": "No DR", "score": 0.62, "changed": True}
+    assert body["eyes"]["left"]["alone"]["changed"] is False
