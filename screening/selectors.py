@@ -410,12 +410,17 @@ def _y(grade: int) -> float:
 
 def worklist(*, user: User) -> QuerySet[Examination]:
     """Graded examinations of the user's clinic not yet reviewed nor entered in error: referable first, then
-    oldest first."""
+    oldest first.
+
+    Referable as the recommendation says it: an eye Mild or worse, and no ungradable photograph (that
+    examination's recommendation is "Retake", whatever the model made of the photograph it could not read;
+    it was marked "Referable" and put first)."""
     referable = Prediction.objects.filter(eye_image__examination=OuterRef("pk"), predicted_class__gte=Grade.MILD)
+    ungradable = EyeImage.objects.filter(examination=OuterRef("pk"), gradable=False)
     return (
         examination_list(user=user)
         .counted()
         .filter(status=Status.DONE, review__isnull=True)
-        .annotate(referable=Exists(referable))
+        .annotate(referable=Exists(referable) & ~Exists(ungradable))
         .order_by("-referable", "completed_at", "id")
     )

@@ -806,3 +806,19 @@ def test_an_eye_graded_with_the_other_says_what_its_photograph_alone_was_given(c
     body = client.get(f"/api/v1/examinations/{examination.pk}/").json()
     assert body["eyes"]["right"]["alone"] == {"grade": 0, "label": "No DR", "score": 0.62, "changed": True}
     assert body["eyes"]["left"]["alone"]["changed"] is False
+
+
+def test_the_worklist_does_not_call_a_retake_referable(client, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+    """The exploratory test: an examination whose recommendation is "Retake" was marked "Referable" and put
+    first, because the model graded its ungradable photograph Proliferative."""
+    from screening.models import EyeImage
+
+    healthy = _graded(_examination(owner, patient), right=(0, 0.9), left=(0, 0.9))
+    retake = _graded(_examination(owner, patient), right=(0, 0.9), left=(2, 0.9))
+    EyeImage.objects.filter(examination=retake, side="left").update(gradable=False)
+    referable = _graded(_examination(owner, patient), right=(1, 0.8), left=(0, 0.9))
+    client.force_login(colleague)
+    response = client.get(reverse("screening:worklist"))
+    assert [row["examination"].pk for row in response.context["rows"]] == [referable.pk, healthy.pk, retake.pk]
+    row = response.content.decode().split(f'data-examination="{retake.pk}"')[1].split("</tr>")[0]
+    assert "Referable" not in row
