@@ -15,6 +15,7 @@ from patients.selectors import patient_get
 from screening import services
 from screening.models import Examination, Prediction, Review, ReviewRevision, Status
 from screening.referral import SEED_MESSAGE
+from screening.selectors import whole_percentages
 from screening.tasks import grade_examination
 from tests.examination_data import graded_examination, prediction_for
 from tests.factories import PatientFactory
@@ -822,3 +823,12 @@ def test_the_worklist_does_not_call_a_retake_referable(client, owner, colleague,
     assert [row["examination"].pk for row in response.context["rows"]] == [referable.pk, healthy.pk, retake.pk]
     row = response.content.decode().split(f'data-examination="{retake.pk}"')[1].split("</tr>")[0]
     assert "Referable" not in row
+
+
+def test_an_eyes_percentages_add_up_to_100() -> None:
+    """The exploratory test: an eye's bars read 38 / 53 / 10 = 101%, each confidence rounded alone."""
+    confidences = {"No DR": 0.3756, "Mild": 0.5254, "Proliferative": 0.099}
+    assert [round(value * 100) for value in confidences.values()] == [38, 53, 10]  # as it was
+    assert whole_percentages(confidences) == {"No DR": 38, "Mild": 52, "Proliferative": 10}
+    for spread in ({"a": 1 / 3, "b": 1 / 3, "c": 1 / 3}, {"a": 0.995, "b": 0.004, "c": 0.001}):
+        assert sum(whole_percentages(spread).values()) == 100
