@@ -134,12 +134,16 @@
 
   function keepDraft(form) {
     const fields = {};
+    let files = false;
     Array.from(form.elements).forEach(function (field) {
+      if (field.type === "file" && field.files && field.files.length) files = true;
       if (!field.name || field.type === "hidden" || field.type === "file" || field.type === "password") return;
       if ((field.type === "radio" || field.type === "checkbox") && !field.checked) return;
       fields[field.name] = field.value;
     });
-    store(sessionStorage, DRAFT, JSON.stringify({ action: form.getAttribute("action") || "", fields: fields }));
+    // Files cannot be kept: a browser chooses them again only by the user's hand.
+    const draft = { action: form.getAttribute("action") || "", fields: fields, files: files };
+    store(sessionStorage, DRAFT, JSON.stringify(draft));
   }
 
   function restoreDraft() {
@@ -168,7 +172,9 @@
     note.className = "messages draft-restored";
     note.setAttribute("role", "status");
     note.setAttribute("tabindex", "-1");
-    note.textContent = "What you had entered before your session ended is filled in again: check it and send it.";
+    note.textContent =
+      "What you had entered before your session ended is filled in again: check it and send it." +
+      (draft.files ? " Choose the photographs again: a browser does not keep them." : "");
     form.prepend(note);
     note.focus();
   }

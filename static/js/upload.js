@@ -88,7 +88,8 @@
   form.addEventListener("reset", function () {
     form.querySelectorAll("[data-zone]").forEach(function (zone) { show(zone, null); });
   });
-  form.addEventListener("submit", function () {
+  form.addEventListener("submit", function (event) {
+    if (event.defaultPrevented) return; // not sent after all (the session had ended: session-timeout.js)
     button.disabled = true;
     button.textContent = "Uploading…";
   });

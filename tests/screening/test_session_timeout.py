@@ -108,3 +108,32 @@ def test_a_review_sent_after_the_session_ended_is_kept_and_filled_in_again(  # t
     assert (review.right_grade, review.left_grade) == (1, 0)
     assert review.notes == NOTE
     assert errors == []
+
+
+def test_an_upload_sent_after_the_session_ended_keeps_its_notes_and_asks_for_the_photographs_again(  # type: ignore[no-untyped-def]
+    live_server, browser_page, owner, patient, password, settings
+) -> None:
+    from screening.models import Examination
+
+    from .conftest import LEFT, RIGHT
+
+    settings.SESSION_COOKIE_AGE = 8
+    page = browser_page
+    upload = f"/screening/patients/{patient.pk}/new/"
+    errors = open_signed_in(page, live_server.url, owner, password, upload)
+    page.set_input_files("input[name=right_eye]", str(RIGHT))
+    page.set_input_files("input[name=left_eye]", str(LEFT))
+    page.fill("textarea[name=notes]", "Patient blinked on the left.")
+    page.locator("#session-timeout .session-timeout-ended").wait_for(state="visible", timeout=15_000)
+    page.click("#predict-button")
+    page.wait_for_url("**/accounts/login/**")
+    page.fill("#id_username", owner.username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}{upload}")
+    restored = page.locator(".draft-restored")
+    restored.wait_for(state="visible", timeout=5_000)
+    assert "Choose the photographs again" in restored.inner_text()
+    assert page.locator("textarea[name=notes]").input_value() == "Patient blinked on the left."
+    assert not Examination.objects.exists()
+    assert errors == []
