@@ -7,7 +7,11 @@
 // - `data-warning` seconds before the end, a warning with "Stay signed in" (WCAG 2.2.1: at least 20
 //   seconds to answer, and a simple way to extend). It takes the focus only if the user is not in a field;
 // - once the session has ended, a form sent from the page is not lost: its fields are kept in this tab's
-//   sessionStorage, the login page is opened, and the form is filled in again when the page is back.
+//   sessionStorage, the login page is opened, and the form is filled in again when the page is back. A
+//   draft belongs to the user who typed it and lives 30 minutes at most: any page of another user, a log
+//   out, or its age removes it (it holds patient data). Its hidden fields (the record's version) are kept
+//   too, so an edit made against an older version is still refused as a conflict, not applied over it.
+// - logging out in one tab ends the session in the others at once.
 // Every tab of the portal shares the time of the last request through localStorage, so activity in one tab
 // keeps another's warning away; a page that talks to the server in the background (the result page's
 // polling) says so with the "dr:session-renewed" event.
@@ -16,7 +20,11 @@
   const box = document.getElementById("session-timeout");
   if (!box) return;
   const KEY = "dr-portal-session-renewed";
-  const DRAFT = "dr-portal-draft:" + window.location.pathname;
+  const OUT = "dr-portal-signed-out";
+  const DRAFTS = "dr-portal-draft:";
+  const DRAFT = DRAFTS + window.location.pathname;
+  const DRAFT_LIFE = 30 * 60 * 1000;
+  const USER = box.dataset.user;
   const idle = Number(box.dataset.seconds) * 1000;
   const warning = Number(box.dataset.warning) * 1000;
   const title = box.querySelector("#session-timeout-title");
@@ -107,6 +115,7 @@
   }
 
   function end() {
+    if (over) return;
     over = true;
     clearInterval(timer);
     title.textContent = "Your session has ended";
@@ -116,7 +125,7 @@
     ended.hidden = false;
     box.hidden = false;
     document.body.classList.add("session-warning");
-    ended.querySelector("a").focus();
+    if (!editing()) ended.querySelector("a").focus();
   }
 
   function tick() {
@@ -137,25 +146,49 @@
     let files = false;
     Array.from(form.elements).forEach(function (field) {
       if (field.type === "file" && field.files && field.files.length) files = true;
-      if (!field.name || field.type === "hidden" || field.type === "file" || field.type === "password") return;
+      if (!field.name || field.name === "csrfmiddlewaretoken" || field.type === "file" || field.type === "password") return;
+      if (field.type === "submit" || field.type === "button" || field.tagName === "BUTTON") return;
       if ((field.type === "radio" || field.type === "checkbox") && !field.checked) return;
       fields[field.name] = field.value;
     });
+    if (!Object.keys(fields).length && !files) return; // nothing typed that could be kept (a password form)
     // Files cannot be kept: a browser chooses them again only by the user's hand.
-    const draft = { action: form.getAttribute("action") || "", fields: fields, files: files };
+    const draft = { action: form.getAttribute("action") || "", fields: fields, files: files, user: USER, saved: Date.now() };
     store(sessionStorage, DRAFT, JSON.stringify(draft));
   }
 
-  function restoreDraft() {
-    const saved = read(sessionStorage, DRAFT);
-    if (!saved) return;
-    store(sessionStorage, DRAFT, null);
-    let draft;
+  function drafts() {
+    const keys = [];
     try {
-      draft = JSON.parse(saved);
+      for (let i = 0; i < sessionStorage.length; i += 1) {
+        if (sessionStorage.key(i).indexOf(DRAFTS) === 0) keys.push(sessionStorage.key(i));
+      }
     } catch (error) {
-      return;
+      // No storage: no drafts either.
     }
+    return keys;
+  }
+
+  function parsed(key) {
+    try {
+      return JSON.parse(read(sessionStorage, key));
+    } catch (error) {
+      return null;
+    }
+  }
+
+  function purgeDrafts(all) {
+    // Another user's draft, or an old one, is removed unread: it holds patient data.
+    drafts().forEach(function (key) {
+      const draft = parsed(key);
+      if (all || !draft || draft.user !== USER || !(Date.now() - draft.saved < DRAFT_LIFE)) store(sessionStorage, key, null);
+    });
+  }
+
+  function restoreDraft() {
+    const draft = parsed(DRAFT);
+    store(sessionStorage, DRAFT, null);
+    if (!draft || draft.user !== USER) return;
     const form = Array.from(document.querySelectorAll("main form")).find(function (candidate) {
       return (candidate.getAttribute("action") || "") === draft.action;
     });
@@ -183,6 +216,12 @@
     "submit",
     function (event) {
       const form = event.target;
+      if ((form.getAttribute("action") || "") === box.dataset.logout) {
+        // Signing out here ends the session in every tab, and leaves no draft behind.
+        purgeDrafts(true);
+        store(localStorage, OUT, String(Date.now()));
+        return;
+      }
       if (!over || !form.closest("main") || (form.method || "").toLowerCase() !== "post") return;
       // The session is gone: sent now, the form would be lost on the way to the login page.
       event.preventDefault();
@@ -200,8 +239,10 @@
   });
   window.addEventListener("storage", function (event) {
     if (event.key === KEY) tick();
+    if (event.key === OUT) end(); // signed out in another tab
   });
   remember(Date.now()); // this page's own request renewed the session
+  purgeDrafts(false);
   restoreDraft();
   timer = setInterval(tick, 1000);
 })();

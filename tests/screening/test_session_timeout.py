@@ -137,3 +137,69 @@ def test_an_upload_sent_after_the_session_ended_keeps_its_notes_and_asks_for_the
     assert page.locator("textarea[name=notes]").input_value() == "Patient blinked on the left."
     assert not Examination.objects.exists()
     assert errors == []
+
+
+def _end_and_send(page, settings, live_server, user, password, path: str, fill) -> None:  # type: ignore[no-untyped-def]
+    settings.SESSION_COOKIE_AGE = 8
+    open_signed_in(page, live_server.url, user, password, path)
+    fill(page)
+    page.locator("#session-timeout .session-timeout-ended").wait_for(state="visible", timeout=15_000)
+    page.click("main form button[type=submit]")
+    page.wait_for_url("**/accounts/login/**")
+
+
+def _drafts(page) -> list[str]:  # type: ignore[no-untyped-def]
+    return page.evaluate("Object.keys(sessionStorage).filter((key) => key.startsWith('dr-portal-draft:'))")
+
+
+def test_a_draft_is_never_shown_to_another_user_and_is_removed(  # type: ignore[no-untyped-def]
+    live_server, browser_page, owner, colleague, patient, password, settings
+) -> None:
+    """The second exploratory test: a staff member's typed record stayed in the tab for the next user."""
+    page = browser_page
+    edit = f"/patients/{patient.pk}/edit/"
+    _end_and_send(page, settings, live_server, owner, password, edit, lambda p: p.fill("#id_first_name", "Typed"))
+    assert len(_drafts(page)) == 1
+    page.fill("#id_username", colleague.username)  # someone else signs in on that login page
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+    page.goto(f"{live_server.url}{edit}")
+    assert page.locator("#id_first_name").input_value() != "Typed"
+    assert page.locator(".draft-restored").count() == 0
+    assert _drafts(page) == []
+
+
+def test_a_restored_edit_is_still_checked_against_the_version_it_was_typed_on(  # type: ignore[no-untyped-def]
+    live_server, browser_page, owner, patient, password, settings
+) -> None:
+    """The kept hidden version: a correction typed before the end does not overwrite a change made since."""
+    from patients.models import Patient
+
+    page = browser_page
+    edit = f"/patients/{patient.pk}/edit/"
+    _end_and_send(page, settings, live_server, owner, password, edit, lambda p: p.fill("#id_first_name", "Typed"))
+    from django.utils import timezone
+
+    # A colleague's correction in the meantime: a new version of the record.
+    Patient.objects.filter(pk=patient.pk).update(first_name="Changed-meanwhile", updated_at=timezone.now())
+    page.fill("#id_username", owner.username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}{edit}")
+    assert page.locator("#id_first_name").input_value() == "Typed"  # filled in again
+    page.click("main form button[type=submit]")
+    page.wait_for_load_state()
+    assert Patient.objects.get(pk=patient.pk).first_name == "Changed-meanwhile"  # refused as a conflict
+
+
+def test_signing_out_in_one_tab_ends_the_session_in_the_others(live_server, browser_page, owner, password) -> None:  # type: ignore[no-untyped-def]
+    page = browser_page
+    open_signed_in(page, live_server.url, owner, password, "/patients/")
+    with page.expect_popup() as opened:  # a second tab of the same browser: it shares the storage
+        page.evaluate("window.open('/patients/')")
+    other = opened.value
+    other.wait_for_load_state()
+    other.click("header form button[type=submit]")  # Log out
+    other.wait_for_url("**/accounts/login/**")
+    page.locator("#session-timeout .session-timeout-ended").wait_for(state="visible", timeout=5_000)
