@@ -91,9 +91,7 @@ def test_a_review_sent_after_the_session_ended_is_kept_and_filled_in_again(  # t
     page.locator("#session-timeout .session-timeout-ended").wait_for(state="visible", timeout=15_000)
     page.click("#review button[type=submit]")
     page.wait_for_url("**/accounts/login/**")
-    page.fill("#id_username", colleague.username)
-    page.fill("#id_password", password)
-    page.click("button[type=submit]")
+    _sign_in_here(page, colleague, password)
     page.wait_for_url(f"{live_server.url}{result}")
     restored = page.locator(".draft-restored")
     restored.wait_for(state="visible", timeout=5_000)
@@ -127,9 +125,7 @@ def test_an_upload_sent_after_the_session_ended_keeps_its_notes_and_asks_for_the
     page.locator("#session-timeout .session-timeout-ended").wait_for(state="visible", timeout=15_000)
     page.click("#predict-button")
     page.wait_for_url("**/accounts/login/**")
-    page.fill("#id_username", owner.username)
-    page.fill("#id_password", password)
-    page.click("button[type=submit]")
+    _sign_in_here(page, owner, password)
     page.wait_for_url(f"{live_server.url}{upload}")
     restored = page.locator(".draft-restored")
     restored.wait_for(state="visible", timeout=5_000)
@@ -148,6 +144,13 @@ def _end_and_send(page, settings, live_server, user, password, path: str, fill) 
     page.wait_for_url("**/accounts/login/**")
 
 
+def _sign_in_here(page, user, password: str) -> None:  # type: ignore[no-untyped-def]
+    """On the login page the kept form led to, sign in (the same user, or another)."""
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+
+
 def _drafts(page) -> list[str]:  # type: ignore[no-untyped-def]
     return page.evaluate("Object.keys(sessionStorage).filter((key) => key.startsWith('dr-portal-draft:'))")
 
@@ -160,9 +163,7 @@ def test_a_draft_is_never_shown_to_another_user_and_is_removed(  # type: ignore[
     edit = f"/patients/{patient.pk}/edit/"
     _end_and_send(page, settings, live_server, owner, password, edit, lambda p: p.fill("#id_first_name", "Typed"))
     assert len(_drafts(page)) == 1
-    page.fill("#id_username", colleague.username)  # someone else signs in on that login page
-    page.fill("#id_password", password)
-    page.click("button[type=submit]")
+    _sign_in_here(page, colleague, password)  # someone else signs in on that login page
     page.wait_for_url(lambda url: "/accounts/login/" not in url)
     page.goto(f"{live_server.url}{edit}")
     assert page.locator("#id_first_name").input_value() != "Typed"
@@ -183,9 +184,7 @@ def test_a_restored_edit_is_still_checked_against_the_version_it_was_typed_on(  
 
     # A colleague's correction in the meantime: a new version of the record.
     Patient.objects.filter(pk=patient.pk).update(first_name="Changed-meanwhile", updated_at=timezone.now())
-    page.fill("#id_username", owner.username)
-    page.fill("#id_password", password)
-    page.click("button[type=submit]")
+    _sign_in_here(page, owner, password)
     page.wait_for_url(f"{live_server.url}{edit}")
     assert page.locator("#id_first_name").input_value() == "Typed"  # filled in again
     page.click("main form button[type=submit]")
