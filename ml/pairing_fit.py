@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ml.checkpoint import load_checkpoint, save_checkpoint
+from ml.checkpoint import save_checkpoint
 from ml.evaluate import grade_samples, select_samples
 from ml.pairing import fit_on, with_pairing
 from ml.predictor import Predictor, default_checkpoint_path
@@ -34,10 +34,9 @@ def fit_checkpoint_pairing(
     section = fit_on(val_probs, np.array([s.label for s in val_kept]), val_kept)
     if section is None:
         raise ValueError("no patient of the validation split has both eyes here: nothing to fit pairing on")
-    model, card = load_checkpoint(source)
-    card = {k: v for k, v in card.items() if k not in ("sha256", "weights_file", "dtype")}
+    card = {k: v for k, v in predictor.card.items() if k not in ("sha256", "weights_file", "dtype")}
     card = with_pairing(card, section, (test_probs, np.array([s.label for s in test_kept]), test_kept))
     card["pairing"]["split"] = f"seed={seed} over {[str(d) for d in data]}"
     target = Path(out) if out else source
-    final = save_checkpoint(model, target, card, half=True)
+    final = save_checkpoint(predictor.model, target, card, half=True)
     return {"checkpoint": str(target), "version": final["version"], "pairing": final["pairing"]}

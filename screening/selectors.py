@@ -134,7 +134,7 @@ def pair_warning_of(examination: Examination) -> str | None:
 
 def whole_percentages(confidences: dict[str, float]) -> dict[str, int]:
     """The confidences as whole percentages that add up to 100 (largest remainders): rounded one by one,
-    0.375 / 0.525 / 0.100 showed as 38 / 53 / 10, which a reader adds up to 101."""
+    0.3756 / 0.5254 / 0.099 showed as 38 / 53 / 10, which a reader adds up to 101."""
     exact = {label: value * 100 for label, value in confidences.items()}
     whole = {label: int(value) for label, value in exact.items()}
     short = round(sum(exact.values())) - sum(whole.values())

@@ -95,6 +95,20 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "run"
 
 
+def paired_copy(checkpoint: Path, folder: Path, weight: float) -> Path:
+    """A copy of the checkpoint with a pairing section (ml/pairing.py) added to its card. The card is checked
+    against the weights' hash only, so the sidecar may carry it."""
+    import json
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / checkpoint.name
+    shutil.copy(checkpoint, target)
+    card = json.loads(checkpoint.with_suffix(".json").read_text())
+    target.with_suffix(".json").write_text(json.dumps(card | {"pairing": {"weight": weight, "temperature": 1.0}}))
+    return target
+
+
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tiny_run: Path) -> Path:
     return tiny_run / "model.safetensors"

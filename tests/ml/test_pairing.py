@@ -15,6 +15,7 @@ from ml.__main__ import main
 from ml.evaluate import evaluate
 from ml.pairing import WEIGHTS, Pairing, fit_pairing, partners, pool
 from ml.predictor import Predictor
+from tests.conftest import paired_copy
 
 
 def test_partners_pair_one_right_with_one_left_of_the_same_patient_and_set() -> None:
@@ -89,22 +90,10 @@ def test_fit_pairing_refuses_photographs_without_any_pair() -> None:
         fit_pairing(np.full((2, 3), 1 / 3), np.array([0, 1]), np.array([-1, -1]))
 
 
-def _paired_copy(checkpoint: Path, folder: Path, weight: float) -> Path:
-    """The tiny checkpoint with a pairing section added to its card (the card is checked against the
-    weights' hash only, so the sidecar may carry it)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / checkpoint.name
-    shutil.copy(checkpoint, target)
-    card = json.loads(checkpoint.with_suffix(".json").read_text())
-    card["pairing"] = {"weight": weight, "temperature": 1.0}
-    target.with_suffix(".json").write_text(json.dumps(card))
-    return target
-
-
 def test_predictor_grades_a_named_right_and_left_eye_together(
     tiny_checkpoint: Path, tmp_path: Path, fundus_dir: Path
 ) -> None:
-    paired = Predictor(_paired_copy(tiny_checkpoint, tmp_path, 0.5))
+    paired = Predictor(paired_copy(tiny_checkpoint, tmp_path, 0.5))
     images = [Image.open(fundus_dir / "0" / "p00_right.jpeg"), Image.open(fundus_dir / "4" / "p07_left.jpeg")]
     alone = paired.predict(images, heatmaps=False)
     together = paired.predict(images, heatmaps=True, eyes=["right", "left"])
@@ -187,7 +176,7 @@ def test_fit_pairing_command_refuses_data_without_pairs(
 def test_evaluate_grades_each_eye_with_its_other_eye_and_reports_both(
     tiny_checkpoint: Path, paired_folder: Path, tmp_path: Path
 ) -> None:
-    checkpoint = _paired_copy(tiny_checkpoint, tmp_path / "model", 0.5)
+    checkpoint = paired_copy(tiny_checkpoint, tmp_path / "model", 0.5)
     metrics = evaluate([paired_folder], tmp_path / "out", checkpoint, bootstrap=0, eyes_together=True)
     assert metrics["pairing"]["used"] is True
     assert metrics["pairing"]["photographs_with_other_eye"] == 18
@@ -205,7 +194,7 @@ def test_evaluate_grades_each_eye_with_its_other_eye_and_reports_both(
 def test_evaluate_grades_each_eye_alone_by_default_and_reports_the_pairing_beside(
     tiny_checkpoint: Path, paired_folder: Path, tmp_path: Path
 ) -> None:
-    checkpoint = _paired_copy(tiny_checkpoint, tmp_path / "model", 0.5)
+    checkpoint = paired_copy(tiny_checkpoint, tmp_path / "model", 0.5)
     metrics = evaluate([paired_folder], tmp_path / "out", checkpoint, bootstrap=0)
     assert metrics["pairing"]["used"] is False
     assert "quadratic_weighted_kappa" in metrics["pairing"]["eyes_together"]
@@ -243,7 +232,7 @@ def test_training_without_pairs_in_validation_grades_the_eyes_apart(tiny_checkpo
 def test_predict_command_grades_a_patients_two_named_eyes_together(
     tiny_checkpoint: Path, fundus_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    checkpoint = _paired_copy(tiny_checkpoint, tmp_path / "model", 0.5)
+    checkpoint = paired_copy(tiny_checkpoint, tmp_path / "model", 0.5)
     files = {"7_right.jpeg": "0/p00_right.jpeg", "7_left.jpeg": "4/p07_left.jpeg", "other.jpeg": "2/p04_right.jpeg"}
     for name, original in files.items():
         shutil.copy(fundus_dir / original, tmp_path / name)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from django.utils import timezone
 
 from tests.examination_data import graded_examination
 
@@ -80,24 +81,23 @@ def test_a_review_sent_after_the_session_ended_is_kept_and_filled_in_again(  # t
     notes and grades were gone."""
     from screening.models import Review
 
-    settings.SESSION_COOKIE_AGE = 8
     examination = graded_examination(patient=patient)
     page = browser_page
     result = f"/screening/examinations/{examination.pk}/"
-    errors = open_signed_in(page, live_server.url, colleague, password, result)
-    page.locator("#review input[name=right_grade][value='1']").check()
-    page.locator("#review input[name=left_grade][value='0']").check()
-    page.fill("#review textarea[name=notes]", NOTE)
-    page.locator("#session-timeout .session-timeout-ended").wait_for(state="visible", timeout=15_000)
-    page.click("#review button[type=submit]")
-    page.wait_for_url("**/accounts/login/**")
+
+    def fill(page) -> None:  # type: ignore[no-untyped-def]
+        page.locator("#review input[name=right_grade][value='1']").check()
+        page.locator("#review input[name=left_grade][value='0']").check()
+        page.fill("#review textarea[name=notes]", NOTE)
+
+    errors = _end_and_send(
+        page, settings, live_server, colleague, password, result, fill, "#review button[type=submit]"
+    )
     _sign_in_here(page, colleague, password)
     page.wait_for_url(f"{live_server.url}{result}")
     restored = page.locator(".draft-restored")
     restored.wait_for(state="visible", timeout=5_000)
-    assert (
-        page.locator("#review textarea[name=notes]").input_value() == "Dot haemorrhages temporal to the right macula."
-    )
+    assert page.locator("#review textarea[name=notes]").input_value() == NOTE
     assert page.locator("#review input[name=right_grade][value='1']").is_checked()
     assert not Review.objects.filter(examination=examination).exists()  # nothing was sent without a session
     page.click("#review button[type=submit]")
@@ -115,16 +115,15 @@ def test_an_upload_sent_after_the_session_ended_keeps_its_notes_and_asks_for_the
 
     from .conftest import LEFT, RIGHT
 
-    settings.SESSION_COOKIE_AGE = 8
     page = browser_page
     upload = f"/screening/patients/{patient.pk}/new/"
-    errors = open_signed_in(page, live_server.url, owner, password, upload)
-    page.set_input_files("input[name=right_eye]", str(RIGHT))
-    page.set_input_files("input[name=left_eye]", str(LEFT))
-    page.fill("textarea[name=notes]", "Patient blinked on the left.")
-    page.locator("#session-timeout .session-timeout-ended").wait_for(state="visible", timeout=15_000)
-    page.click("#predict-button")
-    page.wait_for_url("**/accounts/login/**")
+
+    def fill(page) -> None:  # type: ignore[no-untyped-def]
+        page.set_input_files("input[name=right_eye]", str(RIGHT))
+        page.set_input_files("input[name=left_eye]", str(LEFT))
+        page.fill("textarea[name=notes]", "Patient blinked on the left.")
+
+    errors = _end_and_send(page, settings, live_server, owner, password, upload, fill, "#predict-button")
     _sign_in_here(page, owner, password)
     page.wait_for_url(f"{live_server.url}{upload}")
     restored = page.locator(".draft-restored")
@@ -135,13 +134,18 @@ def test_an_upload_sent_after_the_session_ended_keeps_its_notes_and_asks_for_the
     assert errors == []
 
 
-def _end_and_send(page, settings, live_server, user, password, path: str, fill) -> None:  # type: ignore[no-untyped-def]
+def _end_and_send(  # type: ignore[no-untyped-def]
+    page, settings, live_server, user, password, path: str, fill, send: str = "main form button[type=submit]"
+) -> list[str]:
+    """Sign in with an 8-second idle timeout, open `path`, fill its form, let the session end, press `send`
+    and land on the login page; returns the page's script errors."""
     settings.SESSION_COOKIE_AGE = 8
-    open_signed_in(page, live_server.url, user, password, path)
+    errors = open_signed_in(page, live_server.url, user, password, path)
     fill(page)
     page.locator("#session-timeout .session-timeout-ended").wait_for(state="visible", timeout=15_000)
-    page.click("main form button[type=submit]")
+    page.click(send)
     page.wait_for_url("**/accounts/login/**")
+    return errors
 
 
 def _sign_in_here(page, user, password: str) -> None:  # type: ignore[no-untyped-def]
@@ -180,8 +184,6 @@ def test_a_restored_edit_is_still_checked_against_the_version_it_was_typed_on(  
     page = browser_page
     edit = f"/patients/{patient.pk}/edit/"
     _end_and_send(page, settings, live_server, owner, password, edit, lambda p: p.fill("#id_first_name", "Typed"))
-    from django.utils import timezone
-
     # A colleague's correction in the meantime: a new version of the record.
     Patient.objects.filter(pk=patient.pk).update(first_name="Changed-meanwhile", updated_at=timezone.now())
     _sign_in_here(page, owner, password)

@@ -16,15 +16,11 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def paired_checkpoint(tiny_checkpoint, settings, tmp_path):  # type: ignore[no-untyped-def]
-    """The tiny checkpoint with a pairing section (weight 0.5) in its card, as the worker's model: the card is
-    checked against the weights' hash only, so the sidecar may carry it."""
-    import json
-    import shutil
+    """The tiny checkpoint with a pairing section (weight 0.5) in its card, as the worker's model, and the
+    clinic's setting on."""
+    from tests.conftest import paired_copy
 
-    paired = tmp_path / tiny_checkpoint.name
-    shutil.copy(tiny_checkpoint, paired)
-    card = json.loads(tiny_checkpoint.with_suffix(".json").read_text())
-    paired.with_suffix(".json").write_text(json.dumps(card | {"pairing": {"weight": 0.5, "temperature": 1.0}}))
+    paired = paired_copy(tiny_checkpoint, tmp_path, 0.5)
     settings.DR_CHECKPOINT_PATH = str(paired)
     settings.DR_GRADE_EYES_TOGETHER = True
     return paired
