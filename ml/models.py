@@ -12,6 +12,8 @@ import torch
 from timm.layers import resample_abs_pos_embed
 from torch import nn
 
+import ml.architectures  # noqa: F401  (registers our own architectures with timm)
+
 log = logging.getLogger(__name__)
 
 

@@ -46,6 +46,10 @@ args_for() {
     d6_bal05) echo '--model-kwargs {"depth":6,"drop_path_rate":0.1,"class_token":false,"global_pool":"avg"} --lr 1e-3 --balance-power 0.5' ;;
     d6_ord_bal05) echo '--model-kwargs {"depth":6,"drop_path_rate":0.1,"class_token":false,"global_pool":"avg"} --lr 1e-3 --ordinal-weight 1 --balance-power 0.5' ;;
     w384) echo '--model-kwargs {"depth":6,"embed_dim":384,"num_heads":6,"drop_path_rate":0.1,"class_token":false,"global_pool":"avg"} --lr 1e-3' ;;
+    # Hybrids with real ResNet stages before the transformer (ml/architectures.py), same transformer as d6.
+    c1) echo '--arch vit_tiny_r_conv --model-kwargs {"backbone_layers":[2],"depth":6,"drop_path_rate":0.1,"class_token":false,"global_pool":"avg"} --lr 1e-3' ;;
+    c2) echo '--arch vit_tiny_r_conv --model-kwargs {"backbone_layers":[2,2],"depth":6,"drop_path_rate":0.1,"class_token":false,"global_pool":"avg"} --lr 1e-3' ;;
+    c3) echo '--arch vit_tiny_r_conv --model-kwargs {"backbone_layers":[2,2,2],"depth":6,"drop_path_rate":0.1,"class_token":false,"global_pool":"avg"} --lr 1e-3' ;;
     d12_reg) echo '--model-kwargs {"depth":12,"drop_path_rate":0.2,"class_token":false,"global_pool":"avg"} --lr 5e-4 --weight-decay 0.1' ;;
     *) echo "unknown run $1" >&2; return 1 ;;
   esac

@@ -1,0 +1,63 @@
+"""Our own timm architectures: hybrid ViTs whose tokens come from a few real ResNet stages.
+
+timm's `vit_tiny_r_s16_p8_*` feeds the transformer from a ResNet *stem* alone (one 7x7 convolution and
+a max-pool), so every lesion a few pixels across must be found by the 8x8 patch projection. Trained from
+scratch on a few thousand photographs that is little inductive bias. `vit_tiny_r_conv` puts
+`backbone_layers` bottleneck ResNetV2 stages (timm's own blocks, as in `vit_small_r26_s32`) between the
+stem and the patch projection, and sizes the patches so the transformer still sees one token per 32
+input pixels (8x8 tokens at 256 px): the same transformer, the same Grad-CAM grid, more convolution.
+
+Registered with timm on import, so `timm.create_model("vit_tiny_r_conv", ...)` and everything in `ml`
+that builds a model by name (training, the Predictor, the model card) work as for timm's own names.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from timm.layers import StdConv2dSame
+from timm.models import generate_default_cfgs, register_model
+from timm.models.resnetv2 import ResNetV2
+from timm.models.vision_transformer import VisionTransformer, _cfg
+from timm.models.vision_transformer_hybrid import _create_vision_transformer_hybrid
+
+TOKEN_STRIDE = 32  # input pixels per token side, as vit_tiny_r_s16_p8 (stem stride 4 x patch 8)
+
+# Mean and std 0.5, as timm's vit_tiny_r_s16_p8 (our data_config reads them from the model).
+default_cfgs = generate_default_cfgs(
+    {
+        "vit_tiny_r_conv.untrained": _cfg(
+            mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), first_conv="patch_embed.backbone.stem.conv"
+        )
+    }
+)
+
+
+def backbone_stride(stages: int) -> int:
+    """The ResNetV2 stem downsamples 4x; its first stage keeps the size and each later one halves it."""
+    return 4 * 2 ** max(stages - 1, 0)
+
+
+@register_model
+def vit_tiny_r_conv(
+    pretrained: bool = False, backbone_layers: tuple[int, ...] = (2, 2), **kwargs: Any
+) -> VisionTransformer:
+    """ViT-Tiny (width 192, 3 heads) on `backbone_layers` ResNetV2 bottleneck stages, 32 px per token."""
+    layers = tuple(int(n) for n in backbone_layers)
+    if not 1 <= len(layers) <= 3 or min(layers) < 1:
+        raise ValueError(f"backbone_layers must be 1 to 3 stages of at least one block each, not {list(layers)}")
+    conv = partial(StdConv2dSame, eps=1e-8)
+    backbone = ResNetV2(
+        layers=layers,
+        num_classes=0,
+        global_pool="",
+        in_chans=kwargs.get("in_chans", 3),
+        preact=False,
+        stem_type="same",
+        conv_layer=conv,
+    )
+    args = {"patch_size": TOKEN_STRIDE // backbone_stride(len(layers)), "embed_dim": 192, "depth": 12, "num_heads": 3}
+    return _create_vision_transformer_hybrid(
+        "vit_tiny_r_conv", backbone=backbone, pretrained=pretrained, **{**args, **kwargs}
+    )
