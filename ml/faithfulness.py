@@ -49,6 +49,17 @@ def _rollout_grids(model: nn.Module, predictor: Predictor, arrays: np.ndarray) -
     return rollout(recorder.attentions, model.num_prefix_tokens, tuple(model.patch_embed.grid_size))
 
 
+def on_token_grid(maps: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    """Maps finer than the token grid (a convolutional layer's Grad-CAM) averaged over each token's cells,
+    so every heatmap is judged by deleting the same patches."""
+    n, height, width = maps.shape
+    if (height, width) == tuple(grid):
+        return maps
+    if height % grid[0] or width % grid[1]:
+        raise ValueError(f"a {height}x{width} map does not divide into the {grid[0]}x{grid[1]} token grid")
+    return maps.reshape(n, grid[0], height // grid[0], grid[1], width // grid[1]).mean(axis=(2, 4))
+
+
 def _most_highlighted_first(maps: np.ndarray) -> np.ndarray:
     return np.argsort(-maps.reshape(len(maps), -1), axis=1, kind="stable")
 
@@ -60,8 +71,8 @@ def deletion_curves(
     heatmap the Predictor shows (Grad-CAM), of attention rollout, and at random."""
     probs, grids = predictor.probabilities(arrays, heatmaps=True)
     predicted = probs.argmax(1)
-    grid = grids.shape[1:]
-    by_heatmap = _most_highlighted_first(grids)
+    grid = tuple(predictor.model.patch_embed.grid_size)
+    by_heatmap = _most_highlighted_first(on_token_grid(grids, grid))
     by_rollout = _most_highlighted_first(_rollout_grids(rollout_copy, predictor, arrays))
     rng = np.random.default_rng(seed)
     at_random = np.stack([rng.permutation(by_heatmap.shape[1]) for _ in range(len(arrays))])

@@ -73,16 +73,35 @@ def rollout(attentions: list[torch.Tensor], num_prefix_tokens: int, grid: tuple[
 Target = torch.Tensor | Callable[[torch.Tensor], torch.Tensor] | None
 
 
-def gradcam(model: nn.Module, x: torch.Tensor, classes: Target = None) -> tuple[torch.Tensor, np.ndarray]:
-    """Logits and Grad-CAM maps (Selvaraju et al., 2017) on the patch tokens of the last block, in [0, 1].
+def cam_layer(model: nn.Module) -> str:
+    """The module whose output Grad-CAM explains, chosen by faithfulness (deletion curves, docs/model/).
 
-    Class-specific, unlike rollout: the patches whose features push the explained class's logit up
-    (the predicted class unless `classes` says otherwise: the classes, or a function of the logits that
-    gives them, as the Predictor's pairing of the two eyes does). Where the head pools the patch tokens (the
-    shipped model) they are taken at the last block's output, which feeds the pool directly; a
-    class-token head never reads those, so there they are taken at the last block's first norm, where
-    they still reach the class token through attention. Only that layer onwards is tracked by
-    autograd, so with frozen weights the backward pass costs a fraction of the forward pass.
+    A hybrid with real ResNet stages (ml/architectures.py): the first stage's output. Chosen on the
+    validation split: deleting the patches it ranks highest lowered the confidence far faster than random
+    deletion, while the last block's tokens did no better than random on that model; its 64x64 map at
+    256 px is also eight times finer than the token grid. Otherwise the patch tokens of the last block: where
+    the head pools them (the shipped model before) at the block's output, which feeds the pool directly;
+    a class-token head never reads those, so there at the block's first norm, where they still reach the
+    class token through attention.
+    """
+    stages = getattr(getattr(getattr(model, "patch_embed", None), "backbone", None), "stages", None)
+    if stages is not None and len(stages) > 0:
+        return "patch_embed.backbone.stages.0"
+    last = f"blocks.{len(model.blocks) - 1}"
+    return last if getattr(model, "global_pool", "token") != "token" else f"{last}.norm1"
+
+
+def gradcam(
+    model: nn.Module, x: torch.Tensor, classes: Target = None, layer: str | None = None
+) -> tuple[torch.Tensor, np.ndarray]:
+    """Logits and Grad-CAM maps (Selvaraju et al., 2017) of one layer's output, in [0, 1].
+
+    Class-specific, unlike rollout: the places whose features push the explained class's logit up (the
+    predicted class unless `classes` says otherwise: the classes, or a function of the logits that gives
+    them, as the Predictor's pairing of the two eyes does). `layer` names the module (`cam_layer` by
+    default); a convolutional output (N, C, H, W) gives H x W maps, a transformer's tokens (N, T, C) maps
+    on the patch grid. Only that layer onwards is tracked by autograd, so with frozen weights the backward
+    pass skips everything before it.
     """
     captured: list[torch.Tensor] = []
 
@@ -91,9 +110,7 @@ def gradcam(model: nn.Module, x: torch.Tensor, classes: Target = None) -> tuple[
         captured.append(tokens)
         return tokens
 
-    pooled = getattr(model, "global_pool", "token") != "token"
-    layer = model.blocks[-1] if pooled else model.blocks[-1].norm1
-    handle = layer.register_forward_hook(track)
+    handle = model.get_submodule(layer or cam_layer(model)).register_forward_hook(track)
     try:
         with torch.enable_grad():
             logits = model(x)
@@ -101,10 +118,15 @@ def gradcam(model: nn.Module, x: torch.Tensor, classes: Target = None) -> tuple[
             (gradient,) = torch.autograd.grad(logits.gather(1, target[:, None]).sum(), captured[0])
     finally:
         handle.remove()
-    patches = slice(model.num_prefix_tokens, None)
-    weights = gradient[:, patches].mean(dim=1, keepdim=True)  # one weight per feature channel
-    cam = torch.relu((captured[0][:, patches] * weights).sum(dim=-1)).detach()
-    maps = cam.reshape(len(x), *model.patch_embed.grid_size)
+    features = captured[0]
+    if features.ndim == 4:  # channels first: one weight per channel, averaged over the positions
+        weights = gradient.mean(dim=(2, 3), keepdim=True)
+        maps = torch.relu((features * weights).sum(dim=1)).detach()
+    else:
+        patches = slice(model.num_prefix_tokens, None)
+        weights = gradient[:, patches].mean(dim=1, keepdim=True)  # one weight per feature channel
+        cam = torch.relu((features[:, patches] * weights).sum(dim=-1)).detach()
+        maps = cam.reshape(len(x), *model.patch_embed.grid_size)
     high = maps.amax(dim=(1, 2), keepdim=True)
     return logits.detach(), (maps / high.clamp(min=1e-8)).cpu().numpy().astype(np.float32)
 

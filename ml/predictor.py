@@ -18,9 +18,9 @@ from PIL import Image
 from threadpoolctl import ThreadpoolController
 
 from ml.augment import to_model_input
-from ml.checkpoint import load_checkpoint
+from ml.checkpoint import CheckpointError, load_checkpoint
 from ml.data import eye_from_filename, patient_from_filename
-from ml.heatmaps import gradcam, overlay, place_on_image
+from ml.heatmaps import cam_layer, gradcam, overlay, place_on_image
 from ml.pairing import Pairing, partners
 from ml.preprocess import FieldBox, preprocess
 
@@ -65,7 +65,7 @@ class Predictor:
         path = Path(checkpoint_path) if checkpoint_path is not None else default_checkpoint_path()
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model, self.card = load_checkpoint(path, self.device)
-        # Frozen: Grad-CAM then tracks only the head's few layers, not the whole network.
+        # Frozen: Grad-CAM then tracks only its layer onwards, not the whole network.
         self.model.requires_grad_(False)
         self.checkpoint_path = path
         self.version: str = str(self.card.get("version", "unknown"))
@@ -77,6 +77,13 @@ class Predictor:
         self.ben = bool(self.card.get("preprocessing", {}).get("ben_graham", True))
         # Fitted on validation (ml/pairing.py); None for a checkpoint without it: the eyes are then graded apart.
         self.pairing = Pairing.from_card(self.card)
+        # What Grad-CAM explains: the card's choice where it records one (measured by deletion curves).
+        self.heatmap_layer: str = self.card.get("heatmap_layer") or cam_layer(self.model)
+        try:  # a card naming no such layer fails here, not in the middle of grading
+            self.model.get_submodule(self.heatmap_layer)
+        except AttributeError as error:
+            message = f"the model card's heatmap_layer {self.heatmap_layer!r} is not a layer of the model"
+            raise CheckpointError(message) from error
         self._pool = ThreadPoolExecutor(2)  # PIL and numpy release the GIL: both eyes at once
         # The heatmap's small matrix products must not wake OpenBLAS's own threads: they spin after each
         # call and starve the model's threads (measured: 85 ms -> 46 ms per examination on 2 cores).
@@ -113,7 +120,7 @@ class Predictor:
             chosen["final"] = self._paired(chosen["single"], partner)
             return torch.as_tensor(chosen["final"].argmax(1), device=logits.device)
 
-        _, grids = gradcam(self.model, x, target)
+        _, grids = gradcam(self.model, x, target, self.heatmap_layer)
         return chosen["single"], chosen["final"], grids
 
     def _calibrated(self, logits: torch.Tensor) -> np.ndarray:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -8,8 +10,9 @@ import timm
 import torch
 from PIL import Image
 
-from ml.checkpoint import load_checkpoint
-from ml.heatmaps import gradcam
+from ml.checkpoint import CheckpointError, load_checkpoint
+from ml.faithfulness import deletion_figure
+from ml.heatmaps import cam_layer, gradcam
 from ml.models import build_model
 from ml.predictor import Predictor
 from tests.conftest import tiny_config
@@ -47,12 +50,20 @@ def test_the_normalisation_is_the_one_the_card_records() -> None:
     assert model.pretrained_cfg["std"] == (0.5, 0.5, 0.5)
 
 
-def test_gradcam_on_the_hybrid_covers_its_token_grid() -> None:
+def test_gradcam_on_the_hybrid_explains_its_first_resnet_stage() -> None:
     torch.manual_seed(0)
     model = build_model("vit_tiny_r_conv", backbone_layers=[1, 1], img_size=128, **POOLED).eval()
+    assert cam_layer(model) == "patch_embed.backbone.stages.0"
     _, maps = gradcam(model, torch.randn(2, 3, 128, 128))
-    assert maps.shape == (2, 4, 4)
+    assert maps.shape == (2, 32, 32)  # the stem's stride 4: eight cells per token side, not one
     assert float(maps.max()) == pytest.approx(1.0)
+    assert np.ptp(maps[0]) > 0
+
+
+def test_gradcam_on_the_hybrid_can_still_explain_the_tokens() -> None:
+    model = build_model("vit_tiny_r_conv", backbone_layers=[1, 1], img_size=128, **POOLED).eval()
+    _, maps = gradcam(model, torch.randn(2, 3, 128, 128), layer="blocks.1")
+    assert maps.shape == (2, 4, 4)
 
 
 @pytest.fixture(scope="module")
@@ -82,3 +93,32 @@ def test_the_predictor_grades_with_the_hybrid(hybrid_run: Path, fundus_dir: Path
     assert sum(result.confidences.values()) == pytest.approx(1.0, abs=1e-5)
     assert result.heatmap.shape == (size[1], size[0])
     assert np.ptp(result.heatmap) > 0
+
+
+def _with_card(run: Path, folder: Path, **changes: object) -> Path:
+    """A copy of the run's checkpoint whose sidecar card says more (the card is checked by the weights' hash)."""
+    weights = folder / "model.safetensors"
+    shutil.copy(run / "model.safetensors", weights)
+    card = json.loads((run / "model.json").read_text())
+    (folder / "model.json").write_text(json.dumps(card | changes))
+    return weights
+
+
+def test_the_predictor_explains_the_layer_its_card_names(hybrid_run: Path, tmp_path: Path) -> None:
+    predictor = Predictor(_with_card(hybrid_run, tmp_path, heatmap_layer="blocks.1"))
+    assert predictor.heatmap_layer == "blocks.1"
+    _, grids = predictor.probabilities(np.full((1, 64, 64, 3), 128, np.uint8), heatmaps=True)
+    assert grids.shape == (1, 2, 2)
+
+
+def test_a_card_naming_no_such_heatmap_layer_is_refused_at_load(hybrid_run: Path, tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match=r"heatmap_layer 'blocks\.9'"):
+        Predictor(_with_card(hybrid_run, tmp_path, heatmap_layer="blocks.9"))
+
+
+def test_the_deletion_curve_judges_a_fine_heatmap_on_the_token_grid(
+    hybrid_run: Path, fundus_dir: Path, tmp_path: Path
+) -> None:
+    result = deletion_figure([fundus_dir], tmp_path / "deletion.png", hybrid_run / "model.safetensors", max_images=4)
+    assert result["fractions"][-1] == 0.5  # half of the 2x2 token grid, though the heatmap is 16x16
+    assert (tmp_path / "deletion.png").is_file()

@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from ml.heatmaps import AttentionRecorder, gradcam, overlay, place_on_image, rollout
+from ml.heatmaps import AttentionRecorder, cam_layer, gradcam, overlay, place_on_image, rollout
 from ml.models import build_model, disable_fused_attention
 from ml.preprocess import FieldBox
 
@@ -88,3 +88,21 @@ def test_gradcam_of_a_frozen_model_matches_the_trainable_one() -> None:
     frozen_logits, frozen_maps = gradcam(model.requires_grad_(False), x)
     torch.testing.assert_close(logits, frozen_logits)
     np.testing.assert_allclose(maps, frozen_maps, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("arch", "kwargs", "layer"),
+    [
+        ("vit_tiny_patch16_224", {"class_token": False, "global_pool": "avg"}, "blocks.1"),
+        ("vit_tiny_patch16_224", {}, "blocks.1.norm1"),
+        # timm's own hybrid has a ResNet stem but no stages: its tokens are explained, as before.
+        ("vit_tiny_r_s16_p8_224", {"class_token": False, "global_pool": "avg"}, "blocks.1"),
+    ],
+)
+def test_gradcam_explains_the_last_block_of_a_model_without_resnet_stages(
+    arch: str, kwargs: dict[str, object], layer: str
+) -> None:
+    model = build_model(arch, img_size=64, depth=2, **kwargs).eval()
+    assert cam_layer(model) == layer
+    _, maps = gradcam(model, torch.randn(1, 3, 64, 64))
+    assert maps.shape == (1, *model.patch_embed.grid_size)
