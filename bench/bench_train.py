@@ -88,10 +88,13 @@ def bare(config: TrainConfig, data: Arrays, batches: int, device: torch.device) 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--arch", default="vit_tiny_r_s16_p8_224")
+    # Defaults: the shipped model's architecture (ml/weights/dr-vit.json).
+    parser.add_argument("--arch", default="vit_tiny_r_conv")
     parser.add_argument("--image-size", type=int, default=256)
     parser.add_argument(
-        "--model-kwargs", default='{"depth": 6, "drop_path_rate": 0.1, "class_token": false, "global_pool": "avg"}'
+        "--model-kwargs",
+        default='{"backbone_layers": [2, 2], "depth": 6, "drop_path_rate": 0.1, '
+        '"class_token": false, "global_pool": "avg"}',
     )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--batches", type=int, default=6)

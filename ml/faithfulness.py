@@ -23,7 +23,7 @@ CURVES = ("heatmap", "rollout", "random")
 DELETED_VALUE = 128
 
 
-def _delete(arrays: np.ndarray, order: np.ndarray, count: int, grid: tuple[int, int]) -> np.ndarray:
+def delete_patches(arrays: np.ndarray, order: np.ndarray, count: int, grid: tuple[int, int]) -> np.ndarray:
     """Grey out the first `count` patches of each image's patch order."""
     result = arrays.copy()
     patch_h, patch_w = arrays.shape[1] // grid[0], arrays.shape[2] // grid[1]
@@ -60,7 +60,7 @@ def on_token_grid(maps: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     return maps.reshape(n, grid[0], height // grid[0], grid[1], width // grid[1]).mean(axis=(2, 4))
 
 
-def _most_highlighted_first(maps: np.ndarray) -> np.ndarray:
+def most_highlighted_first(maps: np.ndarray) -> np.ndarray:
     return np.argsort(-maps.reshape(len(maps), -1), axis=1, kind="stable")
 
 
@@ -72,14 +72,14 @@ def deletion_curves(
     probs, grids = predictor.probabilities(arrays, heatmaps=True)
     predicted = probs.argmax(1)
     grid = tuple(predictor.model.patch_embed.grid_size)
-    by_heatmap = _most_highlighted_first(on_token_grid(grids, grid))
-    by_rollout = _most_highlighted_first(_rollout_grids(rollout_copy, predictor, arrays))
+    by_heatmap = most_highlighted_first(on_token_grid(grids, grid))
+    by_rollout = most_highlighted_first(_rollout_grids(rollout_copy, predictor, arrays))
     rng = np.random.default_rng(seed)
     at_random = np.stack([rng.permutation(by_heatmap.shape[1]) for _ in range(len(arrays))])
     curves: dict[str, list[float]] = {name: [] for name in CURVES}
     for name, order in zip(CURVES, (by_heatmap, by_rollout, at_random), strict=True):
         for count in steps:
-            p, _ = predictor.probabilities(_delete(arrays, order, count, grid))
+            p, _ = predictor.probabilities(delete_patches(arrays, order, count, grid))
             curves[name].append(float(p[np.arange(len(arrays)), predicted].mean()))
     return curves
 

@@ -1,0 +1,82 @@
+"""Make a GPU run's checkpoint the shipped one, in two steps around the test evaluation.
+
+    python scripts/ship_checkpoint.py prepare RUN/model.safetensors VERSION [--heatmap-layer NAME] [--out ...]
+    python -m ml evaluate --data <the three original sets> --split test --out docs/model/test
+    python scripts/ship_checkpoint.py record-test docs/model/test/metrics.json [--out ml/weights/dr-vit.safetensors]
+
+`prepare` writes the weights (fp16) under their release version. A run trained on an exported copy
+measured its test split on that copy; those figures are kept, named for what they are, because the
+shipped card's `test_metrics` must be the original photographs' (what a clinic's camera gives), and those
+can only be measured on the final file. `record-test` puts them in the sidecar card: the weights and
+their sha256 stay as `evaluate` saw them, so metrics.json's `checkpoint_sha256` names the shipped file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ml.checkpoint import card_path, load_checkpoint, save_checkpoint, sha256_of
+
+SHIPPED = "ml/weights/dr-vit.safetensors"
+ON_ORIGINALS = "the original photographs of the test split, through the Predictor (python -m ml evaluate --split test)"
+EXPORT = (
+    "python -m ml export --image-size 256 --format webp --quality 85 of "
+    "../shared/data/{eyepacs-1024,eyepacs-256-enhanced,srahim-1024}; same patient-level split (seed 0)"
+)
+
+
+def prepare(run: Path, version: str, out: Path, heatmap_layer: str | None = None) -> dict:
+    model, card = load_checkpoint(run)
+    card = {k: v for k, v in card.items() if k not in ("sha256", "weights_file", "dtype")}
+    card["version"] = version
+    if heatmap_layer:
+        model.get_submodule(heatmap_layer)  # a layer the model lacks fails here, not in the Predictor
+        card["heatmap_layer"] = heatmap_layer
+    if "test_metrics" in card:
+        card["test_metrics_on_exported_copy"] = card.pop("test_metrics")
+    card["training"] = {**card.get("training", {}), "data_copy": EXPORT}
+    return save_checkpoint(model, out, card)
+
+
+def record_test(metrics_file: Path, out: Path) -> dict:
+    metrics = json.loads(metrics_file.read_text())
+    sidecar = card_path(out)
+    card = json.loads(sidecar.read_text())
+    if metrics["checkpoint_sha256"] != sha256_of(out) or card["sha256"] != sha256_of(out):
+        raise SystemExit(f"{metrics_file} was not measured on {out} as it is now")
+    kept = ("n", "accuracy", "balanced_accuracy", "quadratic_weighted_kappa", "macro_f1", "per_class")
+    card["test_metrics"] = {k: metrics[k] for k in kept} | {
+        k: v for k, v in metrics.items() if k.startswith("referable_") or k in ("confusion_matrix", "per_examination")
+    }
+    card["test_metrics_measured_on"] = ON_ORIGINALS
+    sidecar.write_text(json.dumps(card, indent=2) + "\n")
+    return card
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    steps = parser.add_subparsers(dest="step", required=True)
+    first = steps.add_parser("prepare")
+    first.add_argument("run", type=Path)
+    first.add_argument("version")
+    first.add_argument("--heatmap-layer", help="the layer Grad-CAM explains, chosen by deletion curves on validation")
+    second = steps.add_parser("record-test")
+    second.add_argument("metrics", type=Path)
+    for step in (first, second):
+        step.add_argument("--out", type=Path, default=Path(SHIPPED))
+    args = parser.parse_args(argv)
+    if args.step == "record-test":
+        return _report(record_test(args.metrics, args.out))
+    return _report(prepare(args.run, args.version, args.out, args.heatmap_layer))
+
+
+def _report(card: dict) -> int:
+    print(json.dumps({"version": card["version"], "sha256": card["sha256"]}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
