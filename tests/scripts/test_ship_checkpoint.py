@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from ml.checkpoint import read_card
+from ml.evaluate import evaluate
+from ml.predictor import Predictor
+from tests.conftest import ML_FIXTURES
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "ship_checkpoint.py"
+
+
+@pytest.fixture(scope="module")
+def ship() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("ship_checkpoint", SCRIPT)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_prepare_writes_the_release_version_and_keeps_the_run_test_figures_apart(
+    ship: ModuleType, tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "dr-vit.safetensors"
+    arguments = ["prepare", str(tiny_checkpoint), "v-release", "--heatmap-layer", "blocks.1", "--out", str(out)]
+    assert ship.main(arguments) == 0
+    card = read_card(out)  # the sidecar, checked against the new file's hash
+    assert card["version"] == "v-release"
+    assert card["heatmap_layer"] == "blocks.1"
+    assert "test_metrics" not in card and "test_metrics_on_exported_copy" in card
+    assert Predictor(out).heatmap_layer == "blocks.1"
+
+
+def test_prepare_refuses_a_heatmap_layer_the_model_lacks(
+    ship: ModuleType, tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(AttributeError):
+        ship.prepare(tiny_checkpoint, "v", tmp_path / "x.safetensors", "blocks.9")
+    assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_record_test_puts_the_evaluation_of_this_very_file_in_its_card(
+    ship: ModuleType, tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "dr-vit.safetensors"
+    ship.prepare(tiny_checkpoint, "v-release", out)
+    evaluate([ML_FIXTURES], tmp_path / "eval", out, bootstrap=0)
+    ship.record_test(tmp_path / "eval" / "metrics.json", out)
+    card = read_card(out)
+    measured = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert card["test_metrics"]["quadratic_weighted_kappa"] == measured["quadratic_weighted_kappa"]
+    assert card["test_metrics_measured_on"].startswith("the original photographs")
+
+
+def test_record_test_refuses_figures_measured_on_another_file(
+    ship: ModuleType, tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    evaluate([ML_FIXTURES], tmp_path / "eval", tiny_checkpoint, bootstrap=0)
+    out = tmp_path / "dr-vit.safetensors"
+    ship.prepare(tiny_checkpoint, "v-release", out)
+    with pytest.raises(SystemExit, match="not measured on"):
+        ship.record_test(tmp_path / "eval" / "metrics.json", out)
