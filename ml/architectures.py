@@ -5,7 +5,8 @@ a max-pool), so every lesion a few pixels across must be found by the 8x8 patch 
 scratch on a few thousand photographs that is little inductive bias. `vit_tiny_r_conv` puts
 `backbone_layers` bottleneck ResNetV2 stages (timm's own blocks, as in `vit_small_r26_s32`) between the
 stem and the patch projection, and sizes the patches so the transformer still sees one token per 32
-input pixels (8x8 tokens at 256 px): the same transformer, the same Grad-CAM grid, more convolution.
+input pixels (8x8 tokens at 256 px): the same transformer, more convolution. Its heatmaps explain the
+first ResNet stage (ml.heatmaps.cam_layer), which measured more faithful than its tokens.
 
 Registered with timm on import, so `timm.create_model("vit_tiny_r_conv", ...)` and everything in `ml`
 that builds a model by name (training, the Predictor, the model card) work as for timm's own names.
