@@ -50,3 +50,22 @@ def test_the_admin_pages_carry_the_warning_too(client, django_user_model, settin
     client.force_login(admin)
     page = client.get("/admin/").content.decode()
     assert 'id="session-timeout"' in page and "session-timeout.js" in page and "session-timeout.css" in page
+
+
+def test_an_ended_admin_session_is_sent_to_the_admin_login_page(client, django_user_model) -> None:  # type: ignore[no-untyped-def]
+    admin = django_user_model.objects.create_superuser("site-admin", "admin@example.org", "a-long-Passphrase-9")
+    client.force_login(admin)
+    page = client.get("/admin/patients/patient/").content.decode()
+    assert 'href="/admin/login/?next=/admin/patients/patient/">sign in again' in page
+
+
+def test_an_ended_portal_session_is_sent_to_the_portal_login_page(client, owner) -> None:  # type: ignore[no-untyped-def]
+    client.force_login(owner)
+    page = client.get(reverse("patients:list")).content.decode()
+    assert f'href="{reverse("login")}?next={reverse("patients:list")}">sign in again' in page
+
+
+def test_the_warning_template_comments_stay_out_of_the_page(client, owner) -> None:  # type: ignore[no-untyped-def]
+    client.force_login(owner)
+    page = client.get(reverse("patients:list")).content.decode()
+    assert "{#" not in page and "sign_in:" not in page
