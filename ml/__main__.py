@@ -13,7 +13,7 @@ def _add_run_arguments(p: argparse.ArgumentParser, *, out: str, epochs: int, bat
     """The arguments training and pretraining share (ml.train.RunConfig), with each command's defaults."""
     p.add_argument("--data", nargs="+", required=True, help="dataset folders (<grade>/<file> + manifest.csv)")
     p.add_argument("--out", default=out)
-    p.add_argument("--arch", default="vit_tiny_r_s16_p8_224", help="timm architecture name")
+    p.add_argument("--arch", default="vit_tiny_r_conv", help="timm architecture name (default: the shipped model's)")
     p.add_argument("--image-size", type=int, default=256)
     p.add_argument("--model-kwargs", default="{}", help='extra timm kwargs as JSON, e.g. {"drop_path_rate": 0.1}')
     p.add_argument("--epochs", type=int, default=epochs)

@@ -44,7 +44,11 @@ def backbone_stride(stages: int) -> int:
 def vit_tiny_r_conv(
     pretrained: bool = False, backbone_layers: tuple[int, ...] = (2, 2), **kwargs: Any
 ) -> VisionTransformer:
-    """ViT-Tiny (width 192, 3 heads) on `backbone_layers` ResNetV2 bottleneck stages, 32 px per token."""
+    """ViT-Tiny (width 192, 3 heads) on `backbone_layers` ResNetV2 bottleneck stages, 32 px per token.
+
+    The defaults are the shipped model's (ml/weights/dr-vit.json): two stages, 6 blocks, no class token,
+    the patch tokens average-pooled (a class token did not learn from scratch here: docs/model/).
+    """
     layers = tuple(int(n) for n in backbone_layers)
     if not 1 <= len(layers) <= 3 or min(layers) < 1:
         raise ValueError(f"backbone_layers must be 1 to 3 stages of at least one block each, not {list(layers)}")
@@ -58,7 +62,14 @@ def vit_tiny_r_conv(
         stem_type="same",
         conv_layer=conv,
     )
-    args = {"patch_size": TOKEN_STRIDE // backbone_stride(len(layers)), "embed_dim": 192, "depth": 12, "num_heads": 3}
+    args = {
+        "patch_size": TOKEN_STRIDE // backbone_stride(len(layers)),
+        "embed_dim": 192,
+        "depth": 6,
+        "num_heads": 3,
+        "class_token": False,
+        "global_pool": "avg",
+    }
     return _create_vision_transformer_hybrid(
         "vit_tiny_r_conv", backbone=backbone, pretrained=pretrained, **{**args, **kwargs}
     )

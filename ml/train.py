@@ -36,7 +36,7 @@ class RunConfig:
 
     data: list[str]
     out: str = "runs/train"
-    architecture: str = "vit_tiny_r_s16_p8_224"
+    architecture: str = "vit_tiny_r_conv"  # the shipped model's (ml/architectures.py)
     image_size: int = 256
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     epochs: int = 30

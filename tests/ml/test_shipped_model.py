@@ -29,3 +29,16 @@ def test_the_published_test_figures_were_measured_on_the_shipped_file() -> None:
     assert metrics["checkpoint_sha256"] == card["sha256"]
     assert metrics["model_version"] == card["version"]
     assert card["test_metrics"]["quadratic_weighted_kappa"] == metrics["quadratic_weighted_kappa"]
+
+
+def test_the_default_architecture_is_the_shipped_one() -> None:
+    from safetensors.torch import load_file
+
+    from ml.models import build_model
+    from ml.train import TrainConfig
+
+    card = read_card(default_checkpoint_path())
+    assert TrainConfig(data=[]).architecture == card["architecture"] == "vit_tiny_r_conv"
+    default = build_model(card["architecture"], img_size=card["image_size"]).state_dict()
+    shipped = load_file(str(default_checkpoint_path()))
+    assert {k: tuple(v.shape) for k, v in default.items()} == {k: tuple(v.shape) for k, v in shipped.items()}
