@@ -21,7 +21,7 @@ read -r -a extra_pretrain <<<"${EXTRA_PRETRAIN:-}"
 version="vit-tiny-r-gap-256-gpu-$(date -u +%Y.%m.%d)"
 mkdir -p "$out/ssl" "$out/ssl_finetune" "$out/scratch"
 
-"$PY" -m ml pretrain --data "${sets[@]}" --out "$out/ssl" --image-size 256 --model-kwargs "$kwargs" \
+"$PY" -m ml pretrain --data "${sets[@]}" --out "$out/ssl" --arch vit_tiny_r_s16_p8_224 --image-size 256 --model-kwargs "$kwargs" \
   --epochs 1000 --samples-per-epoch 20000 --batch-size 256 --time-budget-min "$pretrain_min" \
   "${extra_pretrain[@]}" >"$out/ssl/pretrain.log" 2>&1
 tail -n 3 "$out/ssl/pretrain.log"
