@@ -76,12 +76,27 @@ def deletion_curves(
     by_rollout = most_highlighted_first(_rollout_grids(rollout_copy, predictor, arrays))
     rng = np.random.default_rng(seed)
     at_random = np.stack([rng.permutation(by_heatmap.shape[1]) for _ in range(len(arrays))])
-    curves: dict[str, list[float]] = {name: [] for name in CURVES}
-    for name, order in zip(CURVES, (by_heatmap, by_rollout, at_random), strict=True):
-        for count in steps:
-            p, _ = predictor.probabilities(delete_patches(arrays, order, count, grid))
-            curves[name].append(float(p[np.arange(len(arrays)), predicted].mean()))
-    return curves
+    orders = dict(zip(CURVES, (by_heatmap, by_rollout, at_random), strict=True))
+    return {name: confidence_curve(predictor, arrays, order, predicted, steps) for name, order in orders.items()}
+
+
+def deletion_steps(grid: Sequence[int]) -> list[int]:
+    """How many of the token grid's patches are deleted at each point: 0 to half of them, in nine steps."""
+    patches = int(np.prod(grid))
+    return sorted({round(patches * f) for f in np.linspace(0, 0.5, 9)})
+
+
+def confidence_curve(
+    predictor: Predictor, arrays: np.ndarray, order: np.ndarray, predicted: np.ndarray, steps: Sequence[int]
+) -> list[float]:
+    """Mean confidence in each image's `predicted` class after deleting the first `steps` patches of `order`."""
+    grid = tuple(predictor.model.patch_embed.grid_size)
+    rows = np.arange(len(arrays))
+    curve = []
+    for count in steps:
+        probs, _ = predictor.probabilities(delete_patches(arrays, order, count, grid))
+        curve.append(float(probs[rows, predicted].mean()))
+    return curve
 
 
 def deletion_figure(
@@ -100,7 +115,7 @@ def deletion_figure(
     predictor = Predictor(checkpoint)
     arrays, _ = load_subset(predictor, data, max_images, split, seed)
     patches = int(np.prod(predictor.model.patch_embed.grid_size))
-    steps = sorted({round(patches * f) for f in np.linspace(0, 0.5, 9)})
+    steps = deletion_steps(predictor.model.patch_embed.grid_size)
     curves: dict[str, list[float]] = {name: [] for name in CURVES}
     rollout_copy = rollout_model(predictor)
     for start in range(0, len(arrays), 50):

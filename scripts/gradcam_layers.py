@@ -21,11 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ml.augment import to_model_input
 from ml.evaluate import load_subset
-from ml.faithfulness import delete_patches, most_highlighted_first, on_token_grid
+from ml.faithfulness import confidence_curve, deletion_steps, most_highlighted_first, on_token_grid
 from ml.heatmaps import gradcam
 from ml.predictor import Predictor
-
-FRACTIONS = np.linspace(0, 0.5, 9)
 
 
 def candidate_layers(model: torch.nn.Module) -> list[str]:
@@ -33,14 +31,6 @@ def candidate_layers(model: torch.nn.Module) -> list[str]:
     backbone = getattr(model.patch_embed, "backbone", None)
     stages = getattr(backbone, "stages", [])
     return [f"patch_embed.backbone.stages.{i}" for i in range(len(stages))] + layers
-
-
-def curve(predictor: Predictor, arrays: np.ndarray, order: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
-    predicted = predictor.probabilities(arrays)[0].argmax(1)
-    steps = [round(f * grid[0] * grid[1]) for f in FRACTIONS]
-    rows = np.arange(len(arrays))
-    confidences = [predictor.probabilities(delete_patches(arrays, order, n, grid))[0][rows, predicted] for n in steps]
-    return np.array([c.mean() for c in confidences])
 
 
 def main(argv: list[str]) -> int:
@@ -61,8 +51,10 @@ def main(argv: list[str]) -> int:
     rng = np.random.default_rng(0)
     orders["random order"] = np.stack([rng.permutation(grid[0] * grid[1]) for _ in range(len(arrays))])
     print(f"{len(arrays)} photographs of the {args.split} split; mean confidence over 0-50% deleted, and at 50%")
+    predicted = predictor.probabilities(arrays)[0].argmax(1)
+    steps = deletion_steps(grid)
     for name, order in orders.items():
-        values = curve(predictor, arrays, order, grid)
+        values = np.array(confidence_curve(predictor, arrays, order, predicted, steps))
         print(f"  {name:32s} {values.mean():.3f}  {values[-1]:.3f}")
     return 0
 

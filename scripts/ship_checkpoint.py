@@ -45,7 +45,7 @@ def record_test(metrics_file: Path, out: Path) -> dict:
     metrics = json.loads(metrics_file.read_text())
     sidecar = card_path(out)
     card = json.loads(sidecar.read_text())
-    if metrics["checkpoint_sha256"] != sha256_of(out) or card["sha256"] != sha256_of(out):
+    if not metrics["checkpoint_sha256"] == card["sha256"] == sha256_of(out):
         raise SystemExit(f"{metrics_file} was not measured on {out} as it is now")
     kept = ("n", "accuracy", "balanced_accuracy", "quadratic_weighted_kappa", "macro_f1", "per_class")
     card["test_metrics"] = {k: metrics[k] for k in kept} | {

@@ -95,9 +95,9 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "run"
 
 
-def paired_copy(checkpoint: Path, folder: Path, weight: float) -> Path:
-    """A copy of the checkpoint with a pairing section (ml/pairing.py) added to its card. The card is checked
-    against the weights' hash only, so the sidecar may carry it."""
+def card_copy(checkpoint: Path, folder: Path, **changes: object) -> Path:
+    """A copy of the checkpoint whose sidecar card says more or otherwise. The card is checked against the
+    weights' hash only, so the sidecar may carry the changes."""
     import json
     import shutil
 
@@ -105,8 +105,13 @@ def paired_copy(checkpoint: Path, folder: Path, weight: float) -> Path:
     target = folder / checkpoint.name
     shutil.copy(checkpoint, target)
     card = json.loads(checkpoint.with_suffix(".json").read_text())
-    target.with_suffix(".json").write_text(json.dumps(card | {"pairing": {"weight": weight, "temperature": 1.0}}))
+    target.with_suffix(".json").write_text(json.dumps(card | changes))
     return target
+
+
+def paired_copy(checkpoint: Path, folder: Path, weight: float) -> Path:
+    """A copy of the checkpoint with a pairing section (ml/pairing.py) added to its card."""
+    return card_copy(checkpoint, folder, pairing={"weight": weight, "temperature": 1.0})
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +13,7 @@ from ml.faithfulness import deletion_figure
 from ml.heatmaps import cam_layer, gradcam
 from ml.models import build_model
 from ml.predictor import Predictor
-from tests.conftest import tiny_config
+from tests.conftest import card_copy, tiny_config
 
 POOLED = {"depth": 2, "class_token": False, "global_pool": "avg"}
 
@@ -95,17 +93,8 @@ def test_the_predictor_grades_with_the_hybrid(hybrid_run: Path, fundus_dir: Path
     assert np.ptp(result.heatmap) > 0
 
 
-def _with_card(run: Path, folder: Path, **changes: object) -> Path:
-    """A copy of the run's checkpoint whose sidecar card says more (the card is checked by the weights' hash)."""
-    weights = folder / "model.safetensors"
-    shutil.copy(run / "model.safetensors", weights)
-    card = json.loads((run / "model.json").read_text())
-    (folder / "model.json").write_text(json.dumps(card | changes))
-    return weights
-
-
 def test_the_predictor_explains_the_layer_its_card_names(hybrid_run: Path, tmp_path: Path) -> None:
-    predictor = Predictor(_with_card(hybrid_run, tmp_path, heatmap_layer="blocks.1"))
+    predictor = Predictor(card_copy(hybrid_run / "model.safetensors", tmp_path, heatmap_layer="blocks.1"))
     assert predictor.heatmap_layer == "blocks.1"
     _, grids = predictor.probabilities(np.full((1, 64, 64, 3), 128, np.uint8), heatmaps=True)
     assert grids.shape == (1, 2, 2)
@@ -113,7 +102,7 @@ def test_the_predictor_explains_the_layer_its_card_names(hybrid_run: Path, tmp_p
 
 def test_a_card_naming_no_such_heatmap_layer_is_refused_at_load(hybrid_run: Path, tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match=r"heatmap_layer 'blocks\.9'"):
-        Predictor(_with_card(hybrid_run, tmp_path, heatmap_layer="blocks.9"))
+        Predictor(card_copy(hybrid_run / "model.safetensors", tmp_path, heatmap_layer="blocks.9"))
 
 
 def test_the_deletion_curve_judges_a_fine_heatmap_on_the_token_grid(
