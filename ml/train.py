@@ -19,7 +19,7 @@ from tqdm import tqdm
 from ml.augment import augment, to_model_input
 from ml.cache import load_images
 from ml.calibration import expected_calibration_error, fit_temperature, softmax
-from ml.checkpoint import load_checkpoint, save_checkpoint
+from ml.checkpoint import load_checkpoint, read_card, save_checkpoint
 from ml.data import LABELS, Sample, load_datasets, split_by_patient, summarise
 from ml.metrics import classification_metrics
 from ml.models import build_model, data_config
@@ -269,8 +269,27 @@ def _card(config: TrainConfig, norm: dict[str, list[float]], splits: dict[str, A
         "normalisation": norm,
         "temperature": 1.0,
         "data": {name: summarise(arrays.samples) for name, arrays in splits.items()},
-        "training": {k: v for k, v in asdict(config).items() if k not in ("data",)} | {"datasets": config.data},
+        "training": {k: v for k, v in asdict(config).items() if k not in ("data",)}
+        | {"datasets": config.data, "photographs": _photographs(splits)}
+        | ({"continued_from": lineage(Path(config.init))} if config.init else {}),
     }
+
+
+def _photographs(splits: dict[str, Arrays]) -> str:
+    """What training saw: an exported (already preprocessed, compressed) copy or the originals."""
+    samples = [s for arrays in splits.values() for s in arrays.samples]
+    return "exported copy" if any(s.prepared for s in samples) else "original"
+
+
+def lineage(checkpoint: Path) -> dict[str, Any]:
+    """Which checkpoint a continued run started from, and how that one was trained.
+
+    The starting file is usually the shipped one, which the continued run then replaces: its version,
+    hash and recipe (its own lineage included) are kept in the new card, or the run could not be retraced.
+    """
+    card = read_card(checkpoint)
+    kept = ("version", "sha256", "best_epoch", "training")
+    return {k: card[k] for k in kept if k in card}
 
 
 def _write_history(out: Path, history: list[dict[str, float]]) -> None:

@@ -1,14 +1,16 @@
-"""Make a GPU run's checkpoint the shipped one, in two steps around the test evaluation.
+"""Make a training run's checkpoint the shipped one, in two steps around the test evaluation.
 
     python scripts/ship_checkpoint.py prepare RUN/model.safetensors VERSION [--heatmap-layer NAME] [--out ...]
     python -m ml evaluate --data <the three original sets> --split test --out docs/model/test
     python scripts/ship_checkpoint.py record-test docs/model/test/metrics.json [--out ml/weights/dr-vit.safetensors]
 
-`prepare` writes the weights (fp16) under their release version. A run trained on an exported copy
-measured its test split on that copy; those figures are kept, named for what they are, because the
-shipped card's `test_metrics` must be the original photographs' (what a clinic's camera gives), and those
-can only be measured on the final file. `record-test` puts them in the sidecar card: the weights and
-their sha256 stay as `evaluate` saw them, so metrics.json's `checkpoint_sha256` names the shipped file.
+`prepare` writes the weights (fp16) under their release version. The run's own test figures are kept,
+named for what they are: a run on the exported copy (a GPU run) measured them on that copy, and how the
+copy was made is recorded; a run on the originals measured them in training's loop. The shipped card's
+`test_metrics` must be the original photographs' through the Predictor (what a clinic's camera gives),
+and those can only be measured on the final file. `record-test` puts them in the sidecar card: the
+weights and their sha256 stay as `evaluate` saw them, so metrics.json's `checkpoint_sha256` names the
+shipped file.
 """
 
 from __future__ import annotations
@@ -35,9 +37,13 @@ def prepare(run: Path, version: str, out: Path, heatmap_layer: str | None = None
     if heatmap_layer:
         model.get_submodule(heatmap_layer)  # a layer the model lacks fails here, not in the Predictor
         card["heatmap_layer"] = heatmap_layer
+    training = card.get("training", {})
+    # Runs from before the card said what training saw were all GPU runs on the exported copy.
+    exported = training.get("photographs", "exported copy") == "exported copy"
     if "test_metrics" in card:
-        card["test_metrics_on_exported_copy"] = card.pop("test_metrics")
-    card["training"] = {**card.get("training", {}), "data_copy": EXPORT}
+        card["test_metrics_on_exported_copy" if exported else "test_metrics_at_training"] = card.pop("test_metrics")
+    if exported:
+        card["training"] = {**training, "data_copy": EXPORT}
     return save_checkpoint(model, out, card)
 
 

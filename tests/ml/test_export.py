@@ -9,6 +9,8 @@ import pytest
 from ml.cache import load_images
 from ml.data import load_dataset, split_by_patient
 from ml.export import export
+from ml.train import train
+from tests.conftest import tiny_config
 
 
 @pytest.fixture
@@ -51,3 +53,11 @@ def test_a_damaged_export_marker_is_a_clear_error(exported: Path) -> None:
     (exported / "preprocessed.json").write_text("{not json")
     with pytest.raises(ValueError, match="damaged"):
         load_dataset(exported)
+
+
+def test_a_run_on_an_exported_copy_says_so_in_its_card(
+    exported: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ML_CACHE_DIR", str(tmp_path / "cache"))
+    card = train(tiny_config(tmp_path / "run", data=[str(exported)], image_size=48))
+    assert card["training"]["photographs"] == "exported copy"

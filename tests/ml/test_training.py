@@ -32,7 +32,7 @@ def test_training_ships_a_calibrated_card_with_test_metrics(tiny_checkpoint: Pat
     assert card["data"]["train"]["images"] >= 1
 
 
-def test_training_continues_from_a_checkpoint_with_its_head(
+def test_training_continues_from_a_checkpoint_with_its_head_and_names_it(
     tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ML_CACHE_DIR", str(tmp_path / "cache"))
@@ -42,6 +42,12 @@ def test_training_continues_from_a_checkpoint_with_its_head(
     assert start.keys() == saved.keys()
     for name, tensor in start.items():
         assert torch.equal(tensor.float(), saved[name].float()), name
+    # The starting file is usually the shipped one, which the new run replaces: its card keeps the trail.
+    started_from, training = read_card(tiny_checkpoint), read_card(tmp_path / "run" / "model.safetensors")["training"]
+    assert training["continued_from"]["sha256"] == started_from["sha256"]
+    assert training["continued_from"]["version"] == started_from["version"]
+    assert training["continued_from"]["training"] == started_from["training"]
+    assert training["photographs"] == "original"
 
 
 def test_continuing_refuses_a_checkpoint_of_another_shape(

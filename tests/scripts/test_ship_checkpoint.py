@@ -10,7 +10,7 @@ import pytest
 from ml.checkpoint import read_card
 from ml.evaluate import evaluate
 from ml.predictor import Predictor
-from tests.conftest import ML_FIXTURES
+from tests.conftest import ML_FIXTURES, card_copy
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "ship_checkpoint.py"
 
@@ -33,8 +33,23 @@ def test_prepare_writes_the_release_version_and_keeps_the_run_test_figures_apart
     card = read_card(out)  # the sidecar, checked against the new file's hash
     assert card["version"] == "v-release"
     assert card["heatmap_layer"] == "blocks.1"
-    assert "test_metrics" not in card and "test_metrics_on_exported_copy" in card
+    # Trained on the original photographs: its own figures are training's, and no data copy is claimed.
+    assert "test_metrics" not in card and "test_metrics_at_training" in card
+    assert "data_copy" not in card["training"]
     assert Predictor(out).heatmap_layer == "blocks.1"
+
+
+@pytest.mark.parametrize("photographs", ["exported copy", None])  # None: a card from before the field
+def test_prepare_says_how_the_exported_copy_of_a_gpu_run_was_made(
+    ship: ModuleType, tiny_checkpoint: Path, tmp_path: Path, photographs: str | None
+) -> None:
+    training = {k: v for k, v in read_card(tiny_checkpoint)["training"].items() if k != "photographs"}
+    if photographs:
+        training["photographs"] = photographs
+    run = card_copy(tiny_checkpoint, tmp_path / "run", training=training)
+    card = ship.prepare(run, "v-release", tmp_path / "dr-vit.safetensors")
+    assert "test_metrics_on_exported_copy" in card and "test_metrics_at_training" not in card
+    assert card["training"]["data_copy"].startswith("python -m ml export")
 
 
 def test_prepare_refuses_a_heatmap_layer_the_model_lacks(
