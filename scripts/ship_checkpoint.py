@@ -3,6 +3,7 @@
     python scripts/ship_checkpoint.py prepare RUN/model.safetensors VERSION [--heatmap-layer NAME] [--out ...]
     python -m ml evaluate --data <the three original sets> --split test --out docs/model/test
     python scripts/ship_checkpoint.py record-test docs/model/test/metrics.json [--out ml/weights/dr-vit.safetensors]
+    python scripts/ship_checkpoint.py curves docs/model/history.json RUN/history.json   # a continued run (--init)
 
 `prepare` writes the weights (fp16) under their release version. The run's own test figures are kept,
 named for what they are: a run on the exported copy (a GPU run) measured them on that copy, and how the
@@ -10,7 +11,8 @@ copy was made is recorded; a run on the originals measured them in training's lo
 `test_metrics` must be the original photographs' through the Predictor (what a clinic's camera gives),
 and those can only be measured on the final file. `record-test` puts them in the sidecar card: the
 weights and their sha256 stay as `evaluate` saw them, so metrics.json's `checkpoint_sha256` names the
-shipped file.
+shipped file. `curves` joins a continued run's history to the one it continued, as later stages of one
+curve, and redraws `training_curves.png` beside it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import sys
 from pathlib import Path
 
 from ml.checkpoint import card_path, load_checkpoint, save_checkpoint, sha256_of
+from ml.plots import plot_history
 
 SHIPPED = "ml/weights/dr-vit.safetensors"
 ON_ORIGINALS = "the original photographs of the test split, through the Predictor (python -m ml evaluate --split test)"
@@ -62,6 +65,22 @@ def record_test(metrics_file: Path, out: Path) -> dict:
     return card
 
 
+def join_histories(earlier: list[dict], later: list[dict]) -> list[dict]:
+    """The continued run's epochs numbered on from the earlier run's, each row marked with its stage."""
+    last = earlier[-1]
+    stage, epoch = last.get("stage", 1) + 1, last["epoch"]
+    return [{**row, "stage": row.get("stage", 1)} for row in earlier] + [
+        {**row, "epoch": epoch + row["epoch"], "stage": stage} for row in later
+    ]
+
+
+def curves(earlier: Path, later: Path, out: Path) -> list[dict]:
+    joined = join_histories(json.loads(earlier.read_text()), json.loads(later.read_text()))
+    out.write_text(json.dumps(joined, indent=2) + "\n")
+    plot_history(joined, out.with_name("training_curves.png"))
+    return joined
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     steps = parser.add_subparsers(dest="step", required=True)
@@ -73,7 +92,15 @@ def main(argv: list[str]) -> int:
     second.add_argument("metrics", type=Path)
     for step in (first, second):
         step.add_argument("--out", type=Path, default=Path(SHIPPED))
+    third = steps.add_parser("curves")
+    third.add_argument("earlier", type=Path, help="the history of the run that was continued")
+    third.add_argument("later", type=Path, help="the continued run's history.json")
+    third.add_argument("--out", type=Path, default=Path("docs/model/history.json"))
     args = parser.parse_args(argv)
+    if args.step == "curves":
+        joined = curves(args.earlier, args.later, args.out)
+        print(json.dumps({"epochs": len(joined), "stages": joined[-1]["stage"]}))
+        return 0
     if args.step == "record-test":
         return _report(record_test(args.metrics, args.out))
     return _report(prepare(args.run, args.version, args.out, args.heatmap_layer))

@@ -81,3 +81,17 @@ def test_record_test_refuses_figures_measured_on_another_file(
     ship.prepare(tiny_checkpoint, "v-release", out)
     with pytest.raises(SystemExit, match="not measured on"):
         ship.record_test(tmp_path / "eval" / "metrics.json", out)
+
+
+def test_curves_continue_the_earlier_run_as_a_later_stage(ship: ModuleType, tmp_path: Path) -> None:
+    row = {"train_loss": 1.0, "val_loss": 1.0, "train_accuracy": 0.5, "val_accuracy": 0.5}
+    row |= {"val_balanced_accuracy": 0.4, "val_quadratic_weighted_kappa": 0.3}
+    earlier, later = tmp_path / "earlier.json", tmp_path / "later.json"
+    earlier.write_text(json.dumps([row | {"epoch": 1}, row | {"epoch": 2}]))
+    later.write_text(json.dumps([row | {"epoch": 1}]))
+    out = tmp_path / "docs" / "history.json"
+    out.parent.mkdir()
+    assert ship.main(["curves", str(earlier), str(later), "--out", str(out)]) == 0
+    joined = json.loads(out.read_text())
+    assert [(r["epoch"], r["stage"]) for r in joined] == [(1, 1), (2, 1), (3, 2)]
+    assert (out.parent / "training_curves.png").stat().st_size > 0
