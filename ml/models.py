@@ -9,7 +9,8 @@ from typing import Any
 
 import timm
 import torch
-from timm.layers import resample_abs_pos_embed
+from timm.layers import StdConv2d, StdConv2dSame, resample_abs_pos_embed
+from timm.layers.padding import pad_same
 from torch import nn
 
 import ml.architectures  # noqa: F401  (registers our own architectures with timm)
@@ -124,3 +125,48 @@ def data_config(model: nn.Module) -> dict[str, Any]:
     """Mean and std come from the model itself (timm's resolve_data_config), never hard-coded twice."""
     config = timm.data.resolve_data_config({}, model=model)
     return {"mean": list(config["mean"]), "std": list(config["std"])}
+
+
+class StandardisedConv2d(nn.Module):
+    """A weight-standardised convolution (timm's StdConv2d / StdConv2dSame) whose standardisation is done.
+
+    The standardised weights are a function of the weights alone, yet timm recomputes them in every
+    forward pass (a batch norm over each kernel, and a copy into the input's memory layout); for frozen
+    weights that is the same result every time, so it is computed once.
+    """
+
+    def __init__(self, conv: StdConv2d | StdConv2dSame) -> None:
+        super().__init__()
+        with torch.no_grad():
+            flat = conv.weight.reshape(1, conv.out_channels, -1)
+            weight = torch.nn.functional.batch_norm(flat, None, None, training=True, momentum=0.0, eps=conv.eps)
+        layout = torch.channels_last if conv.weight.is_contiguous(memory_format=torch.channels_last) else None
+        weight = weight.reshape_as(conv.weight)
+        self.register_buffer("weight", weight.contiguous(memory_format=layout or torch.contiguous_format))
+        self.register_buffer("bias", None if conv.bias is None else conv.bias.detach().clone())
+        self.stride, self.padding, self.dilation, self.groups = conv.stride, conv.padding, conv.dilation, conv.groups
+        self.kernel_size = conv.kernel_size
+        self.same_pad = bool(getattr(conv, "same_pad", False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.same_pad:  # TF-style "same" padding, which depends on the input's size
+            x = pad_same(x, self.kernel_size, self.stride, self.dilation)
+        return torch.nn.functional.conv2d(
+            x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
+        )
+
+
+def fold_weight_standardisation(model: nn.Module) -> int:
+    """Replace every weight-standardised convolution by its standardised result, for inference with frozen
+    weights (the Predictor); the outputs are the same up to float rounding. Returns how many were replaced.
+
+    Training must not use it: the standardisation is part of what the gradients flow through.
+    """
+    targets = [
+        (name, module) for name, module in model.named_modules() if isinstance(module, (StdConv2d, StdConv2dSame))
+    ]
+    for name, module in targets:
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, StandardisedConv2d(module))
+    return len(targets)

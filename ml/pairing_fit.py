@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ml.checkpoint import save_checkpoint
+from ml.checkpoint import load_checkpoint, save_checkpoint
 from ml.evaluate import grade_samples, select_samples
 from ml.pairing import fit_on, with_pairing
 from ml.predictor import Predictor, default_checkpoint_path
@@ -38,5 +38,7 @@ def fit_checkpoint_pairing(
     card = with_pairing(card, section, (test_probs, np.array([s.label for s in test_kept]), test_kept))
     card["pairing"]["split"] = f"seed={seed} over {[str(d) for d in data]}"
     target = Path(out) if out else source
-    final = save_checkpoint(predictor.model, target, card, half=True)
+    # The weights as stored, not the Predictor's inference copy (its standardisations are folded in).
+    model, _ = load_checkpoint(source)
+    final = save_checkpoint(model, target, card, half=True)
     return {"checkpoint": str(target), "version": final["version"], "pairing": final["pairing"]}

@@ -21,6 +21,7 @@ from ml.augment import to_model_input
 from ml.checkpoint import CheckpointError, load_checkpoint
 from ml.data import eye_from_filename, patient_from_filename
 from ml.heatmaps import cam_layer, gradcam, overlay, place_on_image
+from ml.models import fold_weight_standardisation
 from ml.pairing import Pairing, partners
 from ml.preprocess import FieldBox, preprocess
 
@@ -65,8 +66,10 @@ class Predictor:
         path = Path(checkpoint_path) if checkpoint_path is not None else default_checkpoint_path()
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model, self.card = load_checkpoint(path, self.device)
-        # Frozen: Grad-CAM then tracks only its layer onwards, not the whole network.
+        # Frozen: Grad-CAM then tracks only its layer onwards, not the whole network; and the hybrid's
+        # weight standardisation, a function of frozen weights, is done once instead of in every pass.
         self.model.requires_grad_(False)
+        fold_weight_standardisation(self.model)
         self.checkpoint_path = path
         self.version: str = str(self.card.get("version", "unknown"))
         self.checkpoint_sha256: str = self.card["sha256"]

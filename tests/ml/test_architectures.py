@@ -7,13 +7,15 @@ import pytest
 import timm
 import torch
 from PIL import Image
+from safetensors.torch import load_file
+from timm.layers import StdConv2dSame
 
 from ml.checkpoint import CheckpointError, load_checkpoint
 from ml.faithfulness import deletion_figure
 from ml.heatmaps import cam_layer, gradcam
-from ml.models import build_model
+from ml.models import build_model, fold_weight_standardisation
 from ml.predictor import Predictor
-from tests.conftest import card_copy, tiny_config
+from tests.conftest import card_copy
 
 POOLED = {"depth": 2, "class_token": False, "global_pool": "avg"}
 
@@ -64,19 +66,6 @@ def test_gradcam_on_the_hybrid_can_still_explain_the_tokens() -> None:
     assert maps.shape == (2, 4, 4)
 
 
-@pytest.fixture(scope="module")
-def hybrid_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One epoch of the hybrid trained here on the fixture photographs, through the training entry point."""
-    from ml.train import train
-
-    root = tmp_path_factory.mktemp("hybrid-run")
-    kwargs = {"backbone_layers": [1, 1], **POOLED}
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("ML_CACHE_DIR", str(root / "cache"))
-        train(tiny_config(root / "run", architecture="vit_tiny_r_conv", model_kwargs=kwargs, version="hybrid"))
-    return root / "run"
-
-
 def test_a_trained_hybrid_checkpoint_rebuilds_itself(hybrid_run: Path) -> None:
     model, card = load_checkpoint(hybrid_run / "model.safetensors")
     assert card["architecture"] == "vit_tiny_r_conv"
@@ -111,3 +100,38 @@ def test_the_deletion_curve_judges_a_fine_heatmap_on_the_token_grid(
     result = deletion_figure([fundus_dir], tmp_path / "deletion.png", hybrid_run / "model.safetensors", max_images=4)
     assert result["fractions"][-1] == 0.5  # half of the 2x2 token grid, though the heatmap is 16x16
     assert (tmp_path / "deletion.png").is_file()
+
+
+def _standardised_convs(model: torch.nn.Module) -> int:
+    return sum(isinstance(module, StdConv2dSame) for module in model.modules())
+
+
+def test_folding_the_weight_standardisation_changes_no_grade_and_no_heatmap() -> None:
+    torch.manual_seed(0)
+    model = build_model("vit_tiny_r_conv", backbone_layers=[1, 1], img_size=128, **POOLED).eval().requires_grad_(False)
+    folded = build_model("vit_tiny_r_conv", backbone_layers=[1, 1], img_size=128, **POOLED).eval().requires_grad_(False)
+    folded.load_state_dict(model.state_dict())
+    convs = _standardised_convs(model)
+    assert fold_weight_standardisation(folded) == convs > 0
+    assert _standardised_convs(folded) == 0
+    x = torch.randn(2, 3, 128, 128)
+    with torch.inference_mode():
+        torch.testing.assert_close(folded(x), model(x), rtol=1e-5, atol=1e-5)
+    layer = cam_layer(model)  # the first ResNet stage: its convolutions are folded too
+    np.testing.assert_allclose(gradcam(folded, x, layer=layer)[1], gradcam(model, x, layer=layer)[1], atol=1e-5)
+
+
+def test_the_predictor_folds_the_standardisation_but_fitting_the_pairing_keeps_the_stored_weights(
+    hybrid_run: Path, paired_folder: Path, tmp_path: Path
+) -> None:
+    from ml.pairing_fit import fit_checkpoint_pairing
+
+    source = hybrid_run / "model.safetensors"
+    assert _standardised_convs(Predictor(source).model) == 0
+    out = tmp_path / "paired.safetensors"
+    fit_checkpoint_pairing([paired_folder], source, out)
+    # The file is what training stored: folded weights saved would be standardised a second time on load.
+    before, after = load_file(str(source)), load_file(str(out))
+    assert before.keys() == after.keys()
+    for name, tensor in before.items():
+        assert torch.equal(tensor, after[name]), name

@@ -122,27 +122,6 @@ def test_predictor_refuses_eyes_that_do_not_match_the_images(tiny_checkpoint: Pa
         Predictor(tiny_checkpoint).predict([Image.open(fundus_dir / "0" / "p00_right.jpeg")] * 2, eyes=["right"])
 
 
-@pytest.fixture(scope="module")
-def paired_folder(fundus_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Nine patients with both eyes (three of each class), built from the fixture photographs: every split
-    of the patient-level split then holds pairs."""
-    folder = tmp_path_factory.mktemp("pairs")
-    sources = {0: ["0/p00_right.jpeg", "0/p01_left.jpeg"], 1: ["1/p03_left.jpeg", "2/p04_right.jpeg"],
-               2: ["3/p06_right.jpeg", "4/p07_left.jpeg"]}  # fmt: skip
-    rows = []
-    for label, (first, second) in sources.items():
-        for n in range(3):
-            patient = f"c{label}n{n}"
-            for eye, original in (("right", first), ("left", second)):
-                name = f"{label * 2}/{patient}_{eye}.jpeg"
-                (folder / name).parent.mkdir(exist_ok=True)
-                shutil.copy(fundus_dir / original, folder / name)
-                rows.append([name, label * 2, eye, patient, "pairs"])
-    with (folder / "manifest.csv").open("w", newline="") as handle:
-        csv.writer(handle).writerows([["file", "grade", "eye", "patient_id", "source"], *rows])
-    return folder
-
-
 def test_fit_pairing_command_writes_the_section_and_keeps_the_version(
     tiny_checkpoint: Path, paired_folder: Path, tmp_path: Path
 ) -> None:
