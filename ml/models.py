@@ -131,8 +131,8 @@ class StandardisedConv2d(nn.Module):
     """A weight-standardised convolution (timm's StdConv2d / StdConv2dSame) whose standardisation is done.
 
     The standardised weights are a function of the weights alone, yet timm recomputes them in every
-    forward pass (a batch norm over each kernel, and a copy into the input's memory layout); for frozen
-    weights that is the same result every time, so it is computed once.
+    forward pass (a batch norm over each kernel); for frozen weights that is the same result every time,
+    so it is computed once, exactly as timm computes it.
     """
 
     def __init__(self, conv: StdConv2d | StdConv2dSame) -> None:
@@ -140,9 +140,8 @@ class StandardisedConv2d(nn.Module):
         with torch.no_grad():
             flat = conv.weight.reshape(1, conv.out_channels, -1)
             weight = torch.nn.functional.batch_norm(flat, None, None, training=True, momentum=0.0, eps=conv.eps)
-        layout = torch.channels_last if conv.weight.is_contiguous(memory_format=torch.channels_last) else None
-        weight = weight.reshape_as(conv.weight)
-        self.register_buffer("weight", weight.contiguous(memory_format=layout or torch.contiguous_format))
+            # empty_like keeps the original weight's memory layout (channels-last or not).
+            self.register_buffer("weight", torch.empty_like(conv.weight).copy_(weight.reshape_as(conv.weight)))
         self.register_buffer("bias", None if conv.bias is None else conv.bias.detach().clone())
         self.stride, self.padding, self.dilation, self.groups = conv.stride, conv.padding, conv.dilation, conv.groups
         self.kernel_size = conv.kernel_size
@@ -158,7 +157,8 @@ class StandardisedConv2d(nn.Module):
 
 def fold_weight_standardisation(model: nn.Module) -> int:
     """Replace every weight-standardised convolution by its standardised result, for inference with frozen
-    weights (the Predictor); the outputs are the same up to float rounding. Returns how many were replaced.
+    weights (the Predictor); the same arithmetic, so the same outputs (the shipped model's grades and
+    heatmaps were bit-identical). Returns how many were replaced.
 
     Training must not use it: the standardisation is part of what the gradients flow through.
     """
