@@ -19,7 +19,7 @@ from tqdm import tqdm
 from ml.augment import augment, to_model_input
 from ml.cache import load_images
 from ml.calibration import expected_calibration_error, fit_temperature, softmax
-from ml.checkpoint import load_checkpoint, read_card, save_checkpoint
+from ml.checkpoint import load_checkpoint, save_checkpoint
 from ml.data import LABELS, Sample, load_datasets, split_by_patient, summarise
 from ml.metrics import classification_metrics
 from ml.models import build_model, data_config
@@ -253,7 +253,9 @@ def validate(model: nn.Module, data: Arrays, norm: dict[str, list[float]], devic
     }
 
 
-def _card(config: TrainConfig, norm: dict[str, list[float]], splits: dict[str, Arrays]) -> dict[str, Any]:
+def _card(
+    config: TrainConfig, norm: dict[str, list[float]], splits: dict[str, Arrays], started_from: dict[str, Any] | None
+) -> dict[str, Any]:
     return {
         "version": config.version,
         "architecture": config.architecture,
@@ -271,7 +273,7 @@ def _card(config: TrainConfig, norm: dict[str, list[float]], splits: dict[str, A
         "data": {name: summarise(arrays.samples) for name, arrays in splits.items()},
         "training": {k: v for k, v in asdict(config).items() if k not in ("data",)}
         | {"datasets": config.data, "photographs": _photographs(splits)}
-        | ({"continued_from": lineage(Path(config.init))} if config.init else {}),
+        | ({"continued_from": lineage(started_from)} if started_from else {}),
     }
 
 
@@ -281,13 +283,12 @@ def _photographs(splits: dict[str, Arrays]) -> str:
     return "exported copy" if any(s.prepared for s in samples) else "original"
 
 
-def lineage(checkpoint: Path) -> dict[str, Any]:
-    """Which checkpoint a continued run started from, and how that one was trained.
+def lineage(card: dict[str, Any]) -> dict[str, Any]:
+    """Which checkpoint a continued run started from (its card), and how that one was trained.
 
     The starting file is usually the shipped one, which the continued run then replaces: its version,
     hash and recipe (its own lineage included) are kept in the new card, or the run could not be retraced.
     """
-    card = read_card(checkpoint)
     kept = ("version", "sha256", "best_epoch", "training")
     return {k: card[k] for k in kept if k in card}
 
@@ -346,18 +347,19 @@ def place_model(model: nn.Module, device: torch.device) -> nn.Module:
     return model.to(memory_format=torch.channels_last) if device.type == "cpu" else model
 
 
-def _initial_model(config: TrainConfig) -> nn.Module:
-    """A fresh (or pretrained-backbone) model, or one of our checkpoints to train further."""
+def _initial_model(config: TrainConfig) -> tuple[nn.Module, dict[str, Any] | None]:
+    """A fresh (or pretrained-backbone) model, or one of our checkpoints to train further, with its card."""
     if config.init is None:
-        return build_model(
+        model = build_model(
             config.architecture, len(LABELS), config.pretrained, img_size=config.image_size, **config.model_kwargs
         )
+        return model, None
     model, card = load_checkpoint(config.init)
     given = (config.architecture, config.image_size, {"img_size": config.image_size, **config.model_kwargs})
     found = (card["architecture"], card["image_size"], card.get("model_kwargs", {}))
     if given != found:
         raise ValueError(f"--init {config.init} is {found}, not the requested {given}")
-    return model
+    return model, card
 
 
 def train(config: TrainConfig) -> dict[str, Any]:
@@ -370,11 +372,12 @@ def train(config: TrainConfig) -> dict[str, Any]:
     if min(len(v.labels) for v in splits.values()) == 0:
         raise ValueError(f"a split is empty ({ {k: len(v.labels) for k, v in splits.items()} }): need more patients")
     photographs_to(device, *splits.values())
-    model = place_model(_initial_model(config), device)
+    model, started_from = _initial_model(config)
+    model = place_model(model, device)
     norm = data_config(model)
     optimizer = make_optimizer(model, config)
     schedule = make_schedule(config, len(splits["train"].labels))
-    card = _card(config, norm, splits)
+    card = _card(config, norm, splits, started_from)
     best_path = out / "best.safetensors"
     history: list[dict[str, float]] = []
     best, stale, step = -math.inf, 0, 0

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -109,8 +110,7 @@ def _standardised_convs(model: torch.nn.Module) -> int:
 def test_folding_the_weight_standardisation_changes_no_grade_and_no_heatmap() -> None:
     torch.manual_seed(0)
     model = build_model("vit_tiny_r_conv", backbone_layers=[1, 1], img_size=128, **POOLED).eval().requires_grad_(False)
-    folded = build_model("vit_tiny_r_conv", backbone_layers=[1, 1], img_size=128, **POOLED).eval().requires_grad_(False)
-    folded.load_state_dict(model.state_dict())
+    folded = copy.deepcopy(model)
     convs = _standardised_convs(model)
     assert fold_weight_standardisation(folded) == convs > 0
     assert _standardised_convs(folded) == 0
