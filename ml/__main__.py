@@ -62,6 +62,13 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     monitors = ["balanced_accuracy", "quadratic_weighted_kappa", "balanced_accuracy_kappa"]
     p.add_argument("--monitor", choices=monitors, default="balanced_accuracy", help="early-stopping metric")
     p.add_argument("--version", default="dev", help="version string written into the model card")
+    p.add_argument(
+        "--average-from",
+        type=int,
+        help="stochastic weight averaging: average the weights of every epoch from this one on (0: the "
+        "starting weights too); the average is validated, kept and shipped",
+    )
+    p.add_argument("--constant-lr", action="store_true", help="hold the peak rate after warm-up (for averaging)")
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
@@ -152,6 +159,8 @@ def _train(args: argparse.Namespace) -> dict:
         patience=args.patience,
         monitor=args.monitor,
         version=args.version,
+        average_from=args.average_from,
+        constant_lr=args.constant_lr,
     )
     card = train(config)
     return {"checkpoint": f"{args.out}/model.safetensors", "test_metrics": card["test_metrics"]}

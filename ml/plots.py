@@ -24,6 +24,7 @@ def plot_history(history: Sequence[dict[str, float]], path: Path) -> None:
     acc_ax.plot(epochs, [r["val_accuracy"] for r in history], "o-", label="validation accuracy")
     acc_ax.plot(epochs, [r["val_balanced_accuracy"] for r in history], "o-", label="validation balanced accuracy")
     acc_ax.plot(epochs, [r["val_quadratic_weighted_kappa"] for r in history], "o-", label="validation QWK")
+    _plot_average(history, loss_ax, acc_ax)
     acc_ax.set(title="Accuracy", xlabel="epoch", ylim=(0, 1))
     for ax in (loss_ax, acc_ax):
         ax.legend(fontsize=8)
@@ -35,6 +36,17 @@ def plot_history(history: Sequence[dict[str, float]], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _plot_average(history: Sequence[dict[str, float]], loss_ax: plt.Axes, acc_ax: plt.Axes) -> None:
+    """A weight-averaging run (train --average-from) keeps the average: draw its validation too, dashed."""
+    rows = [r for r in history if "swa_val_loss" in r]
+    if not rows:
+        return
+    epochs = [r["epoch"] for r in rows]
+    loss_ax.plot(epochs, [r["swa_val_loss"] for r in rows], "s--", label="validation, weight average")
+    for key, label in (("balanced_accuracy", "balanced accuracy"), ("quadratic_weighted_kappa", "QWK")):
+        acc_ax.plot(epochs, [r[f"swa_val_{key}"] for r in rows], "s--", label=f"validation {label}, weight average")
 
 
 def plot_confusion(matrix: np.ndarray, labels: Sequence[str], path: Path) -> None:

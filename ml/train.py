@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from ml.augment import augment, to_model_input
@@ -62,6 +63,10 @@ class TrainConfig(RunConfig):
     patience: int = 8
     monitor: str = "balanced_accuracy"
     version: str = "dev"
+    # Stochastic weight averaging: from this epoch on, the weights at each epoch's end join an equal-weight
+    # average (0: the starting weights too), which is then what is validated, kept and shipped.
+    average_from: int | None = None
+    constant_lr: bool = False  # after warm-up, hold the rate instead of the cosine (the usual one for averaging)
 
 
 @dataclass
@@ -86,10 +91,14 @@ def make_optimizer(model: nn.Module, config: RunConfig) -> torch.optim.Optimizer
 
 
 class Schedule:
-    """Linear warm-up then cosine to zero; progress is the further of step count and wall-clock budget."""
+    """Linear warm-up then cosine to zero (or, `constant`, the peak rate held); progress, which also ends the
+    run, is the further of step count and wall-clock budget."""
 
-    def __init__(self, base_lr: float, warmup_steps: int, total_steps: int, budget_s: float | None) -> None:
+    def __init__(
+        self, base_lr: float, warmup_steps: int, total_steps: int, budget_s: float | None, constant: bool = False
+    ) -> None:
         self.base_lr, self.warmup, self.total, self.budget = base_lr, warmup_steps, total_steps, budget_s
+        self.constant = constant
         self.start = time.monotonic()
 
     def progress(self, step: int) -> float:
@@ -100,6 +109,8 @@ class Schedule:
     def lr(self, step: int) -> float:
         if step < self.warmup:
             return self.base_lr * (step + 1) / self.warmup
+        if self.constant:
+            return self.base_lr
         return self.base_lr * 0.5 * (1 + math.cos(math.pi * self.progress(step)))
 
 
@@ -309,7 +320,10 @@ def setup_run(config: RunConfig) -> tuple[torch.device, torch.Generator]:
 def make_schedule(config: RunConfig, train_size: int) -> Schedule:
     steps_per_epoch = math.ceil((config.samples_per_epoch or train_size) / config.batch_size)
     budget = config.time_budget_min * 60 if config.time_budget_min else None
-    return Schedule(config.lr, int(config.warmup_epochs * steps_per_epoch), config.epochs * steps_per_epoch, budget)
+    constant = getattr(config, "constant_lr", False)  # pretraining's RunConfig has no such option
+    return Schedule(
+        config.lr, int(config.warmup_epochs * steps_per_epoch), config.epochs * steps_per_epoch, budget, constant
+    )
 
 
 def photographs_to(device: torch.device, *parts: Arrays) -> None:
@@ -381,20 +395,23 @@ def train(config: TrainConfig) -> dict[str, Any]:
     best_path = out / "best.safetensors"
     history: list[dict[str, float]] = []
     best, stale, step = -math.inf, 0, 0
+    average = start_average(model, config)
     for epoch in range(1, config.epochs + 1):
         started = time.monotonic()
         train_stats, step = train_one_epoch(
             model, splits["train"], optimizer, schedule, step, config, norm, generator, device
         )
         row = {"epoch": epoch, **train_stats, **validate(model, splits["val"], norm, device)}
+        kept, score = scored(model, average, epoch, row, config, splits["val"], norm, device)
         row |= {"lr": schedule.lr(step), "seconds": time.monotonic() - started}
         history.append(row)
         _write_history(out, history)
-        score = row[f"val_{config.monitor}"]
         log.info("epoch %d %s", epoch, json.dumps({k: round(v, 4) for k, v in row.items()}))
-        if score > best:
+        if score is None:
+            pass  # before the average starts nothing is kept, and patience does not run
+        elif score > best:
             best, stale = score, 0
-            save_checkpoint(model, best_path, card | {"best_epoch": epoch}, half=False)
+            save_checkpoint(kept, best_path, card | {"best_epoch": epoch}, half=False)
         else:
             stale += 1
         stop = stop_reason(row, stale, schedule.progress(step), config, len(splits["train"].labels))
@@ -408,7 +425,46 @@ def train(config: TrainConfig) -> dict[str, Any]:
             break
     else:
         stop = f"all {config.epochs} epochs"
+    if not best_path.exists():
+        raise ValueError(f"the run stopped ({stop}) before weight averaging began at epoch {config.average_from}")
     return finalise(best_path, splits, out, config, stop)
+
+
+def start_average(model: nn.Module, config: TrainConfig) -> AveragedModel | None:
+    """The running weight average of a run with `average_from`, holding the starting weights if that is 0."""
+    if config.average_from is None:
+        return None
+    if config.average_from < 0:
+        raise ValueError(f"average_from must be 0 or later, not {config.average_from}")
+    average = AveragedModel(model)
+    if config.average_from == 0:
+        average.update_parameters(model)
+    return average
+
+
+def scored(
+    model: nn.Module,
+    average: AveragedModel | None,
+    epoch: int,
+    row: dict[str, float],
+    config: TrainConfig,
+    val: Arrays,
+    norm: dict[str, list[float]],
+    device: torch.device,
+) -> tuple[nn.Module, float | None]:
+    """The model this epoch would keep and its monitored validation score (None: not a candidate yet).
+
+    With weight averaging the candidate is the average, validated after this epoch's weights join it
+    (its figures go into the row as `swa_val_*`); the live model is only reported.
+    """
+    if average is None:
+        return model, row[f"val_{config.monitor}"]
+    if epoch < (config.average_from or 0):
+        return model, None
+    average.update_parameters(model)
+    row |= {f"swa_{k}": v for k, v in validate(average.module, val, norm, device).items()}
+    row["swa_members"] = float(average.n_averaged)
+    return average.module, row[f"swa_val_{config.monitor}"]
 
 
 # An epoch with more skipped (non-finite) steps than this share is not training any more.

@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import load_file
 
 from ml.checkpoint import read_card
-from ml.train import OrdinalCostLoss, train, training_step
+from ml.train import OrdinalCostLoss, Schedule, train, training_step
 from tests.conftest import tiny_config
 
 
@@ -48,6 +48,39 @@ def test_training_continues_from_a_checkpoint_with_its_head_and_names_it(
     assert training["continued_from"]["version"] == started_from["version"]
     assert training["continued_from"]["training"] == started_from["training"]
     assert training["photographs"] == "original"
+
+
+def test_weight_averaging_keeps_the_mean_of_the_starting_and_the_trained_weights(
+    tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ML_CACHE_DIR", str(tmp_path / "cache"))
+    # The same seeded CPU run twice, once plain and once averaging from the start: the averaged run must
+    # keep (start + trained) / 2, and report the average's validation beside the live model's.
+    plain = train(tiny_config(tmp_path / "plain", init=str(tiny_checkpoint), lr=1e-3, threads=1))
+    averaged = train(tiny_config(tmp_path / "swa", init=str(tiny_checkpoint), lr=1e-3, threads=1, average_from=0))
+    start, trained = load_file(str(tiny_checkpoint)), load_file(str(tmp_path / "plain" / "best.safetensors"))
+    kept = load_file(str(tmp_path / "swa" / "best.safetensors"))
+    moved = [name for name in start if not torch.equal(start[name].float(), trained[name])]
+    assert moved, "the plain run must have changed some weights, or the mean proves nothing"
+    for name in start:
+        torch.testing.assert_close(kept[name], (start[name].float() + trained[name]) / 2, rtol=1e-5, atol=1e-6)
+    row = json.loads((tmp_path / "swa" / "history.json").read_text())[0]
+    assert row["swa_members"] == 2
+    assert {"swa_val_balanced_accuracy", "val_balanced_accuracy"} <= set(row)
+    assert averaged["training"]["average_from"] == 0 and plain["training"]["average_from"] is None
+
+
+def test_a_run_that_ends_before_its_averaging_begins_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ML_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.raises(ValueError, match="before weight averaging began at epoch 3"):
+        train(tiny_config(tmp_path / "run", average_from=3))
+
+
+def test_a_constant_schedule_holds_the_peak_rate_after_warm_up() -> None:
+    schedule = Schedule(1e-3, warmup_steps=4, total_steps=100, budget_s=None, constant=True)
+    assert schedule.lr(1) == pytest.approx(5e-4)
+    assert schedule.lr(4) == schedule.lr(99) == 1e-3
+    assert Schedule(1e-3, 4, 100, None).lr(99) < 1e-5  # the default still decays
 
 
 def test_continuing_refuses_a_checkpoint_of_another_shape(
