@@ -251,6 +251,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         add(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from ml.runtime import keep_freed_memory
+
+    keep_freed_memory()  # before any tensor: every command here runs a model on the CPU, training 2.5x faster
     try:
         result = COMMANDS[args.command](args)
     except (FileNotFoundError, ValueError) as error:

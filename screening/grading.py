@@ -54,6 +54,9 @@ def get_predictor() -> Predictor:
         if key not in _PREDICTORS:
             from ml.checkpoint import CheckpointError
             from ml.predictor import Predictor
+            from ml.runtime import keep_freed_memory
+
+            keep_freed_memory()  # the worker grades the same shapes all day: keep their memory mapped
 
             try:
                 _PREDICTORS[key] = Predictor(checkpoint_path=path)
