@@ -23,6 +23,7 @@ from ml.checkpoint import load_checkpoint
 from ml.data import load_dataset
 from ml.models import fold_weight_standardisation
 from ml.predictor import Predictor
+from ml.runtime import keep_freed_memory
 
 DATA = Path("/work/shared/data/eyepacs-1024")
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "ml" / "fixtures" / "fundus"
@@ -42,6 +43,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu, or cuda on a GPU machine")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    keep_freed_memory()  # as python -m ml and the worker run (bench/bench_allocator.py compares the two)
     predictor = Predictor(args.checkpoint, device=args.device)
     images = _examination()
     # The bare baseline: the same architecture and weights straight from timm (fused attention on),

@@ -22,6 +22,7 @@ from ml.augment import to_model_input
 from ml.cache import load_images
 from ml.data import load_dataset
 from ml.models import build_model, data_config
+from ml.runtime import keep_freed_memory
 from ml.train import Arrays, Schedule, TrainConfig, make_optimizer, place_model, train_one_epoch
 
 DATA = Path("/work/shared/data/eyepacs-256-enhanced")
@@ -103,6 +104,7 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.set_num_threads(args.threads)
+    keep_freed_memory()  # as python -m ml and the worker run (bench/bench_allocator.py compares the two)
     config = TrainConfig(data=[], architecture=args.arch, image_size=args.image_size,
                          model_kwargs=json.loads(args.model_kwargs), batch_size=args.batch_size)  # fmt: skip
     data = _arrays(args.image_size, 256)
