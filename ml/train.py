@@ -51,6 +51,7 @@ class RunConfig:
     ben: bool = True
     seed: int = 0
     threads: int | None = None
+    constant_lr: bool = False  # after warm-up, hold the rate instead of the cosine (the usual one for averaging)
 
 
 @dataclass
@@ -66,7 +67,11 @@ class TrainConfig(RunConfig):
     # Stochastic weight averaging: from this epoch on, the weights at each epoch's end join an equal-weight
     # average (0: the starting weights too), which is then what is validated, kept and shipped.
     average_from: int | None = None
-    constant_lr: bool = False  # after warm-up, hold the rate instead of the cosine (the usual one for averaging)
+
+    def __post_init__(self) -> None:
+        # Checked here, not after minutes of loading photographs.
+        if self.average_from is not None and self.average_from < 0:
+            raise ValueError(f"average_from must be 0 or later, not {self.average_from}")
 
 
 @dataclass
@@ -320,10 +325,8 @@ def setup_run(config: RunConfig) -> tuple[torch.device, torch.Generator]:
 def make_schedule(config: RunConfig, train_size: int) -> Schedule:
     steps_per_epoch = math.ceil((config.samples_per_epoch or train_size) / config.batch_size)
     budget = config.time_budget_min * 60 if config.time_budget_min else None
-    constant = getattr(config, "constant_lr", False)  # pretraining's RunConfig has no such option
-    return Schedule(
-        config.lr, int(config.warmup_epochs * steps_per_epoch), config.epochs * steps_per_epoch, budget, constant
-    )
+    warmup, total = int(config.warmup_epochs * steps_per_epoch), config.epochs * steps_per_epoch
+    return Schedule(config.lr, warmup, total, budget, config.constant_lr)
 
 
 def photographs_to(device: torch.device, *parts: Arrays) -> None:
@@ -434,8 +437,6 @@ def start_average(model: nn.Module, config: TrainConfig) -> AveragedModel | None
     """The running weight average of a run with `average_from`, holding the starting weights if that is 0."""
     if config.average_from is None:
         return None
-    if config.average_from < 0:
-        raise ValueError(f"average_from must be 0 or later, not {config.average_from}")
     average = AveragedModel(model)
     if config.average_from == 0:
         average.update_parameters(model)
