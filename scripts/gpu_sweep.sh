@@ -5,8 +5,9 @@
 #
 #   scripts/gpu_sweep.sh DATA_ROOT OUT_DIR BUDGET_MINUTES [NAMES...]
 #
-# To bring results back, pack each run's model.safetensors (fp16), its JSON files, train.log and
-# training_curves.png, not best.safetensors (fp32): the device returns files of at most 16 MiB.
+# To bring results back, set PACK to a folder (the device's $OUT): each run is packed there as NAME.tgz,
+# its model.safetensors (fp16), JSON files, train.log and curves, without best.safetensors (fp32): the
+# device returns at most 8 files of at most 16 MiB each.
 #
 # DATA_ROOT holds eyepacs-1024/, eyepacs-256-enhanced/ and srahim-1024/ as exported at 256 px.
 # PY names the interpreter (python3 on the GPU machine).
@@ -71,3 +72,9 @@ wait
 runs=()
 for name in "${names[@]}"; do runs+=("$out/$name"); done
 "$PY" "$(dirname "$0")/best_epochs.py" "${runs[@]}"
+if [ -n "${PACK:-}" ]; then
+  for name in "${names[@]}"; do
+    # shellcheck disable=SC2046  # file names without spaces, written by the run
+    (cd "$out/$name" && tar czf "$PACK/$name.tgz" $(ls | grep -v '^best.safetensors$'))
+  done
+fi
