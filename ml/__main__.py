@@ -1,4 +1,7 @@
-"""Command line: python -m ml {train,evaluate,fit-pairing,tsne,predict,faithfulness,examples,export,pretrain}."""
+"""Command line: python -m ml COMMAND.
+
+Commands: train, evaluate, fit-pairing, tsne, predict, faithfulness, examples, export, pretrain, nonfinite.
+"""
 
 from __future__ import annotations
 
@@ -199,6 +202,22 @@ def _examples(args: argparse.Namespace) -> dict:
     return examples_figure(args.data, args.out, args.checkpoint, args.per_class, args.split)
 
 
+def _add_nonfinite(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("nonfinite", help="which module makes a training step non-finite (weights left as they are)")
+    p.add_argument("--data", nargs="+", required=True)
+    p.add_argument("--checkpoint", help="defaults to the shipped model")
+    p.add_argument("--batches", type=int, default=20)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--seed", type=int, default=0, help="the split's seed (training's default is 0)")
+    p.add_argument("--autocast", choices=["bf16", "fp16", "none"], default="bf16", help="as training on a GPU: bf16")
+
+
+def _nonfinite(args: argparse.Namespace) -> dict:
+    from ml.diagnose import scan
+
+    return scan(args.data, args.checkpoint, args.batches, args.batch_size, args.seed, args.autocast)
+
+
 def _faithfulness(args: argparse.Namespace) -> dict:
     from ml.faithfulness import deletion_figure
 
@@ -231,6 +250,7 @@ COMMANDS = {
     "examples": _examples,
     "export": _export,
     "pretrain": _pretrain,
+    "nonfinite": _nonfinite,
 }
 
 
@@ -247,6 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _add_examples,
         _add_export,
         _add_pretrain,
+        _add_nonfinite,
     ):
         add(sub)
     args = parser.parse_args(argv)
