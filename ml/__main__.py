@@ -61,6 +61,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--ordinal-weight", type=float, default=0.0, help="weight of the expected quadratic cost in the loss"
     )
+    p.add_argument("--mixup", type=float, default=0.0, help="mixup's Beta alpha (0: off), e.g. 0.4")
+    p.add_argument("--cutmix", type=float, default=0.0, help="CutMix's Beta alpha (0: off), e.g. 1.0")
     p.add_argument("--patience", type=int, default=8)
     monitors = ["balanced_accuracy", "quadratic_weighted_kappa", "balanced_accuracy_kappa"]
     p.add_argument("--monitor", choices=monitors, default="balanced_accuracy", help="early-stopping metric")
@@ -159,6 +161,8 @@ def _train(args: argparse.Namespace) -> dict:
         label_smoothing=args.label_smoothing,
         balance_power=args.balance_power,
         ordinal_weight=args.ordinal_weight,
+        mixup=args.mixup,
+        cutmix=args.cutmix,
         patience=args.patience,
         monitor=args.monitor,
         version=args.version,

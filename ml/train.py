@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from timm.data import Mixup
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
@@ -67,11 +68,17 @@ class TrainConfig(RunConfig):
     # Stochastic weight averaging: from this epoch on, the weights at each epoch's end join an equal-weight
     # average (0: the starting weights too), which is then what is validated, kept and shipped.
     average_from: int | None = None
+    # Mixing two photographs of a batch (timm's Mixup): the Beta distributions' alphas of mixup (blending)
+    # and CutMix (pasting a rectangle), 0 for off; with both, each batch takes one of them at even odds.
+    mixup: float = 0.0
+    cutmix: float = 0.0
 
     def __post_init__(self) -> None:
         # Checked here, not after minutes of loading photographs.
         if self.average_from is not None and self.average_from < 0:
             raise ValueError(f"average_from must be 0 or later, not {self.average_from}")
+        if self.mixup < 0 or self.cutmix < 0:
+            raise ValueError(f"mixup and cutmix are Beta alphas, 0 or more, not {self.mixup} and {self.cutmix}")
 
 
 @dataclass
@@ -133,20 +140,47 @@ class OrdinalCostLoss(nn.Module):
     weighted kappa, a target of the model, charges it four times as much. The added term,
     sum_k p_k (k - y)^2 / (K - 1)^2, is kappa's own weighting in expectation, so the model is taught to
     keep its doubt between neighbouring grades. With weight 0 this is plain cross-entropy.
+
+    Targets are class indices, or (mixed photographs) a distribution over the classes per row, whose
+    label smoothing is already in it; both terms are then the target-weighted means of the per-class ones.
     """
 
     def __init__(self, label_smoothing: float = 0.0, weight: float = 0.0) -> None:
         super().__init__()
         self.label_smoothing, self.weight = label_smoothing, weight
 
-    def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        loss = nn.functional.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        soft = targets.is_floating_point()
+        smoothing = 0.0 if soft else self.label_smoothing
+        loss = nn.functional.cross_entropy(logits, targets, label_smoothing=smoothing)
         if self.weight == 0:
             return loss
         classes = logits.shape[1]
         grades = torch.arange(classes, device=logits.device, dtype=logits.dtype)
-        cost = (grades[None, :] - labels[:, None].to(logits.dtype)) ** 2 / (classes - 1) ** 2
+        distance = (grades[:, None] - grades[None, :]) ** 2 / (classes - 1) ** 2  # true grade x predicted grade
+        truth = targets.to(logits.dtype) if soft else nn.functional.one_hot(targets, classes).to(logits.dtype)
+        cost = (truth[:, :, None] * distance).sum(dim=1)  # not a matmul: autocast would make it bf16
         return loss + self.weight * (logits.softmax(dim=1) * cost).sum(dim=1).mean()
+
+
+def make_mixing(config: TrainConfig) -> Mixup | None:
+    """timm's Mixup for the run's alphas (one mix per batch, label smoothing folded into the targets)."""
+    if not (config.mixup or config.cutmix):
+        return None
+    return Mixup(
+        mixup_alpha=config.mixup,
+        cutmix_alpha=config.cutmix,
+        label_smoothing=config.label_smoothing,
+        num_classes=len(LABELS),
+    )
+
+
+def mixed(mixing: Mixup | None, x: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The batch mixed with itself reversed, and its soft targets; an odd-sized batch (an epoch's last)
+    cannot be paired by timm and goes unmixed, with plain labels."""
+    if mixing is None or len(labels) % 2:
+        return x, labels
+    return mixing(x, labels)
 
 
 def train_one_epoch(
@@ -165,11 +199,13 @@ def train_one_epoch(
     count = config.samples_per_epoch or len(data.labels)
     order = balanced_indices(data.labels, count, config.balance_power, generator)
     own_generator = generator if device.type == "cpu" else None
+    mixing = make_mixing(config)
 
     def batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for batch in tqdm(order.split(config.batch_size), desc="train", leave=False, mininterval=10):
             images = data.images[batch].to(device, non_blocking=True)
-            yield augment(images, norm["mean"], norm["std"], own_generator), data.labels[batch].to(device)
+            x = augment(images, norm["mean"], norm["std"], own_generator)
+            yield mixed(mixing, x, data.labels[batch].to(device))
 
     criterion = OrdinalCostLoss(config.label_smoothing, config.ordinal_weight)
     stats, step = run_steps(batches(), model, optimizer, criterion, schedule, step, config.grad_clip, device)
@@ -201,7 +237,8 @@ def run_steps(
             skipped += 1
             continue
         total_loss += loss * len(targets)
-        correct += (logits.argmax(1) == targets).sum()
+        truth = targets.argmax(1) if targets.is_floating_point() else targets  # a mixed photograph's larger part
+        correct += (logits.argmax(1) == truth).sum()
         seen += len(targets)
     if seen == 0:
         raise ValueError(
@@ -319,6 +356,7 @@ def setup_run(config: RunConfig) -> tuple[torch.device, torch.Generator]:
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
+    np.random.seed(config.seed)  # timm's Mixup draws its mixing weights and rectangles from numpy
     return training_device(), torch.Generator().manual_seed(config.seed)
 
 

@@ -3,12 +3,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from ml.checkpoint import read_card
-from ml.train import OrdinalCostLoss, Schedule, train, training_step
+from ml.train import OrdinalCostLoss, Schedule, make_mixing, mixed, train, training_step
 from tests.conftest import tiny_config
 
 
@@ -154,3 +155,70 @@ def test_a_run_whose_steps_are_mostly_non_finite_stops_and_says_why(tmp_path: Pa
 
 def test_a_normal_run_records_why_it_stopped(tiny_checkpoint: Path) -> None:
     assert read_card(tiny_checkpoint)["training"]["stopped"]
+
+
+def test_a_one_hot_target_costs_what_its_class_index_costs() -> None:
+    # Mixed photographs come as target distributions; an unmixed one written that way must train the same.
+    logits, labels = torch.randn(5, 3), torch.tensor([0, 1, 2, 0, 1])
+    smoothed = torch.nn.functional.one_hot(labels, 3).float() * 0.9 + 0.1 / 3  # timm's smoothing of 0.1
+    assert torch.allclose(OrdinalCostLoss(0.1, 0.0)(logits, smoothed), OrdinalCostLoss(0.1, 0.0)(logits, labels))
+    one_hot = torch.nn.functional.one_hot(labels, 3).float()
+    assert torch.allclose(OrdinalCostLoss(0.0, 1.0)(logits, one_hot), OrdinalCostLoss(0.0, 1.0)(logits, labels))
+
+
+def test_a_mixed_target_costs_the_mix_of_its_two_classes_costs() -> None:
+    logits, a, b, lam = torch.randn(4, 3), torch.tensor([0, 0, 2, 1]), torch.tensor([2, 1, 0, 1]), 0.3
+    mix = lam * torch.nn.functional.one_hot(a, 3).float() + (1 - lam) * torch.nn.functional.one_hot(b, 3).float()
+    loss = OrdinalCostLoss(0.0, 1.0)
+    assert torch.allclose(loss(logits, mix), lam * loss(logits, a) + (1 - lam) * loss(logits, b))
+
+
+def test_mixing_is_off_by_default_and_refuses_a_negative_alpha(tmp_path: Path) -> None:
+    assert make_mixing(tiny_config(tmp_path)) is None
+    with pytest.raises(ValueError, match="Beta alphas"):
+        tiny_config(tmp_path, cutmix=-1.0)
+
+
+def test_mixup_blends_each_photograph_with_the_batch_reversed_and_says_how_much() -> None:
+    np.random.seed(0)
+    mixing = make_mixing(tiny_config(Path("unused"), mixup=0.4, label_smoothing=0.0))
+    x, labels = torch.rand(4, 3, 8, 8), torch.tensor([0, 1, 2, 2])
+    mixed_x, targets = mixed(mixing, x.clone(), labels)
+    lam = float(targets[0, 0])  # photograph 0 (No DR) with photograph 3 (Proliferative)
+    assert 0 < lam < 1 and torch.allclose(targets.sum(1), torch.ones(4))
+    assert torch.allclose(targets[0], torch.tensor([lam, 0.0, 1 - lam]))
+    torch.testing.assert_close(mixed_x[0], lam * x[0] + (1 - lam) * x[3])
+
+
+def test_cutmix_pastes_a_rectangle_and_weighs_the_labels_by_its_area() -> None:
+    mixing = make_mixing(tiny_config(Path("unused"), cutmix=1.0, label_smoothing=0.0))
+    x, labels = torch.zeros(2, 1, 16, 16), torch.tensor([0, 2])
+    x[1] = 1.0
+    shares = []
+    for seed in range(10):  # a drawn rectangle can fall off the image: then nothing is pasted, and lam is 1
+        np.random.seed(seed)
+        mixed_x, targets = mixed(mixing, x.clone(), labels)
+        pasted = float(mixed_x[0].mean())  # the share of photograph 0 now taken from photograph 1
+        assert torch.allclose(targets[0], torch.tensor([1 - pasted, 0.0, pasted]))
+        shares.append(pasted)
+    assert any(0 < share < 1 for share in shares)
+
+
+def test_an_odd_sized_batch_goes_unmixed_with_its_plain_labels() -> None:
+    mixing = make_mixing(tiny_config(Path("unused"), mixup=0.4))
+    x, labels = torch.rand(3, 3, 8, 8), torch.tensor([0, 1, 2])
+    mixed_x, targets = mixed(mixing, x.clone(), labels)
+    assert torch.equal(mixed_x, x) and torch.equal(targets, labels)
+
+
+def test_a_mixing_run_trains_records_its_alphas_and_repeats_exactly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ML_CACHE_DIR", str(tmp_path / "cache"))
+    runs = [tmp_path / "first", tmp_path / "second", tmp_path / "unmixed"]
+    cards = [train(tiny_config(run, threads=1, mixup=0.4, cutmix=1.0)) for run in runs[:2]]
+    train(tiny_config(runs[2], threads=1))
+    assert cards[0]["training"]["mixup"] == 0.4 and cards[0]["training"]["cutmix"] == 1.0
+    first, second, unmixed = (load_file(str(run / "best.safetensors")) for run in runs)
+    assert all(torch.equal(first[name], second[name]) for name in first)  # the mixing draws are seeded
+    assert any(not torch.equal(first[name], unmixed[name]) for name in first)  # and the mixing did something

@@ -1,22 +1,17 @@
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "best_epochs.py"
+from tests.scripts.conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def best_epochs() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("best_epochs", SCRIPT)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("best_epochs")
 
 
 def _row(epoch: int, live: float, average: float | None = None) -> dict[str, float]:

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from types import ModuleType
@@ -11,17 +10,12 @@ from ml.checkpoint import read_card
 from ml.evaluate import evaluate
 from ml.predictor import Predictor
 from tests.conftest import ML_FIXTURES, card_copy
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "ship_checkpoint.py"
+from tests.scripts.conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def ship() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("ship_checkpoint", SCRIPT)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("ship_checkpoint")
 
 
 def test_prepare_writes_the_release_version_and_keeps_the_run_test_figures_apart(
