@@ -55,7 +55,7 @@ args_for() {
     # The shipped model continued on the GPU with weight averaging (its CPU recipe, about 20x the draws); the
     # peak rate is raised from the CPU run's 2e-4 for batch 128 instead of 32.
     ft_swa) echo '--arch vit_tiny_r_conv --model-kwargs {"backbone_layers":[2,2],"depth":6,"drop_path_rate":0.1,"class_token":false,"global_pool":"avg"} --init ml/weights/dr-vit.safetensors --constant-lr --lr 3e-4 --average-from 0' ;;
-    # c2_lr5 with photographs mixed in pairs (mixup and CutMix, at even odds per batch): untried here.
+    # c2_lr5 with photographs mixed in pairs (mixup and CutMix, at even odds per batch): untried on a GPU.
     c2_mix) echo '--arch vit_tiny_r_conv --model-kwargs {"backbone_layers":[2,2],"depth":6,"drop_path_rate":0.1,"class_token":false,"global_pool":"avg"} --lr 5e-4 --mixup 0.2 --cutmix 1.0' ;;
     c3) echo '--arch vit_tiny_r_conv --model-kwargs {"backbone_layers":[2,2,2],"depth":6,"drop_path_rate":0.1,"class_token":false,"global_pool":"avg"} --lr 1e-3' ;;
     d12_reg) echo '--model-kwargs {"depth":12,"drop_path_rate":0.2,"class_token":false,"global_pool":"avg"} --lr 5e-4 --weight-decay 0.1' ;;
