@@ -9,6 +9,7 @@ with the weights left as they are, and names the modules.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,11 +67,12 @@ def step_report(
     The gradients are left on the parameters and no optimiser step is taken: the caller's weights are the
     ones examined. The first name in `forward` is where a non-finite value appeared; the first in
     `backward` is the module whose output first received a non-finite gradient, so the blow-up is in the
-    module that runs after it (or in the loss, if it is the last one).
+    module that runs after it (or in the loss, if it is the last one); a container shares its last child's
+    output, so both are named.
     """
     report = StepReport(loss=float("nan"), gradient_norm=float("nan"))
 
-    def watch(name: str):
+    def watch(name: str) -> Callable[[nn.Module, Any, Any], None]:
         def hook(_module: nn.Module, _inputs: Any, output: Any) -> None:
             tensors = _tensors(output)
             if not _all_finite(tensors) and name not in report.forward:
