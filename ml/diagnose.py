@@ -9,8 +9,9 @@ with the weights left as they are, and names the modules.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
@@ -30,17 +31,10 @@ class StepReport:
 
     @property
     def finite(self) -> bool:
-        return bool(torch.isfinite(torch.tensor([self.loss, self.gradient_norm])).all())
+        return math.isfinite(self.loss) and math.isfinite(self.gradient_norm)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "finite": self.finite,
-            "loss": self.loss,
-            "gradient_norm": self.gradient_norm,
-            "forward": self.forward,
-            "backward": self.backward,
-            "parameters": self.parameters,
-        }
+        return {"finite": self.finite, **asdict(self)}
 
 
 def _tensors(output: Any) -> list[torch.Tensor]:
@@ -114,32 +108,36 @@ def scan(
     seed: int = 0,
     autocast: str = "bf16",
 ) -> dict[str, Any]:
-    """`batches` of training's own draws (balanced, augmented on the training device) through `step_report`
-    with the checkpoint's weights; how many steps were not finite and where each began."""
+    """`batches` of training's own draws (balanced, augmented on the training device, mixed if the checkpoint's
+    run mixed) through `step_report` with its weights; how many steps were not finite and where each began."""
     from collections import Counter
 
-    from ml.augment import augment
     from ml.checkpoint import load_checkpoint
     from ml.predictor import default_checkpoint_path
-    from ml.train import OrdinalCostLoss, balanced_indices, data_config, load_splits, place_model, training_device
+    from ml.train import (
+        OrdinalCostLoss,
+        TrainConfig,
+        data_config,
+        load_splits,
+        place_model,
+        setup_run,
+        training_batches,
+    )
 
     path = checkpoint or str(default_checkpoint_path())
-    device = training_device()
     model, card = load_checkpoint(path)
+    trained = card.get("training", {})
+    # The checkpoint's own sampling, loss and mixing, so the steps are the ones its training took.
+    names = ("balance_power", "label_smoothing", "ordinal_weight", "mixup", "cutmix")
+    recipe = {k: trained[k] for k in names if k in trained}
+    config = TrainConfig(data=data, batch_size=batch_size, seed=seed, **recipe)
+    device, generator = setup_run(config)
     model = place_model(model, device).train()  # dropout and drop-path as in training
-    training = card.get("training", {})
-    train = load_splits(data, card["image_size"], training.get("ben", True), seed)["train"]
-    norm = data_config(model)
-    generator = torch.Generator().manual_seed(seed)
-    order = balanced_indices(train.labels, batches * batch_size, 1.0, generator)
-    criterion = OrdinalCostLoss(training.get("label_smoothing", 0.1))
+    train = load_splits(data, card["image_size"], trained.get("ben", True), seed)["train"]
+    criterion = OrdinalCostLoss(config.label_smoothing, config.ordinal_weight)
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "none": None}[autocast]
-    reports = []
-    for batch in order.split(batch_size):
-        x = augment(
-            train.images[batch].to(device), norm["mean"], norm["std"], generator if device.type == "cpu" else None
-        )
-        reports.append(step_report(model, x, train.labels[batch].to(device), criterion, dtype))
+    draws = training_batches(train, batches * batch_size, config, data_config(model), generator, device)
+    reports = [step_report(model, x, targets, criterion, dtype) for x, targets in draws]
     bad = [r for r in reports if not r.finite]
     return {
         "checkpoint": path,

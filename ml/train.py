@@ -183,6 +183,25 @@ def mixed(mixing: Mixup | None, x: torch.Tensor, labels: torch.Tensor) -> tuple[
     return mixing(x, labels)
 
 
+def training_batches(
+    data: Arrays,
+    count: int,
+    config: TrainConfig,
+    norm: dict[str, list[float]],
+    generator: torch.Generator,
+    device: torch.device,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """`count` balanced draws of the training split as training sees them: augmented on the device (with the
+    run's generator on the CPU), mixed where the run mixes, with their targets."""
+    order = balanced_indices(data.labels, count, config.balance_power, generator)
+    own_generator = generator if device.type == "cpu" else None
+    mixing = make_mixing(config)
+    for batch in tqdm(order.split(config.batch_size), desc="train", leave=False, mininterval=10):
+        images = data.images[batch].to(device, non_blocking=True)
+        x = augment(images, norm["mean"], norm["std"], own_generator)
+        yield mixed(mixing, x, data.labels[batch].to(device))
+
+
 def train_one_epoch(
     model: nn.Module,
     data: Arrays,
@@ -197,18 +216,9 @@ def train_one_epoch(
     """One pass over a balanced draw of the training split; returns mean loss/accuracy and the new step."""
     model.train()
     count = config.samples_per_epoch or len(data.labels)
-    order = balanced_indices(data.labels, count, config.balance_power, generator)
-    own_generator = generator if device.type == "cpu" else None
-    mixing = make_mixing(config)
-
-    def batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        for batch in tqdm(order.split(config.batch_size), desc="train", leave=False, mininterval=10):
-            images = data.images[batch].to(device, non_blocking=True)
-            x = augment(images, norm["mean"], norm["std"], own_generator)
-            yield mixed(mixing, x, data.labels[batch].to(device))
-
+    batches = training_batches(data, count, config, norm, generator, device)
     criterion = OrdinalCostLoss(config.label_smoothing, config.ordinal_weight)
-    stats, step = run_steps(batches(), model, optimizer, criterion, schedule, step, config.grad_clip, device)
+    stats, step = run_steps(batches, model, optimizer, criterion, schedule, step, config.grad_clip, device)
     return {"train_loss": stats["loss"], "train_accuracy": stats["accuracy"], "skipped_steps": stats["skipped"]}, step
 
 

@@ -37,6 +37,9 @@ common=(--data "${sets[@]}" --arch vit_tiny_r_s16_p8_224 --image-size 256 --epoc
 # EXTRA: more arguments for every run (they win), e.g. a short smoke test on a CPU.
 read -r -a extra <<<"${EXTRA:-}"
 
+# The shipped architecture: two ResNet stages before six transformer blocks.
+C2='--arch vit_tiny_r_conv --model-kwargs {"backbone_layers":[2,2],"depth":6,"drop_path_rate":0.1,"class_token":false,"global_pool":"avg"}'
+
 args_for() {
   case $1 in
     d12) echo '--model-kwargs {"depth":12,"drop_path_rate":0.1,"class_token":false,"global_pool":"avg"} --lr 1e-3' ;;
@@ -49,14 +52,14 @@ args_for() {
     w384) echo '--model-kwargs {"depth":6,"embed_dim":384,"num_heads":6,"drop_path_rate":0.1,"class_token":false,"global_pool":"avg"} --lr 1e-3' ;;
     # Hybrids with real ResNet stages before the transformer (ml/architectures.py), same transformer as d6.
     c1) echo '--arch vit_tiny_r_conv --model-kwargs {"backbone_layers":[2],"depth":6,"drop_path_rate":0.1,"class_token":false,"global_pool":"avg"} --lr 1e-3' ;;
-    c2) echo '--arch vit_tiny_r_conv --model-kwargs {"backbone_layers":[2,2],"depth":6,"drop_path_rate":0.1,"class_token":false,"global_pool":"avg"} --lr 1e-3' ;;
+    c2) echo "$C2" '--lr 1e-3' ;;
     # c2 alone at lr 1e-3 went unstable in bf16 after 7 epochs (docs/model/MODEL_CARD.md): the next run to try.
-    c2_lr5) echo '--arch vit_tiny_r_conv --model-kwargs {"backbone_layers":[2,2],"depth":6,"drop_path_rate":0.1,"class_token":false,"global_pool":"avg"} --lr 5e-4' ;;
+    c2_lr5) echo "$C2" '--lr 5e-4' ;;
     # The shipped model continued on the GPU with weight averaging (its CPU recipe, about 20x the draws); the
     # peak rate is raised from the CPU run's 2e-4 for batch 128 instead of 32.
-    ft_swa) echo '--arch vit_tiny_r_conv --model-kwargs {"backbone_layers":[2,2],"depth":6,"drop_path_rate":0.1,"class_token":false,"global_pool":"avg"} --init ml/weights/dr-vit.safetensors --constant-lr --lr 3e-4 --average-from 0' ;;
+    ft_swa) echo "$C2" '--init ml/weights/dr-vit.safetensors --constant-lr --lr 3e-4 --average-from 0' ;;
     # c2_lr5 with photographs mixed in pairs (mixup and CutMix, at even odds per batch): untried on a GPU.
-    c2_mix) echo '--arch vit_tiny_r_conv --model-kwargs {"backbone_layers":[2,2],"depth":6,"drop_path_rate":0.1,"class_token":false,"global_pool":"avg"} --lr 5e-4 --mixup 0.2 --cutmix 1.0' ;;
+    c2_mix) echo "$C2" '--lr 5e-4 --mixup 0.2 --cutmix 1.0' ;;
     c3) echo '--arch vit_tiny_r_conv --model-kwargs {"backbone_layers":[2,2,2],"depth":6,"drop_path_rate":0.1,"class_token":false,"global_pool":"avg"} --lr 1e-3' ;;
     d12_reg) echo '--model-kwargs {"depth":12,"drop_path_rate":0.2,"class_token":false,"global_pool":"avg"} --lr 5e-4 --weight-decay 0.1' ;;
     *) echo "unknown run $1" >&2; return 1 ;;
@@ -76,7 +79,6 @@ for name in "${names[@]}"; do runs+=("$out/$name"); done
 "$PY" "$(dirname "$0")/best_epochs.py" "${runs[@]}"
 if [ -n "${PACK:-}" ]; then
   for name in "${names[@]}"; do
-    # shellcheck disable=SC2046  # file names without spaces, written by the run
-    (cd "$out/$name" && tar czf "$PACK/$name.tgz" $(ls | grep -v '^best.safetensors$'))
+    tar czf "$PACK/$name.tgz" --exclude=best.safetensors -C "$out/$name" .
   done
 fi
