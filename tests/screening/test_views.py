@@ -370,6 +370,21 @@ def test_a_doctors_correction_decides_the_recommendation_shown_beside_the_models
     assert "Doctor: Refer to an ophthalmologist" in history
 
 
+def test_rescreening_under_the_seed_warning_is_not_shown_as_an_all_clear(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+    client.force_login(owner)
+    # Both eyes No DR with scores 0.05 apart: the seed rule's warning, and the page says the model is unsure.
+    unsure = _graded(_examination(owner, patient), right=(0, 0.90), left=(0, 0.85))
+    page = client.get(reverse("screening:detail", kwargs={"examination_id": unsure.pk})).content.decode()
+    assert 'class="seed-warning"' in page and 'data-recommendation="rescreen_12_months"' in page
+    assert "recommendation-rescreen_12_months recommendation-uncertain" in page
+    assert 'id="recommendation-uncertain"' in page
+    # Scores 0.2 apart: no warning, the plain (green) recommendation.
+    clear = _graded(_examination(owner, patient), right=(0, 0.90), left=(0, 0.70))
+    page = client.get(reverse("screening:detail", kwargs={"examination_id": clear.pk})).content.decode()
+    assert 'class="seed-warning"' not in page and 'data-recommendation="rescreen_12_months"' in page
+    assert "recommendation-uncertain" not in page
+
+
 def test_a_failed_examination_does_not_count_as_a_screening(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
     _examined(owner, patient, (0, 0), days_ago=400)
     failed = _examined(owner, patient, (0, 0), days_ago=5)
