@@ -22,7 +22,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from audit.services import record_event
-from patients.models import Patient
+from patients.models import Clinic, Patient
 from patients.selectors import clinical_membership_for
 
 from . import grading, quality
@@ -110,7 +110,9 @@ def _refuse_pair_on_file(patient: Patient, checked: dict[str, CheckedImage]) -> 
     photograph of one eye beside an old one of the other (a retake of one eye) is a new pair and allowed.
     """
     earlier = (
+        # A failed examination has no result to open: its photographs may be filed again.
         Examination.objects.filter(patient__clinic_id=patient.clinic_id, voided_at__isnull=True)
+        .exclude(status=Status.FAILED)
         .filter(images__side=Side.RIGHT, images__sha256=checked[Side.RIGHT].sha256)
         .filter(images__side=Side.LEFT, images__sha256=checked[Side.LEFT].sha256)
         .select_related("patient")
@@ -156,6 +158,11 @@ def _examination_save(
     saved_files: list[str] = []
     try:
         with transaction.atomic():
+            # The check before the quality work refuses most repeats cheaply; this one, under a lock on the
+            # clinic's row held until commit, decides: two uploads of one pair sent at once (a client's
+            # retry, two staff) would otherwise both pass the first check and file the pair twice.
+            list(Clinic.objects.select_for_update().filter(pk=patient.clinic_id).values_list("pk", flat=True))
+            _refuse_pair_on_file(patient, checked)
             examination = Examination.objects.create(
                 patient=patient, created_by=user, notes=notes.strip(), status=Status.QUEUED
             )

@@ -3,13 +3,17 @@ browser's Back (or uploading the same files twice) made a second examination of 
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connections
 from django.urls import reverse
 
 from screening import services
-from screening.models import Examination, EyeImage
+from screening.models import Examination, EyeImage, Status
 from tests.factories import PatientFactory
+from tests.ops.broker import drain_task_messages
 
 from .conftest import LEFT, RIGHT, retake, upload
 
@@ -62,3 +66,40 @@ def test_the_upload_page_shows_the_refusal(client, owner, patient) -> None:  # t
     assert response.status_code == 400
     assert "already uploaded for this patient" in response.content.decode()
     assert Examination.objects.count() == 1
+
+
+def test_the_pair_of_a_failed_examination_may_be_filed_again(owner, patient) -> None:  # type: ignore[no-untyped-def]
+    failed = _create(owner, patient)
+    Examination.objects.filter(pk=failed.pk).update(status=Status.FAILED)
+    # Grading never produced a result to open: the same photographs make a new examination.
+    assert _create(owner, patient).pk != failed.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_pair_sent_several_times_at_once_is_filed_once(owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+    start, outcomes = threading.Barrier(4), []
+
+    def send(user) -> None:  # type: ignore[no-untyped-def]
+        right, left = upload(RIGHT), upload(LEFT)
+        try:
+            start.wait(timeout=10)
+            outcomes.append(_create_from(user, patient, right, left))
+        except ValidationError as error:
+            outcomes.append(error.message_dict["__all__"][0])
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=send, args=(user,)) for user in (owner, colleague, owner, colleague)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    drain_task_messages("inference")
+    filed = [o for o in outcomes if isinstance(o, Examination)]
+    assert len(outcomes) == 4 and len(filed) == 1
+    assert all("already uploaded for this patient" in o for o in outcomes if isinstance(o, str))
+    assert Examination.objects.count() == 1 and EyeImage.objects.count() == 2
+
+
+def _create_from(user, patient, right, left):  # type: ignore[no-untyped-def]
+    return services.examination_create(user=user, patient=patient, right_eye=right, left_eye=left)
