@@ -1,0 +1,56 @@
+"""The embedded default's SQLite under concurrent writers: the web server's requests and the worker save at
+the same moment. A transaction that read before writing used to fail at once with "database is locked" (an
+HTTP 500, the user's action lost) instead of waiting its turn."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Four writers released together, each reading, pausing, then writing inside one transaction: the
+# shape of a review's or a void's save (load and check the row, then update it and audit).
+WRITERS = """
+import json, threading, time
+import django
+django.setup()
+from django.core.management import call_command
+from django.db import connections, transaction
+call_command("migrate", verbosity=0)
+from patients.models import Clinic
+start, failures = threading.Barrier(4), []
+
+def write(number):
+    try:
+        start.wait(timeout=30)
+        with transaction.atomic():
+            Clinic.objects.count()
+            time.sleep(0.3)
+            Clinic.objects.create(name=f"Clinic {number}")
+    except Exception as error:
+        failures.append(repr(error))
+    finally:
+        connections.close_all()
+
+threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+[thread.start() for thread in threads]
+[thread.join() for thread in threads]
+print(json.dumps({"failures": failures, "clinics": Clinic.objects.count()}))
+"""
+
+
+def test_concurrent_transactions_on_the_embedded_sqlite_wait_for_each_other(tmp_path: Path) -> None:
+    env = os.environ | {
+        "DJANGO_SETTINGS_MODULE": "dr_portal.settings.local",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", WRITERS], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert outcome == {"failures": [], "clinics": 4}
