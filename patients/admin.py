@@ -4,14 +4,17 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 from django.core.exceptions import NON_FIELD_ERRORS
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 from audit.admin import AuditedModelAdmin, PortalAdminMixin
+from audit.services import record_event
 
+from . import accounts
 from .models import ROLE_GROUPS, Clinic, Membership, Patient
 from .services import DUPLICATE_MRN, birth_date_problem
 from .text import identifier_problem, name_problem
@@ -133,7 +136,21 @@ class PatientAdmin(AuditedModelAdmin):
 # Django's own user and group admins, under the same superuser-only rule: the Clinic admin group's
 # change_user permission would otherwise let a clinic admin with staff status make themselves superuser.
 class PortalUserAdmin(PortalAdminMixin, UserAdmin):  # type: ignore[type-arg]
-    pass
+    # A password reset or a deactivation here must cut off the user's API tokens too, as the clinic
+    # admin's and the user's own pages do: a token issued before would otherwise keep working.
+
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> HttpResponse:
+        response = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and response.status_code == 302:  # the form was valid and saved
+            user = self.get_object(request, unquote(id))
+            revoked = accounts.api_tokens_revoke(user=user)
+            record_event(action="password.reset", request=request, obj=user, detail={"api_tokens_revoked": revoked})
+        return response
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            accounts.api_tokens_revoke(user=obj)
 
 
 class PortalGroupAdmin(PortalAdminMixin, GroupAdmin):
