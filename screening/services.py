@@ -103,38 +103,60 @@ def examination_create(
 
 
 def _refuse_pair_on_file(patient: Patient, checked: dict[str, CheckedImage]) -> None:
-    """Refuse the very pair of photographs already filed in this clinic (and not entered in error).
+    """Refuse the very pair of photographs already filed in this clinic (and not entered in error), either
+    way round.
 
     A Predict pressed again after the browser's Back, or a second upload of the same files, made a second
-    examination of one visit: two entries on the worklist, two in the history and the statistics. A new
+    examination of one visit: two entries on the worklist, two in the history and the statistics. The same
+    two photographs with the eyes the other way round mean one of the two uploads swapped right and left,
+    the more dangerous mistake: refused too, until the wrong one is marked entered in error. A new
     photograph of one eye beside an old one of the other (a retake of one eye) is a new pair and allowed.
     """
-    earlier = (
+    right, left = checked[Side.RIGHT].sha256, checked[Side.LEFT].sha256
+    swapped = False
+    earlier = _filed_pair(patient.clinic_id, right, left)
+    if earlier is None and right != left:
+        swapped, earlier = True, _filed_pair(patient.clinic_id, left, right)
+    if earlier is not None:
+        raise ValidationError({"__all__": [_duplicate_message(earlier, patient, swapped)]}, code="duplicate_pair")
+
+
+def _duplicate_message(earlier: Examination, patient: Patient, swapped: bool) -> str:
+    when = timezone.localtime(earlier.created_at).strftime("%d %b %Y %H:%M")
+    if earlier.patient_id == patient.pk:
+        whose = f"for this patient on {when} (examination {earlier.pk})"
+    else:
+        other = earlier.patient
+        whose = (
+            f"under another patient of this clinic ({other.last_name}, {other.first_name}, record number "
+            f"{other.medical_record_number}; examination {earlier.pk}, {when})"
+        )
+    if swapped:
+        return (
+            f"These two photographs were already filed {whose} with the right and left eye the other way "
+            "round: one of the two uploads has the eyes swapped. Mark the wrong examination entered in error "
+            "first. Nothing was saved."
+        )
+    if earlier.patient_id == patient.pk:
+        return f"These two photographs were already uploaded {whose}: open that examination instead. Nothing was saved."
+    return (
+        f"These two photographs are already filed {whose}. If they belong to this patient, mark that "
+        "examination entered in error first. Nothing was saved."
+    )
+
+
+def _filed_pair(clinic_id: int, right: str, left: str) -> Examination | None:
+    """The clinic's earliest examination (not entered in error, not failed) with these right and left photographs."""
+    return (
         # A failed examination has no result to open: its photographs may be filed again.
-        Examination.objects.filter(patient__clinic_id=patient.clinic_id, voided_at__isnull=True)
+        Examination.objects.filter(patient__clinic_id=clinic_id, voided_at__isnull=True)
         .exclude(status=Status.FAILED)
-        .filter(images__side=Side.RIGHT, images__sha256=checked[Side.RIGHT].sha256)
-        .filter(images__side=Side.LEFT, images__sha256=checked[Side.LEFT].sha256)
+        .filter(images__side=Side.RIGHT, images__sha256=right)
+        .filter(images__side=Side.LEFT, images__sha256=left)
         .select_related("patient")
         .order_by("created_at")
         .first()
     )
-    if earlier is None:
-        return
-    when = timezone.localtime(earlier.created_at).strftime("%d %b %Y %H:%M")
-    if earlier.patient_id == patient.pk:
-        message = (
-            f"These two photographs were already uploaded for this patient on {when} (examination "
-            f"{earlier.pk}): open that examination instead. Nothing was saved."
-        )
-    else:
-        other = earlier.patient
-        message = (
-            f"These two photographs are already filed under another patient of this clinic ({other.last_name}, "
-            f"{other.first_name}, record number {other.medical_record_number}; examination {earlier.pk}, {when}). "
-            "If they belong to this patient, mark that examination entered in error first. Nothing was saved."
-        )
-    raise ValidationError({"__all__": [message]}, code="duplicate_pair")
 
 
 def _checked_or_error(upload_and_side: tuple[UploadedFile | None, str]) -> CheckedImage | ValidationError:

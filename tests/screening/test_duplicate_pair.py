@@ -53,6 +53,25 @@ def test_a_retake_of_one_eye_beside_the_same_other_eye_is_a_new_examination(owne
     assert Examination.objects.filter(patient=patient).count() == 2
 
 
+def test_the_same_pair_with_the_eyes_swapped_is_refused_as_a_swap(owner, patient, clinic) -> None:  # type: ignore[no-untyped-def]
+    first = _create(owner, patient)
+    with pytest.raises(ValidationError) as caught:
+        _create(owner, patient, right=LEFT, left=RIGHT)
+    message = caught.value.message_dict["__all__"][0]
+    assert "for this patient on" in message and f"(examination {first.pk})" in message
+    assert "the other way round" in message and "eyes swapped" in message
+    other = PatientFactory(clinic=clinic, medical_record_number="OTHER-2", last_name="Other")
+    with pytest.raises(ValidationError, match=r"another patient of this clinic \(.*the other way round"):
+        _create(owner, other, right=LEFT, left=RIGHT)
+    assert Examination.objects.count() == 1
+
+
+def test_a_swapped_pair_may_be_filed_once_the_wrong_examination_is_entered_in_error(owner, patient) -> None:  # type: ignore[no-untyped-def]
+    wrong = _create(owner, patient)
+    services.examination_void(user=owner, examination=wrong, reason="Right and left eye swapped.")
+    assert _create(owner, patient, right=LEFT, left=RIGHT).patient == patient
+
+
 def test_another_clinic_holding_the_pair_is_neither_refused_nor_named(owner, outsider, patient, other_clinic) -> None:  # type: ignore[no-untyped-def]
     _create(outsider, PatientFactory(clinic=other_clinic))
     assert _create(owner, patient).patient == patient
