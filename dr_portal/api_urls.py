@@ -17,6 +17,8 @@ from screening.api import (
     ExaminationReviewAmendApi,
     ExaminationReviewApi,
     ExaminationVoidApi,
+    EyeImageApi,
+    HeatmapApi,
     PatientExaminationListApi,
     StatisticsApi,
 )
@@ -46,6 +48,8 @@ urlpatterns = [
         name="examination_review_amend",
     ),
     path("examinations/<int:examination_id>/void/", ExaminationVoidApi.as_view(), name="examination_void"),
+    path("examinations/<int:examination_id>/eyes/<str:side>/image/", EyeImageApi.as_view(), name="eye_image"),
+    path("examinations/<int:examination_id>/eyes/<str:side>/heatmap/", HeatmapApi.as_view(), name="heatmap"),
     path("statistics/", StatisticsApi.as_view(), name="statistics"),
     path("audit-events/", AuditEventListApi.as_view(), name="audit_events"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -6,6 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from django.http import FileResponse
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied
@@ -22,7 +25,7 @@ from patients import selectors as patient_selectors
 from patients.models import Membership
 from patients.permissions import IsClinicalMember
 
-from . import selectors, services
+from . import files, selectors, services
 from .models import Examination, ReviewRevision
 from .serializers import (
     ExaminationCreateInputSerializer,
@@ -80,6 +83,36 @@ class ExaminationDetailApi(APIView):
         examination = selectors.examination_get(user=request.user, examination_id=examination_id)
         record_event(action="examination.view", request=request, obj=examination, detail=CHANNEL)
         return Response(_render(examination, request))
+
+
+class EyeImageApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="examinations_eye_image",
+        responses={
+            (200, "image/jpeg"): OpenApiTypes.BINARY,
+            (200, "image/png"): OpenApiTypes.BINARY,
+            404: OpenApiResponse(description="No such examination or side in the caller's clinic"),
+        },
+    )
+    def get(self, request: Request, examination_id: int, side: str) -> FileResponse:
+        # No role check first: the selector answers 404 outside the clinic's staff and doctors.
+        return files.eye_image_response(request, examination_id, side, CHANNEL)
+
+
+class HeatmapApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="examinations_heatmap",
+        responses={
+            (200, "image/jpeg"): OpenApiTypes.BINARY,
+            404: OpenApiResponse(description="Not graded yet, or no such examination or side in the caller's clinic"),
+        },
+    )
+    def get(self, request: Request, examination_id: int, side: str) -> FileResponse:
+        return files.heatmap_response(request, examination_id, side, CHANNEL)
 
 
 class ExaminationReviewApi(APIView):
@@ -254,7 +287,10 @@ def _payload(examination: Examination, request: Request) -> dict[str, Any]:
         "model_version": summary["model_version"],
         "error": examination.error or None,
         "notes": examination.notes,
-        "eyes": {side: _eye(eye, request) for side, eye in summary["eyes"].items()},
+        "eyes": {
+            side: _eye(eye, request, {"examination_id": examination.pk, "side": side})
+            for side, eye in summary["eyes"].items()
+        },
         "referral": summary["referral"],
         "review": None
         if review is None
@@ -268,6 +304,7 @@ def _payload(examination: Examination, request: Request) -> dict[str, Any]:
             "amended_at": review.amended_at,
             "revisions": [_revision(revision) for revision in summary["revisions"]],
         },
+        "pair_warning": summary["pair_warning"],
         "voided": examination.voided_at is not None,
         "voided_at": examination.voided_at,
         "voided_by": examination.voided_by_id,
@@ -288,7 +325,7 @@ def _revision(revision: ReviewRevision) -> dict[str, Any]:
     }
 
 
-def _eye(eye: dict[str, Any], request: Request) -> dict[str, Any]:
+def _eye(eye: dict[str, Any], request: Request, where: dict[str, Any]) -> dict[str, Any]:
     def absolute(url: str | None) -> str | None:
         return request.build_absolute_uri(url) if url else None
 
@@ -299,6 +336,8 @@ def _eye(eye: dict[str, Any], request: Request) -> dict[str, Any]:
         "graded_with_other_eye": eye["graded_with_other_eye"],
         "alone": eye["alone"],
         "gradable": eye["gradable"],
-        "image_url": absolute(eye["image_url"]),
-        "heatmap_url": absolute(eye["heatmap_url"]),
+        "quality_reasons": eye["quality_reasons"],
+        # The API's own file endpoints, which take its token as well as a session (the pages' do not).
+        "image_url": absolute(eye["image_url"] and reverse("api:eye_image", kwargs=where)),
+        "heatmap_url": absolute(eye["heatmap_url"] and reverse("api:heatmap", kwargs=where)),
     }

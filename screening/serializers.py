@@ -96,8 +96,15 @@ class EyeOutputSerializer(serializers.Serializer):
         help_text="Graded together with the other eye: what this photograph alone was given (null otherwise)",
     )
     gradable = serializers.BooleanField(allow_null=True)
-    image_url = serializers.URLField(allow_null=True)
-    heatmap_url = serializers.URLField(allow_null=True)
+    quality_reasons = serializers.ListField(
+        child=serializers.CharField(), help_text="Why the photograph is ungradable (empty when it is gradable)"
+    )
+    image_url = serializers.URLField(
+        allow_null=True, help_text="The photograph (token or session auth, audited); null if none"
+    )
+    heatmap_url = serializers.URLField(
+        allow_null=True, help_text="The heatmap overlay as JPEG (token or session auth, audited); null until graded"
+    )
 
 
 class EyesOutputSerializer(serializers.Serializer):
@@ -149,6 +156,10 @@ class ExaminationOutputSerializer(serializers.Serializer):
     eyes = EyesOutputSerializer()
     referral = ReferralOutputSerializer()
     review = ReviewOutputSerializer(allow_null=True)
+    pair_warning = serializers.CharField(
+        allow_null=True,
+        help_text="The upload's warning that both photographs are one, or one the other's mirror image; null if none",
+    )
     voided = serializers.BooleanField(
         help_text="Entered in error: kept in the record, counted nowhere (worklist, recall, statistics)"
     )

@@ -16,7 +16,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.forms import Form
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -25,11 +25,9 @@ from dr_portal.throttling import throttle_posts
 from patients.models import Membership
 from patients.selectors import clinical_membership_for, patient_get
 
-from . import selectors, services
+from . import files, selectors, services
 from .forms import AmendReviewForm, ExaminationForm, ReviewForm, VoidForm
 from .models import Examination, Review, Status
-
-CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png"}
 
 
 @login_required
@@ -116,31 +114,13 @@ def examination_status(request: HttpRequest, examination_id: int) -> JsonRespons
 @login_required
 @require_GET
 def eye_image(request: HttpRequest, examination_id: int, side: str) -> FileResponse:
-    eye = selectors.eye_image_get(user=request.user, examination_id=examination_id, side=side)
-    record_event(action="eye_image.view", request=request, obj=eye, detail={"side": side})
-    return _file_response(eye.file, CONTENT_TYPES.get(eye.format, "application/octet-stream"))
+    return files.eye_image_response(request, examination_id, side, {})
 
 
 @login_required
 @require_GET
 def heatmap(request: HttpRequest, examination_id: int, side: str) -> FileResponse:
-    eye = selectors.eye_image_get(user=request.user, examination_id=examination_id, side=side)
-    prediction = selectors.latest_prediction(eye)
-    if prediction is None or not prediction.heatmap:
-        raise Http404("No heatmap yet")
-    record_event(action="heatmap.view", request=request, obj=eye, detail={"side": side, "prediction": prediction.pk})
-    return _file_response(prediction.heatmap, "image/jpeg")
-
-
-def _file_response(field_file: object, content_type: str) -> FileResponse:
-    try:
-        handle = field_file.open("rb")  # type: ignore[attr-defined]
-    except FileNotFoundError:
-        raise Http404("The file is missing from storage") from None
-    response = FileResponse(handle, content_type=content_type)
-    # Patient photographs: the browser may keep them for this session's page, proxies never.
-    response["Cache-Control"] = "private, max-age=300"
-    return response
+    return files.heatmap_response(request, examination_id, side, {})
 
 
 @login_required

@@ -6,6 +6,7 @@ from django.test import override_settings
 from rest_framework.throttling import ScopedRateThrottle
 
 from audit.models import AuditEvent
+from patients.authentication import token_issue
 from screening.models import Examination, Review, ReviewRevision, Status
 from screening.referral import SEED_MESSAGE
 from tests.examination_data import graded_examination, png, upload
@@ -34,7 +35,7 @@ def test_staff_upload_a_pair_and_get_202_with_the_queued_examination(api, owner,
     body = response.json()
     examination = Examination.objects.get(pk=body["id"])
     assert (body["patient"], body["status"], examination.status) == (patient.pk, "queued", Status.QUEUED)
-    assert body["eyes"]["right"]["image_url"].endswith(f"/screening/examinations/{examination.pk}/eyes/right/image/")
+    assert body["eyes"]["right"]["image_url"].endswith(f"/api/v1/examinations/{examination.pk}/eyes/right/image/")
     assert body["eyes"]["right"]["grade"] is None and body["review"] is None
     assert AuditEvent.objects.filter(action="examination.create", actor=owner, patient=patient).count() == 1
 
@@ -101,10 +102,57 @@ def test_an_examination_answers_with_grades_confidences_referral_and_urls(api, c
     assert (right["grade"], right["label"]) == (1, "Mild")
     assert right["confidences"] == {"No DR": 0.1, "Mild": 0.8, "Proliferative": 0.1}
     assert right["graded_with_other_eye"] is False
-    assert right["heatmap_url"].endswith(f"/screening/examinations/{examination.pk}/eyes/right/heatmap/")
+    assert right["heatmap_url"].endswith(f"/api/v1/examinations/{examination.pk}/eyes/right/heatmap/")
+    assert right["quality_reasons"] == [] and body["pair_warning"] is None
     # Both eyes scored 0.8: the seed rule's warning shows; one eye is Mild, so the advice is to refer.
     assert body["referral"] == {"warning": True, "message": SEED_MESSAGE, "recommendation": "refer"}
     assert AuditEvent.objects.filter(action="examination.view", patient=patient, actor=colleague).count() == 1
+
+
+def test_the_photograph_and_heatmap_urls_answer_a_token_client_and_are_audited(
+    api, colleague, outsider, patient
+) -> None:  # type: ignore[no-untyped-def]
+    examination = graded_examination(patient=patient, grades=(1, 0))
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token_issue(user=colleague).key}")
+    right = api.get(f"{EXAMS}{examination.pk}/").json()["eyes"]["right"]
+    photo, heat = api.get(right["image_url"]), api.get(right["heatmap_url"])
+    assert (photo.status_code, photo["Content-Type"]) == (200, "image/png")
+    assert (heat.status_code, heat["Content-Type"]) == (200, "image/jpeg")
+    assert b"".join(photo.streaming_content).startswith(b"\x89PNG")
+    for action in ("eye_image.view", "heatmap.view"):
+        event = AuditEvent.objects.get(action=action, actor=colleague, patient=patient)
+        assert event.detail["channel"] == "api" and event.detail["side"] == "right"
+    # Another clinic's token: 404, as for the examination; no token: 401, not a redirect to a login page.
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token_issue(user=outsider).key}")
+    assert api.get(right["image_url"]).status_code == 404 and api.get(right["heatmap_url"]).status_code == 404
+    api.credentials()
+    assert api.get(right["image_url"]).status_code == 401
+    assert api.get(f"{EXAMS}{examination.pk}/eyes/middle/image/").status_code in (401, 404)
+
+
+def test_an_ungraded_eyes_heatmap_is_a_404_and_its_url_null(api, owner, patient) -> None:  # type: ignore[no-untyped-def]
+    api.force_authenticate(owner)
+    body = _upload(api, patient.pk).json()
+    assert body["eyes"]["right"]["heatmap_url"] is None
+    assert api.get(f"{EXAMS}{body['id']}/eyes/right/heatmap/").status_code == 404
+    assert api.get(body["eyes"]["right"]["image_url"]).status_code == 200
+
+
+def test_the_pair_warning_and_the_quality_reasons_are_in_the_document(api, owner, patient) -> None:  # type: ignore[no-untyped-def]
+    api.force_authenticate(owner)
+    same = png((200, 30, 30))
+    response = _upload(
+        api,
+        patient.pk,
+        right_eye=SimpleUploadedFile("r.png", same, "image/png"),
+        left_eye=SimpleUploadedFile("l.png", same, "image/png"),
+    )
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert body["pair_warning"] == "The right and left photographs are the same file."
+    eye = body["eyes"]["right"]
+    # A flat colour square is no fundus photograph: ungradable, and the document says why.
+    assert eye["gradable"] is False and eye["quality_reasons"]
 
 
 def test_another_clinics_examination_answers_404(api, outsider, patient) -> None:  # type: ignore[no-untyped-def]
