@@ -28,7 +28,10 @@ def lockout_response(
 ) -> HttpResponse:
     """What a locked-out login gets: a page on the site, JSON on the API (429 either way)."""
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
-    message = f"Too many failed logins for this account: try again in {minutes} minutes, or ask your clinic admin."
+    message = (
+        f"Too many failed logins for this account: try again in {minutes} minutes, or ask your clinic admin "
+        "to reset your password."
+    )
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": message}, status=429)
     return render(request, "registration/locked_out.html", {"message": message}, status=429)

@@ -7,6 +7,7 @@ own role or active flag, so a clinic cannot lose its last admin by a slip.
 
 from __future__ import annotations
 
+from axes.utils import reset as axes_reset
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -90,6 +91,9 @@ def clinic_account_update(
     if "is_active" in changed or "password" in changed:
         # A deactivated account or a reset password must not keep working through an API token.
         api_tokens_revoke(user=user)
+    if "password" in changed:
+        # The locked-out page sends users to their clinic admin: the new password works at once.
+        axes_reset(username=user.get_username())
     return changed
 
 

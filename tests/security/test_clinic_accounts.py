@@ -78,6 +78,19 @@ def test_deactivating_an_account_revokes_its_api_token(client, clinic_admin, own
     assert not Token.objects.filter(user=owner).exists()
 
 
+def test_a_password_reset_by_the_clinic_admin_lifts_a_lockout(client, clinic_admin, owner, settings) -> None:  # type: ignore[no-untyped-def]
+    # The locked-out page tells the user to ask their clinic admin: the reset must let them in at once.
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post(reverse("login"), {"username": owner.username, "password": "wrong-password-123"})
+    locked = client.post(reverse("login"), {"username": owner.username, "password": "wrong-password-123"})
+    assert locked.status_code == 429 and "ask your clinic admin to reset your password" in locked.content.decode()
+    client.force_login(clinic_admin)
+    _update(client, owner, role="staff", is_active="on", new_password=NEW_PASSWORD)
+    client.logout()
+    response = client.post(reverse("login"), {"username": owner.username, "password": NEW_PASSWORD})
+    assert response.status_code == 302
+
+
 def test_an_admin_cannot_demote_or_deactivate_themselves(client, clinic_admin) -> None:  # type: ignore[no-untyped-def]
     client.force_login(clinic_admin)
     response = _update(client, clinic_admin, role="staff", is_active="on")
