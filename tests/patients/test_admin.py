@@ -31,6 +31,14 @@ def test_a_password_reset_in_the_admin_revokes_the_users_api_tokens(admin_client
     assert NEW not in str(event.detail)
 
 
+def test_a_password_reset_in_the_admin_lifts_a_lockout(client, admin_client, owner, settings) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(settings.AXES_FAILURE_LIMIT + 1):
+        response = client.post(reverse("login"), {"username": owner.username, "password": "wrong-password-123"})
+    assert response.status_code == 429
+    _reset(admin_client, owner)
+    assert client.post(reverse("login"), {"username": owner.username, "password": NEW}).status_code == 302
+
+
 def test_a_refused_reset_in_the_admin_keeps_the_tokens(admin_client, owner) -> None:  # type: ignore[no-untyped-def]
     token_issue(user=owner)
     assert _reset(admin_client, owner, new2="something-else-entirely").status_code == 200
