@@ -41,7 +41,7 @@ def record_event(
         object_type=obj._meta.model_name if obj is not None else "",
         object_id=str(obj.pk) if obj is not None else "",
         patient=patient,
-        clinic_id=getattr(patient, "clinic_id", None),
+        clinic_id=getattr(patient, "clinic_id", None) if patient is not None else _clinic_of(user),
         ip_address=client_ip(request),
         user_agent=_without_nul(request.META.get("HTTP_USER_AGENT", "")[:400] if request is not None else ""),
         detail=_without_nul(detail or {}),
@@ -58,6 +58,13 @@ def _without_nul(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_without_nul(item) for item in value]
     return value
+
+
+def _clinic_of(user: AbstractBaseUser | None) -> int | None:
+    """The clinic of the user's membership, if any: an event about no one patient (a patient list, the
+    worklist, a login) then still shows under its clinic when the trail is filtered by clinic."""
+    membership = getattr(user, "membership", None) if user is not None else None
+    return membership.clinic_id if membership is not None else None
 
 
 def _patient_of(obj: Any) -> Any:
