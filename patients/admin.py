@@ -18,7 +18,7 @@ from audit.services import record_event
 from . import accounts
 from .models import ROLE_GROUPS, Clinic, Membership, Patient
 from .services import DUPLICATE_MRN, birth_date_problem
-from .text import identifier_problem, name_problem
+from .text import identifier_problem, name_problem, normalised_identifier, normalised_name
 
 
 class MembershipInline(admin.TabularInline):
@@ -87,11 +87,13 @@ class PatientAdminForm(forms.ModelForm):  # type: ignore[type-arg]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        for name, problem_of in (
-            ("medical_record_number", identifier_problem),
-            ("first_name", name_problem),
-            ("last_name", name_problem),
+        for name, problem_of, normalised in (
+            ("medical_record_number", identifier_problem, normalised_identifier),
+            ("first_name", name_problem, normalised_name),
+            ("last_name", name_problem, normalised_name),
         ):
+            if data.get(name):
+                data[name] = normalised(data[name])  # stored as the registration stores it
             if data.get(name) and (problem := problem_of(data[name])) is not None:
                 self.add_error(name, problem)
         if data.get("date_of_birth") and (problem := birth_date_problem(data["date_of_birth"])) is not None:

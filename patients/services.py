@@ -18,7 +18,7 @@ from audit.services import record_event
 
 from .models import ROLE_GROUPS, Clinic, Membership, Patient, Role, Sex
 from .selectors import clinical_membership_for, patient_list
-from .text import identifier_problem, name_problem
+from .text import identifier_problem, name_problem, normalised_identifier, normalised_name
 
 DUPLICATE_MRN = (
     "A patient with this medical record number already exists in your clinic (record numbers are compared "
@@ -200,9 +200,16 @@ def _patient_for_update(*, user: AbstractBaseUser, patient_id: int) -> Patient:
 
 
 def _patient_values(**values: Any) -> dict[str, Any]:
-    """The fields given (not None), text stripped as registration strips it."""
+    """The fields given (not None), text stripped and normalised as registration stores it."""
+    clean = {
+        "medical_record_number": normalised_identifier,
+        "first_name": normalised_name,
+        "last_name": normalised_name,
+    }
     return {
-        name: value.strip() if isinstance(value, str) else value for name, value in values.items() if value is not None
+        name: clean.get(name, str.strip)(value) if isinstance(value, str) else value
+        for name, value in values.items()
+        if value is not None
     }
 
 

@@ -82,3 +82,44 @@ def test_the_api_refuses_characters_that_do_not_show(owner, field: str, value: s
     assert response.status_code == 400
     assert "does not show" in response.json()[field][0]
     assert not Patient.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("CAF\u00c9-1", "CAFE\u0301-1"),  # one accented letter, or a letter and a combining accent
+        ("TEST-1", "\uff34\uff25\uff33\uff34-1"),  # full-width letters
+        ("T-116", "T\u2010116"),  # a typographic hyphen
+        ("T-117", "T\u2212117"),  # a minus sign
+    ],
+)
+def test_numbers_that_read_the_same_are_one_number(owner, clinic, first: str, second: str) -> None:  # type: ignore[no-untyped-def]
+    _register(owner, first)
+    with pytest.raises(ValidationError) as caught:
+        _register(owner, second)
+    assert caught.value.message_dict == {"medical_record_number": [DUPLICATE_MRN]}
+    assert Patient.objects.filter(clinic=clinic).count() == 1
+
+
+def test_a_number_is_stored_in_its_plain_form(owner) -> None:  # type: ignore[no-untyped-def]
+    assert _register(owner, " \uff34\u2010116 ").medical_record_number == "T-116"
+    assert _register(owner, "CAFE\u0301-2", first_name="Jose\u0301").first_name == "Jos\u00e9"
+
+
+def test_a_name_of_nothing_that_shows_is_refused(owner) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValidationError) as caught:
+        _register(owner, "QA-9", first_name="\u200b\u200b")
+    assert caught.value.message_dict == {"first_name": ["Has no letter that shows: type the name again."]}
+    # A zero-width non-joiner between letters belongs to the name (Persian, Indic scripts).
+    assert _register(owner, "QA-10", last_name="\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645").pk
+
+
+def test_the_admin_stores_and_checks_the_plain_form(admin_client, owner, clinic) -> None:  # type: ignore[no-untyped-def]
+    _register(owner, "T-116")
+    data = {"clinic": clinic.pk, "medical_record_number": "T\u2010116", "first_name": "B", "last_name": "C"}
+    data |= {"date_of_birth": "1980-01-01", "sex": "F"}
+    response = admin_client.post(reverse("admin:patients_patient_add"), data)
+    assert response.status_code == 200 and DUPLICATE_MRN in response.content.decode()
+    data["medical_record_number"] = "\uff34-118"
+    assert admin_client.post(reverse("admin:patients_patient_add"), data).status_code == 302
+    assert Patient.objects.filter(medical_record_number="T-118").exists()
