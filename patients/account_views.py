@@ -129,3 +129,15 @@ def _add_errors(form: AccountCreateForm | AccountUpdateForm, exc: ValidationErro
             form.add_error(field if field in form.fields else None, errors)
     else:
         form.add_error(None, exc.messages)
+
+
+class Logout(auth_views.LogoutView):
+    """Logging out is a POST (the menu's button). A typed or bookmarked GET of the address answered an empty
+    405, a blank page: it now offers the button, or the login page to someone already signed out."""
+
+    http_method_names = ["get", "post", "options"]
+
+    def get(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect("login")
+        return render(request, "registration/logout_confirm.html")
