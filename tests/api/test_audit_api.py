@@ -77,3 +77,17 @@ def test_reading_the_trail_is_itself_recorded(api, superuser) -> None:  # type: 
     api.get(URL, {"action": "patient.view"})
     event = AuditEvent.objects.get(action="audit.list")
     assert event.actor == superuser and event.detail["filters"] == {"action": "patient.view"}
+
+
+def test_paging_through_the_trail_shows_each_event_once(api, superuser, owner) -> None:  # type: ignore[no-untyped-def]
+    for number in range(7):
+        record_event(action="patient.list", actor=owner, detail={"n": number})
+    before = set(AuditEvent.objects.values_list("pk", flat=True))
+    api.force_authenticate(superuser)
+    seen, url = [], f"{URL}?page_size=3"
+    while url:
+        body = api.get(url).json()  # each read adds an audit.list event at the top of the trail
+        seen += [event["id"] for event in body["results"]]
+        url = body["next"]
+    assert len(seen) == len(set(seen)) and set(seen) == before
+    assert AuditEvent.objects.filter(action="audit.list").count() == 3
