@@ -7,6 +7,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
+from django.urls import Resolver404, resolve
 
 
 class RequestSizeLimitMiddleware:
@@ -52,3 +53,35 @@ class NulHeaderMiddleware:
             # The portal's 400 page, rendered without the request (nothing of it is trusted yet).
             return HttpResponse(render_to_string("400.html"), status=400)
         return self.get_response(request)
+
+
+class ApiAddressMiddleware:
+    """Under /api/: an address missing its trailing slash answers a JSON 404 that names the right one, and
+    every error is JSON.
+
+    Django's APPEND_SLASH redirected `POST /api/v1/patients` with a 301, which clients follow as a GET: the
+    registration silently became a list (with DEBUG on it was a 500). And with DEBUG on, as in the embedded
+    default, Django's own HTML pages answered unknown API paths and refused requests, where the API
+    promises `{"detail": ...}`."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path.startswith("/api/"):
+            return self.get_response(request)
+        if not request.path_info.endswith("/") and _resolves(request.path_info + "/"):
+            message = f"No such address: API addresses end in a slash ({request.path}/)."
+            return JsonResponse({"detail": message}, status=404)
+        response = self.get_response(request)
+        if response.status_code >= 400 and response.get("Content-Type", "").startswith("text/html"):
+            return JsonResponse({"detail": response.reason_phrase + "."}, status=response.status_code)
+        return response
+
+
+def _resolves(path: str) -> bool:
+    try:
+        resolve(path)
+    except Resolver404:
+        return False
+    return True

@@ -50,6 +50,8 @@ MIDDLEWARE = [
     "dr_portal.middleware.RequestSizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Before CommonMiddleware: its APPEND_SLASH must not redirect an API POST (clients re-send it as a GET).
+    "dr_portal.middleware.ApiAddressMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

@@ -18,6 +18,30 @@ def test_an_unknown_api_path_answers_json_404(owner) -> None:  # type: ignore[no
         assert response.json() == {"detail": "Not found."}
 
 
+def test_an_api_address_without_its_slash_is_a_json_404_naming_it_not_a_redirect(owner) -> None:  # type: ignore[no-untyped-def]
+    from patients.models import Patient
+
+    client = Client()
+    client.force_login(owner)
+    data = {"medical_record_number": "SL-1", "first_name": "A", "last_name": "B", "date_of_birth": "1970-01-01"}
+    for response in (client.post("/api/v1/patients", data | {"sex": "F"}), client.get("/api/v1/patients")):
+        # A 301 was followed as a GET by clients: the registration silently became a list.
+        assert (response.status_code, response["Content-Type"]) == (404, "application/json")
+        assert response.json() == {"detail": "No such address: API addresses end in a slash (/api/v1/patients/)."}
+    assert not Patient.objects.filter(medical_record_number="SL-1").exists()
+    # The pages keep Django's redirect to the address with its slash.
+    assert client.get("/patients").status_code == 301
+
+
+def test_api_errors_are_json_with_debug_on_too(owner, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.DEBUG = True  # the embedded default's run mode, where Django answers with its own HTML pages
+    client = Client()
+    client.force_login(owner)
+    for response in (client.get("/api/v1/nothing-here/"), client.post("/api/v1/patients", {})):
+        assert (response.status_code, response["Content-Type"]) == (404, "application/json"), response.content[:200]
+        assert "detail" in response.json()
+
+
 def test_a_missing_page_is_shown_in_the_portal_layout(owner) -> None:  # type: ignore[no-untyped-def]
     client = Client()
     client.force_login(owner)
