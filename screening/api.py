@@ -232,7 +232,8 @@ class StatisticsApi(APIView):
             {
                 "since": since,
                 "months": [month_json(row) for row in figures["months"]],
-                "totals": month_json(figures["totals"]),
+                # The whole window since `since`: not one month, so it names none.
+                "totals": {k: v for k, v in month_json(figures["totals"]).items() if k != "month"},
                 "agreement": agreement,
             }
         )

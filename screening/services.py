@@ -371,6 +371,19 @@ AMEND_REASON_REQUIRED = "Say why the review is amended (a slip, a second look at
 VOIDED_NO_AMENDMENT = "This examination was marked as entered in error; its review cannot be amended."
 NOT_REVIEWED_YET = "This examination has not been signed off yet: review it instead of amending."
 NOTHING_TO_AMEND = "Nothing to amend: these are the grades and notes signed off. Change a grade or the notes."
+def _refuse_stale_amendment(review: Review, revisions_seen: int | None) -> None:
+    if revisions_seen is None:
+        return
+    count = review.revisions.count()
+    if revisions_seen > count:
+        # More versions than there are: no colleague's amendment explains it (a client's miscount).
+        message = f"The review has {count} earlier versions, not {revisions_seen}: read the current version first."
+        raise ValidationError({"revisions_seen": [message]})
+    if revisions_seen < count:
+        when = review.signed_off_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+        raise StaleAmendment({"__all__": [STALE_AMENDMENT.format(doctor=review.doctor, time=when)]})
+
+
 STALE_AMENDMENT = (
     "The review was amended by {doctor} at {time} UTC after you opened it: read the current version, then amend "
     "again if it still needs it."
@@ -428,9 +441,7 @@ def review_amend(
         review = Review.objects.select_for_update().filter(examination=locked).first()
         if review is None:
             raise ValidationError({"__all__": [NOT_REVIEWED_YET]})
-        if revisions_seen is not None and review.revisions.count() != revisions_seen:
-            when = review.signed_off_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
-            raise StaleAmendment({"__all__": [STALE_AMENDMENT.format(doctor=review.doctor, time=when)]})
+        _refuse_stale_amendment(review, revisions_seen)
         changed = [name for name in AMENDABLE if getattr(review, name) != wanted[name]]
         if not changed:
             raise ValidationError({"__all__": [NOTHING_TO_AMEND]})

@@ -279,6 +279,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # One name for the three grades wherever they appear (model grade, review grades).
     "ENUM_NAME_OVERRIDES": {"GradeEnum": "screening.models.Grade.choices"},
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "dr_portal.api_schema.document_errors"],
 }
 
 LOGGING = {

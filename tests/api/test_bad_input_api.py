@@ -130,6 +130,24 @@ def test_an_upload_field_sent_twice_is_a_400_naming_it_and_nothing_is_saved(api,
     assert not Examination.objects.exists()
 
 
+def test_an_empty_file_and_a_bad_one_are_both_named_in_one_answer(api, owner, patient) -> None:  # type: ignore[no-untyped-def]
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    data = {
+        "patient": patient.pk,
+        "right_eye": SimpleUploadedFile("r.jpg", b"this is text, not a photograph", "image/jpeg"),
+        "left_eye": SimpleUploadedFile("l.jpg", b"", "image/jpeg"),
+    }
+    api.force_authenticate(owner)
+    response = api.post(EXAMS, data, format="multipart")
+    assert response.status_code == 400, response.content
+    body = response.json()
+    # Before, the empty file was refused first, alone, and the right eye's problem went unreported.
+    assert set(body) == {"right_eye", "left_eye"}
+    assert body["left_eye"] == ["The left eye's file is empty."]
+    assert not Examination.objects.exists()
+
+
 # --- nothing kept that the audit trail could not record --------------------------------------------------
 
 

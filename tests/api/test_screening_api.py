@@ -246,6 +246,7 @@ def test_statistics_give_doctors_the_pages_figures_as_json(api, owner, colleague
     body = api.get("/api/v1/statistics/").json()
     assert body["totals"]["examinations"] == 2 and body["totals"]["graded"] == 2
     assert body["totals"]["outcomes"] == {"refer": 1, "rescreen_12_months": 1, "retake": 0}
+    assert "month" not in body["totals"]  # the window since "since", labelled with its first month before
     assert body["agreement"]["eyes"] == 2 and body["agreement"]["agreed"] == 1
     assert body["agreement"]["matrix"] == [[0, 0, 0], [1, 1, 0], [0, 0, 0]]  # rows: the doctor's grade
     api.force_authenticate(owner)
@@ -455,6 +456,18 @@ def test_an_amendment_against_a_replaced_version_is_a_400_and_changes_nothing(ap
     assert "amended by colleague" in response.json()["non_field_errors"][0]
     assert Review.objects.get().right_grade == 1 and ReviewRevision.objects.count() == 1
     assert _amend(api, examination, right_grade=2, revisions_seen=1).status_code == 200
+
+
+def test_an_amendment_counting_more_versions_than_exist_is_not_blamed_on_a_colleague(api, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+    examination = _signed_off(patient, colleague)
+    api.force_authenticate(colleague)
+    response = _amend(api, examination, right_grade=2, revisions_seen=5)
+    # Never amended: "amended by ... after you opened it" would have been untrue.
+    assert response.status_code == 400
+    assert response.json() == {
+        "revisions_seen": ["The review has 0 earlier versions, not 5: read the current version first."]
+    }
+    assert not ReviewRevision.objects.exists() and Review.objects.get().right_grade == 0
 
 
 def test_an_amendment_must_state_the_notes_so_leaving_them_out_erases_nothing(api, colleague, patient) -> None:  # type: ignore[no-untyped-def]
