@@ -75,7 +75,8 @@ class ApiAddressMiddleware:
             return JsonResponse({"detail": message}, status=404)
         response = self.get_response(request)
         if response.status_code >= 400 and response.get("Content-Type", "").startswith("text/html"):
-            return JsonResponse({"detail": response.reason_phrase + "."}, status=response.status_code)
+            # Worded as the error handlers word theirs ("Not found.", "Bad request.").
+            return JsonResponse({"detail": response.reason_phrase.capitalize() + "."}, status=response.status_code)
         return response
 
 

@@ -40,6 +40,7 @@ def test_api_errors_are_json_with_debug_on_too(owner, settings) -> None:  # type
     for response in (client.get("/api/v1/nothing-here/"), client.post("/api/v1/patients", {})):
         assert (response.status_code, response["Content-Type"]) == (404, "application/json"), response.content[:200]
         assert "detail" in response.json()
+    assert client.get("/api/v1/nothing-here/").json() == {"detail": "Not found."}
 
 
 def test_a_missing_page_is_shown_in_the_portal_layout(owner) -> None:  # type: ignore[no-untyped-def]
