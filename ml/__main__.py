@@ -12,6 +12,17 @@ import sys
 from collections.abc import Sequence
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (a batch of 0 or -1 crashed deep inside)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _add_run_arguments(p: argparse.ArgumentParser, *, out: str, epochs: int, batch_size: int, warmup: float) -> None:
     """The arguments training and pretraining share (ml.train.RunConfig), with each command's defaults."""
     p.add_argument("--data", nargs="+", required=True, help="dataset folders (<grade>/<file> + manifest.csv)")
@@ -21,7 +32,7 @@ def _add_run_arguments(p: argparse.ArgumentParser, *, out: str, epochs: int, bat
     p.add_argument("--model-kwargs", default="{}", help='extra timm kwargs as JSON, e.g. {"drop_path_rate": 0.1}')
     p.add_argument("--epochs", type=int, default=epochs)
     p.add_argument("--samples-per-epoch", type=int)
-    p.add_argument("--batch-size", type=int, default=batch_size)
+    p.add_argument("--batch-size", type=positive_int, default=batch_size)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--weight-decay", type=float, default=0.05)
     p.add_argument("--warmup-epochs", type=float, default=warmup)
@@ -81,7 +92,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", nargs="+", required=True)
     p.add_argument("--checkpoint", help="defaults to the shipped model")
     p.add_argument("--out", required=True)
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--split", choices=["train", "val", "test"], help="only this split of the patient-level split")
     p.add_argument("--seed", type=int, default=0, help="the split's seed (training's default is 0)")
     p.add_argument("--bootstrap", type=int, default=1000, help="rounds of the patient bootstrap (0: no intervals)")
@@ -103,7 +114,7 @@ def _add_tsne(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", nargs="+", required=True)
     p.add_argument("--checkpoint")
     p.add_argument("--out", required=True, help="PNG path")
-    p.add_argument("--max-images", type=int, default=1500)
+    p.add_argument("--max-images", type=positive_int, default=1500)
     p.add_argument("--split", choices=["train", "val", "test"])
 
 
@@ -147,7 +158,7 @@ def _add_faithfulness(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", nargs="+", required=True)
     p.add_argument("--checkpoint")
     p.add_argument("--out", required=True, help="PNG path (a JSON with the numbers is written beside it)")
-    p.add_argument("--max-images", type=int, default=200)
+    p.add_argument("--max-images", type=positive_int, default=200)
     p.add_argument("--split", choices=["train", "val", "test"])
 
 
@@ -211,7 +222,7 @@ def _add_nonfinite(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", nargs="+", required=True)
     p.add_argument("--checkpoint", help="defaults to the shipped model")
     p.add_argument("--batches", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--batch-size", type=positive_int, default=128)
     p.add_argument("--seed", type=int, default=0, help="the split's seed (training's default is 0)")
     p.add_argument("--autocast", choices=["bf16", "fp16", "none"], default="bf16", help="as training on a GPU: bf16")
 
@@ -281,7 +292,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     keep_freed_memory()  # before any tensor: every command here runs a model on the CPU, training 2.5x faster
     try:
         result = COMMANDS[args.command](args)
-    except (FileNotFoundError, ValueError) as error:
+    # A user's mistake (a missing or unreadable path, an --out that is a file, a bad manifest) is one line,
+    # not a traceback. OSError covers FileNotFoundError, NotADirectoryError, PermissionError and the rest.
+    except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(json.dumps(result, indent=2))

@@ -14,7 +14,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from ml.data import Sample
-from ml.preprocess import open_for_preprocess, preprocess, preprocessing_key
+from ml.preprocess import UNREADABLE, as_rgb, open_for_preprocess, preprocess, preprocessing_key
 
 log = logging.getLogger(__name__)
 
@@ -29,14 +29,14 @@ def _load_one(args: tuple[str, int, bool, bool]) -> np.ndarray | None:
         if prepared:
             return _decode_prepared(path, size)
         return preprocess(open_for_preprocess(path, size), size, ben)[0]
-    except (OSError, ValueError, SyntaxError) as error:  # PIL raises all three for broken files
+    except UNREADABLE as error:
         log.warning("skipping unreadable image %s: %s", path, error)
         return None
 
 
 def _decode_prepared(path: str, size: int) -> np.ndarray:
     with Image.open(path) as image:
-        array = np.asarray(image.convert("RGB"), dtype=np.uint8)
+        array = np.asarray(as_rgb(image), dtype=np.uint8)
     if array.shape != (size, size, 3):
         raise ValueError(f"exported image is {array.shape[1]}x{array.shape[0]}, not {size}x{size}")
     return array
@@ -56,8 +56,17 @@ def check_prepared(samples: Sequence[Sample], size: int, ben: bool) -> None:
 def _key(samples: Sequence[Sample], size: int, ben: bool) -> str:
     digest = hashlib.sha256(preprocessing_key(size, ben).encode())
     for sample in samples:
-        digest.update(str(sample.path.resolve()).encode())
+        # The file's size and time too: a photograph replaced under the same name is decoded again.
+        digest.update(f"{sample.path.resolve()}|{_stamp(sample.path)}".encode())
     return digest.hexdigest()[:16]
+
+
+def _stamp(path: Path) -> str:
+    try:
+        stat = path.stat()
+    except OSError:
+        return "missing"
+    return f"{stat.st_size}|{stat.st_mtime_ns}"
 
 
 def load_images(

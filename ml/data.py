@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
+import logging
 import random
 import re
 from collections import defaultdict
@@ -12,7 +14,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 LABELS: tuple[str, ...] = ("No DR", "Mild", "Proliferative")
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
+# Every format PIL reads that fundus cameras and image tools write; anything else in a grade folder is not
+# a photograph (notes, thumbnails' databases) and is passed over.
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".gif"}
+# How an eye is written in file names and manifests: words, initials, and the clinical OD / OS.
+EYES = {"left": "left", "l": "left", "os": "left", "right": "right", "r": "right", "od": "right"}
+MANIFEST_COLUMNS = ("file", "grade")  # required; eye and patient_id are optional
+
+log = logging.getLogger(__name__)
 # International Clinical DR grade -> project class (DESIGN.md "Classes").
 GRADE_TO_CLASS = {0: 0, 1: 1, 2: 1, 3: 2, 4: 2}
 
@@ -36,19 +45,24 @@ class Sample:
     prepared: str = ""
 
 
+_EYE_IN_NAME = re.compile(r"^(.+?)[_\-\s](left|right|l|r|od|os)\b", flags=re.IGNORECASE)
+
+
 def patient_from_filename(name: str) -> str:
     # Kaggle files are "<patient>_<eye>.jpeg"; anything else is its own patient (conservative).
-    match = re.match(r"^(.+?)[_-](left|right|l|r)\b", Path(name).stem, flags=re.IGNORECASE)
+    match = _EYE_IN_NAME.match(Path(name).stem)
     return match.group(1) if match else Path(name).stem
 
 
 def eye_from_filename(name: str) -> str:
-    stem = Path(name).stem.lower()
-    if stem.endswith(("left", "_l")):
-        return "left"
-    if stem.endswith(("right", "_r")):
-        return "right"
-    return ""
+    # Only an eye written as its own part of the name: "bright.jpg" is no right eye.
+    match = _EYE_IN_NAME.match(Path(name).stem)
+    return EYES[match.group(2).lower()] if match else ""
+
+
+def normalised_eye(value: str) -> str:
+    """ "left" / "right" for a manifest's eye however written (L, OS, Right ...); "" when unknown."""
+    return EYES.get(value.strip().lower(), "")
 
 
 PREPARED_FILE = "preprocessed.json"
@@ -65,35 +79,83 @@ def prepared_key(root: Path) -> str:
         raise ValueError(f"{marker} is damaged: {error}") from error
 
 
+def _manifest_rows(manifest: Path) -> list[tuple[int, dict[str, str]]]:
+    """(line number, row) of a manifest.csv, with its header's names stripped and lower-cased; the separator
+    (comma, semicolon or tab) is the header's, and a UTF-8 byte-order mark (Excel's "CSV UTF-8") is read
+    past. A manifest that cannot be read is a ValueError naming it and what is wrong."""
+    try:
+        text = manifest.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{manifest} is not UTF-8 text (byte {error.start}): save it as UTF-8") from error
+    header_line = text.split("\n", 1)[0]
+    delimiter = max(",;\t", key=header_line.count)
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    if not rows:
+        return []
+    header = [name.strip().lower() for name in rows[0]]
+    missing = [name for name in MANIFEST_COLUMNS if name not in header]
+    if missing:
+        raise ValueError(
+            f"{manifest} has no column {', '.join(missing)} (its header: {', '.join(header) or 'empty'}); "
+            "expected file,grade with eye and patient_id optional"
+        )
+    return [
+        (number, dict(zip(header, (value.strip() for value in row), strict=False)))
+        for number, row in enumerate(rows[1:], start=2)
+        if any(value.strip() for value in row)
+    ]
+
+
+def _manifest_sample(root: Path, manifest: Path, number: int, row: dict[str, str]) -> Sample:
+    name, grade_text = row.get("file") or "", row.get("grade") or ""
+    try:
+        if not name:
+            raise ValueError("no file named")
+        grade = int(grade_text)
+        label = grade_to_class(grade)
+    except ValueError as error:
+        detail = f"grade {grade_text!r} is not a whole number 0-4" if name and not grade_text.isdigit() else error
+        raise ValueError(f"{manifest}, line {number}: {detail}") from None
+    eye = normalised_eye(row["eye"]) if row.get("eye") else eye_from_filename(name)
+    patient = row.get("patient_id") or patient_from_filename(name)
+    return Sample(path=root / name, grade=grade, label=label, patient_id=patient, eye=eye, source=root.name)
+
+
 def _from_manifest(root: Path, manifest: Path) -> list[Sample]:
-    samples = []
-    with manifest.open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            grade = int(row["grade"])
-            patient = (row.get("patient_id") or "").strip() or patient_from_filename(row["file"])
-            samples.append(
-                Sample(
-                    path=root / row["file"],
-                    grade=grade,
-                    label=grade_to_class(grade),
-                    patient_id=patient,
-                    eye=(row.get("eye") or eye_from_filename(row["file"])).strip(),
-                    source=root.name,
-                )
-            )
-    return samples
+    rows = _manifest_rows(manifest)
+    samples: dict[Path, Sample] = {}
+    for number, row in rows:
+        sample = _manifest_sample(root, manifest, number, row)
+        # A file listed twice is one photograph: graded twice it would count twice in every metric.
+        samples.setdefault(sample.path.resolve(), sample)
+    if len(rows) > len(samples):
+        log.warning("%s lists %d file(s) more than once: each is used once", manifest, len(rows) - len(samples))
+    _warn_unlisted(root, manifest, set(samples))
+    return list(samples.values())
+
+
+def _warn_unlisted(root: Path, manifest: Path, listed: set[Path]) -> None:
+    on_disk = {path.resolve() for path in _grade_folder_images(root)}
+    unlisted = on_disk - listed
+    if unlisted:
+        log.warning("%d photograph(s) in %s's grade folders are not listed in %s and are not used, e.g. %s",
+                    len(unlisted), root, manifest.name, sorted(unlisted)[0])  # fmt: skip
+
+
+def _grade_folder_images(root: Path) -> list[Path]:
+    folders = [root / str(grade) for grade in range(5)]
+    return [
+        path for folder in folders if folder.is_dir() for path in sorted(folder.iterdir())
+        if path.suffix.lower() in IMAGE_SUFFIXES
+    ]  # fmt: skip
 
 
 def _from_folders(root: Path) -> list[Sample]:
     samples = []
-    for grade in range(5):
-        folder = root / str(grade)
-        if not folder.is_dir():
-            continue
-        for path in sorted(folder.iterdir()):
-            if path.suffix.lower() in IMAGE_SUFFIXES:
-                patient, eye = patient_from_filename(path.name), eye_from_filename(path.name)
-                samples.append(Sample(path, grade, grade_to_class(grade), patient, eye, root.name))
+    for path in _grade_folder_images(root):
+        grade = int(path.parent.name)
+        patient, eye = patient_from_filename(path.name), eye_from_filename(path.name)
+        samples.append(Sample(path, grade, grade_to_class(grade), patient, eye, root.name))
     return samples
 
 
@@ -111,8 +173,22 @@ def load_dataset(root: str | Path) -> list[Sample]:
 
 
 def load_datasets(roots: Iterable[str | Path]) -> list[Sample]:
-    """Samples of several folders, in order."""
-    return [sample for root in roots for sample in load_dataset(root)]
+    """Samples of several folders, in order. A folder given twice is read once; two folders with one name
+    (".../a/data", ".../b/data") are told apart by their paths, since a source name groups examinations
+    and pairs eyes: merged, patient 1 of one set would be patient 1 of the other."""
+    unique: dict[Path, Path] = {}
+    for root in map(Path, roots):
+        if root.resolve() in unique:
+            log.warning("dataset folder %s was given more than once: it is read once", root)
+        unique.setdefault(root.resolve(), root)
+    names = [root.name for root in unique.values()]
+    samples = []
+    for root in unique.values():
+        loaded = load_dataset(root)
+        if names.count(root.name) > 1:
+            loaded = [replace(sample, source=str(root)) for sample in loaded]
+        samples.extend(loaded)
+    return samples
 
 
 def split_by_patient(

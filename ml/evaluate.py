@@ -105,9 +105,11 @@ def evaluate(
     Each eye is graded alone, as the portal does by default; eyes_together pools each photograph with its
     other eye where both are in the folders (ml/pairing.py), as the portal does with DR_GRADE_EYES_TOGETHER.
     The other way's metrics are reported under "pairing" either way."""
+    selected = select_samples(data, split, seed)  # a wrong folder fails before the model loads
+    if not selected:
+        raise ValueError(f"the {split} split of {list(map(str, data))} holds no images (too few patients)")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    selected = select_samples(data, split, seed)  # a wrong folder fails before the model loads
     predictor = Predictor(checkpoint)
     single, samples = grade_samples(predictor, selected, batch_size)
     if not samples:

@@ -6,11 +6,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
 from ml.data import Sample
 from ml.evaluate import select_samples
 from ml.predictor import Predictor
+from ml.preprocess import read_photograph
 
 
 def pick_examples(samples: Sequence[Sample], per_class: int, classes: int) -> list[Sample]:
@@ -32,13 +31,16 @@ def examples_figure(
     """Write a grid (photograph | overlay, one row per image) with the true and predicted grades."""
     import matplotlib.pyplot as plt
 
-    from ml import plots  # noqa: F401  (selects the headless backend)
+    from ml.plots import figure_path  # (importing plots selects the headless backend)
 
     predictor = Predictor(checkpoint)
     chosen = pick_examples(select_samples(data, split), per_class, len(predictor.labels))
     if not chosen:
         raise ValueError(f"no images in {list(map(str, data))}")
-    images = [Image.open(sample.path).convert("RGB") for sample in chosen]
+    read = [(sample, read_photograph(sample.path)) for sample in chosen]
+    chosen, images = [s for s, image in read if image is not None], [i for _, i in read if i is not None]
+    if not chosen:
+        raise ValueError(f"no readable images in {list(map(str, data))}")
     results = predictor.predict(images)
     fig, axes = plt.subplots(len(chosen), 2, figsize=(6, 2.6 * len(chosen)), squeeze=False)
     for row, (sample, image, result) in enumerate(zip(chosen, images, results, strict=True)):
@@ -50,8 +52,7 @@ def examples_figure(
         for ax in axes[row]:
             ax.axis("off")
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = figure_path(out)
     fig.savefig(out, dpi=90)
     plt.close(fig)
     return {"figure": str(out), "images": len(chosen), "model_version": predictor.version}

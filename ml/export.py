@@ -25,9 +25,16 @@ log = logging.getLogger(__name__)
 FORMATS = {"jpeg": ("JPEG", ".jpeg"), "webp": ("WEBP", ".webp")}
 
 
-def _relative(sample: Sample, root: Path, suffix: str) -> Path:
-    # The copy's name says its format, whatever the original was.
-    return sample.path.relative_to(root).with_suffix(suffix)
+def _relative(sample: Sample, root: Path, suffix: str, taken: set[Path]) -> Path:
+    # The copy's name says its format, whatever the original was; "eye.jpg" and "eye.png" in one folder
+    # must not both become "eye.webp" (one photograph lost, the other listed twice): the second keeps its
+    # original format in its name.
+    relative = sample.path.relative_to(root).with_suffix(suffix)
+    if relative in taken:
+        original = sample.path.suffix.lstrip(".").lower()
+        relative = relative.with_name(f"{relative.stem}-{original}{suffix}")
+    taken.add(relative)
+    return relative
 
 
 def export_dataset(root: Path, out: Path, size: int, ben: bool, quality: int, fmt: str = "jpeg") -> int:
@@ -38,9 +45,9 @@ def export_dataset(root: Path, out: Path, size: int, ben: bool, quality: int, fm
     images, kept = load_images(samples, size, ben, persist=False)
     target = out / root.name
     pil_format, suffix = FORMATS[fmt]
-    rows = []
+    rows, taken = [], set()
     for image, sample in zip(images, kept, strict=True):
-        relative = _relative(sample, root, suffix)
+        relative = _relative(sample, root, suffix, taken)
         (target / relative).parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(image).save(target / relative, pil_format, quality=quality)
         rows.append([relative.as_posix(), sample.grade, sample.eye, sample.patient_id, sample.source])
@@ -59,4 +66,8 @@ def export(
 ) -> int:
     """Export every folder; WebP is about a fifth smaller than JPEG at the same error on these images."""
     out = Path(out)
+    names = [Path(root).name for root in data]
+    if len(set(names)) < len(names):
+        # Each folder is written to out/<its name>: two of one name would overwrite each other.
+        raise ValueError(f"two dataset folders have one name ({names}): export them to separate --out folders")
     return sum(export_dataset(Path(root), out, size, ben, quality, fmt) for root in data)

@@ -110,10 +110,12 @@ def deletion_figure(
     """Plot the deletion curves (PNG) and write their numbers and areas beside it (JSON)."""
     import matplotlib.pyplot as plt
 
-    from ml import plots  # noqa: F401  (selects the headless backend)
+    from ml.plots import figure_path  # (importing plots selects the headless backend)
 
     predictor = Predictor(checkpoint)
     arrays, _ = load_subset(predictor, data, max_images, split, seed)
+    if not len(arrays):
+        raise ValueError(f"no readable images in {list(map(str, data))}")
     patches = int(np.prod(predictor.model.patch_embed.grid_size))
     steps = deletion_steps(predictor.model.patch_embed.grid_size)
     curves: dict[str, list[float]] = {name: [] for name in CURVES}
@@ -134,8 +136,7 @@ def deletion_figure(
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = figure_path(out)
     fig.savefig(out, dpi=110)
     plt.close(fig)
     result = {"images": len(arrays), "fractions": fractions, "curves": curves, "mean_confidence": areas}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -165,23 +166,47 @@ def _referral_draw(draws: dict[str, list[float]], prefix: str, truth: np.ndarray
 def classification_metrics(
     y_true: Sequence[int], y_pred: Sequence[int], probs: np.ndarray | None = None, labels: Sequence[str] = LABELS
 ) -> dict[str, Any]:
-    """Every metric evaluate reports, from true and predicted classes (and probabilities for the AUC)."""
+    """Every metric evaluate reports, from true and predicted classes (and probabilities for the AUC).
+
+    A class absent from a folder (a set of one grade, a small test) is left out of the macro F1 when it is
+    neither true nor predicted anywhere, as balanced accuracy leaves it out: counted as an F1 of 0, a
+    faultless grading of a one-class folder scored 0.33. Its per-class figures are then null, not 0.
+    sklearn's warnings about such undefined figures are silenced: the figures say it (null)."""
     y_true_a, y_pred_a = np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)
     classes = list(range(len(labels)))
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true_a, y_pred_a, labels=classes, zero_division=0
-    )
-    kappa = cohen_kappa_score(y_true_a, y_pred_a, labels=classes, weights="quadratic")
+    present = sorted(set(y_true_a.tolist()) | set(y_pred_a.tolist()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # UndefinedMetricWarning and "y_pred contains classes..."
+        precision, recall, f1, support = precision_recall_fscore_support(
+            y_true_a, y_pred_a, labels=classes, zero_division=0
+        )
+        kappa = cohen_kappa_score(y_true_a, y_pred_a, labels=classes, weights="quadratic")
+        balanced = float(balanced_accuracy_score(y_true_a, y_pred_a)) if len(y_true_a) else None
+        macro_f1 = (
+            float(f1_score(y_true_a, y_pred_a, labels=present, average="macro", zero_division=0)) if present else None
+        )
+        referable = referable_metrics(y_true_a, y_pred_a, probs)
+    predicted = np.bincount(y_pred_a, minlength=len(classes)) if len(y_pred_a) else np.zeros(len(classes), int)
     return {
         "n": len(y_true_a),
         "accuracy": float(np.mean(y_true_a == y_pred_a)) if len(y_true_a) else None,
-        "balanced_accuracy": float(balanced_accuracy_score(y_true_a, y_pred_a)) if len(y_true_a) else None,
+        "balanced_accuracy": balanced,
         "quadratic_weighted_kappa": None if np.isnan(kappa) else float(kappa),
-        "macro_f1": float(f1_score(y_true_a, y_pred_a, labels=classes, average="macro", zero_division=0)),
+        "macro_f1": macro_f1,
         "per_class": {
-            label: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
-            for label, p, r, f, s in zip(labels, precision, recall, f1, support, strict=True)
+            label: _class_figures(p, r, f, int(s), int(n))
+            for label, p, r, f, s, n in zip(labels, precision, recall, f1, support, predicted, strict=True)
         },
-        **referable_metrics(y_true_a, y_pred_a, probs),
+        **referable,
         "confusion_matrix": confusion_matrix(y_true_a, y_pred_a, labels=classes).tolist(),
+    }
+
+
+def _class_figures(precision: float, recall: float, f1: float, support: int, predicted: int) -> dict[str, Any]:
+    """One class's figures; null where undefined: recall without true cases, precision without predictions."""
+    return {
+        "precision": float(precision) if predicted else None,
+        "recall": float(recall) if support else None,
+        "f1": float(f1) if support or predicted else None,
+        "support": support,
     }

@@ -13,6 +13,15 @@ import numpy as np
 from sklearn.metrics import roc_curve
 
 
+def figure_path(out: str | Path) -> Path:
+    """Where a figure asked for at `out` is written, its folder made: matplotlib adds ".png" to a name
+    without a suffix, and the command must report the file it wrote, not the name it was given."""
+    path = Path(out)
+    path = path if path.suffix else path.with_suffix(".png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def plot_history(history: Sequence[dict[str, float]], path: Path) -> None:
     """Loss and accuracy per epoch, train and validation, as in the original write-up."""
     epochs = [row["epoch"] for row in history]

@@ -23,7 +23,7 @@ from ml.data import eye_from_filename, patient_from_filename
 from ml.heatmaps import cam_layer, gradcam, overlay, place_on_image
 from ml.models import fold_weight_standardisation
 from ml.pairing import Pairing, partners
-from ml.preprocess import FieldBox, preprocess
+from ml.preprocess import FieldBox, as_rgb, preprocess, read_photograph
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEFAULT_CHECKPOINT = "dr-vit.safetensors"
@@ -154,7 +154,7 @@ class Predictor:
         if not images:
             return []
         started = time.perf_counter()
-        images = [image.convert("RGB") for image in images]
+        images = [as_rgb(image) for image in images]
         arrays, boxes = self.prepare(images)
         partner = None if eyes is None else partners([""] * len(eyes), list(patients or [""] * len(eyes)), list(eyes))
         single, probs, grids = self._grade(arrays, heatmaps, partner)
@@ -197,21 +197,27 @@ class Predictor:
 def predict_files(
     paths: Sequence[str], out: str | Path, checkpoint: str | None = None, eyes_together: bool = False
 ) -> list[dict[str, object]]:
-    """The `predict` command: JSON-ready results, with an overlay PNG and a .npy heatmap per image."""
+    """The `predict` command: JSON-ready results, with an overlay PNG and a .npy heatmap per image.
+
+    A file that cannot be read is skipped with a warning and listed with its error; the others are graded.
+    """
+    read = [(path, read_photograph(path)) for path in paths]
+    graded = [path for path, image in read if image is not None]
+    if not graded:
+        raise ValueError(f"no readable image among {list(paths)}")
     predictor = Predictor(checkpoint)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    images = [Image.open(path) for path in paths]
     # Files named as Kaggle's are ("<patient>_left.jpeg", "<patient>_right.jpeg") say whose eye each is:
     # with eyes_together, a patient's two eyes given together are graded together (ml/pairing.py).
-    names = [Path(path).name for path in paths]
+    names = [Path(path).name for path in graded]
     patients, eyes = [patient_from_filename(n) for n in names], [eye_from_filename(n) for n in names]
     named = {"eyes": eyes, "patients": patients} if eyes_together else {}
-    rows = []
-    for path, result in zip(paths, predictor.predict(images, **named), strict=True):
-        stem = Path(path).stem
+    results = predictor.predict([image for _, image in read if image is not None], **named)  # type: ignore[misc]
+    rows: list[dict[str, object]] = []
+    for path, result, stem in zip(graded, results, _unique_stems(graded), strict=True):
         overlay_path, heatmap_path = out / f"{stem}_heatmap.png", out / f"{stem}_heatmap.npy"
-        result.overlay.save(overlay_path)
+        result.overlay.save(overlay_path)  # type: ignore[union-attr]
         np.save(heatmap_path, result.heatmap)
         rows.append(
             {
@@ -225,5 +231,18 @@ def predict_files(
                 "other_eye_used": result.other_eye_used,
             }
         )
+    rows += [{"image": str(path), "error": "unreadable image: skipped"} for path, image in read if image is None]
     json.dumps(rows)  # fail here, not in the caller, if anything is not serialisable
     return rows
+
+
+def _unique_stems(paths: Sequence[str]) -> list[str]:
+    """Output names for the files: their stems, numbered where two share one ("a.jpg" and "a.png", or
+    two folders' "0.jpg"), so that no heatmap overwrites another's."""
+    stems = [Path(path).stem for path in paths]
+    seen: dict[str, int] = {}
+    unique = []
+    for stem in stems:
+        seen[stem] = seen.get(stem, 0) + 1
+        unique.append(stem if stems.count(stem) == 1 else f"{stem}-{seen[stem]}")
+    return unique

@@ -6,10 +6,14 @@ model always sees photographs prepared the same way.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFilter
+
+log = logging.getLogger(__name__)
 
 # Pixels darker than this (0-255 grey) are the black surround of the fundus camera's field.
 FIELD_THRESHOLD = 15
@@ -100,15 +104,47 @@ def preprocessing_key(size: int, ben: bool) -> str:
     return f"{PREPROCESS_VERSION}|{size}|{'ben' if ben else 'plain'}"
 
 
+WIDE_GREY_MODES = ("I;16", "I;16L", "I;16B", "I")
+
+
+def as_rgb(image: Image.Image) -> Image.Image:
+    """The image as 8-bit RGB, as a viewer shows it. convert("RGB") clips a 16-bit greyscale image (a PNG
+    from some cameras and tools) at 255, so nearly every pixel of the field came out white and was graded
+    so; its levels are scaled to 8 bits instead (65535 -> 255)."""
+    if image.mode == "RGB":
+        return image  # convert() would copy it
+    if image.mode in WIDE_GREY_MODES:
+        levels = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if levels.max(initial=0) > 255 or image.mode != "I" else 255.0
+        grey = np.clip(np.rint(levels * (255.0 / top)), 0, 255).astype(np.uint8)
+        return Image.fromarray(grey).convert("RGB")
+    return image.convert("RGB")
+
+
 def preprocess(image: Image.Image, size: int, ben: bool = True) -> tuple[np.ndarray, FieldBox]:
     """RGB uint8 array (size x size x 3) of the fundus field, and where that square lies in the input."""
-    if image.mode != "RGB":  # convert() copies even an RGB image, and the Predictor hands RGB over
-        image = image.convert("RGB")
+    image = as_rgb(image)
     box = find_field(image)
     square = _crop_square(image, box, size)
     if ben:
         square = ben_graham(square, _field_mask(square))
     return np.asarray(square, dtype=np.uint8), box
+
+
+# What PIL raises for a file it cannot decode: broken or not an image (the first three), or too large to
+# decode safely (a decompression bomb).
+UNREADABLE = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
+
+
+def read_photograph(path: str | Path) -> Image.Image | None:
+    """The photograph at path as 8-bit RGB, or None (with a warning naming it) when it cannot be read."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image.copy() if image.mode == "RGB" else as_rgb(image)  # a copy outlives the file
+    except UNREADABLE as error:
+        log.warning("skipping unreadable image %s: %s", path, error)
+        return None
 
 
 def open_for_preprocess(path: str, size: int) -> Image.Image:

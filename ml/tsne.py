@@ -12,7 +12,7 @@ from sklearn.manifold import TSNE
 
 from ml.augment import to_model_input
 from ml.evaluate import load_subset
-from ml.plots import plot_embedding
+from ml.plots import figure_path, plot_embedding
 from ml.predictor import Predictor
 
 
@@ -37,12 +37,14 @@ def tsne_figure(
     """Write the t-SNE PNG; a random subset of at most max_images keeps it quick on a CPU."""
     predictor = Predictor(checkpoint)
     arrays, kept = load_subset(predictor, data, max_images, split, seed)
+    if len(kept) < 4:
+        # t-SNE's perplexity must stay below the number of points: fewer than four cannot be laid out.
+        raise ValueError(f"t-SNE needs at least 4 readable images, got {len(kept)}")
     features = embed(predictor, arrays)
     perplexity = float(min(30, max(2, (len(kept) - 1) / 3)))
     points = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(features)
     labels = np.array([s.label for s in kept])
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = figure_path(out)
     title = f"t-SNE of {predictor.version} embeddings ({len(kept)} images{', ' + split + ' split' if split else ''})"
     plot_embedding(points, labels, predictor.labels, out, title)
     return {"figure": str(out), "images": len(kept)}
