@@ -371,6 +371,8 @@ AMEND_REASON_REQUIRED = "Say why the review is amended (a slip, a second look at
 VOIDED_NO_AMENDMENT = "This examination was marked as entered in error; its review cannot be amended."
 NOT_REVIEWED_YET = "This examination has not been signed off yet: review it instead of amending."
 NOTHING_TO_AMEND = "Nothing to amend: these are the grades and notes signed off. Change a grade or the notes."
+
+
 def _refuse_stale_amendment(review: Review, revisions_seen: int | None) -> None:
     if revisions_seen is None:
         return
