@@ -25,20 +25,21 @@ class PortalAdminMixin:
         return super().get_search_results(request, queryset, search_term.replace("\x00", ""))  # type: ignore[misc]
 
 
-class AuditedModelAdmin(PortalAdminMixin, admin.ModelAdmin):
-    """For the admins of patient data: every add, change, delete and object view made in the Django
-    admin lands on the audit trail, with the patient it concerns and where the request came from."""
+class AuditedChangesMixin:
+    """Every add, change and delete made in the Django admin lands on the audit trail, with where the request
+    came from: for patient data (AuditedModelAdmin), and for accounts, groups and clinics, where a change
+    (superuser status granted, an account reactivated) opens patient data to someone."""
 
     def log_addition(self, request: HttpRequest, obj: Any, message: Any) -> Any:
         record_event(action="admin.add", request=request, obj=obj, detail={"change": message})
-        return super().log_addition(request, obj, message)
+        return super().log_addition(request, obj, message)  # type: ignore[misc]
 
     def log_change(self, request: HttpRequest, obj: Any, message: Any) -> Any:
         record_event(action="admin.change", request=request, obj=obj, detail={"change": message})
-        return super().log_change(request, obj, message)
+        return super().log_change(request, obj, message)  # type: ignore[misc]
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        actions = super().get_actions(request)
+        actions = super().get_actions(request)  # type: ignore[misc]
         if "delete_selected" in actions:
             # Django's bulk delete writes its log (our admin.delete events) and then deletes, outside any
             # transaction: a delete that failed half way left events for rows still there. One transaction.
@@ -50,7 +51,12 @@ class AuditedModelAdmin(PortalAdminMixin, admin.ModelAdmin):
         # Called before the rows go, so each object's patient can still be resolved.
         for obj in queryset:
             record_event(action="admin.delete", request=request, obj=obj, detail={"repr": str(obj)[:200]})
-        return super().log_deletions(request, queryset)
+        return super().log_deletions(request, queryset)  # type: ignore[misc]
+
+
+class AuditedModelAdmin(AuditedChangesMixin, PortalAdminMixin, admin.ModelAdmin):
+    """For the admins of patient data: every add, change, delete and object view made in the Django
+    admin lands on the audit trail, with the patient it concerns and where the request came from."""
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         response = super().changelist_view(request, extra_context)

@@ -41,7 +41,7 @@ def record_event(
         object_type=obj._meta.model_name if obj is not None else "",
         object_id=str(obj.pk) if obj is not None else "",
         patient=patient,
-        clinic_id=getattr(patient, "clinic_id", None) if patient is not None else _clinic_of(user),
+        clinic_id=_event_clinic(patient, obj, user),
         ip_address=client_ip(request),
         user_agent=_without_nul(request.META.get("HTTP_USER_AGENT", "")[:400] if request is not None else ""),
         detail=_without_nul(detail or {}),
@@ -58,6 +58,18 @@ def _without_nul(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_without_nul(item) for item in value]
     return value
+
+
+def _event_clinic(patient: Any, obj: Any, user: AbstractBaseUser | None) -> int | None:
+    """The patient's clinic; else the object's own (a membership), or the account's that the object is;
+    else the acting user's."""
+    if patient is not None:
+        return getattr(patient, "clinic_id", None)
+    if obj is not None and getattr(obj, "clinic_id", None) is not None:
+        return obj.clinic_id
+    if obj is not None and obj._meta.model_name == "user" and (clinic := _clinic_of(obj)) is not None:
+        return clinic
+    return _clinic_of(user)
 
 
 def _clinic_of(user: AbstractBaseUser | None) -> int | None:

@@ -8,11 +8,12 @@ from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.forms import UserChangeForm
 from django.contrib.auth.models import Group
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.http import HttpRequest, HttpResponse
 
-from audit.admin import AuditedModelAdmin, PortalAdminMixin
+from audit.admin import AuditedChangesMixin, AuditedModelAdmin, PortalAdminMixin
 from audit.services import record_event
 
 from . import accounts
@@ -41,7 +42,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Clinic)
-class ClinicAdmin(PortalAdminMixin, admin.ModelAdmin):
+class ClinicAdmin(AuditedChangesMixin, PortalAdminMixin, admin.ModelAdmin):
     list_display = ["name", "created_at"]
     search_fields = ["name"]
     inlines = [MembershipInline]
@@ -138,7 +139,22 @@ class PatientAdmin(AuditedModelAdmin):
 
 # Django's own user and group admins, under the same superuser-only rule: the Clinic admin group's
 # change_user permission would otherwise let a clinic admin with staff status make themselves superuser.
-class PortalUserAdmin(PortalAdminMixin, UserAdmin):  # type: ignore[type-arg]
+class PortalUserChangeForm(UserChangeForm):  # type: ignore[type-arg]
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        membership = Membership.objects.filter(user=self.instance).select_related("clinic").first()
+        if membership is not None and (data.get("is_staff") or data.get("is_superuser")):
+            # The membership form's rule from the other side: a clinic account made superuser would see its
+            # clinic's pages and every clinic's data in the admin, out of its clinic admin's reach.
+            raise forms.ValidationError(
+                f"This account is a {membership.get_role_display().lower()} of {membership.clinic}: a clinic "
+                "account cannot have staff or superuser status. Remove its membership first."
+            )
+        return data
+
+
+class PortalUserAdmin(AuditedChangesMixin, PortalAdminMixin, UserAdmin):  # type: ignore[type-arg]
+    form = PortalUserChangeForm
     # A password reset or a deactivation here must cut off the user's API tokens too, as the clinic
     # admin's and the user's own pages do: a token issued before would otherwise keep working.
 
@@ -157,7 +173,7 @@ class PortalUserAdmin(PortalAdminMixin, UserAdmin):  # type: ignore[type-arg]
             accounts.api_tokens_revoke(user=obj)
 
 
-class PortalGroupAdmin(PortalAdminMixin, GroupAdmin):
+class PortalGroupAdmin(AuditedChangesMixin, PortalAdminMixin, GroupAdmin):
     pass
 
 

@@ -14,7 +14,9 @@ CLINICAL_ROLES = frozenset({Role.STAFF, Role.DOCTOR})
 
 
 def membership_for(user: AbstractBaseUser | AnonymousUser) -> Membership | None:
-    if not user.is_authenticated:
+    # A Django-admin (staff or superuser) account belongs to no clinic, whatever rows say: a membership
+    # left on an account later made superuser must not open a clinic's pages to it.
+    if not user.is_authenticated or user.is_staff or user.is_superuser:  # type: ignore[union-attr]
         return None
     try:
         return user.membership  # type: ignore[union-attr]

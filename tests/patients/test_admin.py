@@ -60,3 +60,39 @@ def test_deactivating_a_user_in_the_admin_revokes_their_api_tokens(admin_client,
     owner.refresh_from_db()
     assert not owner.is_active
     assert not Token.objects.filter(user=owner).exists()
+
+
+def _user_form(admin_client, user):  # type: ignore[no-untyped-def]
+    url = reverse("admin:auth_user_change", args=[user.pk])
+    form = admin_client.get(url).context["adminform"].form
+    data = {name: value for name, value in form.initial.items() if value is not None and name != "password"}
+    data |= {"date_joined_0": "2026-01-01", "date_joined_1": "00:00:00", "last_login_0": "", "last_login_1": ""}
+    data |= {"groups": [], "user_permissions": [], "is_active": "on"}
+    return url, data
+
+
+def test_a_clinic_account_cannot_be_made_superuser_in_the_admin(admin_client, owner) -> None:  # type: ignore[no-untyped-def]
+    url, data = _user_form(admin_client, owner)
+    response = admin_client.post(url, data | {"is_superuser": "on", "is_staff": "on"})
+    assert response.status_code == 200
+    assert "a clinic account cannot have staff or superuser status" in response.content.decode()
+    owner.refresh_from_db()
+    assert not owner.is_superuser and not owner.is_staff
+
+
+def test_a_change_of_an_account_in_the_admin_is_audited_under_its_clinic(admin_client, owner, clinic) -> None:  # type: ignore[no-untyped-def]
+    url, data = _user_form(admin_client, owner)
+    assert admin_client.post(url, data | {"email": "owner@example.org"}).status_code == 302
+    event = AuditEvent.objects.get(action="admin.change", object_type="user")
+    assert event.object_id == str(owner.pk) and event.clinic_id == clinic.pk
+    assert "Email address" in str(event.detail["change"])
+
+
+def test_a_membership_left_on_an_account_made_superuser_opens_no_clinic_page(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+    from django.contrib.auth import get_user_model
+
+    # As if set outside the admin's form (the shell, an old row): the pages still treat it as no clinic's.
+    get_user_model().objects.filter(pk=owner.pk).update(is_superuser=True, is_staff=True)
+    client.force_login(get_user_model().objects.get(pk=owner.pk))
+    assert client.get(reverse("patients:detail", args=[patient.pk])).status_code == 404
+    assert client.get(reverse("patients:list")).status_code == 403
