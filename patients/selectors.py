@@ -7,6 +7,7 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from .models import Membership, Patient, Role
+from .text import normalised_identifier, normalised_name
 
 # Who may read and write patient data. Clinic admins manage accounts and see no patient data (least
 # privilege); superusers without a membership use the Django admin, not the clinical pages or API.
@@ -40,10 +41,13 @@ def patient_list(*, user: AbstractBaseUser | AnonymousUser, search: str = "") ->
     patients = Patient.objects.filter(clinic_id=membership.clinic_id)
     search = search.strip()
     if search:
+        # Compared in the forms registration stores: a record number folded (full-width letters, other
+        # dashes), a name composed (an accent typed as a separate mark).
+        name = normalised_name(search)
         patients = patients.filter(
-            Q(medical_record_number__icontains=search)
-            | Q(first_name__icontains=search)
-            | Q(last_name__icontains=search)
+            Q(medical_record_number__icontains=normalised_identifier(search))
+            | Q(first_name__icontains=name)
+            | Q(last_name__icontains=name)
         )
     return patients
 

@@ -123,3 +123,11 @@ def test_the_admin_stores_and_checks_the_plain_form(admin_client, owner, clinic)
     data["medical_record_number"] = "\uff34-118"
     assert admin_client.post(reverse("admin:patients_patient_add"), data).status_code == 302
     assert Patient.objects.filter(medical_record_number="T-118").exists()
+
+
+def test_a_search_typed_in_another_form_finds_the_stored_one(owner) -> None:  # type: ignore[no-untyped-def]
+    from patients.selectors import patient_list
+
+    stored = _register(owner, "HX-1002", first_name="Zo\u00eb")
+    for term in ("HX\u20101002", "\uff28X-1002", "Zoe\u0308"):  # another dash, a full-width letter, a separate accent
+        assert list(patient_list(user=owner, search=term)) == [stored], term
