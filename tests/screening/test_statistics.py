@@ -80,6 +80,8 @@ def test_the_statistics_page_shows_the_figures_to_doctors(client, owner, colleag
     assert "<strong>1</strong> of the 1 referable eyes (100% sensitivity)" in html
     assert f'data-month="{timezone.now():%Y-%m}"' in html
     assert f'<th scope="row">{timezone.now():%Y-%m}</th>' in html  # each month heads its row for screen readers
+    # Outcomes as percentages, as the page's other figures (0.00 / 1.00 before); none retaken: 0%.
+    assert "<td>100%</td><td>0%</td>" in html and "<td>0.00</td>" not in html
     client.force_login(owner)
     assert client.get(reverse("screening:statistics")).status_code == 403
 
