@@ -20,6 +20,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".g
 # How an eye is written in file names and manifests: words, initials, and the clinical OD / OS.
 EYES = {"left": "left", "l": "left", "os": "left", "right": "right", "r": "right", "od": "right"}
 MANIFEST_COLUMNS = ("file", "grade")  # required; eye and patient_id are optional
+GRADE_FOLDERS = {str(grade) for grade in range(5)}
 
 log = logging.getLogger(__name__)
 # International Clinical DR grade -> project class (DESIGN.md "Classes").
@@ -130,6 +131,13 @@ def _from_manifest(root: Path, manifest: Path) -> list[Sample]:
         samples.setdefault(sample.path.resolve(), sample)
     if len(rows) > len(samples):
         log.warning("%s lists %d file(s) more than once: each is used once", manifest, len(rows) - len(samples))
+    # The manifest's grade is the one used; a file in another grade's folder is worth a look.
+    elsewhere = [
+        s for s in samples.values() if s.path.parent.name in GRADE_FOLDERS and s.path.parent.name != str(s.grade)
+    ]
+    if elsewhere:
+        log.warning("%d file(s) of %s lie in another grade's folder than their manifest grade (used), e.g. %s",
+                    len(elsewhere), manifest, elsewhere[0].path)  # fmt: skip
     _warn_unlisted(root, manifest, set(samples))
     return list(samples.values())
 
@@ -143,7 +151,7 @@ def _warn_unlisted(root: Path, manifest: Path, listed: set[Path]) -> None:
 
 
 def _grade_folder_images(root: Path) -> list[Path]:
-    folders = [root / str(grade) for grade in range(5)]
+    folders = [root / name for name in sorted(GRADE_FOLDERS)]
     return [
         path for folder in folders if folder.is_dir() for path in sorted(folder.iterdir())
         if path.suffix.lower() in IMAGE_SUFFIXES

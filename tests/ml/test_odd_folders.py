@@ -121,3 +121,13 @@ def test_eyes_are_read_however_written_and_only_as_their_own_word() -> None:
     assert eye_from_filename("1000-r.jpeg") == "right" and patient_from_filename("1000-r.jpeg") == "1000"
     assert eye_from_filename("Patient010_L.jpg") == "left" and eye_from_filename("bright.jpg") == ""
     assert (patient_from_filename("1000_left.jpeg"), eye_from_filename("1000_left.jpeg")) == ("1000", "left")
+
+
+def test_a_manifest_grade_against_its_folder_is_used_and_named(
+    tmp_path: Path, fundus_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = _folder(tmp_path, fundus_dir, HEADER + "\n4/p07_left.jpeg,0,left,a\n0/p00_right.jpeg,0,right,b\n")
+    with caplog.at_level(logging.WARNING):
+        samples = load_dataset(root)
+    assert [s.grade for s in samples] == [0, 0]
+    assert "1 file(s) of" in caplog.text and "p07_left.jpeg" in caplog.text
