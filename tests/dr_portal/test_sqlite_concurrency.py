@@ -4,13 +4,9 @@ HTTP 500, the user's action lost) instead of waiting its turn."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.embedded_sqlite import run_on_embedded_sqlite
 
 # Four writers released together, each reading, pausing, then writing inside one transaction: the
 # shape of a review's or a void's save (load and check the row, then update it and audit).
@@ -44,13 +40,5 @@ print(json.dumps({"failures": failures, "clinics": Clinic.objects.count()}))
 
 
 def test_concurrent_transactions_on_the_embedded_sqlite_wait_for_each_other(tmp_path: Path) -> None:
-    env = os.environ | {
-        "DJANGO_SETTINGS_MODULE": "dr_portal.settings.local",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", WRITERS], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    outcome = run_on_embedded_sqlite(WRITERS, tmp_path)
     assert outcome == {"failures": [], "clinics": 4}

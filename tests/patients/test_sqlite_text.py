@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from patients.sqlite import unicode_like
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.embedded_sqlite import run_on_embedded_sqlite
 
 # Registers and searches through the services and selectors, on a real SQLite file.
 SCRIPT = """
@@ -45,15 +40,7 @@ print(json.dumps({"outcomes": outcomes, "found": found, "twin": twin}))
 
 
 def test_record_numbers_search_and_usernames_fold_every_letter_on_sqlite(tmp_path: Path) -> None:
-    env = os.environ | {
-        "DJANGO_SETTINGS_MODULE": "dr_portal.settings.local",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    outcome = run_on_embedded_sqlite(SCRIPT, tmp_path)
     assert outcome == {"outcomes": ["saved", "refused"], "found": [1, 1, 1], "twin": "refused"}
 
 
