@@ -394,3 +394,22 @@ def test_login_password_and_account_errors_and_help_are_tied_to_their_fields(
     page.goto(base + reverse("patients:account_update", args=[owner.pk]))
     help_text = page.get_by_label("New password").evaluate(DESCRIPTION)
     assert help_text == "Leave empty to keep the current password."
+
+
+def test_on_a_phone_wide_screen_no_page_scrolls_sideways(browser, live_server, colleague, patient, password) -> None:  # type: ignore[no-untyped-def]
+    # 375 px: the header ran off the right edge and the tables widened the page to 600-740 px.
+    for number in range(3):
+        graded_examination(patient=patient, grades=(number % 3, 0))
+    context = browser.new_context(viewport={"width": 375, "height": 800})
+    try:
+        page = context.new_page()
+        base = _signed_in(page, live_server, colleague, password)
+        for url in (reverse("patients:list"), reverse("screening:worklist"), reverse("screening:statistics"),
+                    reverse("patients:detail", args=[patient.pk])):  # fmt: skip
+            page.goto(base + url)
+            assert page.evaluate("document.documentElement.scrollWidth") <= 375, url
+            # The wide table scrolls in its own region, which a keyboard user reaches and a screen reader names.
+            region = page.locator(".table-scroll").first
+            assert region.get_attribute("tabindex") == "0" and region.get_attribute("aria-label")
+    finally:
+        context.close()
