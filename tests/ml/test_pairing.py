@@ -183,6 +183,23 @@ def test_evaluate_grades_each_eye_alone_by_default_and_reports_the_pairing_besid
         assert {row["other_eye_used"] for row in csv.DictReader(handle)} == {"no"}
 
 
+def test_evaluate_eyes_together_on_a_folder_without_pairs_says_none_were_paired(
+    tiny_checkpoint: Path, fundus_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+    import shutil
+
+    single = tmp_path / "single"
+    (single / "0").mkdir(parents=True)
+    shutil.copy(fundus_dir / "0" / "p00_right.jpeg", single / "0" / "a_right.jpeg")
+    checkpoint = paired_copy(tiny_checkpoint, tmp_path / "model", 0.5)
+    with caplog.at_level(logging.WARNING):
+        metrics = evaluate([single], tmp_path / "out", checkpoint, bootstrap=0, eyes_together=True)
+    # It said "used": true with 0 photographs paired before.
+    assert metrics["pairing"]["used"] is False and metrics["pairing"]["photographs_with_other_eye"] == 0
+    assert "no photograph has its other eye" in caplog.text
+
+
 def test_evaluate_without_pairing_says_so(tiny_checkpoint: Path, paired_folder: Path, tmp_path: Path) -> None:
     metrics = evaluate([paired_folder], tmp_path, tiny_checkpoint, bootstrap=0)
     assert metrics["pairing"]["used"] is False
