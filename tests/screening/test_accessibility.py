@@ -355,6 +355,11 @@ def test_the_history_and_worklist_say_in_text_what_the_eye_sees(
     # The "see note" badge's message, which sat in a title (a mouse tooltip), is text in the row.
     row = page.locator("#history tbody tr").first
     assert WARNING in row.text_content()
+    # ... and it opens from the keyboard (or a tap), where a tooltip needed a mouse.
+    note = row.locator("details.seed-note")
+    note.locator("summary").focus()
+    page.keyboard.press("Enter")
+    assert note.get_attribute("open") is not None and row.locator(".seed-note-text").is_visible()
     assert page.get_by_role("columnheader", name="Open").count() == 1
 
     page.goto(base + reverse("screening:worklist"))
