@@ -118,7 +118,8 @@ def evaluate(
     if eyes_together and predictor.pairing is None:
         raise ValueError("the checkpoint's card has no pairing: fit it first (python -m ml fit-pairing)")
     partner = sample_partners(samples)
-    if eyes_together and not (partner >= 0).any():
+    any_paired = eyes_together and bool((partner >= 0).any())
+    if eyes_together and not any_paired:
         # Nothing to pool: the figures are each eye's alone, and the report must not say otherwise.
         log.warning("--eyes-together: no photograph has its other eye in these folders; each is graded alone")
     pooled = predictor.pairing.pool(single, partner) if predictor.pairing else None
@@ -128,7 +129,7 @@ def evaluate(
     metrics |= {
         "per_source": _per_source(samples, y_true, probs),
         "per_examination": examination_referral(examinations, y_true, probs.argmax(1), probs),
-        "pairing": _pairing_summary(predictor, partner, y_true, other, eyes_together and bool((partner >= 0).any())),
+        "pairing": _pairing_summary(predictor, partner, y_true, other, any_paired),
         "model_version": predictor.version,
         "checkpoint_sha256": predictor.checkpoint_sha256,
         "data": [str(d) for d in data] + ([f"split={split} seed={seed}"] if split else []),

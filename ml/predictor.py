@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -240,9 +241,9 @@ def _unique_stems(paths: Sequence[str]) -> list[str]:
     """Output names for the files: their stems, numbered where two share one ("a.jpg" and "a.png", or
     two folders' "0.jpg"), so that no heatmap overwrites another's."""
     stems = [Path(path).stem for path in paths]
-    seen: dict[str, int] = {}
+    total, seen = Counter(stems), Counter[str]()
     unique = []
     for stem in stems:
-        seen[stem] = seen.get(stem, 0) + 1
-        unique.append(stem if stems.count(stem) == 1 else f"{stem}-{seen[stem]}")
+        seen[stem] += 1
+        unique.append(stem if total[stem] == 1 else f"{stem}-{seen[stem]}")
     return unique

@@ -88,13 +88,20 @@ def clinic_account_update(
         changed.append("password")
     if changed:
         user.save()
-    if "is_active" in changed or "password" in changed:
-        # A deactivated account or a reset password must not keep working through an API token.
-        api_tokens_revoke(user=user)
     if "password" in changed:
-        # The locked-out page sends users to their clinic admin: the new password works at once.
-        axes_reset(username=user.get_username())
+        password_reset_effects(user=user)
+    elif "is_active" in changed:
+        # A deactivated account must not keep working through an API token.
+        api_tokens_revoke(user=user)
     return changed
+
+
+def password_reset_effects(*, user: AbstractBaseUser) -> int:
+    """What a password set by someone else (a clinic admin, a superuser in the Django admin) must undo:
+    the user's API tokens (a stolen one would keep working) and a lockout (the locked-out page sends users
+    to their clinic admin: the new password must work at once). Returns how many tokens were revoked."""
+    axes_reset(username=user.get_username())
+    return api_tokens_revoke(user=user)
 
 
 def api_tokens_revoke(*, user: AbstractBaseUser) -> int:

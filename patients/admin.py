@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from axes.utils import reset as axes_reset
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
@@ -162,8 +161,7 @@ class PortalUserAdmin(AuditedChangesMixin, PortalAdminMixin, UserAdmin):  # type
         response = super().user_change_password(request, id, form_url)
         if request.method == "POST" and response.status_code == 302:  # the form was valid and saved
             user = self.get_object(request, unquote(id))
-            revoked = accounts.api_tokens_revoke(user=user)
-            axes_reset(username=user.get_username())  # and a lockout ends with the reset, as on the clinic's page
+            revoked = accounts.password_reset_effects(user=user)
             record_event(action="password.reset", request=request, obj=user, detail={"api_tokens_revoked": revoked})
         return response
 

@@ -93,7 +93,6 @@ def examination_create(
             checked[side] = outcome
     if errors:
         raise ValidationError(errors)
-    _refuse_pair_on_file(patient, checked)
     warning = pair_warning(checked[Side.RIGHT], checked[Side.LEFT])
     reports = dict(zip(SIDES, _per_eye(quality.assess, [checked[side].image for side in SIDES]), strict=True))
     audit = {"request": request, "detail": audit_detail or {}}
@@ -180,9 +179,8 @@ def _examination_save(
     saved_files: list[str] = []
     try:
         with transaction.atomic():
-            # The check before the quality work refuses most repeats cheaply; this one, under a lock on the
-            # clinic's row held until commit, decides: two uploads of one pair sent at once (a client's
-            # retry, two staff) would otherwise both pass the first check and file the pair twice.
+            # Under a lock on the clinic's row held until commit: two uploads of one pair sent at once (a
+            # client's retry, two staff) would otherwise both pass the check and file the pair twice.
             list(Clinic.objects.select_for_update().filter(pk=patient.clinic_id).values_list("pk", flat=True))
             _refuse_pair_on_file(patient, checked)
             examination = Examination.objects.create(

@@ -13,11 +13,12 @@ import io
 import warnings
 from dataclasses import dataclass
 
-import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ml.preprocess import WIDE_GREY_MODES, grey_to_8_bits
 
 ALLOWED_FORMATS = ("JPEG", "PNG")
 # A form field sent twice (page or API) is refused in these words.
@@ -26,9 +27,6 @@ SENT_TWICE = "Send this field once: it was sent more than once."
 # (a preview, a depth or gain map after the photograph). The file is a JPEG, its first picture the
 # photograph, and every browser shows it as one: it is accepted and stored as a JPEG.
 JPEG_ALIASES = {"MPO": "JPEG"}
-# Greyscale PNGs of 16 bits per pixel decode to these modes; Pillow's convert("RGB") clips their values
-# (0-65535) at 255 instead of scaling them, which turns the photograph white for the grader.
-WIDE_GREY_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
 EXIF_ORIENTATION = 0x0112
 # A pair is called "the same photograph" below this mean absolute difference (0-255 grey) of 32x32
 # thumbnails. Measured on 80 real pairs: a photograph against its own resized, re-encoded copy 0.1-0.2;
@@ -66,7 +64,7 @@ def check_upload(upload: UploadedFile | None, *, eye: str) -> CheckedImage:
         stored = ImageOps.exif_transpose(image)
     if image.mode in WIDE_GREY_MODES:
         # Stored as 8 bits: the worker reads the stored file with the same convert("RGB") that clips.
-        stored = _grey_to_8_bits(stored)
+        stored = grey_to_8_bits(stored)
     elif _is_transparent(image):
         stored = _on_black(stored)
     if stored is not image:
@@ -91,17 +89,6 @@ def _on_black(image: Image.Image) -> Image.Image:
     flat = Image.new("RGB", rgba.size, (0, 0, 0))
     flat.paste(rgba, mask=rgba.getchannel("A"))
     return flat
-
-
-def _grey_to_8_bits(image: Image.Image) -> Image.Image:
-    """A 16-bit greyscale image scaled to 8 bits (65535 -> 255, rounded), as every viewer shows it."""
-    # In place, in 32-bit integers: a 40-megapixel photograph takes 160 MB here, not 320 MB in floats.
-    levels = np.array(image, dtype=np.uint32)
-    np.clip(levels, 0, 65535, out=levels)
-    levels *= 255
-    levels += 32767
-    levels //= 65535
-    return Image.fromarray(levels.astype(np.uint8))  # 2-D uint8: mode L
 
 
 def _decode(raw: bytes, *, eye: str) -> Image.Image:
