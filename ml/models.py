@@ -11,9 +11,18 @@ import timm
 import torch
 from timm.layers import StdConv2d, StdConv2dSame, resample_abs_pos_embed
 from timm.layers.padding import pad_same
+from timm.models.efficientnet import EfficientNet
 from torch import nn
 
 import ml.architectures  # noqa: F401  (registers our own architectures with timm)
+from ml.pretrained import (
+    SOURCES,
+    PretrainedError,
+    is_efficientnet_pytorch,
+    is_named_source,
+    load_efficientnet_pytorch,
+    read_source,
+)
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +39,24 @@ def check_architecture(name: str) -> None:
 
 
 def build_model(name: str, num_classes: int = 3, pretrained: str | Path | None = None, **kwargs: Any) -> nn.Module:
-    """A timm model by name, from scratch or from a local weights file; never downloads anything."""
+    """A timm model by name, from scratch, from a local weights file or from a pip-installed pretrained source
+    (`efficientnet-lite2`, ml/pretrained.py); never downloads anything."""
     check_architecture(name)
+    if not _takes_image_size(name):
+        kwargs.pop("img_size", None)  # training records one for every architecture; a CNN takes any size
     model = timm.create_model(name, pretrained=False, num_classes=num_classes, **kwargs)
     if pretrained is not None:
         load_pretrained(model, pretrained)
     return model
+
+
+# timm families of convolutional networks: they take any input size and no `img_size` argument.
+_CONVOLUTIONAL_FAMILIES = frozenset({"efficientnet", "resnet", "resnetv2", "convnext", "mobilenetv3", "regnet"})
+
+
+def _takes_image_size(name: str) -> bool:
+    family = timm.models.model_entrypoint(name).__module__.rpartition(".")[2]
+    return family not in _CONVOLUTIONAL_FAMILIES
 
 
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
@@ -50,12 +71,44 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_pretrained(model: nn.Module, path: str | Path) -> None:
-    """Load local weights (timm checkpoint or safetensors), dropping the classifier head and any shape misfit."""
-    path = Path(path)
+def pretrained_body(model: nn.Module) -> nn.Module | None:
+    """The EfficientNet inside a model that EfficientNet-Lite weights load into: the model itself (a plain
+    `tf_efficientnet_liteN`) or a hybrid ViT's backbone (`vit_efficientnet_liteN`); None for any other."""
+    backbone = getattr(getattr(model, "patch_embed", None), "backbone", None)
+    for candidate in (backbone, model):
+        if isinstance(candidate, EfficientNet):
+            return candidate
+    return None
+
+
+def load_pretrained(model: nn.Module, source: str | Path) -> None:
+    """Load pretrained weights: a named pip-installed source (ml/pretrained.py), an EfficientNet-PyTorch
+    file (mapped by order onto the EfficientNet body, every shape checked), or a local timm checkpoint or
+    safetensors file (matched by name, dropping the classifier head and any shape misfit)."""
+    if is_named_source(source):
+        _load_into_body(model, read_source(str(source)), str(source))
+        return
+    path = Path(source)
     if not path.is_file():
-        raise FileNotFoundError(f"pretrained weights file not found: {path}")
+        raise FileNotFoundError(
+            f"pretrained weights not found: {path} is neither a file nor one of the installed sources {sorted(SOURCES)}"
+        )
     state = _read_state_dict(path)
+    if is_efficientnet_pytorch(state):
+        _load_into_body(model, state, str(path))
+        return
+    _load_by_name(model, state, path)
+
+
+def _load_into_body(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    body = pretrained_body(model)
+    if body is None:
+        raise PretrainedError(f"{source} holds EfficientNet weights; this architecture has no EfficientNet body")
+    count = load_efficientnet_pytorch(body, state)
+    log.info("loaded %d pretrained tensors from %s into the EfficientNet body", count, source)
+
+
+def _load_by_name(model: nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
     own = model.state_dict()
     if "pos_embed" in state and "pos_embed" in own and state["pos_embed"].shape != own["pos_embed"].shape:
         fitted = fit_position_embedding(state["pos_embed"], model)

@@ -23,6 +23,7 @@ from ml.cache import load_images
 from ml.calibration import expected_calibration_error, fit_temperature, softmax
 from ml.checkpoint import load_checkpoint, save_checkpoint
 from ml.data import LABELS, Sample, load_datasets, split_by_patient, summarise
+from ml.finetune import frozen_for_epoch, parameter_groups, train_mode
 from ml.metrics import classification_metrics
 from ml.models import build_model, data_config
 from ml.pairing import fit_on, with_pairing
@@ -72,6 +73,11 @@ class TrainConfig(RunConfig):
     # and CutMix (pasting a rectangle), 0 for off; with both, each batch takes one of them at even odds.
     mixup: float = 0.0
     cutmix: float = 0.0
+    # Fine-tuning a pretrained body (ml/finetune.py): its learning rate as a fraction of the new blocks',
+    # its stem and first stages frozen for the whole run, and the whole body frozen for the first epochs.
+    body_lr_scale: float = 1.0
+    frozen_stages: int = 0
+    freeze_body_epochs: int = 0
 
     def __post_init__(self) -> None:
         # Checked here, not after minutes of loading photographs.
@@ -94,12 +100,10 @@ def _arrays(samples: Sequence[Sample], size: int, ben: bool) -> Arrays:
 
 
 def make_optimizer(model: nn.Module, config: RunConfig) -> torch.optim.Optimizer:
-    """AdamW with no decay on norms, biases, position embeddings and tokens (standard ViT practice)."""
-    decay, no_decay = [], []
-    for name, param in model.named_parameters():
-        (no_decay if param.ndim <= 1 or "pos_embed" in name or "token" in name else decay).append(param)
-    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=config.lr)
+    """AdamW with no decay on norms, biases, position embeddings and tokens (standard ViT practice), and a
+    pretrained body's rate scaled by the run's body_lr_scale (ml/finetune.py)."""
+    scale = getattr(config, "body_lr_scale", 1.0)
+    return torch.optim.AdamW(parameter_groups(model, config.weight_decay, scale), lr=config.lr)
 
 
 class Schedule:
@@ -212,9 +216,11 @@ def train_one_epoch(
     norm: dict[str, list[float]],
     generator: torch.Generator,
     device: torch.device,
+    frozen: Sequence[nn.Module] = (),
 ) -> tuple[dict[str, float], int]:
-    """One pass over a balanced draw of the training split; returns mean loss/accuracy and the new step."""
-    model.train()
+    """One pass over a balanced draw of the training split; returns mean loss/accuracy and the new step.
+    `frozen` modules keep their batch-norm statistics (ml/finetune.py)."""
+    train_mode(model, frozen)
     count = config.samples_per_epoch or len(data.labels)
     batches = training_batches(data, count, config, norm, generator, device)
     criterion = OrdinalCostLoss(config.label_smoothing, config.ordinal_weight)
@@ -240,7 +246,7 @@ def run_steps(
     seen = skipped = 0
     for x, targets in batches:
         for group in optimizer.param_groups:
-            group["lr"] = schedule.lr(step)
+            group["lr"] = schedule.lr(step) * group.get("lr_scale", 1.0)
         logits, loss, applied = training_step(model, x, targets, optimizer, criterion, grad_clip)
         step += 1
         if not applied:
@@ -449,8 +455,9 @@ def train(config: TrainConfig) -> dict[str, Any]:
     average = start_average(model, config)
     for epoch in range(1, config.epochs + 1):
         started = time.monotonic()
+        frozen = frozen_for_epoch(model, epoch, config.frozen_stages, config.freeze_body_epochs)
         train_stats, step = train_one_epoch(
-            model, splits["train"], optimizer, schedule, step, config, norm, generator, device
+            model, splits["train"], optimizer, schedule, step, config, norm, generator, device, frozen
         )
         row = {"epoch": epoch, **train_stats, **validate(model, splits["val"], norm, device)}
         kept, score = scored(model, average, epoch, row, config, splits["val"], norm, device)

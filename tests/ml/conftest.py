@@ -49,3 +49,25 @@ def hybrid_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         patch.setenv("ML_CACHE_DIR", str(root / "cache"))
         train(tiny_config(root / "run", architecture="vit_tiny_r_conv", model_kwargs=kwargs, version="hybrid"))
     return root / "run"
+
+
+@pytest.fixture(scope="session")
+def pretrained_hybrid_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One epoch of the ViT on the pretrained EfficientNet-Lite0 body (the pip-installed weights), trained here
+    on the fixture photographs at 64 px with the fine-tuning recipe: body rate scaled, early stages frozen."""
+    from ml.train import train
+
+    root = tmp_path_factory.mktemp("pretrained-hybrid-run")
+    config = tiny_config(
+        root / "run",
+        architecture="vit_efficientnet_lite0",
+        pretrained="efficientnet-lite0",
+        model_kwargs={"depth": 1},
+        body_lr_scale=0.2,
+        frozen_stages=2,
+        version="pretrained-hybrid",
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ML_CACHE_DIR", str(root / "cache"))
+        train(config)
+    return root / "run"
