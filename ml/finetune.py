@@ -68,10 +68,15 @@ def early_stages(model: nn.Module, stages: int) -> list[nn.Module]:
 
 
 def whole_body(model: nn.Module) -> list[nn.Module]:
+    """Everything pretrained: a hybrid's backbone, or a plain EfficientNet's every module but its new classifier."""
     body = pretrained_body(model)
-    if body is None or body is model:
-        raise ValueError("a frozen warm-up needs a model with new blocks on a pretrained body (vit_efficientnet_lite*)")
-    # The body's own classifier and pooling are identities in a hybrid; the whole module is the body.
+    if body is None:
+        raise ValueError(
+            "a frozen warm-up needs a pretrained EfficientNet body (vit_efficientnet_lite*, tf_efficientnet_lite*)"
+        )
+    if body is model:
+        head = model.get_submodule("classifier")
+        return [module for module in model.children() if module is not head]
     return [body]
 
 

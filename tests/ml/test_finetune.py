@@ -81,6 +81,12 @@ def test_the_whole_body_is_frozen_during_the_warm_up_and_free_after_it() -> None
     assert all(p.requires_grad for p in model.parameters())
 
 
+def test_a_plain_efficientnets_warm_up_trains_only_its_new_classifier() -> None:
+    model = build_model("tf_efficientnet_lite0", pretrained="efficientnet-lite0")
+    frozen_for_epoch(model, epoch=1, frozen_stages=2, freeze_body_epochs=1)
+    assert [name for name, p in model.named_parameters() if p.requires_grad] == ["classifier.weight", "classifier.bias"]
+
+
 def test_freezing_needs_a_pretrained_body() -> None:
     model = build_model("vit_tiny_r_conv", img_size=64, depth=1)
     with pytest.raises(ValueError, match="EfficientNet body"):
