@@ -492,7 +492,10 @@ def start_average(model: nn.Module, config: TrainConfig) -> AveragedModel | None
     """The running weight average of a run with `average_from`, holding the starting weights if that is 0."""
     if config.average_from is None:
         return None
-    average = AveragedModel(model)
+    # A batch-normalised model (a pretrained EfficientNet body) averages its running statistics along with
+    # its weights, as timm's weight EMA does: the live model's statistics would not fit the averaged weights.
+    batch_norm = any(isinstance(module, nn.modules.batchnorm._BatchNorm) for module in model.modules())
+    average = AveragedModel(model, use_buffers=batch_norm)
     if config.average_from == 0:
         average.update_parameters(model)
     return average

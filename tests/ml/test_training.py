@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from ml.checkpoint import read_card
-from ml.train import OrdinalCostLoss, Schedule, make_mixing, mixed, train, training_step
+from ml.train import OrdinalCostLoss, Schedule, make_mixing, mixed, start_average, train, training_step
 from tests.conftest import tiny_config
 
 
@@ -69,6 +69,18 @@ def test_weight_averaging_keeps_the_mean_of_the_starting_and_the_trained_weights
     assert row["swa_members"] == 2
     assert {"swa_val_balanced_accuracy", "val_balanced_accuracy"} <= set(row)
     assert averaged["training"]["average_from"] == 0 and plain["training"]["average_from"] is None
+
+
+def test_a_batch_normalised_models_average_keeps_the_mean_of_its_statistics_too(tmp_path: Path) -> None:
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+    average = start_average(model, tiny_config(tmp_path, average_from=0))
+    assert average is not None
+    start = model[1].running_mean.clone()
+    model.train()
+    model(torch.randn(8, 3, 16, 16) + 3.0)  # moves the running statistics
+    average.update_parameters(model)
+    expected = (start + model[1].running_mean) / 2
+    torch.testing.assert_close(average.module[1].running_mean, expected)
 
 
 def test_a_run_that_ends_before_its_averaging_begins_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
