@@ -42,9 +42,15 @@ def build_model(name: str, num_classes: int = 3, pretrained: str | Path | None =
     """A timm model by name, from scratch, from a local weights file or from a pip-installed pretrained source
     (`efficientnet-lite2`, ml/pretrained.py); never downloads anything."""
     check_architecture(name)
-    if not _takes_image_size(name):
+    convolutional = not _takes_image_size(name)
+    if convolutional:
         kwargs.pop("img_size", None)  # training records one for every architecture; a CNN takes any size
     model = timm.create_model(name, pretrained=False, num_classes=num_classes, **kwargs)
+    if convolutional and num_classes:
+        # timm's TensorFlow-style init scales the classifier by its outputs: with 3 of them, weights of up to
+        # +-0.58 on 1280 pretrained features gave logits in the tens and a first epoch lost to them. PyTorch's
+        # default scales by the inputs (+-0.028).
+        model.reset_classifier(num_classes)
     if pretrained is not None:
         load_pretrained(model, pretrained)
     return model

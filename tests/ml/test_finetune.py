@@ -118,3 +118,12 @@ def test_the_predictor_grades_with_the_pretrained_hybrid_and_gives_a_heatmap(
         assert float(result.heatmap.min()) >= 0.0 and float(result.heatmap.max()) <= 1.0 + 1e-6
         assert np.isfinite(result.heatmap).all()
         assert result.overlay is not None and result.overlay.size == image.size
+
+
+def test_a_plain_efficientnets_new_classifier_starts_near_even_odds_on_pretrained_features() -> None:
+    torch.manual_seed(0)
+    model = build_model("tf_efficientnet_lite0", pretrained="efficientnet-lite0").eval()
+    with torch.inference_mode():
+        logits = model(torch.randn(4, 3, 128, 128))
+    # timm's own init gave logits in the tens here: a first epoch spent only on shrinking them.
+    assert float(logits.abs().max()) < 3.0
