@@ -19,6 +19,10 @@ class Side(models.TextChoices):
     LEFT = "left", "Left"
 
 
+# The order every page, document and batch takes the two eyes in.
+SIDES = (Side.RIGHT, Side.LEFT)
+
+
 class Status(models.TextChoices):
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,11 +15,17 @@ from django.utils import timezone
 from patients.models import Patient
 from patients.selectors import clinical_membership_for
 
-from .models import Examination, EyeImage, Grade, Prediction, ReviewRevision, Side, Status
-from .referral import RECOMMENDATION_LABELS, RESCREEN, EyeResult, recommendation, referral_of
+from .models import SIDES, Examination, EyeImage, Grade, Prediction, ReviewRevision, Side, Status
+from .referral import (
+    RECOMMENDATION_LABELS,
+    RESCREEN,
+    ExaminationFacts,
+    EyeResult,
+    recall_recommendation,
+    referral_of,
+)
 
 User = AbstractBaseUser | AnonymousUser
-SIDES = (Side.RIGHT, Side.LEFT)
 
 
 def with_results(examinations: QuerySet[Examination]) -> QuerySet[Examination]:
@@ -250,22 +255,6 @@ def due_for_rescreening(*, patients: QuerySet[Patient]) -> QuerySet[Patient]:
     return patients.filter(pk__in=due)
 
 
-@dataclass
-class ExaminationFacts:
-    """What the recall and the statistics need of one examination, as plain values."""
-
-    patient_id: int
-    created_at: datetime
-    status: str
-    # Per side: the model's latest grade and the quality verdict (and the score, from facts_of only:
-    # examination_facts leaves it None, so it is not enough for the seed rule).
-    eyes: dict[str, EyeResult] = field(default_factory=dict)
-    review: dict[str, int] | None = None  # the doctor's grade per side, if reviewed
-
-    def eye(self, side: str) -> EyeResult:
-        return self.eyes.get(side, EyeResult(grade=None, score=None, gradable=None))
-
-
 _FACT_FIELDS = (
     *("examination_id", "examination__patient_id", "examination__created_at", "examination__status"),
     *("side", "gradable", "grade", "examination__review__right_grade", "examination__review__left_grade"),
@@ -317,12 +306,12 @@ def facts_of(examination: Examination) -> ExaminationFacts:
     return facts
 
 
-def recall_recommendation(facts: ExaminationFacts) -> str | None:
-    """The recommendation the recall acts on: by the doctor's grades where reviewed, else the model's."""
-    if facts.review is None:
-        return recommendation(facts.eye(Side.RIGHT), facts.eye(Side.LEFT))
-    right, left = (EyeResult(facts.review[side], None, facts.eye(side).gradable) for side in SIDES)
-    return recommendation(right, left)
+def referral_for(examination: Examination) -> dict[str, Any]:
+    """{"warning", "message", "recommendation"} for an examination, from its latest predictions.
+
+    Reads the examination's images and predictions; prefetch them (with_results) to avoid queries.
+    """
+    return referral_of(facts_of(examination))
 
 
 # --- the patient page ---------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from patients.selectors import clinical_membership_for
 from . import grading, quality
 from .models import (
     AMEND_REASON_MAX_LENGTH,
+    SIDES,
     VOID_REASON_MAX_LENGTH,
     Examination,
     EyeImage,
@@ -47,7 +48,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-SIDES = (Side.RIGHT, Side.LEFT)
 # Decoding, checking and encoding a photograph happen in PIL and numpy, which release the GIL: the two
 # eyes of an examination run side by side (bench/bench_grading.py times each stage).
 T = TypeVar("T")

@@ -19,9 +19,9 @@ from django.utils import timezone
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import cohen_kappa_score
 
-from .models import Examination, Grade, Side, Status
-from .referral import REFER, RESCREEN, RETAKE, recommendation
-from .selectors import SIDES, ExaminationFacts, examination_facts
+from .models import SIDES, Examination, Grade, Side, Status
+from .referral import REFER, RESCREEN, RETAKE, ExaminationFacts, recommendation
+from .selectors import examination_facts
 
 
 @dataclass

@@ -10,8 +10,8 @@ from django.urls import reverse
 
 from ml.checkpoint import read_card
 from screening.models import Examination, Prediction, Status
-from screening.referral import SEED_MESSAGE, referral_for
-from screening.selectors import examination_get
+from screening.referral import SEED_MESSAGE
+from screening.selectors import examination_get, referral_for
 
 from .conftest import LEFT, RIGHT, upload
 

@@ -82,7 +82,7 @@ def test_the_seed_score_is_the_photographs_own_confidence_when_stored() -> None:
 
 
 def test_the_seed_rule_reads_each_eyes_own_score(owner, patient) -> None:  # type: ignore[no-untyped-def]
-    from screening.referral import referral_for
+    from screening.selectors import referral_for
     from tests.examination_data import graded_examination
 
     examination = graded_examination(patient=patient, grades=(1, 1), created_by=owner)
