@@ -248,7 +248,8 @@ def test_the_patient_page_shows_the_history_newest_first_with_a_chart(client, ow
 
 
 def test_the_chart_keeps_both_eyes_visible_when_their_grades_are_equal(owner, patient) -> None:  # type: ignore[no-untyped-def]
-    from screening.selectors import grade_chart, patient_history_context
+    from screening.charts import grade_chart
+    from screening.selectors import patient_history_context
 
     _graded(_examination(owner, patient), right=(1, 0.9), left=(1, 0.8))
     chart = grade_chart(patient_history_context(patient=patient)["examinations"])
