@@ -176,7 +176,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-media-") as media:
         _configure(args, Path(media))
         from dr_portal.celery import app
-        from screening.grading import checkpoint_path
+        from screening.grading.bridge import checkpoint_path
 
         with app.connection_for_write() as connection:
             connection.default_channel.queue_purge("inference")
@@ -203,8 +203,9 @@ def _stage_times(examination, right: Path, left: Path) -> dict[str, float]:  # t
     """The stages of one examination, each timed alone in this process (the worker's side on its stored files)."""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from screening import grading, quality
-    from screening.services import _encode_overlay
+    from screening import quality
+    from screening.grading import bridge
+    from screening.grading.worker import _encode_overlay
     from screening.validation import check_upload, pair_warning
 
     times: dict[str, float] = {}
@@ -223,8 +224,8 @@ def _stage_times(examination, right: Path, left: Path) -> dict[str, float]:  # t
     timed("upload: pair warning", lambda: pair_warning(*checked))
     timed("upload: quality check both", lambda: [quality.assess(c.image) for c in checked])
     eyes = list(examination.images.order_by("-side"))  # right, left
-    photographs = timed("worker: read + decode both", lambda: [grading.open_eye_image(eye) for eye in eyes])
-    _, results = timed("worker: Predictor.predict", lambda: grading.predict(photographs, ["right", "left"]))
+    photographs = timed("worker: read + decode both", lambda: [bridge.open_eye_image(eye) for eye in eyes])
+    _, results = timed("worker: Predictor.predict", lambda: bridge.predict(photographs, ["right", "left"]))
     timed("worker: encode both overlays", lambda: [_encode_overlay(result) for result in results])
     return times
 

@@ -119,10 +119,10 @@ class ReviewAdmin(ClinicalRecordAdmin):
     list_display = ["examination", "doctor", "right_grade", "left_grade", "signed_off_at", "amended_at"]
     list_filter = ["right_grade", "left_grade", ("amended_at", admin.EmptyFieldListFilter)]
     search_fields = ["examination__patient__medical_record_number", "doctor__username", "notes"]
-    # A signed-off clinical decision changes only through the portal's amendment (services.review_amend:
+    # A signed-off clinical decision changes only through the portal's amendment (reviews.review_amend:
     # the earlier version kept, a reason, the audit event), never by an edit here that leaves no trace.
     inlines = [ReviewRevisionInline]
 
-    # A sign-off is services.review_create's (a doctor of the clinic, a graded examination not voided, the
+    # A sign-off is reviews.review_create's (a doctor of the clinic, a graded examination not voided, the
     # audit event): no add here, hence no add form to make read-only.
     readonly_fields = ["examination", "doctor", "right_grade", "left_grade", "notes", "signed_off_at", "amended_at"]

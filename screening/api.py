@@ -25,7 +25,7 @@ from patients import selectors as patient_selectors
 from patients.models import Membership
 from patients.permissions import IsClinicalMember
 
-from . import files, selectors, services
+from . import files, reviews, selectors, services
 from .models import Examination, ReviewRevision
 from .serializers import (
     ExaminationCreateInputSerializer,
@@ -137,7 +137,7 @@ class ExaminationReviewApi(APIView):
         data.is_valid(raise_exception=True)
         # One transaction with its event: a sign-off the trail cannot record is not kept (as an amendment).
         with transaction.atomic():
-            review = services.review_create(user=request.user, examination=examination, **data.validated_data)
+            review = reviews.review_create(user=request.user, examination=examination, **data.validated_data)
             record_event(action="review.create", request=request, obj=review, detail=CHANNEL)
         examination = selectors.examination_get(user=request.user, examination_id=examination_id)
         return Response(_render(examination, request), status=status.HTTP_201_CREATED)
@@ -167,7 +167,7 @@ class ExaminationReviewAmendApi(APIView):
         _doctor(request, "Only doctors amend reviews.")
         data = ReviewAmendInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        services.review_amend(
+        reviews.review_amend(
             user=request.user, examination=examination, **data.validated_data, request=request, audit_detail=CHANNEL
         )
         examination = selectors.examination_get(user=request.user, examination_id=examination_id)

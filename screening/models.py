@@ -180,7 +180,7 @@ class Prediction(models.Model):
 class Review(models.Model):
     """A doctor's sign-off: the corrected grade of each eye, kept beside the model's, never over it.
 
-    Always the current version: an amendment (services.review_amend) keeps the replaced one as a
+    Always the current version: an amendment (reviews.review_amend) keeps the replaced one as a
     ReviewRevision and writes the new values here."""
 
     examination = models.OneToOneField(Examination, on_delete=models.PROTECT, related_name="review")

@@ -11,7 +11,7 @@ from celery import Task, shared_task
 from celery.signals import task_failure, worker_process_init
 from django.db import InterfaceError, OperationalError, connection
 
-from . import grading, services
+from .grading import bridge, worker
 
 logger = logging.getLogger(__name__)
 
@@ -58,22 +58,22 @@ def _is_transient(error: BaseException) -> bool:
 def grade_examination(self: Task, examination_id: int) -> str:
     """Grade an examination's two photographs; safe to run any number of times."""
     try:
-        services.examination_grade(examination_id=examination_id)
-    except grading.PermanentGradingError as error:
-        services.examination_fail(examination_id=examination_id, reason=str(error))
+        worker.examination_grade(examination_id=examination_id)
+    except bridge.PermanentGradingError as error:
+        worker.examination_fail(examination_id=examination_id, reason=str(error))
         return "failed"
     except SoftTimeLimitExceeded:
         # A retry would be as slow; its str() is "SoftTimeLimitExceeded()", which tells the operator nothing.
         limit = (self.request.timelimit or (None, None))[1] or self.soft_time_limit
-        services.examination_fail(examination_id=examination_id, reason=_too_slow(limit))
+        worker.examination_fail(examination_id=examination_id, reason=_too_slow(limit))
         return "failed"
     except Exception as error:
         if not _is_transient(error):
             logger.exception("Grading examination %s failed", examination_id)
-            services.examination_fail(examination_id=examination_id, reason=f"Grading failed: {error}")
+            worker.examination_fail(examination_id=examination_id, reason=f"Grading failed: {error}")
             return "failed"
         if self.request.retries >= MAX_RETRIES:
-            services.examination_fail(
+            worker.examination_fail(
                 examination_id=examination_id, reason=f"Grading failed after {MAX_RETRIES + 1} tries: {error}"
             )
             return "failed"
@@ -103,7 +103,7 @@ def _record_lost_grading(
         return  # raised inside the task, which has recorded what it could
     reason = f"Grading failed after {MAX_RETRIES + 1} tries: the worker process stopped while grading ({exception})."
     try:
-        services.examination_fail(examination_id=int(args[0]), reason=reason)
+        worker.examination_fail(examination_id=int(args[0]), reason=reason)
     finally:
         # The main process forks the next pool processes: none of them may inherit this connection.
         connection.close()
@@ -121,6 +121,6 @@ def _load_model_early(**kwargs: object) -> None:
 
 def _preload() -> None:
     try:
-        grading.get_predictor()
+        bridge.get_predictor()
     except Exception:
         logger.exception("The grading model could not be loaded at worker start")

@@ -25,7 +25,7 @@ from dr_portal.throttling import throttle_posts
 from patients.models import Membership
 from patients.selectors import clinical_membership_for, patient_get
 
-from . import files, selectors, services
+from . import files, reviews, selectors, services
 from .forms import AmendReviewForm, ExaminationForm, ReviewForm, VoidForm
 from .models import Examination, Review, Status
 
@@ -168,14 +168,14 @@ def review_create(request: HttpRequest, examination_id: int) -> HttpResponse:
     _doctor(request, "Only doctors review examinations.")
     if examination.voided_at is not None:
         # Said before the grades are read: whatever they are, this examination is not reviewed.
-        messages.error(request, services.VOIDED_NO_REVIEW)
+        messages.error(request, reviews.VOIDED_NO_REVIEW)
         return redirect("screening:detail", examination_id=examination.pk)
     form = ReviewForm(request.POST)
     if form.is_valid():
         try:
             # One transaction with its event: a sign-off the trail cannot record is not kept.
             with transaction.atomic():
-                review = services.review_create(user=request.user, examination=examination, **form.cleaned_data)
+                review = reviews.review_create(user=request.user, examination=examination, **form.cleaned_data)
                 record_event(action="review.create", request=request, obj=review)
         except ValidationError as error:
             _add_errors(form, error)
@@ -223,8 +223,8 @@ def review_amend(request: HttpRequest, examination_id: int) -> HttpResponse:
     form = AmendReviewForm(request.POST)
     if form.is_valid():
         try:
-            services.review_amend(user=request.user, examination=examination, **form.cleaned_data, request=request)
-        except services.StaleAmendment as error:
+            reviews.review_amend(user=request.user, examination=examination, **form.cleaned_data, request=request)
+        except reviews.StaleAmendment as error:
             # The form holds values against a version that is gone: show the current one, not the form.
             messages.error(request, " ".join(error.messages))
             return redirect("screening:detail", examination_id=examination.pk)
@@ -256,9 +256,9 @@ def _refused(request: HttpRequest, examination_id: int, name: str, form: Form, f
 def _not_amendable(examination: Examination) -> str | None:
     """Why the examination's review cannot be amended, as the service words it; None when it can."""
     if examination.voided_at is not None:
-        return services.VOIDED_NO_AMENDMENT
+        return reviews.VOIDED_NO_AMENDMENT
     if selectors.review_of(examination) is None:
-        return services.NOT_REVIEWED_YET
+        return reviews.NOT_REVIEWED_YET
     return None
 
 

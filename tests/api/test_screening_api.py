@@ -237,10 +237,10 @@ def _tiny_png(colour: tuple[int, int, int]) -> SimpleUploadedFile:
 
 
 def test_statistics_give_doctors_the_pages_figures_as_json(api, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
-    from screening import services
+    from screening import reviews
 
     examination = graded_examination(patient=patient, grades=(1, 0), created_by=owner)
-    services.review_create(user=colleague, examination=examination, right_grade=1, left_grade=1)
+    reviews.review_create(user=colleague, examination=examination, right_grade=1, left_grade=1)
     graded_examination(patient=patient, grades=(0, 0), created_by=owner)
     api.force_authenticate(colleague)
     body = api.get("/api/v1/statistics/").json()
@@ -254,10 +254,10 @@ def test_statistics_give_doctors_the_pages_figures_as_json(api, owner, colleague
 
 
 def test_a_reviewed_examination_carries_the_doctors_recommendation(api, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
-    from screening import services
+    from screening import reviews
 
     examination = graded_examination(patient=patient, grades=(0, 0), created_by=owner)
-    services.review_create(user=colleague, examination=examination, right_grade=0, left_grade=2)
+    reviews.review_create(user=colleague, examination=examination, right_grade=0, left_grade=2)
     api.force_authenticate(owner)
     body = api.get(f"/api/v1/examinations/{examination.pk}/").json()
     assert body["referral"]["recommendation"] == "rescreen_12_months"  # the model's
@@ -317,10 +317,10 @@ def test_voiding_twice_is_a_400(api, owner, colleague, patient) -> None:  # type
 
 
 def test_staff_get_403_voiding_a_signed_off_examination_and_a_doctor_may(api, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
-    from screening import services
+    from screening import reviews
 
     examination = graded_examination(patient=patient)
-    services.review_create(user=colleague, examination=examination, right_grade=1, left_grade=0)
+    reviews.review_create(user=colleague, examination=examination, right_grade=1, left_grade=0)
     api.force_authenticate(owner)
     assert _void(api, examination).status_code == 403
     assert api.post(f"{EXAMS}{examination.pk}/void/", {}, format="json").status_code == 403  # role before body
@@ -365,10 +365,10 @@ AMENDMENT = {"right_grade": 1, "left_grade": 0, "notes": "Clear fundi.", "reason
 
 
 def _signed_off(patient, doctor, grades=(0, 0)):  # type: ignore[no-untyped-def]
-    from screening import services
+    from screening import reviews
 
     examination = graded_examination(patient=patient, grades=grades)
-    services.review_create(
+    reviews.review_create(
         user=doctor, examination=examination, right_grade=grades[0], left_grade=grades[1], notes="Clear fundi."
     )
     return examination

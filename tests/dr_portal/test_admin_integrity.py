@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from audit.models import AuditEvent
 from patients.models import Membership, Patient
-from screening import services
+from screening import reviews
 from screening.models import Examination, EyeImage, Prediction, Review, Status
 from tests.examination_data import graded_examination
 from tests.factories import PatientFactory
@@ -92,7 +92,7 @@ def test_no_clinical_record_is_deleted_in_the_admin(admin_user_client, patient, 
 
 def test_a_signed_off_review_is_not_deleted_in_the_admin(admin_user_client, patient, colleague) -> None:  # type: ignore[no-untyped-def]
     examination = graded_examination(patient=patient)
-    review = services.review_create(user=colleague, examination=examination, right_grade=1, left_grade=0)
+    review = reviews.review_create(user=colleague, examination=examination, right_grade=1, left_grade=0)
     url = reverse("admin:screening_review_delete", args=[review.pk])
     assert admin_user_client.post(url, {"post": "yes"}).status_code == 403
     assert Review.objects.filter(pk=review.pk).exists()

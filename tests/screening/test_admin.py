@@ -7,7 +7,7 @@ from django.contrib import admin
 from django.test import RequestFactory
 from django.urls import reverse
 
-from screening import services
+from screening import reviews
 from screening.admin import ReviewRevisionInline
 from screening.models import Review, ReviewRevision
 from tests.examination_data import graded_examination
@@ -17,8 +17,8 @@ pytestmark = pytest.mark.django_db
 
 def _amended(patient, doctor) -> Review:  # type: ignore[no-untyped-def]
     examination = graded_examination(patient=patient, grades=(0, 0))
-    services.review_create(user=doctor, examination=examination, right_grade=0, left_grade=0)
-    return services.review_amend(
+    reviews.review_create(user=doctor, examination=examination, right_grade=0, left_grade=0)
+    return reviews.review_amend(
         user=doctor, examination=examination, right_grade=1, left_grade=0, notes="", reason="Missed a haemorrhage."
     )
 

@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 
 from audit.models import AuditEvent
-from screening import services
+from screening import reviews
 from tests.examination_data import graded_examination
 
 pytestmark = pytest.mark.django_db
@@ -38,7 +38,7 @@ def test_a_refused_review_shows_the_result_page_again_and_audits_that_view(clien
 
 def test_a_refused_void_and_amendment_audit_the_page_they_show(client, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
     examination = graded_examination(patient=patient, created_by=owner)
-    services.review_create(user=colleague, examination=examination, right_grade=1, left_grade=0)
+    reviews.review_create(user=colleague, examination=examination, right_grade=1, left_grade=0)
     client.force_login(colleague)
     assert client.post(reverse("screening:void", args=[examination.pk]), {"reason": " "}).status_code == 400
     amend = {"right_grade": "1", "left_grade": "1", "reason": ""}

@@ -5,7 +5,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.storage import default_storage
 
 from audit.models import AuditEvent
-from screening import services
+from screening import reviews, services
 from screening.models import Examination, EyeImage, Prediction, Review, ReviewRevision, Status
 from tests.examination_data import graded_examination
 from tests.factories import PatientFactory
@@ -103,7 +103,7 @@ def test_a_doctor_reviews_a_graded_examination(owner, colleague, patient, right_
     examination = _done(
         services.examination_create(user=owner, patient=patient, right_eye=right_eye, left_eye=left_eye)
     )
-    review = services.review_create(user=colleague, examination=examination, right_grade=1, left_grade=0, notes="ok")
+    review = reviews.review_create(user=colleague, examination=examination, right_grade=1, left_grade=0, notes="ok")
     assert (review.right_grade, review.left_grade, review.doctor) == (1, 0, colleague)
     assert review.signed_off_at is not None
 
@@ -113,7 +113,7 @@ def test_staff_cannot_review(owner, patient, right_eye, left_eye) -> None:  # ty
         services.examination_create(user=owner, patient=patient, right_eye=right_eye, left_eye=left_eye)
     )
     with pytest.raises(PermissionDenied):
-        services.review_create(user=owner, examination=examination, right_grade=0, left_grade=0)
+        reviews.review_create(user=owner, examination=examination, right_grade=0, left_grade=0)
     assert Review.objects.count() == 0
 
 
@@ -122,13 +122,13 @@ def test_a_doctor_of_another_clinic_cannot_review(owner, outsider, patient, righ
         services.examination_create(user=owner, patient=patient, right_eye=right_eye, left_eye=left_eye)
     )
     with pytest.raises(PermissionDenied):
-        services.review_create(user=outsider, examination=examination, right_grade=0, left_grade=0)
+        reviews.review_create(user=outsider, examination=examination, right_grade=0, left_grade=0)
 
 
 def test_an_examination_not_yet_graded_cannot_be_reviewed(owner, colleague, patient, right_eye, left_eye) -> None:  # type: ignore[no-untyped-def]
     examination = services.examination_create(user=owner, patient=patient, right_eye=right_eye, left_eye=left_eye)
     with pytest.raises(ValidationError, match="Only a graded examination"):
-        services.review_create(user=colleague, examination=examination, right_grade=0, left_grade=0)
+        reviews.review_create(user=colleague, examination=examination, right_grade=0, left_grade=0)
 
 
 def test_an_examination_is_reviewed_once_and_grades_must_exist(owner, colleague, patient, right_eye, left_eye) -> None:  # type: ignore[no-untyped-def]
@@ -136,11 +136,11 @@ def test_an_examination_is_reviewed_once_and_grades_must_exist(owner, colleague,
         services.examination_create(user=owner, patient=patient, right_eye=right_eye, left_eye=left_eye)
     )
     with pytest.raises(ValidationError) as caught:
-        services.review_create(user=colleague, examination=examination, right_grade=7, left_grade=0)
+        reviews.review_create(user=colleague, examination=examination, right_grade=7, left_grade=0)
     assert "right_grade" in caught.value.message_dict
-    services.review_create(user=colleague, examination=examination, right_grade=0, left_grade=0)
+    reviews.review_create(user=colleague, examination=examination, right_grade=0, left_grade=0)
     with pytest.raises(ValidationError, match="already been reviewed"):
-        services.review_create(user=colleague, examination=examination, right_grade=1, left_grade=1)
+        reviews.review_create(user=colleague, examination=examination, right_grade=1, left_grade=1)
 
 
 # --- entered in error ---------------------------------------------------------------------------------
@@ -182,7 +182,7 @@ def test_an_examination_is_marked_entered_in_error_once(owner, colleague, patien
 
 def test_staff_cannot_void_a_signed_off_examination_but_a_doctor_can(owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
     examination = graded_examination(patient=patient)
-    services.review_create(user=colleague, examination=examination, right_grade=1, left_grade=0)
+    reviews.review_create(user=colleague, examination=examination, right_grade=1, left_grade=0)
     with pytest.raises(PermissionDenied, match="only a doctor"):
         services.examination_void(user=owner, examination=examination, reason="Wrong patient.")
     assert not Examination.objects.get(pk=examination.pk).voided
@@ -203,7 +203,7 @@ def test_a_voided_examination_cannot_be_reviewed(owner, colleague, patient) -> N
     examination = graded_examination(patient=patient)
     services.examination_void(user=owner, examination=examination, reason="Wrong patient.")
     with pytest.raises(ValidationError, match="entered in error"):
-        services.review_create(user=colleague, examination=examination, right_grade=0, left_grade=0)
+        reviews.review_create(user=colleague, examination=examination, right_grade=0, left_grade=0)
     assert not Review.objects.exists()
 
 
@@ -212,7 +212,7 @@ def test_a_voided_examination_cannot_be_reviewed(owner, colleague, patient) -> N
 
 def _signed_off(patient, doctor, grades: tuple[int, int] = (0, 0), notes: str = "Clear fundi.") -> Examination:  # type: ignore[no-untyped-def]
     examination = graded_examination(patient=patient, grades=grades)
-    services.review_create(
+    reviews.review_create(
         user=doctor, examination=examination, right_grade=grades[0], left_grade=grades[1], notes=notes
     )
     return examination
@@ -222,7 +222,7 @@ def _amend(examination: Examination, user, **changes: object) -> Review:  # type
     review = Review.objects.get(examination=examination)
     values = {"right_grade": review.right_grade, "left_grade": review.left_grade, "notes": review.notes}
     values |= {"reason": "A second look at the photographs.", **changes}
-    return services.review_amend(user=user, examination=examination, **values)  # type: ignore[arg-type]
+    return reviews.review_amend(user=user, examination=examination, **values)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -299,7 +299,7 @@ def test_an_amendment_that_changes_nothing_is_refused(colleague, patient) -> Non
 def test_an_examination_not_signed_off_has_no_review_to_amend(colleague, patient) -> None:  # type: ignore[no-untyped-def]
     examination = graded_examination(patient=patient)
     with pytest.raises(ValidationError, match="not been signed off yet"):
-        services.review_amend(
+        reviews.review_amend(
             user=colleague, examination=examination, right_grade=1, left_grade=0, notes="", reason="Slip."
         )
     assert not Review.objects.exists() and not ReviewRevision.objects.exists()
@@ -346,7 +346,7 @@ def test_an_amendment_made_against_a_version_a_colleague_has_since_replaced_is_r
     # Both doctors opened the page on the signed-off review (no earlier versions); the second amends first.
     examination = _signed_off(patient, colleague, grades=(0, 0))
     _amend(examination, second_doctor, right_grade=1, revisions_seen=0, reason="Microaneurysms.")
-    with pytest.raises(services.StaleAmendment, match="amended by second at"):
+    with pytest.raises(reviews.StaleAmendment, match="amended by second at"):
         _amend(examination, colleague, left_grade=2, revisions_seen=0, reason="Another look.")
     review = Review.objects.get()
     assert (review.right_grade, review.left_grade, review.doctor) == (1, 0, second_doctor)

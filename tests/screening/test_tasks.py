@@ -7,7 +7,8 @@ from django.core.files.storage import default_storage
 from PIL import Image
 
 from ml.checkpoint import read_card
-from screening import grading, services
+from screening import services
+from screening.grading import bridge, worker
 from screening.models import Examination, Prediction, Status
 from screening.tasks import grade_examination
 
@@ -92,7 +93,7 @@ def test_a_transient_fault_is_retried_and_then_gives_up_with_a_reason(
         calls.append(kwargs)
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(services, "examination_grade", flaky)
+    monkeypatch.setattr(worker, "examination_grade", flaky)
     monkeypatch.setattr("screening.tasks.retry_delay", lambda retries: 0)
     result = grade_examination.apply(args=[examination.pk])
     assert result.get() == "failed"
@@ -103,7 +104,7 @@ def test_a_transient_fault_is_retried_and_then_gives_up_with_a_reason(
 
 
 def test_the_predictor_is_loaded_once_per_process(grading_checkpoint) -> None:  # type: ignore[no-untyped-def]
-    assert grading.get_predictor() is grading.get_predictor()
+    assert bridge.get_predictor() is bridge.get_predictor()
 
 
 def test_an_unknown_examination_is_a_no_op(db, grading_checkpoint) -> None:  # type: ignore[no-untyped-def]
@@ -122,19 +123,19 @@ def test_two_deliveries_racing_leave_one_prediction_per_eye(
     start = threading.Barrier(2)
     # Both deliveries have claimed the examination before either grades: the race the row lock must settle.
     both_claimed = threading.Barrier(2)
-    real_predict = grading.predict
+    real_predict = bridge.predict
 
     def predict_after_both_claimed(photographs, eyes):  # type: ignore[no-untyped-def]
         both_claimed.wait(timeout=30)
         return real_predict(photographs, eyes)
 
-    monkeypatch.setattr(grading, "predict", predict_after_both_claimed)
+    monkeypatch.setattr(bridge, "predict", predict_after_both_claimed)
     failures: list[BaseException] = []
 
     def deliver() -> None:
         try:
             start.wait()
-            services.examination_grade(examination_id=examination.pk)
+            worker.examination_grade(examination_id=examination.pk)
         except BaseException as error:  # reported below; a thread's exception would vanish otherwise
             failures.append(error)
         finally:
@@ -182,8 +183,8 @@ def test_both_eyes_are_graded_together_and_the_seed_score_is_each_eye_alone(  # 
     right, left = by_side["right"], by_side["left"]
     assert list(right.confidences.values()) == pytest.approx(list(left.confidences.values()), abs=1e-6)
     # The same photographs graded one by one, as the seed rule reads them.
-    predictor = grading.get_predictor()
-    photographs = [grading.open_eye_image(prediction.eye_image) for prediction in (right, left)]
+    predictor = bridge.get_predictor()
+    photographs = [bridge.open_eye_image(prediction.eye_image) for prediction in (right, left)]
     alone = predictor.predict(photographs, heatmaps=False)
     assert right.seed_score == pytest.approx(max(alone[0].confidences.values()), abs=1e-5)
     assert left.seed_score == pytest.approx(max(alone[1].confidences.values()), abs=1e-5)
@@ -203,8 +204,8 @@ def test_an_ungradable_photograph_does_not_move_the_other_eyes_grade(  # type: i
     assert grade_examination.apply(args=[examination.pk]).get() == "done"
     by_side = {p.eye_image.side: p for p in Prediction.objects.filter(eye_image__examination=examination)}
     assert not by_side["right"].graded_with_other_eye and not by_side["left"].graded_with_other_eye
-    photographs = [grading.open_eye_image(by_side[side].eye_image) for side in ("right", "left")]
-    alone = grading.get_predictor().predict(photographs, heatmaps=False)
+    photographs = [bridge.open_eye_image(by_side[side].eye_image) for side in ("right", "left")]
+    alone = bridge.get_predictor().predict(photographs, heatmaps=False)
     for side, result in zip(("right", "left"), alone, strict=True):
         assert list(by_side[side].confidences.values()) == pytest.approx(list(result.confidences.values()), abs=1e-5)
 

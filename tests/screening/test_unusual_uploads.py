@@ -11,7 +11,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from PIL import Image, ImageDraw
 
-from screening import grading, quality, services
+from screening import quality, services
+from screening.grading import bridge
 from screening.models import Examination, EyeImage
 from screening.validation import check_upload
 
@@ -44,7 +45,7 @@ def test_a_16_bit_greyscale_png_is_checked_and_stored_as_it_looks_not_white(owne
     right = examination.images.get(side="right")
     assert right.format == "PNG" and right.quality["reasons"] == [quality.NOT_COLOUR]
     # The worker decodes the stored file: it must see the same pixels as the check did.
-    assert abs(_mean_grey(grading.open_eye_image(right)) - expected) < 1.0
+    assert abs(_mean_grey(bridge.open_eye_image(right)) - expected) < 1.0
 
 
 def _mpo(path=RIGHT) -> SimpleUploadedFile:  # type: ignore[no-untyped-def]
@@ -66,7 +67,7 @@ def test_a_jpeg_with_a_multi_picture_segment_is_accepted_as_a_jpeg(client, owner
     assert right.format == "JPEG" and right.gradable
     image = client.get(reverse("screening:eye_image", args=[right.examination_id, "right"]))
     assert image["Content-Type"] == "image/jpeg"
-    assert grading.open_eye_image(right).size == (256, 171)
+    assert bridge.open_eye_image(right).size == (256, 171)
 
 
 def _cut_out_on_white(path=RIGHT) -> Image.Image:  # type: ignore[no-untyped-def]
@@ -87,7 +88,7 @@ def test_a_png_with_a_transparent_surround_is_checked_and_graded_as_it_looks(own
     eye = examination.images.get(side="right")
     # Before, convert("RGB") brought the white back: "Field of view cut off" and "Overexposed".
     assert eye.gradable, eye.quality["reasons"]
-    stored = grading.open_eye_image(eye)  # what the worker grades
+    stored = bridge.open_eye_image(eye)  # what the worker grades
     assert stored.getpixel((0, 0)) == (0, 0, 0) and stored.getpixel((eye.width - 1, eye.height // 2)) == (0, 0, 0)
 
 
@@ -156,4 +157,4 @@ def test_an_unusual_photograph_is_accepted_through_the_form(client, owner, patie
     # Named by the photograph's hash (a suffix where the media folder holds it already), never by what the
     # user called the file.
     assert right.file.name.startswith(f"eyes/{right.sha256[:2]}/{right.sha256}")
-    assert grading.open_eye_image(right).size == (256, 171)
+    assert bridge.open_eye_image(right).size == (256, 171)

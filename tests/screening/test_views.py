@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from patients.selectors import patient_get
-from screening import services
+from screening import reviews, services
 from screening.models import Examination, Prediction, Review, ReviewRevision, Status
 from screening.referral import SEED_MESSAGE
 from screening.selectors import whole_percentages
@@ -158,7 +158,7 @@ def test_the_worklist_lists_unreviewed_graded_examinations_referable_first(clien
     referable = _graded(_examination(owner, patient), right=(0, 0.9), left=(2, 0.8))
     _examination(owner, patient)  # still queued: not on the worklist
     reviewed = _graded(_examination(owner, patient), right=(1, 0.9), left=(1, 0.9))
-    services.review_create(user=colleague, examination=reviewed, right_grade=1, left_grade=1)
+    reviews.review_create(user=colleague, examination=reviewed, right_grade=1, left_grade=1)
     client.force_login(colleague)
     response = client.get(reverse("screening:worklist"))
     assert response.status_code == 200
@@ -224,7 +224,7 @@ def _history_queries(owner, patient) -> int:  # type: ignore[no-untyped-def]
 
 def test_the_patient_page_runs_the_same_queries_for_1_and_20_examinations(owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
     first = _graded(_examination(owner, patient), right=(0, 0.9), left=(1, 0.7))
-    services.review_create(user=colleague, examination=first, right_grade=0, left_grade=1)
+    reviews.review_create(user=colleague, examination=first, right_grade=0, left_grade=1)
     one = _history_queries(owner, patient)
     for index in range(19):
         examination = _examination(owner, patient)
@@ -236,7 +236,7 @@ def test_the_patient_page_runs_the_same_queries_for_1_and_20_examinations(owner,
 def test_the_patient_page_shows_the_history_newest_first_with_a_chart(client, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
     older = _graded(_examination(owner, patient), right=(0, 0.9), left=(0, 0.9))
     newer = _graded(_examination(owner, patient), right=(1, 0.9), left=(2, 0.9))
-    services.review_create(user=colleague, examination=newer, right_grade=1, left_grade=1)
+    reviews.review_create(user=colleague, examination=newer, right_grade=1, left_grade=1)
     client.force_login(owner)
     response = client.get(reverse("patients:detail", kwargs={"patient_id": patient.pk}))
     html = response.content.decode()
@@ -325,7 +325,7 @@ def test_due_for_rescreening_lists_patients_whose_newest_normal_examination_is_a
     _examined(owner, seen_since, (0, 0), days_ago=30)
     corrected = PatientFactory(clinic=clinic, created_by=owner)
     corrected_exam = _examined(owner, corrected, (0, 0), days_ago=400)
-    services.review_create(user=colleague, examination=corrected_exam, right_grade=1, left_grade=0)
+    reviews.review_create(user=colleague, examination=corrected_exam, right_grade=1, left_grade=0)
     never = PatientFactory(clinic=clinic, created_by=owner)
     client.force_login(owner)
     html = client.get(reverse("patients:list"), {"due": "1"}).content.decode()
@@ -363,7 +363,7 @@ def test_a_doctors_correction_decides_the_recommendation_shown_beside_the_models
     client, owner, colleague, patient
 ) -> None:
     examination = _graded(_examination(owner, patient), right=(0, 0.9), left=(0, 0.7))
-    services.review_create(user=colleague, examination=examination, right_grade=1, left_grade=0)
+    reviews.review_create(user=colleague, examination=examination, right_grade=1, left_grade=0)
     client.force_login(owner)
     result = client.get(reverse("screening:detail", kwargs={"examination_id": examination.pk})).content.decode()
     # The model said rescreen; the doctor's grades say refer, and both are shown.
@@ -469,7 +469,7 @@ def test_voiding_twice_is_refused_with_a_message_and_the_first_void_stands(clien
 
 def test_staff_cannot_void_a_signed_off_examination_but_a_doctor_can(client, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
     examination = _graded(_examination(owner, patient), right=(0, 0.9), left=(0, 0.7))
-    services.review_create(user=colleague, examination=examination, right_grade=0, left_grade=0)
+    reviews.review_create(user=colleague, examination=examination, right_grade=0, left_grade=0)
     client.force_login(owner)
     assert client.get(_detail_url(examination)).context["void_form"] is None
     assert client.post(_void_url(examination), {"reason": "Wrong patient."}).status_code == 403
@@ -590,7 +590,7 @@ def _amend_url(examination: Examination) -> str:
 
 def _signed_off(patient, doctor, grades: tuple[int, int] = (0, 0)) -> Examination:  # type: ignore[no-untyped-def]
     examination = graded_examination(patient=patient, grades=grades)
-    services.review_create(
+    reviews.review_create(
         user=doctor, examination=examination, right_grade=grades[0], left_grade=grades[1], notes="Clear fundi."
     )
     return examination
@@ -599,7 +599,7 @@ def _signed_off(patient, doctor, grades: tuple[int, int] = (0, 0)) -> Examinatio
 def _amend(examination: Examination, doctor, reason: str = "A second look at the photographs.", **grades: int) -> None:  # type: ignore[no-untyped-def]
     review = Review.objects.get(examination=examination)
     values = {"right_grade": review.right_grade, "left_grade": review.left_grade, **grades}
-    services.review_amend(user=doctor, examination=examination, notes=review.notes, reason=reason, **values)
+    reviews.review_amend(user=doctor, examination=examination, notes=review.notes, reason=reason, **values)
 
 
 AMENDMENT = {"right_grade": "1", "left_grade": "0", "notes": "Clear fundi.", "reason": "Microaneurysms missed."}
@@ -754,7 +754,7 @@ def test_the_recall_follows_an_amended_grade(client, owner, colleague, patient) 
     from screening.selectors import due_for_rescreening
 
     examination = _examined(owner, patient, (0, 0), days_ago=400)
-    services.review_create(user=colleague, examination=examination, right_grade=0, left_grade=0)
+    reviews.review_create(user=colleague, examination=examination, right_grade=0, left_grade=0)
     clinic_patients = Patient.objects.filter(clinic=patient.clinic)
     assert list(due_for_rescreening(patients=clinic_patients)) == [patient]
 
