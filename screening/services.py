@@ -20,9 +20,9 @@ from patients.selectors import clinical_membership_for
 
 from . import quality
 from .models import SIDES, VOID_REASON_MAX_LENGTH, Examination, EyeImage, Side, Status
-from .reconcile import examination_enqueue
 from .selectors import review_of
 from .side_by_side import per_eye
+from .tasks import examination_enqueue
 from .validation import CheckedImage, check_upload, pair_warning
 
 

@@ -1,17 +1,24 @@
-"""Celery tasks (routed to the `inference` queue by CELERY_TASK_ROUTES). Thin: ids in, services do the work."""
+"""Celery tasks and every send of the grading task. Thin: ids in, services do the work.
+
+grade_examination is routed to the `inference` queue by CELERY_TASK_ROUTES; reconcile_examinations, run by
+beat, to the default queue (its name is outside screening.tasks.*), so it never waits behind gradings."""
 
 from __future__ import annotations
 
 import logging
 import random
 import threading
+from datetime import datetime
 
 from billiard.exceptions import SoftTimeLimitExceeded, WorkerLostError
 from celery import Task, shared_task
 from celery.signals import task_failure, worker_process_init
-from django.db import InterfaceError, OperationalError, connection
+from django.db import InterfaceError, OperationalError, connection, transaction
+from django.utils import timezone
 
+from . import reconcile
 from .grading import bridge, worker
+from .models import Examination
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +34,34 @@ MAX_RETRIES = 4
 # A pool process that died mid-grading (out of memory, killed) is retried after this many seconds, from the
 # same budget of tries as a transient fault, so that an examination that kills the worker every time ends.
 WORKER_LOST_RETRY_DELAY = 2
+
+
+def examination_enqueue(examination: Examination) -> None:
+    """Record the send and send the grading task once the current transaction commits."""
+    examination.enqueued_at = timezone.now()
+    examination.save(update_fields=["enqueued_at"])
+    examination_id = examination.pk
+    transaction.on_commit(lambda: _send_all([examination_id]))
+
+
+def examinations_reconcile(*, now: datetime | None = None, limit: int = 500) -> reconcile.ReconcileResult:
+    """One reconciler pass: re-queue the stale examinations (reconcile.examinations_requeue) and re-send
+    their grading task once the pass commits. Give up (failed) on those that used up their attempts."""
+    with transaction.atomic():
+        result = reconcile.examinations_requeue(now=now, limit=limit)
+        if result.requeued:
+            transaction.on_commit(lambda: _send_all(result.requeued))
+    return result
+
+
+def _send_all(examination_ids: list[int]) -> None:
+    for examination_id in examination_ids:
+        try:
+            grade_examination.delay(examination_id)
+        except Exception:
+            # Broker down: the examination stays queued with this send recorded, and the next pass after
+            # the queued timeout tries again. One failed send must not stop the others.
+            logger.exception("Could not send the grading task of examination %s", examination_id)
 
 
 def retry_delay(retries: int) -> float:
@@ -86,6 +121,12 @@ def _too_slow(limit: float | None) -> str:
     if not limit:
         return "Grading took longer than its time limit and was stopped."
     return f"Grading took longer than its time limit ({limit:g} s) and was stopped."
+
+
+@shared_task(name="screening.reconcile_examinations", ignore_result=True)
+def reconcile_examinations() -> str:
+    """Periodic (beat) entry point of the reconciler."""
+    return str(examinations_reconcile())
 
 
 @task_failure.connect

@@ -24,7 +24,7 @@ from django.utils import timezone
 from PIL import Image
 
 from screening.models import Examination, Prediction, Status
-from screening.reconcile import examinations_reconcile
+from screening.tasks import examinations_reconcile
 
 from ..conftest import ROOT, stop_worker, worker_env
 from .broker import broker_idle, purge, restore_unacked

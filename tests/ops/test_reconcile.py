@@ -16,7 +16,8 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from screening.models import Examination, Status
-from screening.reconcile import examinations_reconcile, stale_examinations
+from screening.reconcile import stale_examinations
+from screening.tasks import examinations_reconcile
 
 from ..conftest import ROOT
 from .broker import drain_task_messages, purge
