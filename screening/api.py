@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
 from django.http import FileResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -135,10 +134,10 @@ class ExaminationReviewApi(APIView):
         _doctor(request, "Only doctors review examinations.")
         data = ReviewCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        # One transaction with its event: a sign-off the trail cannot record is not kept (as an amendment).
-        with transaction.atomic():
-            review = reviews.review_create(user=request.user, examination=examination, **data.validated_data)
-            record_event(action="review.create", request=request, obj=review, detail=CHANNEL)
+        # The service records review.create in the sign-off's own transaction.
+        reviews.review_create(
+            user=request.user, examination=examination, **data.validated_data, request=request, audit_detail=CHANNEL
+        )
         examination = selectors.examination_get(user=request.user, examination_id=examination_id)
         return Response(_render(examination, request), status=status.HTTP_201_CREATED)
 

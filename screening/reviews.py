@@ -30,9 +30,20 @@ def _require_clinic_doctor(user: AbstractBaseUser, examination: Examination, act
 
 
 def review_create(
-    *, user: AbstractBaseUser, examination: Examination, right_grade: int, left_grade: int, notes: str = ""
+    *,
+    user: AbstractBaseUser,
+    examination: Examination,
+    right_grade: int,
+    left_grade: int,
+    notes: str = "",
+    request: HttpRequest | None = None,
+    audit_detail: dict[str, Any] | None = None,
 ) -> Review:
-    """A doctor's sign-off of a graded examination; kept beside the model's grades, never over them."""
+    """A doctor's sign-off of a graded examination; kept beside the model's grades, never over them.
+
+    Audited as `review.create` in the same transaction: a sign-off the trail cannot record is not kept.
+    `request` gives the event its IP and user agent, `audit_detail` extra detail (the API's channel).
+    """
     _require_clinic_doctor(user, examination, "review examinations", "review this examination")
     errors = _grade_errors(right_grade=right_grade, left_grade=left_grade)
     if errors:
@@ -46,7 +57,7 @@ def review_create(
             raise ValidationError({"__all__": ["Only a graded examination can be reviewed."]})
         if Review.objects.filter(examination=locked).exists():
             raise ValidationError({"__all__": ["This examination has already been reviewed."]})
-        return Review.objects.create(
+        review = Review.objects.create(
             examination=locked,
             doctor=user,
             right_grade=right_grade,
@@ -54,6 +65,8 @@ def review_create(
             notes=notes.strip(),
             signed_off_at=timezone.now(),
         )
+        record_event(action="review.create", request=request, actor=user, obj=review, detail=audit_detail)
+    return review
 
 
 def _grade_errors(*, right_grade: int, left_grade: int) -> dict[str, list[str]]:

@@ -14,7 +14,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.forms import Form
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect, render
@@ -173,10 +172,8 @@ def review_create(request: HttpRequest, examination_id: int) -> HttpResponse:
     form = ReviewForm(request.POST)
     if form.is_valid():
         try:
-            # One transaction with its event: a sign-off the trail cannot record is not kept.
-            with transaction.atomic():
-                review = reviews.review_create(user=request.user, examination=examination, **form.cleaned_data)
-                record_event(action="review.create", request=request, obj=review)
+            # The service records review.create in the sign-off's own transaction.
+            reviews.review_create(user=request.user, examination=examination, **form.cleaned_data, request=request)
         except ValidationError as error:
             _add_errors(form, error)
         else:
