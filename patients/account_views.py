@@ -15,6 +15,7 @@ from django.urls import reverse_lazy
 from django.views.decorators.http import require_POST
 
 from audit.services import record_event
+from dr_portal.form_errors import add_errors
 
 from . import accounts
 from .account_forms import AccountCreateForm, AccountUpdateForm
@@ -59,7 +60,7 @@ def account_create(request: HttpRequest) -> HttpResponse:
                 detail = {"username": data["username"], "role": data["role"]}
                 record_event(action="account.create", request=request, obj=user, detail=detail)
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_errors(form, exc)
         else:
             messages.success(request, f"Account {user.get_username()} created.")
             return redirect("patients:accounts")
@@ -87,7 +88,7 @@ def account_update(request: HttpRequest, user_id: int) -> HttpResponse:
                     detail = {"changed": changed, "role": account.role, "is_active": account.user.is_active}
                     record_event(action="account.update", request=request, obj=account.user, detail=detail)
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_errors(form, exc)
         else:
             if changed:
                 messages.success(request, f"Account {account.user.get_username()} updated.")
@@ -121,14 +122,6 @@ class PasswordChange(auth_views.PasswordChangeView):
             record_event(action="password.change", request=self.request, detail={"api_tokens_revoked": revoked})
         messages.success(self.request, "Your password was changed.")
         return response
-
-
-def _add_errors(form: AccountCreateForm | AccountUpdateForm, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
 
 
 class Logout(auth_views.LogoutView):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
@@ -30,6 +31,15 @@ def clinical_membership_for(user: AbstractBaseUser | AnonymousUser) -> Membershi
     membership = membership_for(user)
     if membership is None or membership.role not in CLINICAL_ROLES:
         return None
+    return membership
+
+
+def doctor_membership_for(user: AbstractBaseUser | AnonymousUser, *, refusal: str) -> Membership:
+    """The user's membership if they are a doctor of a clinic; PermissionDenied with the refusal otherwise
+    (a 403 on a page and through the API)."""
+    membership = clinical_membership_for(user)
+    if membership is None or not membership.can_review:
+        raise PermissionDenied(refusal)
     return membership
 
 

@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from audit.services import record_event
+from dr_portal.form_errors import add_errors
 
 from . import selectors, services
 from .forms import PatientForm, PatientUpdateForm
@@ -50,7 +51,7 @@ def patient_create(request: HttpRequest) -> HttpResponse:
                 patient = services.patient_create(user=request.user, **form.cleaned_data)
                 record_event(action="patient.create", request=request, obj=patient)
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_errors(form, exc)
         else:
             return redirect("patients:detail", patient_id=patient.pk)
     return render(request, "patients/patient_form.html", {"form": form})
@@ -85,7 +86,7 @@ def patient_update(request: HttpRequest, patient_id: int) -> HttpResponse:
             messages.error(request, " ".join(exc.messages))
             return redirect("patients:update", patient_id=patient.pk)
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_errors(form, exc)
         else:
             messages.success(request, "Details corrected." if changed else "Nothing to change.")
             return redirect("patients:detail", patient_id=patient.pk)
@@ -123,11 +124,3 @@ def _with_latest_examination(patients: list[Patient]) -> list[tuple[Patient, dic
         return [(patient, None) for patient in patients]
     latest = latest_examinations(patients=patients)
     return [(patient, latest.get(patient.pk)) for patient in patients]
-
-
-def _add_errors(form: PatientForm, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)

@@ -21,7 +21,6 @@ from rest_framework.views import APIView
 from audit.services import record_event
 from dr_portal.api_pagination import Pagination, paginated_response
 from patients import selectors as patient_selectors
-from patients.models import Membership
 from patients.permissions import IsClinicalMember
 
 from . import files, reviews, selectors, services
@@ -131,7 +130,7 @@ class ExaminationReviewApi(APIView):
     def post(self, request: Request, examination_id: int) -> Response:
         examination = selectors.examination_get(user=request.user, examination_id=examination_id)
         # Checked before the body: staff learn they may not review, not what a valid review is.
-        _doctor(request, "Only doctors review examinations.")
+        patient_selectors.doctor_membership_for(request.user, refusal="Only doctors review examinations.")
         data = ReviewCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         # The service records review.create in the sign-off's own transaction.
@@ -163,7 +162,7 @@ class ExaminationReviewAmendApi(APIView):
     def post(self, request: Request, examination_id: int) -> Response:
         examination = selectors.examination_get(user=request.user, examination_id=examination_id)
         # Checked before the body: staff learn they may not amend, not what a valid amendment is.
-        _doctor(request, "Only doctors amend reviews.")
+        patient_selectors.doctor_membership_for(request.user, refusal="Only doctors amend reviews.")
         data = ReviewAmendInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         reviews.review_amend(
@@ -220,7 +219,7 @@ class StatisticsApi(APIView):
         },
     )
     def get(self, request: Request) -> Response:
-        membership = _doctor(request, "The statistics are for doctors.")
+        membership = patient_selectors.doctor_membership_for(request.user, refusal="The statistics are for doctors.")
         from .statistics import clinic_statistics, month_json
 
         figures = clinic_statistics(clinic_id=membership.clinic_id)
@@ -260,14 +259,6 @@ class _RenderedExamination(ExaminationOutputSerializer):
         if isinstance(instance, Examination):
             instance = _payload(instance, self.context["request"])
         return super().to_representation(instance)
-
-
-def _doctor(request: Request, refusal: str) -> Membership:
-    """The caller's membership if they are a doctor of a clinic; 403 with the refusal otherwise."""
-    membership = patient_selectors.clinical_membership_for(request.user)
-    if membership is None or not membership.can_review:
-        raise PermissionDenied(refusal)
-    return membership
 
 
 def _render(examination: Examination, request: Request) -> dict[str, Any]:

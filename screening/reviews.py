@@ -13,7 +13,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from audit.services import record_event
-from patients.selectors import clinical_membership_for
+from patients.selectors import doctor_membership_for
 
 from .models import AMEND_REASON_MAX_LENGTH, Examination, Grade, Review, ReviewRevision, Status
 
@@ -22,9 +22,7 @@ VOIDED_NO_REVIEW = "This examination was marked as entered in error; it cannot b
 
 def _require_clinic_doctor(user: AbstractBaseUser, examination: Examination, action: str, this: str) -> None:
     """PermissionDenied unless the user is a doctor of the patient's clinic ("Only doctors <action>.")."""
-    membership = clinical_membership_for(user)
-    if membership is None or not membership.can_review:
-        raise PermissionDenied(f"Only doctors {action}.")
+    membership = doctor_membership_for(user, refusal=f"Only doctors {action}.")
     if examination.patient.clinic_id != membership.clinic_id:
         raise PermissionDenied(f"Only doctors of the patient's clinic {this}.")
 

@@ -20,9 +20,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from audit.services import record_event
+from dr_portal.form_errors import add_errors
 from dr_portal.throttling import throttle_posts
-from patients.models import Membership
-from patients.selectors import clinical_membership_for, patient_get
+from patients.selectors import clinical_membership_for, doctor_membership_for, patient_get
 
 from . import files, reviews, selectors, services
 from .forms import AmendReviewForm, ExaminationForm, ReviewForm, VoidForm
@@ -46,7 +46,7 @@ def examination_upload(request: HttpRequest, patient_id: int) -> HttpResponse:
                 request=request,
             )
         except ValidationError as error:
-            _add_errors(form, error)
+            add_errors(form, error)
         else:
             return redirect("screening:detail", examination_id=examination.pk)
     # The form names the patient (name and record number): a read, audited as the edit form is.
@@ -125,7 +125,7 @@ def heatmap(request: HttpRequest, examination_id: int, side: str) -> FileRespons
 @login_required
 @require_GET
 def worklist(request: HttpRequest) -> HttpResponse:
-    _doctor(request, "The worklist is for doctors.")
+    doctor_membership_for(request.user, refusal="The worklist is for doctors.")
     page = Paginator(selectors.worklist(user=request.user), 25).get_page(request.GET.get("page"))
     rows = [selectors.examination_summary(examination) for examination in page]
     record_event(action="worklist.view", request=request, detail={"page": page.number, "count": len(rows)})
@@ -136,7 +136,7 @@ def worklist(request: HttpRequest) -> HttpResponse:
 @require_GET
 def statistics(request: HttpRequest) -> HttpResponse:
     """The clinic's screening figures by month and the model's agreement with its doctors' reviews."""
-    membership = _doctor(request, "The statistics are for doctors.")
+    membership = doctor_membership_for(request.user, refusal="The statistics are for doctors.")
     from .statistics import clinic_statistics
 
     figures = clinic_statistics(clinic_id=membership.clinic_id)
@@ -164,7 +164,7 @@ def _post_else_back_to_examination(view: Callable[..., HttpResponse]) -> Callabl
 @_post_else_back_to_examination
 def review_create(request: HttpRequest, examination_id: int) -> HttpResponse:
     examination = selectors.examination_get(user=request.user, examination_id=examination_id)
-    _doctor(request, "Only doctors review examinations.")
+    doctor_membership_for(request.user, refusal="Only doctors review examinations.")
     if examination.voided_at is not None:
         # Said before the grades are read: whatever they are, this examination is not reviewed.
         messages.error(request, reviews.VOIDED_NO_REVIEW)
@@ -175,7 +175,7 @@ def review_create(request: HttpRequest, examination_id: int) -> HttpResponse:
             # The service records review.create in the sign-off's own transaction.
             reviews.review_create(user=request.user, examination=examination, **form.cleaned_data, request=request)
         except ValidationError as error:
-            _add_errors(form, error)
+            add_errors(form, error)
         else:
             messages.success(request, "Review signed off.")
             return redirect("screening:detail", examination_id=examination.pk)
@@ -198,7 +198,7 @@ def examination_void(request: HttpRequest, examination_id: int) -> HttpResponse:
                 user=request.user, examination=examination, reason=form.cleaned_data["reason"], request=request
             )
         except ValidationError as error:
-            _add_errors(form, error)
+            add_errors(form, error)
         else:
             messages.success(request, "Marked as entered in error. The record is kept and no longer counts.")
             return redirect("screening:detail", examination_id=examination.pk)
@@ -211,7 +211,7 @@ def review_amend(request: HttpRequest, examination_id: int) -> HttpResponse:
     """Replace a signed-off review's grades and notes, with a reason; the service keeps the earlier version
     and audits it."""
     examination = selectors.examination_get(user=request.user, examination_id=examination_id)
-    _doctor(request, "Only doctors amend reviews.")
+    doctor_membership_for(request.user, refusal="Only doctors amend reviews.")
     refusal = _not_amendable(examination)
     if refusal is not None:
         # Said before the fields are read: whatever they hold, there is no review here to amend.
@@ -226,7 +226,7 @@ def review_amend(request: HttpRequest, examination_id: int) -> HttpResponse:
             messages.error(request, " ".join(error.messages))
             return redirect("screening:detail", examination_id=examination.pk)
         except ValidationError as error:
-            _add_errors(form, error)
+            add_errors(form, error)
         else:
             messages.success(request, "Review amended. The earlier version is kept below it.")
             return redirect("screening:detail", examination_id=examination.pk)
@@ -257,22 +257,6 @@ def _not_amendable(examination: Examination) -> str | None:
     if selectors.review_of(examination) is None:
         return reviews.NOT_REVIEWED_YET
     return None
-
-
-def _doctor(request: HttpRequest, refusal: str) -> Membership:
-    """The user's membership if they are a doctor of a clinic; 403 with the refusal otherwise."""
-    membership = clinical_membership_for(request.user)
-    if membership is None or not membership.can_review:
-        raise PermissionDenied(refusal)
-    return membership
-
-
-def _add_errors(form: Form, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for field, field_errors in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, field_errors)
-    else:
-        form.add_error(None, error.messages)
 
 
 def _messages(form: Form) -> list[str]:
