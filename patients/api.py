@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from audit.services import record_event
 from dr_portal.api_pagination import Pagination, paginated_response
+from screening import selectors as screening_selectors
 
 from . import selectors, services
 from .authentication import token_issue
@@ -45,7 +46,7 @@ class PatientListApi(APIView):
         search, due = params.validated_data["search"], params.validated_data["due_for_rescreening"]
         patients = selectors.patient_list(user=request.user, search=search)
         if due:
-            patients = selectors.due_for_rescreening(patients)
+            patients = screening_selectors.due_for_rescreening(patients=patients)
         response, page = paginated_response(
             queryset=patients, serializer_class=PatientOutputSerializer, request=request, view=self
         )

@@ -62,15 +62,6 @@ def patient_list(*, user: AbstractBaseUser | AnonymousUser, search: str = "") ->
     return patients
 
 
-def due_for_rescreening(patients: QuerySet[Patient]) -> QuerySet[Patient]:
-    """The patients due for their annual rescreening, by the screening app's recall rule (none without it)."""
-    try:
-        from screening.selectors import due_for_rescreening as screening_recall
-    except ImportError:
-        return patients.none()
-    return screening_recall(patients=patients)
-
-
 def patient_get(*, user: AbstractBaseUser | AnonymousUser, patient_id: int) -> Patient:
     """One patient of the user's clinic; 404 otherwise, so other clinics' patients do not leak."""
     try:
