@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import FileResponse
-from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
@@ -24,7 +23,7 @@ from patients import selectors as patient_selectors
 from patients.permissions import IsClinicalMember
 
 from . import files, reviews, selectors, services
-from .models import Examination, ReviewRevision
+from .models import Examination
 from .serializers import (
     ExaminationCreateInputSerializer,
     ExaminationOutputSerializer,
@@ -246,89 +245,11 @@ class PatientExaminationListApi(APIView):
         patient = patient_selectors.patient_get(user=request.user, patient_id=patient_id)
         examinations = selectors.examination_list(user=request.user, patient=patient)
         response, page = paginated_response(
-            queryset=examinations, serializer_class=_RenderedExamination, request=request, view=self
+            queryset=examinations, serializer_class=ExaminationOutputSerializer, request=request, view=self
         )
         record_event(action="examination.list", request=request, obj=patient, detail={**CHANNEL, "page": page})
         return response
 
 
-class _RenderedExamination(ExaminationOutputSerializer):
-    """Renders model instances for the paginated list (the plain serializer renders prepared dicts)."""
-
-    def to_representation(self, instance: Any) -> dict[str, Any]:
-        if isinstance(instance, Examination):
-            instance = _payload(instance, self.context["request"])
-        return super().to_representation(instance)
-
-
 def _render(examination: Examination, request: Request) -> dict[str, Any]:
-    return ExaminationOutputSerializer(_payload(examination, request)).data
-
-
-def _payload(examination: Examination, request: Request) -> dict[str, Any]:
-    """DESIGN.md's examination document, from the screening selectors' summary."""
-    summary = selectors.examination_summary(examination)
-    review = summary["review"]
-    return {
-        "id": examination.pk,
-        "patient": examination.patient_id,
-        "status": examination.status,
-        "created_at": examination.created_at,
-        "completed_at": examination.completed_at,
-        "model_version": summary["model_version"],
-        "error": examination.error or None,
-        "notes": examination.notes,
-        "eyes": {
-            side: _eye(eye, request, {"examination_id": examination.pk, "side": side})
-            for side, eye in summary["eyes"].items()
-        },
-        "referral": summary["referral"],
-        "review": None
-        if review is None
-        else {
-            "doctor": review.doctor_id,
-            "right_grade": review.right_grade,
-            "left_grade": review.left_grade,
-            "notes": review.notes,
-            "signed_off_at": review.signed_off_at,
-            "recommendation": summary["doctor_recommendation"],
-            "amended_at": review.amended_at,
-            "revisions": [_revision(revision) for revision in summary["revisions"]],
-        },
-        "pair_warning": summary["pair_warning"],
-        "voided": examination.voided_at is not None,
-        "voided_at": examination.voided_at,
-        "voided_by": examination.voided_by_id,
-        "void_reason": examination.void_reason,
-    }
-
-
-def _revision(revision: ReviewRevision) -> dict[str, Any]:
-    return {
-        "right_grade": revision.right_grade,
-        "left_grade": revision.left_grade,
-        "notes": revision.notes,
-        "signed_by": revision.doctor_id,
-        "signed_off_at": revision.signed_off_at,
-        "amended_by": revision.amended_by_id,
-        "amended_at": revision.amended_at,
-        "reason": revision.reason,
-    }
-
-
-def _eye(eye: dict[str, Any], request: Request, where: dict[str, Any]) -> dict[str, Any]:
-    def absolute(url: str | None) -> str | None:
-        return request.build_absolute_uri(url) if url else None
-
-    return {
-        "grade": eye["grade"],
-        "label": eye["label"],
-        "confidences": eye["confidences"],
-        "graded_with_other_eye": eye["graded_with_other_eye"],
-        "alone": eye["alone"],
-        "gradable": eye["gradable"],
-        "quality_reasons": eye["quality_reasons"],
-        # The API's own file endpoints, which take its token as well as a session (the pages' do not).
-        "image_url": absolute(eye["image_url"] and reverse("api:eye_image", kwargs=where)),
-        "heatmap_url": absolute(eye["heatmap_url"] and reverse("api:heatmap", kwargs=where)),
-    }
+    return ExaminationOutputSerializer(examination, context={"request": request}).data

@@ -1,13 +1,18 @@
-"""Small input and output serializers for the screening API. The output ones render plain dicts built
-by screening.api (from the selectors), and describe the DESIGN.md examination shape for the schema."""
+"""Small input and output serializers for the screening API. ExaminationOutputSerializer is the one writer
+of DESIGN.md's examination document: it renders an examination from the selectors' reads, and describes the
+shape for the schema."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.http import HttpRequest
+from django.urls import reverse
 from rest_framework import serializers
+from rest_framework.request import Request
 
-from .models import AMEND_REASON_MAX_LENGTH, VOID_REASON_MAX_LENGTH, Grade, Status
+from . import selectors
+from .models import AMEND_REASON_MAX_LENGTH, VOID_REASON_MAX_LENGTH, Examination, Grade, Status
 from .referral import RECOMMENDATION_LABELS
 from .validation import SENT_TWICE
 
@@ -126,9 +131,11 @@ class ReviewRevisionOutputSerializer(serializers.Serializer):
     right_grade = serializers.ChoiceField(choices=Grade.choices)
     left_grade = serializers.ChoiceField(choices=Grade.choices)
     notes = serializers.CharField(allow_blank=True)
-    signed_by = serializers.IntegerField(help_text="The doctor who had signed these values off, by id")
+    signed_by = serializers.IntegerField(
+        source="doctor_id", help_text="The doctor who had signed these values off, by id"
+    )
     signed_off_at = serializers.DateTimeField()
-    amended_by = serializers.IntegerField(help_text="The doctor who replaced them, by id")
+    amended_by = serializers.IntegerField(source="amended_by_id", help_text="The doctor who replaced them, by id")
     amended_at = serializers.DateTimeField()
     reason = serializers.CharField(help_text="Why they were replaced")
 
@@ -146,6 +153,10 @@ class ReviewOutputSerializer(serializers.Serializer):
     revisions = ReviewRevisionOutputSerializer(many=True, help_text="The versions amendments replaced, oldest first")
 
 
+# DESIGN.md's examination document, written from an examination with its results prefetched
+# (selectors.with_results) and the request in the context (for absolute file URLs). The API answers with it;
+# a page or export that needs the same document renders it here too. (A comment, not a docstring: the schema
+# would publish a docstring as the object's description.)
 class ExaminationOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     patient = serializers.IntegerField()
@@ -168,3 +179,62 @@ class ExaminationOutputSerializer(serializers.Serializer):
     voided_at = serializers.DateTimeField(allow_null=True)
     voided_by = serializers.IntegerField(allow_null=True, help_text="The user who marked it, by id")
     void_reason = serializers.CharField(allow_blank=True)
+
+    def to_representation(self, instance: Examination) -> dict[str, Any]:
+        return super().to_representation(_document(instance, self.context["request"]))
+
+
+def _document(examination: Examination, request: HttpRequest | Request) -> dict[str, Any]:
+    """The document's values, from the screening selectors' summary of the examination."""
+    summary = selectors.examination_summary(examination)
+    review = summary["review"]
+    return {
+        "id": examination.pk,
+        "patient": examination.patient_id,
+        "status": examination.status,
+        "created_at": examination.created_at,
+        "completed_at": examination.completed_at,
+        "model_version": summary["model_version"],
+        "error": examination.error or None,
+        "notes": examination.notes,
+        "eyes": {
+            side: _eye(eye, request, {"examination_id": examination.pk, "side": side})
+            for side, eye in summary["eyes"].items()
+        },
+        "referral": summary["referral"],
+        "review": None
+        if review is None
+        else {
+            "doctor": review.doctor_id,
+            "right_grade": review.right_grade,
+            "left_grade": review.left_grade,
+            "notes": review.notes,
+            "signed_off_at": review.signed_off_at,
+            "recommendation": summary["doctor_recommendation"],
+            "amended_at": review.amended_at,
+            "revisions": summary["revisions"],
+        },
+        "pair_warning": summary["pair_warning"],
+        "voided": examination.voided_at is not None,
+        "voided_at": examination.voided_at,
+        "voided_by": examination.voided_by_id,
+        "void_reason": examination.void_reason,
+    }
+
+
+def _eye(eye: dict[str, Any], request: HttpRequest | Request, where: dict[str, Any]) -> dict[str, Any]:
+    def absolute(url: str | None) -> str | None:
+        return request.build_absolute_uri(url) if url else None
+
+    return {
+        "grade": eye["grade"],
+        "label": eye["label"],
+        "confidences": eye["confidences"],
+        "graded_with_other_eye": eye["graded_with_other_eye"],
+        "alone": eye["alone"],
+        "gradable": eye["gradable"],
+        "quality_reasons": eye["quality_reasons"],
+        # The API's own file endpoints, which take its token as well as a session (the pages' do not).
+        "image_url": absolute(eye["image_url"] and reverse("api:eye_image", kwargs=where)),
+        "heatmap_url": absolute(eye["heatmap_url"] and reverse("api:heatmap", kwargs=where)),
+    }
