@@ -15,6 +15,7 @@ from django.urls import reverse_lazy
 from django.views.decorators.http import require_POST
 
 from audit.services import record_event
+from dr_portal.authenticated import AuthenticatedHttpRequest
 from dr_portal.form_errors import add_errors
 
 from . import accounts
@@ -35,14 +36,14 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def account_list(request: HttpRequest) -> HttpResponse:
+def account_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     memberships = accounts.clinic_account_list(admin=request.user)
     record_event(action="account.list", request=request)
     return render(request, "patients/accounts.html", {"memberships": memberships})
 
 
 @login_required
-def account_create(request: HttpRequest) -> HttpResponse:
+def account_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     accounts.admin_membership_for(request.user)  # 403 before any form is shown
     form = AccountCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -68,7 +69,7 @@ def account_create(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def account_update(request: HttpRequest, user_id: int) -> HttpResponse:
+def account_update(request: AuthenticatedHttpRequest, user_id: int) -> HttpResponse:
     account = accounts.clinic_account_get(admin=request.user, user_id=user_id)
     initial = {"role": account.role, "is_active": account.user.is_active}
     form = AccountUpdateForm(request.POST or None, initial=initial, user=account.user)

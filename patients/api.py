@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from audit.services import record_event
 from dr_portal.api_pagination import Pagination, paginated_response
+from dr_portal.authenticated import AuthenticatedRequest
 from screening import selectors as screening_selectors
 
 from . import selectors, services
@@ -63,7 +64,7 @@ class PatientCreateApi(APIView):
         request=PatientCreateInputSerializer,
         responses={201: PatientOutputSerializer, 400: OpenApiResponse(description="Invalid fields")},
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         data = PatientCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         # One transaction with its event: a registration the trail cannot record is not kept (a 500, and
@@ -107,7 +108,7 @@ class PatientDetailApi(APIView):
             412: OpenApiResponse(description="If-Match is not the record's current ETag: nothing changed"),
         },
     )
-    def patch(self, request: Request, patient_id: int) -> Response:
+    def patch(self, request: AuthenticatedRequest, patient_id: int) -> Response:
         # The lookup first, as for GET: 404 outside the clinic's staff and doctors, who are exactly the
         # roles that may register patients, so no separate role check is needed here.
         patient = selectors.patient_get(user=request.user, patient_id=patient_id)

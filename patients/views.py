@@ -16,6 +16,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from audit.services import record_event
+from dr_portal.authenticated import AuthenticatedHttpRequest
 from dr_portal.form_errors import add_errors
 from screening import selectors as screening_selectors
 
@@ -45,7 +46,7 @@ def patient_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def patient_create(request: HttpRequest) -> HttpResponse:
+def patient_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     _require_clinical_role(request)
     form = PatientForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -77,7 +78,7 @@ def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def patient_update(request: HttpRequest, patient_id: int) -> HttpResponse:
+def patient_update(request: AuthenticatedHttpRequest, patient_id: int) -> HttpResponse:
     # The selector answers 404 to other clinics and to roles without patient data, as the patient page does.
     patient = selectors.patient_get(user=request.user, patient_id=patient_id)
     # Pre-filled through `initial`, not `instance`: a ModelForm writes its input into its instance while

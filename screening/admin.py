@@ -29,14 +29,14 @@ class ReadOnlyRecordAdmin(ClinicalRecordAdmin):
         return False
 
 
-class EyeImageInline(admin.TabularInline):
+class EyeImageInline(admin.TabularInline[EyeImage, Examination]):
     """The examination's two photographs, as checked and stored by the upload: nothing to add, swap or drop
     (a file put here would skip the upload checks, the hash and the quality check)."""
 
     model = EyeImage
     extra = 0
-    fields = ["side", "file", "sha256", "width", "height", "format", "gradable"]
-    readonly_fields = fields
+    readonly_fields = ("side", "file", "sha256", "width", "height", "format", "gradable")
+    fields = readonly_fields
     can_delete = False
 
     def has_add_permission(self, request: HttpRequest, obj: Examination | None = None) -> bool:
@@ -94,13 +94,22 @@ class PredictionAdmin(ReadOnlyRecordAdmin):
     raw_id_fields = ["eye_image"]
 
 
-class ReviewRevisionInline(admin.TabularInline):
+class ReviewRevisionInline(admin.TabularInline[ReviewRevision, Review]):
     """The versions amendments replaced: shown, never added, changed or deleted (the database refuses too)."""
 
     model = ReviewRevision
     extra = 0
-    fields = ["right_grade", "left_grade", "notes", "doctor", "signed_off_at", "amended_by", "amended_at", "reason"]
-    readonly_fields = fields
+    readonly_fields = (
+        "right_grade",
+        "left_grade",
+        "notes",
+        "doctor",
+        "signed_off_at",
+        "amended_by",
+        "amended_at",
+        "reason",
+    )
+    fields = readonly_fields
     ordering = ["amended_at", "id"]
     can_delete = False
 

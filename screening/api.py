@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 
 from audit.services import record_event
 from dr_portal.api_pagination import Pagination, paginated_response
+from dr_portal.authenticated import AuthenticatedRequest
 from patients import selectors as patient_selectors
 from patients.permissions import IsClinicalMember
 
@@ -51,7 +52,7 @@ class ExaminationCreateApi(APIView):
             429: OpenApiResponse(description="Too many uploads: retry later"),
         },
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         data = ExaminationCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         # A body reference, not a URL: another clinic's patient is a 400 "No such patient" (the service
@@ -126,7 +127,7 @@ class ExaminationReviewApi(APIView):
             403: OpenApiResponse(description="Only doctors review"),
         },
     )
-    def post(self, request: Request, examination_id: int) -> Response:
+    def post(self, request: AuthenticatedRequest, examination_id: int) -> Response:
         examination = selectors.examination_get(user=request.user, examination_id=examination_id)
         # Checked before the body: staff learn they may not review, not what a valid review is.
         patient_selectors.doctor_membership_for(request.user, refusal="Only doctors review examinations.")
@@ -158,7 +159,7 @@ class ExaminationReviewAmendApi(APIView):
             404: OpenApiResponse(description="No such examination in the caller's clinic"),
         },
     )
-    def post(self, request: Request, examination_id: int) -> Response:
+    def post(self, request: AuthenticatedRequest, examination_id: int) -> Response:
         examination = selectors.examination_get(user=request.user, examination_id=examination_id)
         # Checked before the body: staff learn they may not amend, not what a valid amendment is.
         patient_selectors.doctor_membership_for(request.user, refusal="Only doctors amend reviews.")
@@ -186,7 +187,7 @@ class ExaminationVoidApi(APIView):
             404: OpenApiResponse(description="No such examination in the caller's clinic"),
         },
     )
-    def post(self, request: Request, examination_id: int) -> Response:
+    def post(self, request: AuthenticatedRequest, examination_id: int) -> Response:
         examination = selectors.examination_get(user=request.user, examination_id=examination_id)
         # Checked before the body, as the page does: staff learn a signed-off examination is a doctor's to void.
         refusal = services.void_refusal(user=request.user, examination=examination)

@@ -34,7 +34,7 @@ VOID_REASON_MAX_LENGTH = 500
 AMEND_REASON_MAX_LENGTH = 500
 
 
-class ExaminationQuerySet(models.QuerySet):
+class ExaminationQuerySet(models.QuerySet["Examination"]):
     def counted(self) -> ExaminationQuerySet:
         """The examinations that count clinically: those not marked "entered in error" (voided).
 

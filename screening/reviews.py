@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpRequest
@@ -20,7 +20,7 @@ from .models import AMEND_REASON_MAX_LENGTH, Examination, Grade, Review, ReviewR
 VOIDED_NO_REVIEW = "This examination was marked as entered in error; it cannot be reviewed."
 
 
-def _require_clinic_doctor(user: AbstractBaseUser, examination: Examination, action: str, this: str) -> None:
+def _require_clinic_doctor(user: User, examination: Examination, action: str, this: str) -> None:
     """PermissionDenied unless the user is a doctor of the patient's clinic ("Only doctors <action>.")."""
     membership = doctor_membership_for(user, refusal=f"Only doctors {action}.")
     if examination.patient.clinic_id != membership.clinic_id:
@@ -29,7 +29,7 @@ def _require_clinic_doctor(user: AbstractBaseUser, examination: Examination, act
 
 def review_create(
     *,
-    user: AbstractBaseUser,
+    user: User,
     examination: Examination,
     right_grade: int,
     left_grade: int,
@@ -112,7 +112,7 @@ AMENDABLE = ("right_grade", "left_grade", "notes")
 
 def review_amend(
     *,
-    user: AbstractBaseUser,
+    user: User,
     examination: Examination,
     right_grade: int,
     left_grade: int,
@@ -164,7 +164,7 @@ def review_amend(
     return review
 
 
-def _review_replace(*, review: Review, wanted: dict[str, Any], user: AbstractBaseUser, reason: str) -> ReviewRevision:
+def _review_replace(*, review: Review, wanted: dict[str, Any], user: User, reason: str) -> ReviewRevision:
     """Keep the review's current version as a revision, then sign the wanted values off as `user`, now."""
     now = timezone.now()
     revision = ReviewRevision.objects.create(

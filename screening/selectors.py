@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet, Subquery
 from django.http import Http404
 from django.urls import reverse
@@ -16,7 +16,18 @@ from patients.models import Patient
 from patients.selectors import clinical_membership_for
 
 from .charts import grade_chart
-from .models import SIDES, Examination, EyeImage, Grade, Prediction, ReviewRevision, Side, Status
+from .models import (
+    SIDES,
+    Examination,
+    ExaminationQuerySet,
+    EyeImage,
+    Grade,
+    Prediction,
+    Review,
+    ReviewRevision,
+    Side,
+    Status,
+)
 from .referral import (
     RECOMMENDATION_LABELS,
     RESCREEN,
@@ -26,10 +37,11 @@ from .referral import (
     referral_of,
 )
 
-User = AbstractBaseUser | AnonymousUser
+# Who reads: any request's user; the selectors answer nothing (or 404) outside a clinic's staff and doctors.
+AnyUser = User | AnonymousUser
 
 
-def with_results(examinations: QuerySet[Examination]) -> QuerySet[Examination]:
+def with_results(examinations: ExaminationQuerySet) -> ExaminationQuerySet:
     # Three queries however many examinations: the rows (with review, patient and who voided it), the
     # images, and the predictions, newest first so latest_prediction() takes the first; a fourth for the
     # reviews' earlier versions (amendments), oldest first, only when one of the examinations has a review.
@@ -43,7 +55,7 @@ def with_results(examinations: QuerySet[Examination]) -> QuerySet[Examination]:
     )
 
 
-def examination_list(*, user: User, patient: Patient | None = None) -> QuerySet[Examination]:
+def examination_list(*, user: AnyUser, patient: Patient | None = None) -> ExaminationQuerySet:
     """The examinations of the user's clinic (of one patient if given), newest first, with results."""
     membership = clinical_membership_for(user)
     if membership is None:
@@ -54,7 +66,7 @@ def examination_list(*, user: User, patient: Patient | None = None) -> QuerySet[
     return with_results(examinations).order_by("-created_at", "-id")
 
 
-def examination_get(*, user: User, examination_id: int) -> Examination:
+def examination_get(*, user: AnyUser, examination_id: int) -> Examination:
     """One examination of the user's clinic; 404 otherwise, so other clinics' examinations do not leak."""
     try:
         return examination_list(user=user).get(pk=examination_id)
@@ -62,7 +74,7 @@ def examination_get(*, user: User, examination_id: int) -> Examination:
         raise Http404("No such examination") from None
 
 
-def eye_image_get(*, user: User, examination_id: int, side: str) -> EyeImage:
+def eye_image_get(*, user: AnyUser, examination_id: int, side: str) -> EyeImage:
     """One photograph of an examination of the user's clinic; 404 otherwise."""
     membership = clinical_membership_for(user)
     if membership is None or side not in Side.values:
@@ -117,14 +129,14 @@ def examination_eyes(examination: Examination) -> dict[str, dict[str, Any]]:
     return eyes
 
 
-def review_of(examination: Examination) -> Any:
+def review_of(examination: Examination) -> Review | None:
     try:
         return examination.review
-    except Examination.review.RelatedObjectDoesNotExist:  # type: ignore[attr-defined]
+    except Examination.review.RelatedObjectDoesNotExist:
         return None
 
 
-def revisions_of(review: Any) -> list[ReviewRevision]:
+def revisions_of(review: Review | None) -> list[ReviewRevision]:
     """A review's earlier versions, oldest first (prefetched by with_results); none for no review."""
     return list(review.revisions.all()) if review is not None else []
 
@@ -170,8 +182,9 @@ def _alone(prediction: Prediction | None) -> dict[str, Any] | None:
 
 def model_version_of(examination: Examination) -> str | None:
     for side in examination_eyes(examination).values():
-        if side["prediction"] is not None:
-            return side["prediction"].model_version
+        prediction: Prediction | None = side["prediction"]
+        if prediction is not None:
+            return prediction.model_version
     return None
 
 
@@ -355,7 +368,7 @@ def rescreening_due(newest: Examination) -> datetime | None:
 # --- the doctors' worklist ---------------------------------------------------------------------------
 
 
-def worklist(*, user: User) -> QuerySet[Examination]:
+def worklist(*, user: AnyUser) -> QuerySet[Examination]:
     """Graded examinations of the user's clinic not yet reviewed nor entered in error: referable first, then
     oldest first.
 

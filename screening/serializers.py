@@ -4,7 +4,8 @@ shape for the schema."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, cast
 
 from django.http import HttpRequest
 from django.urls import reverse
@@ -19,7 +20,7 @@ from .validation import SENT_TWICE
 _BIGINT = 2**63 - 1
 
 
-class ExaminationCreateInputSerializer(serializers.Serializer):
+class ExaminationCreateInputSerializer(serializers.Serializer[Any]):
     patient = serializers.IntegerField(min_value=1, max_value=_BIGINT)
     # An empty file is let through to the upload service, which checks both eyes and reports every problem
     # at once in its own words: refused here, it hid the other eye's problem.
@@ -31,19 +32,20 @@ class ExaminationCreateInputSerializer(serializers.Serializer):
         # A form field sent twice (two right_eye parts, two patients) is ambiguous, and DRF would silently
         # take the last one: a photograph filed under the wrong eye or patient. Refused instead.
         if hasattr(data, "getlist"):
-            repeated = {name: [SENT_TWICE] for name in self.fields if len(data.getlist(name)) > 1}
+            names = cast("Iterable[str]", self.fields)  # its names (djangorestframework-stubs says fields)
+            repeated = {name: [SENT_TWICE] for name in names if len(data.getlist(name)) > 1}
             if repeated:
                 raise serializers.ValidationError(repeated)
         return super().to_internal_value(data)
 
 
-class ReviewCreateInputSerializer(serializers.Serializer):
+class ReviewCreateInputSerializer(serializers.Serializer[Any]):
     right_grade = serializers.ChoiceField(choices=Grade.choices)
     left_grade = serializers.ChoiceField(choices=Grade.choices)
     notes = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
 
 
-class ReviewAmendInputSerializer(serializers.Serializer):
+class ReviewAmendInputSerializer(serializers.Serializer[Any]):
     right_grade = serializers.ChoiceField(choices=Grade.choices)
     left_grade = serializers.ChoiceField(choices=Grade.choices)
     # Required (blank allowed): the body is the whole new version, so leaving notes out cannot erase them
@@ -65,7 +67,7 @@ class ReviewAmendInputSerializer(serializers.Serializer):
     )
 
 
-class VoidInputSerializer(serializers.Serializer):
+class VoidInputSerializer(serializers.Serializer[Any]):
     # Blank passes here on purpose: the service refuses it, in the same words as the web page.
     reason = serializers.CharField(
         allow_blank=True,
@@ -74,24 +76,25 @@ class VoidInputSerializer(serializers.Serializer):
     )
 
 
-class ConfidencesSerializer(serializers.Serializer):
+class ConfidencesSerializer(serializers.Serializer[Any]):
     """One confidence per class, keyed by the class label ("No DR", "Mild", "Proliferative")."""
 
-    def get_fields(self) -> dict[str, serializers.Field]:
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
         # The labels are not Python identifiers, so the fields cannot be declared as attributes.
         return {label: serializers.FloatField(min_value=0.0, max_value=1.0) for label in Grade.labels}
 
 
-class EyeAloneSerializer(serializers.Serializer):
+class EyeAloneSerializer(serializers.Serializer[Any]):
     grade = serializers.ChoiceField(choices=Grade.choices)
-    label = serializers.CharField()
+    # A field named like DRF's own Field.label attribute, which the stubs type as text: the API's key stays.
+    label = serializers.CharField()  # type: ignore[assignment]
     score = serializers.FloatField(min_value=0.0, max_value=1.0, help_text="the confidence of that grade")
     changed = serializers.BooleanField(help_text="the other eye changed this eye's grade")
 
 
-class EyeOutputSerializer(serializers.Serializer):
+class EyeOutputSerializer(serializers.Serializer[Any]):
     grade = serializers.ChoiceField(choices=Grade.choices, allow_null=True)
-    label = serializers.CharField(allow_null=True)
+    label = serializers.CharField(allow_null=True)  # type: ignore[assignment]  # as EyeAloneSerializer.label
     confidences = ConfidencesSerializer(allow_null=True)
     graded_with_other_eye = serializers.BooleanField(
         allow_null=True,
@@ -114,18 +117,18 @@ class EyeOutputSerializer(serializers.Serializer):
     )
 
 
-class EyesOutputSerializer(serializers.Serializer):
+class EyesOutputSerializer(serializers.Serializer[Any]):
     right = EyeOutputSerializer()
     left = EyeOutputSerializer()
 
 
-class ReferralOutputSerializer(serializers.Serializer):
+class ReferralOutputSerializer(serializers.Serializer[Any]):
     warning = serializers.BooleanField()
     message = serializers.CharField(allow_null=True)
     recommendation = serializers.ChoiceField(choices=list(RECOMMENDATION_LABELS.items()), allow_null=True)
 
 
-class ReviewRevisionOutputSerializer(serializers.Serializer):
+class ReviewRevisionOutputSerializer(serializers.Serializer[Any]):
     """A version of the review that an amendment replaced, as it was signed off."""
 
     right_grade = serializers.ChoiceField(choices=Grade.choices)
@@ -140,7 +143,7 @@ class ReviewRevisionOutputSerializer(serializers.Serializer):
     reason = serializers.CharField(help_text="Why they were replaced")
 
 
-class ReviewOutputSerializer(serializers.Serializer):
+class ReviewOutputSerializer(serializers.Serializer[Any]):
     doctor = serializers.IntegerField(help_text="Who signed the current grades off (after an amendment: who amended)")
     right_grade = serializers.ChoiceField(choices=Grade.choices)
     left_grade = serializers.ChoiceField(choices=Grade.choices)
@@ -157,7 +160,7 @@ class ReviewOutputSerializer(serializers.Serializer):
 # (selectors.with_results) and the request in the context (for absolute file URLs). The API answers with it;
 # a page or export that needs the same document renders it here too. (A comment, not a docstring: the schema
 # would publish a docstring as the object's description.)
-class ExaminationOutputSerializer(serializers.Serializer):
+class ExaminationOutputSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     patient = serializers.IntegerField()
     status = serializers.ChoiceField(choices=Status.choices)

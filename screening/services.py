@@ -3,9 +3,9 @@ are in reviews.py; the worker's side of grading in grading/worker.py."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -28,10 +28,10 @@ from .validation import CheckedImage, check_upload, pair_warning
 
 def examination_create(
     *,
-    user: AbstractBaseUser,
+    user: User,
     patient: Patient,
-    right_eye: UploadedFile,
-    left_eye: UploadedFile,
+    right_eye: UploadedFile[bytes],
+    left_eye: UploadedFile[bytes],
     notes: str = "",
     request: HttpRequest | None = None,
     audit_detail: dict[str, Any] | None = None,
@@ -61,7 +61,8 @@ def examination_create(
     if errors:
         raise ValidationError(errors)
     warning = pair_warning(checked[Side.RIGHT], checked[Side.LEFT])
-    reports = dict(zip(SIDES, per_eye(quality.assess, [checked[side].image for side in SIDES]), strict=True))
+    assessed = per_eye(quality.assess, [checked[side].image for side in SIDES])
+    reports: dict[str, quality.QualityReport] = dict(zip(SIDES, assessed, strict=True))
     audit = {"request": request, "detail": audit_detail or {}}
     return _examination_save(
         user=user, patient=patient, notes=notes, checked=checked, reports=reports, warning=warning, audit=audit
@@ -125,7 +126,7 @@ def _filed_pair(clinic_id: int, right: str, left: str) -> Examination | None:
     )
 
 
-def _checked_or_error(upload_and_side: tuple[UploadedFile | None, str]) -> CheckedImage | ValidationError:
+def _checked_or_error(upload_and_side: tuple[UploadedFile[bytes] | None, str]) -> CheckedImage | ValidationError:
     upload, side = upload_and_side
     try:
         return check_upload(upload, eye=side)
@@ -135,7 +136,7 @@ def _checked_or_error(upload_and_side: tuple[UploadedFile | None, str]) -> Check
 
 def _examination_save(
     *,
-    user: AbstractBaseUser,
+    user: User,
     patient: Patient,
     notes: str,
     checked: dict[str, CheckedImage],
@@ -167,7 +168,7 @@ def _examination_save(
                 eye.file.save(f"{image.sha256}.{image.format.lower()}", ContentFile(image.content), save=False)
                 # Set after the file: assigning it makes the ImageField re-measure (and here lose) them.
                 eye.width, eye.height = image.width, image.height
-                saved_files.append(eye.file.name)
+                saved_files.append(cast(str, eye.file.name))  # just saved: named by its hash
                 eye.save()
             examination_enqueue(examination)
             record_event(action="examination.create", actor=user, obj=examination, **audit)
@@ -187,7 +188,7 @@ REVIEWED_DOCTORS_ONLY = "This examination was signed off by a doctor: only a doc
 REASON_REQUIRED = "Say why this examination was entered in error (wrong patient, wrong photographs, ...)."
 
 
-def void_refusal(*, user: AbstractBaseUser | AnonymousUser, examination: Examination) -> str | None:
+def void_refusal(*, user: User | AnonymousUser, examination: Examination) -> str | None:
     """Why this user may not mark the examination as entered in error, or None when they may.
 
     Staff and doctors of the patient's clinic may void an examination no doctor has signed off; once
@@ -204,7 +205,7 @@ def void_refusal(*, user: AbstractBaseUser | AnonymousUser, examination: Examina
 
 def examination_void(
     *,
-    user: AbstractBaseUser,
+    user: User,
     examination: Examination,
     reason: str,
     request: HttpRequest | None = None,

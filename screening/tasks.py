@@ -9,6 +9,7 @@ import logging
 import random
 import threading
 from datetime import datetime
+from typing import Any
 
 from billiard.exceptions import SoftTimeLimitExceeded, WorkerLostError
 from celery import Task, shared_task
@@ -66,7 +67,7 @@ def _send_all(examination_ids: list[int]) -> None:
 
 def retry_delay(retries: int) -> float:
     """Exponential backoff with jitter: about 2, 4, 8, 16 seconds."""
-    return 2 ** (retries + 1) * random.uniform(0.75, 1.25)
+    return 2.0 ** (retries + 1) * random.uniform(0.75, 1.25)
 
 
 def _is_transient(error: BaseException) -> bool:
@@ -76,7 +77,8 @@ def _is_transient(error: BaseException) -> bool:
     return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
 
 
-@shared_task(
+# celery-types does not know retry_on_worker_lost (Celery 5.5): no overload matches, and the task is untyped.
+@shared_task(  # type: ignore[call-overload, untyped-decorator]
     bind=True,
     name="screening.tasks.grade_examination",
     acks_late=True,
@@ -90,7 +92,7 @@ def _is_transient(error: BaseException) -> bool:
     max_retries=MAX_RETRIES,
     ignore_result=True,
 )
-def grade_examination(self: Task, examination_id: int) -> str:
+def grade_examination(self: Task[Any, Any], examination_id: int) -> str:
     """Grade an examination's two photographs; safe to run any number of times."""
     try:
         worker.examination_grade(examination_id=examination_id)
@@ -131,9 +133,9 @@ def reconcile_examinations() -> str:
 
 @task_failure.connect
 def _record_lost_grading(
-    sender: Task | None = None,
+    sender: Task[Any, Any] | None = None,
     exception: BaseException | None = None,
-    args: list[object] | None = None,
+    args: list[Any] | None = None,
     **kwargs: object,
 ) -> None:
     """Fail the examination whose pool process died on its last try (retry_on_worker_lost gave up). Runs in

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -20,6 +21,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from audit.services import record_event
+from dr_portal.authenticated import AuthenticatedHttpRequest
 from dr_portal.form_errors import add_errors
 from dr_portal.throttling import throttle_posts
 from patients.selectors import clinical_membership_for, doctor_membership_for, patient_get
@@ -32,7 +34,7 @@ from .models import Examination, Review, Status
 @login_required
 @require_http_methods(["GET", "POST"])
 @throttle_posts("uploads")  # the same rate and counter as the API's uploads
-def examination_upload(request: HttpRequest, patient_id: int) -> HttpResponse:
+def examination_upload(request: AuthenticatedHttpRequest, patient_id: int) -> HttpResponse:
     patient = patient_get(user=request.user, patient_id=patient_id)
     form = ExaminationForm(request.POST, request.FILES) if request.method == "POST" else ExaminationForm()
     if form.is_bound and form.is_valid():
@@ -69,7 +71,7 @@ def _detail_context(
     review_form: Form | None = None,
     void_form: Form | None = None,
     amend_form: Form | None = None,
-) -> dict:
+) -> dict[str, Any]:
     summary = selectors.examination_summary(examination)
     membership = clinical_membership_for(request.user)
     voided = examination.voided_at is not None
@@ -162,7 +164,7 @@ def _post_else_back_to_examination(view: Callable[..., HttpResponse]) -> Callabl
 
 @login_required
 @_post_else_back_to_examination
-def review_create(request: HttpRequest, examination_id: int) -> HttpResponse:
+def review_create(request: AuthenticatedHttpRequest, examination_id: int) -> HttpResponse:
     examination = selectors.examination_get(user=request.user, examination_id=examination_id)
     doctor_membership_for(request.user, refusal="Only doctors review examinations.")
     if examination.voided_at is not None:
@@ -184,7 +186,7 @@ def review_create(request: HttpRequest, examination_id: int) -> HttpResponse:
 
 @login_required
 @_post_else_back_to_examination
-def examination_void(request: HttpRequest, examination_id: int) -> HttpResponse:
+def examination_void(request: AuthenticatedHttpRequest, examination_id: int) -> HttpResponse:
     """Mark the examination "entered in error" (the service audits it); the record itself is kept."""
     examination = selectors.examination_get(user=request.user, examination_id=examination_id)
     # Checked before the reason: staff learn that a signed-off examination is a doctor's to void.
@@ -207,7 +209,7 @@ def examination_void(request: HttpRequest, examination_id: int) -> HttpResponse:
 
 @login_required
 @_post_else_back_to_examination
-def review_amend(request: HttpRequest, examination_id: int) -> HttpResponse:
+def review_amend(request: AuthenticatedHttpRequest, examination_id: int) -> HttpResponse:
     """Replace a signed-off review's grades and notes, with a reason; the service keeps the earlier version
     and audits it."""
     examination = selectors.examination_get(user=request.user, examination_id=examination_id)

@@ -11,7 +11,7 @@ from patients.selectors import doctor_membership_for
 pytestmark = pytest.mark.django_db
 
 
-def test_a_doctor_gets_their_membership(colleague, clinic) -> None:  # type: ignore[no-untyped-def]
+def test_a_doctor_gets_their_membership(colleague, clinic) -> None:
     membership = doctor_membership_for(colleague, refusal="Doctors only.")
     assert (membership.user, membership.clinic) == (colleague, clinic)
 

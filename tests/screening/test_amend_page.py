@@ -13,7 +13,7 @@ from tests.examination_data import graded_examination
 pytestmark = pytest.mark.django_db
 
 
-def test_a_refused_hidden_version_is_explained_and_nothing_is_amended(client, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_refused_hidden_version_is_explained_and_nothing_is_amended(client, owner, colleague, patient) -> None:
     examination = graded_examination(patient=patient, created_by=owner)
     reviews.review_create(user=colleague, examination=examination, right_grade=1, left_grade=0)
     client.force_login(colleague)

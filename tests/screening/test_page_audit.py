@@ -13,7 +13,7 @@ from tests.examination_data import graded_examination
 pytestmark = pytest.mark.django_db
 
 
-def test_the_upload_form_which_names_the_patient_is_audited_as_a_view(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_the_upload_form_which_names_the_patient_is_audited_as_a_view(client, owner, patient) -> None:
     client.force_login(owner)
     url = reverse("screening:upload", kwargs={"patient_id": patient.pk})
     body = client.get(url).content.decode()
@@ -25,7 +25,7 @@ def test_the_upload_form_which_names_the_patient_is_audited_as_a_view(client, ow
     assert AuditEvent.objects.filter(action="patient.view", patient=patient).count() == 2
 
 
-def test_a_refused_review_shows_the_result_page_again_and_audits_that_view(client, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_refused_review_shows_the_result_page_again_and_audits_that_view(client, owner, colleague, patient) -> None:
     examination = graded_examination(patient=patient, created_by=owner)
     client.force_login(colleague)
     response = client.post(reverse("screening:review", args=[examination.pk]), {"right_grade": "7"})
@@ -36,7 +36,7 @@ def test_a_refused_review_shows_the_result_page_again_and_audits_that_view(clien
     assert event.detail == {"form": "review", "refused": True}
 
 
-def test_a_refused_void_and_amendment_audit_the_page_they_show(client, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_refused_void_and_amendment_audit_the_page_they_show(client, owner, colleague, patient) -> None:
     examination = graded_examination(patient=patient, created_by=owner)
     reviews.review_create(user=colleague, examination=examination, right_grade=1, left_grade=0)
     client.force_login(colleague)

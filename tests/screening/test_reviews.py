@@ -19,7 +19,7 @@ def _done(examination: Examination) -> Examination:
     return examination
 
 
-def test_a_doctor_reviews_a_graded_examination(owner, colleague, patient, right_eye, left_eye) -> None:  # type: ignore[no-untyped-def]
+def test_a_doctor_reviews_a_graded_examination(owner, colleague, patient, right_eye, left_eye) -> None:
     examination = _done(
         services.examination_create(user=owner, patient=patient, right_eye=right_eye, left_eye=left_eye)
     )
@@ -28,7 +28,7 @@ def test_a_doctor_reviews_a_graded_examination(owner, colleague, patient, right_
     assert review.signed_off_at is not None
 
 
-def test_staff_cannot_review(owner, patient, right_eye, left_eye) -> None:  # type: ignore[no-untyped-def]
+def test_staff_cannot_review(owner, patient, right_eye, left_eye) -> None:
     examination = _done(
         services.examination_create(user=owner, patient=patient, right_eye=right_eye, left_eye=left_eye)
     )
@@ -37,7 +37,7 @@ def test_staff_cannot_review(owner, patient, right_eye, left_eye) -> None:  # ty
     assert Review.objects.count() == 0
 
 
-def test_a_doctor_of_another_clinic_cannot_review(owner, outsider, patient, right_eye, left_eye) -> None:  # type: ignore[no-untyped-def]
+def test_a_doctor_of_another_clinic_cannot_review(owner, outsider, patient, right_eye, left_eye) -> None:
     examination = _done(
         services.examination_create(user=owner, patient=patient, right_eye=right_eye, left_eye=left_eye)
     )
@@ -45,13 +45,13 @@ def test_a_doctor_of_another_clinic_cannot_review(owner, outsider, patient, righ
         reviews.review_create(user=outsider, examination=examination, right_grade=0, left_grade=0)
 
 
-def test_an_examination_not_yet_graded_cannot_be_reviewed(owner, colleague, patient, right_eye, left_eye) -> None:  # type: ignore[no-untyped-def]
+def test_an_examination_not_yet_graded_cannot_be_reviewed(owner, colleague, patient, right_eye, left_eye) -> None:
     examination = services.examination_create(user=owner, patient=patient, right_eye=right_eye, left_eye=left_eye)
     with pytest.raises(ValidationError, match="Only a graded examination"):
         reviews.review_create(user=colleague, examination=examination, right_grade=0, left_grade=0)
 
 
-def test_an_examination_is_reviewed_once_and_grades_must_exist(owner, colleague, patient, right_eye, left_eye) -> None:  # type: ignore[no-untyped-def]
+def test_an_examination_is_reviewed_once_and_grades_must_exist(owner, colleague, patient, right_eye, left_eye) -> None:
     examination = _done(
         services.examination_create(user=owner, patient=patient, right_eye=right_eye, left_eye=left_eye)
     )
@@ -63,7 +63,7 @@ def test_an_examination_is_reviewed_once_and_grades_must_exist(owner, colleague,
         reviews.review_create(user=colleague, examination=examination, right_grade=1, left_grade=1)
 
 
-def test_a_sign_off_is_audited_by_the_service_itself(colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_sign_off_is_audited_by_the_service_itself(colleague, patient) -> None:
     examination = graded_examination(patient=patient)
     review = reviews.review_create(
         user=colleague, examination=examination, right_grade=1, left_grade=0, audit_detail={"channel": "api"}
@@ -73,14 +73,14 @@ def test_a_sign_off_is_audited_by_the_service_itself(colleague, patient) -> None
     assert event.detail == {"channel": "api"}
 
 
-def test_a_refused_sign_off_is_not_audited(owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_refused_sign_off_is_not_audited(owner, patient) -> None:
     examination = graded_examination(patient=patient)
     with pytest.raises(PermissionDenied):
         reviews.review_create(user=owner, examination=examination, right_grade=0, left_grade=0)
     assert not AuditEvent.objects.filter(action="review.create").exists()
 
 
-def test_a_voided_examination_cannot_be_reviewed(owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_voided_examination_cannot_be_reviewed(owner, colleague, patient) -> None:
     examination = graded_examination(patient=patient)
     services.examination_void(user=owner, examination=examination, reason="Wrong patient.")
     with pytest.raises(ValidationError, match="entered in error"):
@@ -91,7 +91,7 @@ def test_a_voided_examination_cannot_be_reviewed(owner, colleague, patient) -> N
 # --- amending a review ------------------------------------------------------------------------------------
 
 
-def _signed_off(patient, doctor, grades: tuple[int, int] = (0, 0), notes: str = "Clear fundi.") -> Examination:  # type: ignore[no-untyped-def]
+def _signed_off(patient, doctor, grades: tuple[int, int] = (0, 0), notes: str = "Clear fundi.") -> Examination:
     examination = graded_examination(patient=patient, grades=grades)
     reviews.review_create(
         user=doctor, examination=examination, right_grade=grades[0], left_grade=grades[1], notes=notes
@@ -99,22 +99,22 @@ def _signed_off(patient, doctor, grades: tuple[int, int] = (0, 0), notes: str = 
     return examination
 
 
-def _amend(examination: Examination, user, **changes: object) -> Review:  # type: ignore[no-untyped-def]
+def _amend(examination: Examination, user, **changes: object) -> Review:
     review = Review.objects.get(examination=examination)
     values = {"right_grade": review.right_grade, "left_grade": review.left_grade, "notes": review.notes}
     values |= {"reason": "A second look at the photographs.", **changes}
-    return reviews.review_amend(user=user, examination=examination, **values)  # type: ignore[arg-type]
+    return reviews.review_amend(user=user, examination=examination, **values)
 
 
 @pytest.fixture
-def second_doctor(clinic):  # type: ignore[no-untyped-def]
+def second_doctor(clinic):
     from patients.models import Role
     from tests.factories import member
 
     return member(clinic=clinic, role=Role.DOCTOR, username="second")
 
 
-def test_a_doctor_amends_a_grade_and_the_signed_off_version_is_kept_and_audited(  # type: ignore[no-untyped-def]
+def test_a_doctor_amends_a_grade_and_the_signed_off_version_is_kept_and_audited(
     colleague, second_doctor, patient
 ) -> None:
     examination = _signed_off(patient, colleague)
@@ -141,7 +141,7 @@ def test_a_doctor_amends_a_grade_and_the_signed_off_version_is_kept_and_audited(
     assert event.detail == {"changed": ["right_grade"], "revision": revision.pk}
 
 
-def test_the_notes_alone_can_be_amended(colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_the_notes_alone_can_be_amended(colleague, patient) -> None:
     examination = _signed_off(patient, colleague)
     _amend(examination, colleague, notes=" Clear fundi; drusen at the left macula. ")
     assert Review.objects.get().notes == "Clear fundi; drusen at the left macula."
@@ -149,7 +149,7 @@ def test_the_notes_alone_can_be_amended(colleague, patient) -> None:  # type: ig
 
 
 @pytest.mark.parametrize("reason", ["", "   \n ", "x" * 501])
-def test_an_amendment_without_a_reason_or_with_an_overlong_one_is_refused_and_nothing_is_saved(  # type: ignore[no-untyped-def]
+def test_an_amendment_without_a_reason_or_with_an_overlong_one_is_refused_and_nothing_is_saved(
     colleague, patient, reason
 ) -> None:
     examination = _signed_off(patient, colleague)
@@ -161,7 +161,7 @@ def test_an_amendment_without_a_reason_or_with_an_overlong_one_is_refused_and_no
     assert not AuditEvent.objects.filter(action="review.amend").exists()
 
 
-def test_bad_grades_and_a_blank_reason_are_reported_together(colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_bad_grades_and_a_blank_reason_are_reported_together(colleague, patient) -> None:
     examination = _signed_off(patient, colleague)
     with pytest.raises(ValidationError) as caught:
         _amend(examination, colleague, right_grade=7, reason="")
@@ -169,7 +169,7 @@ def test_bad_grades_and_a_blank_reason_are_reported_together(colleague, patient)
     assert not ReviewRevision.objects.exists()
 
 
-def test_an_amendment_that_changes_nothing_is_refused(colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_an_amendment_that_changes_nothing_is_refused(colleague, patient) -> None:
     examination = _signed_off(patient, colleague, notes="Clear fundi.")
     with pytest.raises(ValidationError, match="Nothing to amend"):
         _amend(examination, colleague, notes="  Clear fundi.  ")  # the same once trimmed
@@ -177,7 +177,7 @@ def test_an_amendment_that_changes_nothing_is_refused(colleague, patient) -> Non
     assert Review.objects.get().amended_at is None
 
 
-def test_an_examination_not_signed_off_has_no_review_to_amend(colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_an_examination_not_signed_off_has_no_review_to_amend(colleague, patient) -> None:
     examination = graded_examination(patient=patient)
     with pytest.raises(ValidationError, match="not been signed off yet"):
         reviews.review_amend(
@@ -186,7 +186,7 @@ def test_an_examination_not_signed_off_has_no_review_to_amend(colleague, patient
     assert not Review.objects.exists() and not ReviewRevision.objects.exists()
 
 
-def test_the_review_of_an_examination_entered_in_error_cannot_be_amended(colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_the_review_of_an_examination_entered_in_error_cannot_be_amended(colleague, patient) -> None:
     examination = _signed_off(patient, colleague)
     services.examination_void(user=colleague, examination=examination, reason="Wrong patient.")
     with pytest.raises(ValidationError, match="entered in error; its review cannot be amended"):
@@ -194,9 +194,7 @@ def test_the_review_of_an_examination_entered_in_error_cannot_be_amended(colleag
     assert Review.objects.get().right_grade == 0 and not ReviewRevision.objects.exists()
 
 
-def test_only_doctors_of_the_patients_clinic_amend_a_review(  # type: ignore[no-untyped-def]
-    owner, colleague, outsider, clinic_admin, patient
-) -> None:
+def test_only_doctors_of_the_patients_clinic_amend_a_review(owner, colleague, outsider, clinic_admin, patient) -> None:
     examination = _signed_off(patient, colleague)
     for user, words in ((owner, "Only doctors"), (clinic_admin, "Only doctors"), (outsider, "patient's clinic")):
         with pytest.raises(PermissionDenied, match=words):
@@ -204,7 +202,7 @@ def test_only_doctors_of_the_patients_clinic_amend_a_review(  # type: ignore[no-
     assert Review.objects.get().right_grade == 0 and not ReviewRevision.objects.exists()
 
 
-def test_two_successive_amendments_keep_both_earlier_versions_in_order(colleague, second_doctor, patient) -> None:  # type: ignore[no-untyped-def]
+def test_two_successive_amendments_keep_both_earlier_versions_in_order(colleague, second_doctor, patient) -> None:
     examination = _signed_off(patient, colleague, grades=(0, 0))
     _amend(examination, second_doctor, right_grade=1, reason="First second look.")
     _amend(examination, colleague, right_grade=2, left_grade=1, reason="Second second look.")
@@ -221,7 +219,7 @@ def test_two_successive_amendments_keep_both_earlier_versions_in_order(colleague
     ]
 
 
-def test_an_amendment_made_against_a_version_a_colleague_has_since_replaced_is_refused(  # type: ignore[no-untyped-def]
+def test_an_amendment_made_against_a_version_a_colleague_has_since_replaced_is_refused(
     colleague, second_doctor, patient
 ) -> None:
     # Both doctors opened the page on the signed-off review (no earlier versions); the second amends first.
@@ -237,7 +235,7 @@ def test_an_amendment_made_against_a_version_a_colleague_has_since_replaced_is_r
     assert Review.objects.get().left_grade == 2 and ReviewRevision.objects.count() == 2
 
 
-def test_the_database_refuses_to_change_or_delete_an_earlier_version(colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_the_database_refuses_to_change_or_delete_an_earlier_version(colleague, patient) -> None:
     from django.db import DatabaseError, transaction
 
     _amend(_signed_off(patient, colleague), colleague, right_grade=1)

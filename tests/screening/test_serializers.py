@@ -14,7 +14,7 @@ from tests.examination_data import graded_examination
 pytestmark = pytest.mark.django_db
 
 
-def test_the_serializer_writes_the_document_the_api_answers(owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_the_serializer_writes_the_document_the_api_answers(owner, colleague, patient) -> None:
     examination = graded_examination(patient=patient, grades=(1, 0))
     reviews.review_create(user=colleague, examination=examination, right_grade=1, left_grade=1)
     api = APIClient()

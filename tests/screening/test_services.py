@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 def test_it_saves_a_queued_examination_with_both_photographs_hashed_and_checked(
     owner, patient, right_eye, left_eye, django_capture_on_commit_callbacks
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         examination = services.examination_create(
             user=owner, patient=patient, right_eye=right_eye, left_eye=left_eye, notes=" first visit "
@@ -40,8 +40,8 @@ def test_it_saves_a_queued_examination_with_both_photographs_hashed_and_checked(
     assert eyes["right"].file.name.startswith("eyes/")
 
 
-def test_it_refuses_another_clinics_patient_and_saves_nothing(owner, other_clinic, right_eye, left_eye) -> None:  # type: ignore[no-untyped-def]
-    stranger = PatientFactory(clinic=other_clinic)
+def test_it_refuses_another_clinics_patient_and_saves_nothing(owner, other_clinic, right_eye, left_eye) -> None:
+    stranger = PatientFactory.create(clinic=other_clinic)
     with pytest.raises(ValidationError) as caught:
         services.examination_create(user=owner, patient=stranger, right_eye=right_eye, left_eye=left_eye)
     assert caught.value.message_dict == {"patient": ["No such patient."]}
@@ -49,12 +49,12 @@ def test_it_refuses_another_clinics_patient_and_saves_nothing(owner, other_clini
     assert EyeImage.objects.count() == 0
 
 
-def test_a_clinic_admin_cannot_upload(clinic_admin, patient, right_eye, left_eye) -> None:  # type: ignore[no-untyped-def]
+def test_a_clinic_admin_cannot_upload(clinic_admin, patient, right_eye, left_eye) -> None:
     with pytest.raises(PermissionDenied):
         services.examination_create(user=clinic_admin, patient=patient, right_eye=right_eye, left_eye=left_eye)
 
 
-def test_a_failure_while_saving_leaves_no_rows_and_no_files(owner, patient, right_eye, left_eye, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_failure_while_saving_leaves_no_rows_and_no_files(owner, patient, right_eye, left_eye, monkeypatch) -> None:
     def broken(examination: Examination) -> None:
         raise RuntimeError("broker exploded")
 
@@ -68,7 +68,7 @@ def test_a_failure_while_saving_leaves_no_rows_and_no_files(owner, patient, righ
         assert default_storage.listdir(f"eyes/{folder}")[1] == []
 
 
-def test_it_warns_when_the_two_photographs_are_one_file(owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_it_warns_when_the_two_photographs_are_one_file(owner, patient) -> None:
     examination = services.examination_create(
         user=owner, patient=patient, right_eye=upload(RIGHT), left_eye=upload(RIGHT, name="left.jpg")
     )
@@ -77,7 +77,7 @@ def test_it_warns_when_the_two_photographs_are_one_file(owner, patient) -> None:
     }
 
 
-def test_it_warns_when_the_left_photograph_mirrors_the_right(owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_it_warns_when_the_left_photograph_mirrors_the_right(owner, patient) -> None:
     from PIL import Image, ImageOps
 
     from .conftest import image_upload
@@ -88,7 +88,7 @@ def test_it_warns_when_the_left_photograph_mirrors_the_right(owner, patient) -> 
     assert "mirror image" in warning
 
 
-def test_a_real_pair_raises_no_pair_warning(owner, patient, right_eye, left_eye) -> None:  # type: ignore[no-untyped-def]
+def test_a_real_pair_raises_no_pair_warning(owner, patient, right_eye, left_eye) -> None:
     examination = services.examination_create(user=owner, patient=patient, right_eye=right_eye, left_eye=left_eye)
     assert all(eye.quality["pair_warning"] is None for eye in examination.images.all())
 
@@ -96,7 +96,7 @@ def test_a_real_pair_raises_no_pair_warning(owner, patient, right_eye, left_eye)
 # --- entered in error ---------------------------------------------------------------------------------
 
 
-def test_staff_mark_an_unreviewed_examination_entered_in_error_and_it_is_kept_and_audited(owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_staff_mark_an_unreviewed_examination_entered_in_error_and_it_is_kept_and_audited(owner, patient) -> None:
     examination = graded_examination(patient=patient)
     voided = services.examination_void(user=owner, examination=examination, reason="  Wrong patient.  ")
     stored = Examination.objects.get(pk=examination.pk)
@@ -112,7 +112,7 @@ def test_staff_mark_an_unreviewed_examination_entered_in_error_and_it_is_kept_an
 
 
 @pytest.mark.parametrize("reason", ["", "   \n ", "x" * 501])
-def test_a_blank_or_overlong_reason_is_refused_and_nothing_is_saved(owner, patient, reason) -> None:  # type: ignore[no-untyped-def]
+def test_a_blank_or_overlong_reason_is_refused_and_nothing_is_saved(owner, patient, reason) -> None:
     examination = graded_examination(patient=patient)
     with pytest.raises(ValidationError) as caught:
         services.examination_void(user=owner, examination=examination, reason=reason)
@@ -121,7 +121,7 @@ def test_a_blank_or_overlong_reason_is_refused_and_nothing_is_saved(owner, patie
     assert not AuditEvent.objects.filter(action="examination.void").exists()
 
 
-def test_an_examination_is_marked_entered_in_error_once(owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_an_examination_is_marked_entered_in_error_once(owner, colleague, patient) -> None:
     examination = graded_examination(patient=patient)
     services.examination_void(user=owner, examination=examination, reason="Wrong photographs.")
     with pytest.raises(ValidationError, match="already been marked as entered in error"):
@@ -130,7 +130,7 @@ def test_an_examination_is_marked_entered_in_error_once(owner, colleague, patien
     assert (stored.voided_by, stored.void_reason) == (owner, "Wrong photographs.")
 
 
-def test_staff_cannot_void_a_signed_off_examination_but_a_doctor_can(owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_staff_cannot_void_a_signed_off_examination_but_a_doctor_can(owner, colleague, patient) -> None:
     examination = graded_examination(patient=patient)
     reviews.review_create(user=colleague, examination=examination, right_grade=1, left_grade=0)
     with pytest.raises(PermissionDenied, match="only a doctor"):
@@ -141,7 +141,7 @@ def test_staff_cannot_void_a_signed_off_examination_but_a_doctor_can(owner, coll
     assert Review.objects.filter(examination=examination).exists()  # the review is kept too
 
 
-def test_only_the_patients_clinic_can_void_an_examination(outsider, clinic_admin, patient) -> None:  # type: ignore[no-untyped-def]
+def test_only_the_patients_clinic_can_void_an_examination(outsider, clinic_admin, patient) -> None:
     examination = graded_examination(patient=patient)
     for user in (outsider, clinic_admin):
         with pytest.raises(PermissionDenied):
