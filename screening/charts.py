@@ -1,5 +1,5 @@
-"""The patient page's chart: each eye's grade over time as SVG coordinates (geometry only; the template
-draws it)."""
+"""What the pages draw, as numbers: the result page's confidence bars and the patient page's chart of each
+eye's grade over time (SVG coordinates). The templates draw them."""
 
 from __future__ import annotations
 
@@ -68,3 +68,20 @@ def _x(when: datetime, times: list[datetime]) -> float:
 def _y(grade: int) -> float:
     top, bottom = CHART_PAD / 2, CHART_HEIGHT - CHART_PAD
     return bottom - (bottom - top) * grade / (len(Grade) - 1)
+
+
+def whole_percentages(confidences: dict[str, float]) -> dict[str, int]:
+    """The confidences as whole percentages that add up to 100 (largest remainders): rounded one by one,
+    0.3756 / 0.5254 / 0.099 showed as 38 / 53 / 10, which a reader adds up to 101."""
+    exact = {label: value * 100 for label, value in confidences.items()}
+    whole = {label: int(value) for label, value in exact.items()}
+    short = round(sum(exact.values())) - sum(whole.values())
+    for label in sorted(exact, key=lambda name: exact[name] - whole[name], reverse=True)[: max(short, 0)]:
+        whole[label] += 1
+    return whole
+
+
+def confidence_bars(confidences: dict[str, float]) -> list[tuple[str, float, int]]:
+    """(label, confidence, whole percentage) per class, for the result page's bars."""
+    percent = whole_percentages(confidences)
+    return [(label, value, percent[label]) for label, value in confidences.items()]

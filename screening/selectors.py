@@ -15,7 +15,7 @@ from django.utils import timezone
 from patients.models import Patient
 from patients.selectors import clinical_membership_for
 
-from .charts import grade_chart
+from .charts import confidence_bars, grade_chart
 from .models import (
     SIDES,
     Examination,
@@ -114,7 +114,7 @@ def examination_eyes(examination: Examination) -> dict[str, dict[str, Any]]:
             "grade": prediction.predicted_class if prediction else None,
             "label": prediction.get_predicted_class_display() if prediction else None,
             "confidences": prediction.confidences if prediction else None,
-            "bars": _bars(prediction.confidences) if prediction else None,
+            "bars": confidence_bars(prediction.confidences) if prediction else None,
             "score": prediction.score if prediction else None,
             "graded_with_other_eye": prediction.graded_with_other_eye if prediction else None,
             "alone": _alone(prediction),
@@ -148,23 +148,6 @@ def pair_warning_of(examination: Examination) -> str | None:
         if warning:
             return str(warning)
     return None
-
-
-def whole_percentages(confidences: dict[str, float]) -> dict[str, int]:
-    """The confidences as whole percentages that add up to 100 (largest remainders): rounded one by one,
-    0.3756 / 0.5254 / 0.099 showed as 38 / 53 / 10, which a reader adds up to 101."""
-    exact = {label: value * 100 for label, value in confidences.items()}
-    whole = {label: int(value) for label, value in exact.items()}
-    short = round(sum(exact.values())) - sum(whole.values())
-    for label in sorted(exact, key=lambda name: exact[name] - whole[name], reverse=True)[: max(short, 0)]:
-        whole[label] += 1
-    return whole
-
-
-def _bars(confidences: dict[str, float]) -> list[tuple[str, float, int]]:
-    """(label, confidence, whole percentage) per class, for the result page's bars."""
-    percent = whole_percentages(confidences)
-    return [(label, value, percent[label]) for label, value in confidences.items()]
 
 
 def _alone(prediction: Prediction | None) -> dict[str, Any] | None:

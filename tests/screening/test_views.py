@@ -13,9 +13,9 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from patients.selectors import patient_get
 from screening import reviews, services
+from screening.charts import whole_percentages
 from screening.models import Examination, Prediction, Review, ReviewRevision, Status
 from screening.referral import SEED_MESSAGE
-from screening.selectors import whole_percentages
 from screening.tasks import grade_examination
 from tests.examination_data import graded_examination, prediction_for
 from tests.factories import PatientFactory
