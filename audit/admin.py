@@ -39,7 +39,7 @@ class AuditedChangesMixin:
         return super().log_change(request, obj, message)  # type: ignore[misc]
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        actions = super().get_actions(request)  # type: ignore[misc]
+        actions: dict[str, Any] = super().get_actions(request)  # type: ignore[misc]
         if "delete_selected" in actions:
             # Django's bulk delete writes its log (our admin.delete events) and then deletes, outside any
             # transaction: a delete that failed half way left events for rows still there. One transaction.
@@ -54,7 +54,7 @@ class AuditedChangesMixin:
         return super().log_deletions(request, queryset)  # type: ignore[misc]
 
 
-class AuditedModelAdmin(AuditedChangesMixin, PortalAdminMixin, admin.ModelAdmin):
+class AuditedModelAdmin(AuditedChangesMixin, PortalAdminMixin, admin.ModelAdmin[Any]):
     """For the admins of patient data: every add, change, delete and object view made in the Django
     admin lands on the audit trail, with the patient it concerns and where the request came from."""
 
@@ -102,7 +102,7 @@ def _query(request: HttpRequest) -> dict[str, Any]:
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(PortalAdminMixin, admin.ModelAdmin):
+class AuditEventAdmin(PortalAdminMixin, admin.ModelAdmin[AuditEvent]):
     """Read-only: the trail is append-only, in the admin and in the database. Exports as CSV."""
 
     list_display = ["timestamp", "action", "username", "object_type", "object_id", "patient_id", "ip_address"]
@@ -134,7 +134,7 @@ class AuditEventAdmin(PortalAdminMixin, admin.ModelAdmin):
         export = path("export.csv", self.admin_site.admin_view(self.export_csv), name="audit_auditevent_export")
         return [export, *super().get_urls()]
 
-    def export_csv(self, request: HttpRequest) -> HttpResponse:
+    def export_csv(self, request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
         """The changelist's current selection (filters, search, date) as CSV, for those who may view it."""
         if not self.has_view_permission(request):
             raise PermissionDenied

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from .models import AuditEvent
 
 
-class AuditEventFilterSerializer(serializers.Serializer):
+class AuditEventFilterSerializer(serializers.Serializer[Any]):
     """The filters of GET /api/v1/audit-events/. Bad values answer 400 with the field named."""
 
     action = serializers.CharField(required=False, max_length=50, help_text="Exact action, e.g. patient.view")
@@ -28,7 +30,7 @@ class AuditEventFilterSerializer(serializers.Serializer):
         return attrs
 
 
-class AuditEventOutputSerializer(serializers.ModelSerializer):
+class AuditEventOutputSerializer(serializers.ModelSerializer[AuditEvent]):
     actor = serializers.IntegerField(source="actor_id", allow_null=True)
     patient = serializers.IntegerField(source="patient_id", allow_null=True)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.http import HttpRequest
 
 from .models import AuditEvent
@@ -22,7 +22,7 @@ def record_event(
     *,
     action: str,
     request: HttpRequest | None = None,
-    actor: AbstractBaseUser | AnonymousUser | None = None,
+    actor: User | AnonymousUser | None = None,
     username: str = "",
     obj: Any = None,
     patient: Any = None,
@@ -60,19 +60,19 @@ def _without_nul(value: Any) -> Any:
     return value
 
 
-def _event_clinic(patient: Any, obj: Any, user: AbstractBaseUser | None) -> int | None:
+def _event_clinic(patient: Any, obj: Any, user: User | None) -> int | None:
     """The patient's clinic; else the object's own (a membership), or the account's that the object is;
     else the acting user's."""
     if patient is not None:
         return getattr(patient, "clinic_id", None)
-    if obj is not None and getattr(obj, "clinic_id", None) is not None:
-        return obj.clinic_id
+    if obj is not None and (own := getattr(obj, "clinic_id", None)) is not None:
+        return int(own)
     if obj is not None and obj._meta.model_name == "user" and (clinic := _clinic_of(obj)) is not None:
         return clinic
     return _clinic_of(user)
 
 
-def _clinic_of(user: AbstractBaseUser | None) -> int | None:
+def _clinic_of(user: User | None) -> int | None:
     """The clinic of the user's membership, if any: an event about no one patient (a patient list, the
     worklist, a login) then still shows under its clinic when the trail is filtered by clinic."""
     membership = getattr(user, "membership", None) if user is not None else None

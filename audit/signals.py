@@ -38,4 +38,5 @@ def _locked_out(sender: Any, request: HttpRequest | None, username: str | None, 
 
 def _real(request: Any) -> HttpRequest | None:
     # DRF hands its Request wrapper to authenticate(); the audit wants the underlying HttpRequest's META.
-    return getattr(request, "_request", request)
+    real: HttpRequest | None = getattr(request, "_request", request)
+    return real

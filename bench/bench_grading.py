@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -106,7 +107,7 @@ def _busy(count: int) -> list[multiprocessing.Process]:
     return workers
 
 
-def _user_and_patient():  # type: ignore[no-untyped-def]
+def _user_and_patient():
     import datetime as dt
 
     from patients.services import clinic_user_create, patient_create
@@ -129,7 +130,7 @@ def _user_and_patient():  # type: ignore[no-untyped-def]
     return user, patient
 
 
-def _grade_one(user, patient, right: Path, left: Path, timeout: float = 300.0) -> dict[str, float]:  # type: ignore[no-untyped-def]
+def _grade_one(user, patient, right: Path, left: Path, timeout: float = 300.0) -> dict[str, float]:
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from screening.models import Examination, Prediction, Status
@@ -176,10 +177,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-media-") as media:
         _configure(args, Path(media))
         from dr_portal.celery import app
-        from screening.grading import checkpoint_path
+        from screening.grading.bridge import checkpoint_path
 
         with app.connection_for_write() as connection:
-            connection.default_channel.queue_purge("inference")
+            channel: Any = connection.default_channel  # the Redis transport's: queue_purge is not on kombu's type
+            channel.queue_purge("inference")
         pairs = _pairs(args.data, args.exams + 1)
         user, patient = _user_and_patient()
         worker = _start_worker(Path(media) / "worker.log")
@@ -199,17 +201,18 @@ def main() -> None:
         _report_stages(user, pairs[1:])
 
 
-def _stage_times(examination, right: Path, left: Path) -> dict[str, float]:  # type: ignore[no-untyped-def]
+def _stage_times(examination, right: Path, left: Path) -> dict[str, float]:
     """The stages of one examination, each timed alone in this process (the worker's side on its stored files)."""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from screening import grading, quality
-    from screening.services import _encode_overlay
+    from screening import quality
+    from screening.grading import bridge
+    from screening.grading.worker import _encode_overlay
     from screening.validation import check_upload, pair_warning
 
     times: dict[str, float] = {}
 
-    def timed(name: str, run):  # type: ignore[no-untyped-def]
+    def timed(name: str, run):
         started = time.perf_counter()
         result = run()
         times[name] = time.perf_counter() - started
@@ -223,13 +226,13 @@ def _stage_times(examination, right: Path, left: Path) -> dict[str, float]:  # t
     timed("upload: pair warning", lambda: pair_warning(*checked))
     timed("upload: quality check both", lambda: [quality.assess(c.image) for c in checked])
     eyes = list(examination.images.order_by("-side"))  # right, left
-    photographs = timed("worker: read + decode both", lambda: [grading.open_eye_image(eye) for eye in eyes])
-    _, results = timed("worker: Predictor.predict", lambda: grading.predict(photographs, ["right", "left"]))
+    photographs = timed("worker: read + decode both", lambda: [bridge.open_eye_image(eye) for eye in eyes])
+    _, results = timed("worker: Predictor.predict", lambda: bridge.predict(photographs, ["right", "left"]))
     timed("worker: encode both overlays", lambda: [_encode_overlay(result) for result in results])
     return times
 
 
-def _report_stages(user, pairs: list[tuple[Path, Path]]) -> None:  # type: ignore[no-untyped-def]
+def _report_stages(user, pairs: list[tuple[Path, Path]]) -> None:
     from screening.models import Examination, Status
 
     # The graded examinations in upload order, the warm-up first: each timed pair with its own examination.

@@ -49,7 +49,7 @@ def _setup(database: str) -> None:
     call_command("migrate", verbosity=0)
 
 
-def _clinic(count: int):  # type: ignore[no-untyped-def]
+def _clinic(count: int):
     from django.contrib.auth import get_user_model
     from django.utils import timezone
 

@@ -34,6 +34,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -370,7 +371,7 @@ def report(results: Results, args: argparse.Namespace, elapsed: float, graded: d
     if pages:
         print(f"page views: p50 {percentile(pages, 0.5):.0f} ms, p95 {percentile(pages, 0.95):.0f} ms (target < 300)")
     if errors:
-        kinds = defaultdict(int)
+        kinds: defaultdict[str, int] = defaultdict(int)
         for sample in errors:
             kinds[f"{sample.kind} {sample.detail}"] += 1
         print("errors: " + ", ".join(f"{k} x{n}" for k, n in sorted(kinds.items())))
@@ -402,7 +403,8 @@ def main() -> int:
     from dr_portal.celery import app
 
     with app.connection_for_write() as conn:
-        conn.default_channel.queue_purge("inference")
+        channel: Any = conn.default_channel  # the Redis transport's: queue_purge is not on kombu's abstract type
+        channel.queue_purge("inference")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     procs = start_servers(env, args, port, logs)

@@ -19,11 +19,12 @@ class Pagination(PageNumberPagination):
 
 
 def paginated_response(
-    *, queryset: QuerySet[Any], serializer_class: type[Serializer], request: Request, view: APIView
+    *, queryset: QuerySet[Any], serializer_class: type[Serializer[Any]], request: Request, view: APIView
 ) -> tuple[Response, int | None]:
     """The page of results as a response, and the page number served (for the audit trail)."""
     paginator = Pagination()
     page = paginator.paginate_queryset(queryset, request, view=view)
     serializer = serializer_class(page, many=True, context={"request": request})
-    number = paginator.page.number if getattr(paginator, "page", None) else None
+    served = getattr(paginator, "page", None)
+    number = served.number if served else None
     return paginator.get_paginated_response(serializer.data), number

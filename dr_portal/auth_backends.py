@@ -20,7 +20,9 @@ class LockoutBackend(AxesStandaloneBackend):
     def authenticate(self, request: HttpRequest | None, *args: Any, **kwargs: Any) -> None:
         if request is None:
             return None
-        return super().authenticate(request, *args, **kwargs)
+        # axes' check returns nothing: it raises for a locked-out username, and lets the next backend decide.
+        super().authenticate(request, *args, **kwargs)
+        return None
 
 
 def lockout_response(

@@ -113,11 +113,11 @@ def scan(
     from collections import Counter
 
     from ml.checkpoint import load_checkpoint
+    from ml.models import data_config
     from ml.predictor import default_checkpoint_path
     from ml.train import (
         OrdinalCostLoss,
         TrainConfig,
-        data_config,
         load_splits,
         place_model,
         setup_run,

@@ -7,7 +7,7 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -73,7 +73,7 @@ def _per_source(samples: Sequence[Sample], y_true: np.ndarray, probs: np.ndarray
 
 def _pairing_summary(
     predictor: Predictor, partner: np.ndarray, y_true: np.ndarray, other: np.ndarray | None, used: bool
-) -> dict:
+) -> dict[str, Any]:
     """Whether the headline metrics grade each eye with its other eye, and the metrics the other way.
 
     other: the probabilities of the way not taken (each eye alone when used, both together when not), or
@@ -123,7 +123,8 @@ def evaluate(
         # Nothing to pool: the figures are each eye's alone, and the report must not say otherwise.
         log.warning("--eyes-together: no photograph has its other eye in these folders; each is graded alone")
     pooled = predictor.pairing.pool(single, partner) if predictor.pairing else None
-    probs, other = (pooled, single) if eyes_together else (single, pooled)
+    # Together, pooled is never None: a card without pairing was refused above.
+    probs, other = (cast(np.ndarray, pooled), single) if eyes_together else (single, pooled)
     metrics = classification_metrics(y_true, probs.argmax(1), probs, predictor.labels)
     examinations = [f"{s.source}/{s.patient_id}" for s in samples]
     metrics |= {

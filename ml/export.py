@@ -45,7 +45,7 @@ def export_dataset(root: Path, out: Path, size: int, ben: bool, quality: int, fm
     images, kept = load_images(samples, size, ben, persist=False)
     target = out / root.name
     pil_format, suffix = FORMATS[fmt]
-    rows, taken = [], set()
+    rows, taken = [], set[Path]()
     for image, sample in zip(images, kept, strict=True):
         relative = _relative(sample, root, suffix, taken)
         (target / relative).parent.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ import copy
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -46,7 +46,15 @@ def _rollout_grids(model: nn.Module, predictor: Predictor, arrays: np.ndarray) -
     x = to_model_input(torch.from_numpy(arrays).to(predictor.device), predictor.norm["mean"], predictor.norm["std"])
     with torch.inference_mode(), AttentionRecorder(model) as recorder:
         model(x)
-    return rollout(recorder.attentions, model.num_prefix_tokens, tuple(model.patch_embed.grid_size))
+    prefix_tokens = cast(int, model.num_prefix_tokens)  # timm's; torch types it as Tensor | Module
+    return rollout(recorder.attentions, prefix_tokens, token_grid(model))
+
+
+def token_grid(model: nn.Module) -> tuple[int, int]:
+    """The ViT's grid of patch tokens (rows, columns): timm's patch_embed.grid_size."""
+    patch_embed: Any = model.patch_embed  # torch types a module's attributes as Tensor | Module
+    rows, columns = patch_embed.grid_size
+    return int(rows), int(columns)
 
 
 def on_token_grid(maps: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
@@ -71,8 +79,8 @@ def deletion_curves(
     heatmap the Predictor shows (Grad-CAM), of attention rollout, and at random."""
     probs, grids = predictor.probabilities(arrays, heatmaps=True)
     predicted = probs.argmax(1)
-    grid = tuple(predictor.model.patch_embed.grid_size)
-    by_heatmap = most_highlighted_first(on_token_grid(grids, grid))
+    grid = token_grid(predictor.model)
+    by_heatmap = most_highlighted_first(on_token_grid(cast(np.ndarray, grids), grid))  # heatmaps asked: grids
     by_rollout = most_highlighted_first(_rollout_grids(rollout_copy, predictor, arrays))
     rng = np.random.default_rng(seed)
     at_random = np.stack([rng.permutation(by_heatmap.shape[1]) for _ in range(len(arrays))])
@@ -90,7 +98,7 @@ def confidence_curve(
     predictor: Predictor, arrays: np.ndarray, order: np.ndarray, predicted: np.ndarray, steps: Sequence[int]
 ) -> list[float]:
     """Mean confidence in each image's `predicted` class after deleting the first `steps` patches of `order`."""
-    grid = tuple(predictor.model.patch_embed.grid_size)
+    grid = token_grid(predictor.model)
     rows = np.arange(len(arrays))
     curve = []
     for count in steps:
@@ -116,8 +124,8 @@ def deletion_figure(
     arrays, _ = load_subset(predictor, data, max_images, split, seed)
     if not len(arrays):
         raise ValueError(f"no readable images in {list(map(str, data))}")
-    patches = int(np.prod(predictor.model.patch_embed.grid_size))
-    steps = deletion_steps(predictor.model.patch_embed.grid_size)
+    patches = int(np.prod(token_grid(predictor.model)))
+    steps = deletion_steps(token_grid(predictor.model))
     curves: dict[str, list[float]] = {name: [] for name in CURVES}
     rollout_copy = rollout_model(predictor)
     for start in range(0, len(arrays), 50):

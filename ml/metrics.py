@@ -164,7 +164,10 @@ def _referral_draw(draws: dict[str, list[float]], prefix: str, truth: np.ndarray
 
 
 def classification_metrics(
-    y_true: Sequence[int], y_pred: Sequence[int], probs: np.ndarray | None = None, labels: Sequence[str] = LABELS
+    y_true: Sequence[int] | np.ndarray,
+    y_pred: Sequence[int] | np.ndarray,
+    probs: np.ndarray | None = None,
+    labels: Sequence[str] = LABELS,
 ) -> dict[str, Any]:
     """Every metric evaluate reports, from true and predicted classes (and probabilities for the AUC).
 

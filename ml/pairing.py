@@ -114,7 +114,9 @@ def fit_pairing(probs: np.ndarray, labels: np.ndarray, partner: np.ndarray) -> t
     return Pairing(best["weight"], temperature), table
 
 
-def pairing_card(pairing: Pairing, probs: np.ndarray, labels: np.ndarray, partner: np.ndarray, table: list) -> dict:
+def pairing_card(
+    pairing: Pairing, probs: np.ndarray, labels: np.ndarray, partner: np.ndarray, table: list[dict[str, float]]
+) -> dict[str, Any]:
     """The model card's "pairing" section: the fitted values and what they were fitted on."""
     paired = np.asarray(partner) >= 0
     before = expected_calibration_error(softmax(pooled_scores(probs, partner, pairing.weight)[paired]), labels[paired])
@@ -141,7 +143,7 @@ def fit_on(probs: np.ndarray, labels: np.ndarray, samples: Sequence[Sample]) -> 
 
 
 def with_pairing(
-    card: dict[str, Any], section: dict[str, Any] | None, test: tuple[np.ndarray, np.ndarray, list]
+    card: dict[str, Any], section: dict[str, Any] | None, test: tuple[np.ndarray, np.ndarray, list[Sample]]
 ) -> dict[str, Any]:
     """The card with its "pairing" section: the test metrics stay each eye's alone (how the portal grades by
     default); the section carries the test metrics with both eyes together. test: (single-eye probabilities,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -11,6 +12,9 @@ matplotlib.use("Agg")  # headless: workers and CI have no display
 import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.metrics import roc_curve
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 
 def figure_path(out: str | Path) -> Path:
@@ -47,7 +51,7 @@ def plot_history(history: Sequence[dict[str, float]], path: Path) -> None:
     plt.close(fig)
 
 
-def _plot_average(history: Sequence[dict[str, float]], loss_ax: plt.Axes, acc_ax: plt.Axes) -> None:
+def _plot_average(history: Sequence[dict[str, float]], loss_ax: Axes, acc_ax: Axes) -> None:
     """A weight-averaging run (train --average-from) keeps the average: draw its validation too, dashed."""
     rows = [r for r in history if "swa_val_loss" in r]
     if not rows:

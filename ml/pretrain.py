@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -58,7 +58,7 @@ class Contrastive(nn.Module):
 
     def __init__(self, backbone: nn.Module, projection_dim: int, temperature: float) -> None:
         super().__init__()
-        width = backbone.num_features
+        width = cast(int, backbone.num_features)  # timm's; torch types a module's attributes as Tensor | Module
         self.backbone = backbone
         self.projection = nn.Sequential(nn.Linear(width, width), nn.GELU(), nn.Linear(width, projection_dim))
         self.temperature = temperature
@@ -143,7 +143,7 @@ def pretrain(config: PretrainConfig) -> dict[str, Any]:
         raise ValueError("pretraining needs at least two training photographs and one for validation")
     photographs_to(device, train)
     backbone = build_model(config.architecture, 0, img_size=config.image_size, **config.model_kwargs)
-    model = place_model(Contrastive(backbone, config.projection_dim, config.temperature), device)
+    model = cast(Contrastive, place_model(Contrastive(backbone, config.projection_dim, config.temperature), device))
     norm = data_config(backbone)
     optimizer = make_optimizer(model, config)
     schedule = make_schedule(config, len(train.labels))

@@ -19,7 +19,9 @@ from ml.predictor import Predictor
 @torch.inference_mode()
 def embed(predictor: Predictor, arrays: np.ndarray, batch_size: int = 32) -> np.ndarray:
     """Pre-logit features (what the classifier head sees)."""
-    model, chunks = predictor.model, []
+    # timm's forward_features and forward_head: torch types a module's attributes as Tensor | Module.
+    model: Any = predictor.model
+    chunks = []
     for start in range(0, len(arrays), batch_size):
         x = to_model_input(torch.from_numpy(arrays[start : start + batch_size]), **predictor.norm)
         chunks.append(model.forward_head(model.forward_features(x.to(predictor.device)), pre_logits=True).float().cpu())

@@ -4,7 +4,7 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 
@@ -19,7 +19,8 @@ class AccountCreateForm(forms.Form):
     password_again = forms.CharField(widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}), strip=False)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         password = data.get("password")
         if password and password != data.get("password_again"):
             self.add_error("password_again", "The two passwords differ.")
@@ -40,18 +41,18 @@ class AccountUpdateForm(forms.Form):
         help_text="Leave empty to keep the current password.",
     )
 
-    def __init__(self, *args: Any, user: AbstractBaseUser, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
 
     def clean_new_password(self) -> str:
-        password = self.cleaned_data.get("new_password", "")
+        password: str = self.cleaned_data.get("new_password", "")
         if password:
             _validate(self, None, password, self.user)
         return password
 
 
-def _validate(form: forms.Form, field: str | None, password: str, user: AbstractBaseUser) -> None:
+def _validate(form: forms.Form, field: str | None, password: str, user: User) -> None:
     try:
         validate_password(password, user=user)
     except ValidationError as exc:

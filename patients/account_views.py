@@ -15,6 +15,8 @@ from django.urls import reverse_lazy
 from django.views.decorators.http import require_POST
 
 from audit.services import record_event
+from dr_portal.authenticated import AuthenticatedHttpRequest
+from dr_portal.form_errors import add_errors
 
 from . import accounts
 from .account_forms import AccountCreateForm, AccountUpdateForm
@@ -34,14 +36,14 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def account_list(request: HttpRequest) -> HttpResponse:
+def account_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     memberships = accounts.clinic_account_list(admin=request.user)
     record_event(action="account.list", request=request)
     return render(request, "patients/accounts.html", {"memberships": memberships})
 
 
 @login_required
-def account_create(request: HttpRequest) -> HttpResponse:
+def account_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     accounts.admin_membership_for(request.user)  # 403 before any form is shown
     form = AccountCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -59,7 +61,7 @@ def account_create(request: HttpRequest) -> HttpResponse:
                 detail = {"username": data["username"], "role": data["role"]}
                 record_event(action="account.create", request=request, obj=user, detail=detail)
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_errors(form, exc)
         else:
             messages.success(request, f"Account {user.get_username()} created.")
             return redirect("patients:accounts")
@@ -67,7 +69,7 @@ def account_create(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def account_update(request: HttpRequest, user_id: int) -> HttpResponse:
+def account_update(request: AuthenticatedHttpRequest, user_id: int) -> HttpResponse:
     account = accounts.clinic_account_get(admin=request.user, user_id=user_id)
     initial = {"role": account.role, "is_active": account.user.is_active}
     form = AccountUpdateForm(request.POST or None, initial=initial, user=account.user)
@@ -87,7 +89,7 @@ def account_update(request: HttpRequest, user_id: int) -> HttpResponse:
                     detail = {"changed": changed, "role": account.role, "is_active": account.user.is_active}
                     record_event(action="account.update", request=request, obj=account.user, detail=detail)
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_errors(form, exc)
         else:
             if changed:
                 messages.success(request, f"Account {account.user.get_username()} updated.")
@@ -121,14 +123,6 @@ class PasswordChange(auth_views.PasswordChangeView):
             record_event(action="password.change", request=self.request, detail={"api_tokens_revoked": revoked})
         messages.success(self.request, "Your password was changed.")
         return response
-
-
-def _add_errors(form: AccountCreateForm | AccountUpdateForm, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
 
 
 class Logout(auth_views.LogoutView):

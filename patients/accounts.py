@@ -8,7 +8,7 @@ own role or active flag, so a clinic cannot lose its last admin by a slip.
 from __future__ import annotations
 
 from axes.utils import reset as axes_reset
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
+from django.contrib.auth.models import AnonymousUser, Group, User
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -21,7 +21,7 @@ from .selectors import membership_for
 from .services import clinic_user_create
 
 
-def admin_membership_for(user: AbstractBaseUser | AnonymousUser) -> Membership:
+def admin_membership_for(user: User | AnonymousUser) -> Membership:
     """The clinic admin's membership; PermissionDenied for everybody else."""
     membership = membership_for(user)
     if membership is None or not membership.can_manage_clinic:
@@ -29,7 +29,7 @@ def admin_membership_for(user: AbstractBaseUser | AnonymousUser) -> Membership:
     return membership
 
 
-def clinic_account_list(*, admin: AbstractBaseUser) -> QuerySet[Membership]:
+def clinic_account_list(*, admin: User) -> QuerySet[Membership]:
     membership = admin_membership_for(admin)
     return (
         Membership.objects.filter(clinic_id=membership.clinic_id, user__is_staff=False, user__is_superuser=False)
@@ -38,7 +38,7 @@ def clinic_account_list(*, admin: AbstractBaseUser) -> QuerySet[Membership]:
     )
 
 
-def clinic_account_get(*, admin: AbstractBaseUser, user_id: int) -> Membership:
+def clinic_account_get(*, admin: User, user_id: int) -> Membership:
     """One account of the admin's clinic; 404 for anyone else's, and 404 to a non-admin whatever the id,
     as patients are to those who may not see them, so no account's existence leaks."""
     try:
@@ -49,9 +49,7 @@ def clinic_account_get(*, admin: AbstractBaseUser, user_id: int) -> Membership:
         raise Http404("No such account") from None
 
 
-def clinic_account_create(
-    *, admin: AbstractBaseUser, username: str, role: str, password: str, email: str = ""
-) -> AbstractBaseUser:
+def clinic_account_create(*, admin: User, username: str, role: str, password: str, email: str = "") -> User:
     """A new account in the admin's clinic, through the provisioning service (validators included)."""
     membership = admin_membership_for(admin)
     user, _, _ = clinic_user_create(
@@ -62,7 +60,7 @@ def clinic_account_create(
 
 @transaction.atomic
 def clinic_account_update(
-    *, admin: AbstractBaseUser, account: Membership, role: str, is_active: bool, password: str = ""
+    *, admin: User, account: Membership, role: str, is_active: bool, password: str = ""
 ) -> list[str]:
     """Change an account's role, active flag and optionally its password. Returns what changed."""
     if account.clinic_id != admin_membership_for(admin).clinic_id:
@@ -96,7 +94,7 @@ def clinic_account_update(
     return changed
 
 
-def password_reset_effects(*, user: AbstractBaseUser) -> int:
+def password_reset_effects(*, user: User) -> int:
     """What a password set by someone else (a clinic admin, a superuser in the Django admin) must undo:
     the user's API tokens (a stolen one would keep working) and a lockout (the locked-out page sends users
     to their clinic admin: the new password must work at once). Returns how many tokens were revoked."""
@@ -104,7 +102,7 @@ def password_reset_effects(*, user: AbstractBaseUser) -> int:
     return api_tokens_revoke(user=user)
 
 
-def api_tokens_revoke(*, user: AbstractBaseUser) -> int:
+def api_tokens_revoke(*, user: User) -> int:
     """Delete the user's API tokens (how many): a changed password must also cut off a stolen token."""
     deleted, _ = Token.objects.filter(user=user).delete()
     return deleted

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin
@@ -8,7 +8,7 @@ from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.forms import UserChangeForm
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, User
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.http import HttpRequest, HttpResponse
 
@@ -21,13 +21,13 @@ from .services import DUPLICATE_MRN, birth_date_problem
 from .text import identifier_problem, name_problem, normalised_identifier, normalised_name
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(admin.TabularInline[Membership, Clinic]):
     """Shown, not edited: a membership is added or changed in its own admin, which puts it on the trail."""
 
     model = Membership
     extra = 0
-    fields = ["user", "role", "created_at"]
-    readonly_fields = fields
+    readonly_fields = ("user", "role", "created_at")
+    fields = readonly_fields
     can_delete = False
 
     def has_add_permission(self, request: HttpRequest, obj: Clinic | None = None) -> bool:
@@ -41,13 +41,13 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Clinic)
-class ClinicAdmin(AuditedChangesMixin, PortalAdminMixin, admin.ModelAdmin):
+class ClinicAdmin(AuditedChangesMixin, PortalAdminMixin, admin.ModelAdmin[Clinic]):
     list_display = ["name", "created_at"]
     search_fields = ["name"]
     inlines = [MembershipInline]
 
 
-class MembershipAdminForm(forms.ModelForm):  # type: ignore[type-arg]
+class MembershipAdminForm(forms.ModelForm[Membership]):
     class Meta:
         model = Membership
         fields = ["user", "clinic", "role"]
@@ -76,7 +76,7 @@ class MembershipAdmin(AuditedModelAdmin):
         obj.user.groups.add(Group.objects.get_or_create(name=ROLE_GROUPS[obj.role])[0])
 
 
-class PatientAdminForm(forms.ModelForm):  # type: ignore[type-arg]
+class PatientAdminForm(forms.ModelForm[Patient]):
     """The registration's rules, which the admin form skipped: a birth date in the future or a record
     number another patient of the clinic has in other case was stored, or refused with the database
     constraint's name for a message."""
@@ -86,7 +86,8 @@ class PatientAdminForm(forms.ModelForm):  # type: ignore[type-arg]
         fields = ["clinic", "medical_record_number", "first_name", "last_name", "date_of_birth", "sex"]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         for name, problem_of, normalised in (
             ("medical_record_number", identifier_problem, normalised_identifier),
             ("first_name", name_problem, normalised_name),
@@ -110,14 +111,15 @@ class PatientAdminForm(forms.ModelForm):  # type: ignore[type-arg]
         return same.exclude(pk=self.instance.pk).exists()
 
     def _post_clean(self) -> None:
-        super()._post_clean()
+        super()._post_clean()  # type: ignore[misc]  # Django's hook after clean(); django-stubs leaves it out
         # The model's constraint check repeats the duplicate by the constraint's name: the field's error
-        # above already says it in the portal's words.
-        if self.has_error("medical_record_number") and NON_FIELD_ERRORS in self._errors:
-            kept = [m for m in self._errors[NON_FIELD_ERRORS] if "patient_mrn_unique_per_clinic_ci" not in m]
-            self._errors[NON_FIELD_ERRORS] = self.error_class(kept, error_class="nonfield")
+        # above already says it in the portal's words. (self.errors is the ErrorDict being filled: no re-clean.)
+        errors = self.errors
+        if self.has_error("medical_record_number") and NON_FIELD_ERRORS in errors:
+            kept = [m for m in errors[NON_FIELD_ERRORS] if "patient_mrn_unique_per_clinic_ci" not in m]
+            errors[NON_FIELD_ERRORS] = self.error_class(cast("list[str]", kept), error_class="nonfield")
             if not kept:
-                del self._errors[NON_FIELD_ERRORS]
+                del errors[NON_FIELD_ERRORS]
 
 
 @admin.register(Patient)
@@ -138,9 +140,10 @@ class PatientAdmin(AuditedModelAdmin):
 
 # Django's own user and group admins, under the same superuser-only rule: the Clinic admin group's
 # change_user permission would otherwise let a clinic admin with staff status make themselves superuser.
-class PortalUserChangeForm(UserChangeForm):  # type: ignore[type-arg]
+class PortalUserChangeForm(UserChangeForm[User]):
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         membership = Membership.objects.filter(user=self.instance).select_related("clinic").first()
         if membership is not None and (data.get("is_staff") or data.get("is_superuser")):
             # The membership form's rule from the other side: a clinic account made superuser would see its
@@ -152,7 +155,7 @@ class PortalUserChangeForm(UserChangeForm):  # type: ignore[type-arg]
         return data
 
 
-class PortalUserAdmin(AuditedChangesMixin, PortalAdminMixin, UserAdmin):  # type: ignore[type-arg]
+class PortalUserAdmin(AuditedChangesMixin, PortalAdminMixin, UserAdmin[User]):
     form = PortalUserChangeForm
     # A password reset or a deactivation here must cut off the user's API tokens too, as the clinic
     # admin's and the user's own pages do: a token issued before would otherwise keep working.
@@ -161,6 +164,7 @@ class PortalUserAdmin(AuditedChangesMixin, PortalAdminMixin, UserAdmin):  # type
         response = super().user_change_password(request, id, form_url)
         if request.method == "POST" and response.status_code == 302:  # the form was valid and saved
             user = self.get_object(request, unquote(id))
+            assert user is not None  # the password form was just saved for this user
             revoked = accounts.password_reset_effects(user=user)
             record_event(action="password.reset", request=request, obj=user, detail={"api_tokens_revoked": revoked})
         return response
@@ -175,7 +179,7 @@ class PortalGroupAdmin(AuditedChangesMixin, PortalAdminMixin, GroupAdmin):
     pass
 
 
-def _reregister(model: Any, model_admin: type[admin.ModelAdmin]) -> None:  # type: ignore[type-arg]
+def _reregister(model: Any, model_admin: type[admin.ModelAdmin[Any]]) -> None:
     if admin.site.is_registered(model):
         admin.site.unregister(model)
     admin.site.register(model, model_admin)

@@ -15,6 +15,8 @@ from rest_framework.views import APIView
 
 from audit.services import record_event
 from dr_portal.api_pagination import Pagination, paginated_response
+from dr_portal.authenticated import AuthenticatedRequest
+from screening import selectors as screening_selectors
 
 from . import selectors, services
 from .authentication import token_issue
@@ -45,7 +47,7 @@ class PatientListApi(APIView):
         search, due = params.validated_data["search"], params.validated_data["due_for_rescreening"]
         patients = selectors.patient_list(user=request.user, search=search)
         if due:
-            patients = selectors.due_for_rescreening(patients)
+            patients = screening_selectors.due_for_rescreening(patients=patients)
         response, page = paginated_response(
             queryset=patients, serializer_class=PatientOutputSerializer, request=request, view=self
         )
@@ -62,7 +64,7 @@ class PatientCreateApi(APIView):
         request=PatientCreateInputSerializer,
         responses={201: PatientOutputSerializer, 400: OpenApiResponse(description="Invalid fields")},
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         data = PatientCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         # One transaction with its event: a registration the trail cannot record is not kept (a 500, and
@@ -106,7 +108,7 @@ class PatientDetailApi(APIView):
             412: OpenApiResponse(description="If-Match is not the record's current ETag: nothing changed"),
         },
     )
-    def patch(self, request: Request, patient_id: int) -> Response:
+    def patch(self, request: AuthenticatedRequest, patient_id: int) -> Response:
         # The lookup first, as for GET: 404 outside the clinic's staff and doctors, who are exactly the
         # roles that may register patients, so no separate role check is needed here.
         patient = selectors.patient_get(user=request.user, patient_id=patient_id)

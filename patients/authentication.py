@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 from rest_framework.authentication import TokenAuthentication
@@ -19,11 +19,11 @@ def token_lifetime() -> timedelta:
 
 
 def token_is_expired(token: Token) -> bool:
-    return token.created < timezone.now() - token_lifetime()
+    return bool(token.created < timezone.now() - token_lifetime())
 
 
 @transaction.atomic
-def token_issue(*, user: AbstractBaseUser) -> Token:
+def token_issue(*, user: User) -> Token:
     """The user's token, replaced by a fresh one when it has expired."""
     token, created = Token.objects.select_for_update().get_or_create(user=user)
     if not created and token_is_expired(token):

@@ -5,7 +5,7 @@ from django import forms
 from .models import Patient
 
 
-class PatientForm(forms.ModelForm):
+class PatientForm(forms.ModelForm[Patient]):
     class Meta:
         model = Patient
         fields = ["medical_record_number", "first_name", "last_name", "date_of_birth", "sex"]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
@@ -14,18 +15,18 @@ from .text import normalised_identifier, normalised_name
 CLINICAL_ROLES = frozenset({Role.STAFF, Role.DOCTOR})
 
 
-def membership_for(user: AbstractBaseUser | AnonymousUser) -> Membership | None:
+def membership_for(user: User | AnonymousUser) -> Membership | None:
     # A Django-admin (staff or superuser) account belongs to no clinic, whatever rows say: a membership
     # left on an account later made superuser must not open a clinic's pages to it.
-    if not user.is_authenticated or user.is_staff or user.is_superuser:  # type: ignore[union-attr]
+    if not user.is_authenticated or user.is_staff or user.is_superuser:
         return None
     try:
-        return user.membership  # type: ignore[union-attr]
+        return user.membership
     except Membership.DoesNotExist:
         return None
 
 
-def clinical_membership_for(user: AbstractBaseUser | AnonymousUser) -> Membership | None:
+def clinical_membership_for(user: User | AnonymousUser) -> Membership | None:
     """The user's membership when their role may see patient data (staff, doctor); None otherwise."""
     membership = membership_for(user)
     if membership is None or membership.role not in CLINICAL_ROLES:
@@ -33,7 +34,16 @@ def clinical_membership_for(user: AbstractBaseUser | AnonymousUser) -> Membershi
     return membership
 
 
-def patient_list(*, user: AbstractBaseUser | AnonymousUser, search: str = "") -> QuerySet[Patient]:
+def doctor_membership_for(user: User | AnonymousUser, *, refusal: str) -> Membership:
+    """The user's membership if they are a doctor of a clinic; PermissionDenied with the refusal otherwise
+    (a 403 on a page and through the API)."""
+    membership = clinical_membership_for(user)
+    if membership is None or not membership.can_review:
+        raise PermissionDenied(refusal)
+    return membership
+
+
+def patient_list(*, user: User | AnonymousUser, search: str = "") -> QuerySet[Patient]:
     """The patients of the user's clinic (none for a user without a clinical role), optionally filtered."""
     membership = clinical_membership_for(user)
     if membership is None:
@@ -52,16 +62,7 @@ def patient_list(*, user: AbstractBaseUser | AnonymousUser, search: str = "") ->
     return patients
 
 
-def due_for_rescreening(patients: QuerySet[Patient]) -> QuerySet[Patient]:
-    """The patients due for their annual rescreening, by the screening app's recall rule (none without it)."""
-    try:
-        from screening.selectors import due_for_rescreening as screening_recall
-    except ImportError:
-        return patients.none()
-    return screening_recall(patients=patients)
-
-
-def patient_get(*, user: AbstractBaseUser | AnonymousUser, patient_id: int) -> Patient:
+def patient_get(*, user: User | AnonymousUser, patient_id: int) -> Patient:
     """One patient of the user's clinic; 404 otherwise, so other clinics' patients do not leak."""
     try:
         return patient_list(user=user).get(pk=patient_id)

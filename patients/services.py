@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.auth.models import Group, User
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -42,7 +42,7 @@ class StalePatientUpdate(ValidationError):
 @transaction.atomic
 def clinic_user_create(
     *, clinic_name: str, role: str, username: str, password: str, email: str = ""
-) -> tuple[AbstractBaseUser, Clinic, bool]:
+) -> tuple[User, Clinic, bool]:
     """Create the clinic if missing and a user in it with a role. Returns (user, clinic, clinic_created).
 
     Refuses an existing username or a weak password, and then changes nothing.
@@ -75,7 +75,7 @@ def clinic_user_create(
     return user, clinic, clinic_created
 
 
-CLINIC_NAME_MAX = Clinic._meta.get_field("name").max_length
+CLINIC_NAME_MAX = cast(int, Clinic._meta.get_field("name").max_length)  # a CharField's: always set
 USERNAME_MAX = 150
 
 
@@ -98,7 +98,7 @@ def _clinic_named(name: str) -> tuple[Clinic, bool]:
 
 def patient_create(
     *,
-    user: AbstractBaseUser,
+    user: User,
     medical_record_number: str,
     first_name: str,
     last_name: str,
@@ -130,7 +130,7 @@ def patient_create(
 @transaction.atomic
 def patient_update(
     *,
-    user: AbstractBaseUser,
+    user: User,
     patient: Patient,
     medical_record_number: str | None = None,
     first_name: str | None = None,
@@ -189,7 +189,7 @@ def patient_version(patient: Patient) -> str:
     return patient.updated_at.isoformat()
 
 
-def _patient_for_update(*, user: AbstractBaseUser, patient_id: int) -> Patient:
+def _patient_for_update(*, user: User, patient_id: int) -> Patient:
     # The row is locked and compared as stored now, not as the caller read it: two people correcting the
     # same patient at once are serialised, and each event names what that save really changed. Scoped by
     # the selector, so a patient the user may not see answers 404 here too.
@@ -217,7 +217,9 @@ def _record_number_taken(clinic_id: int, number: str, *, other_than: int | None 
     # "QA-7" and "qa-7" name one patient: compared case-insensitively, as the database constraint does.
     # Checked first for a clear message; the constraint stays the authority against a race.
     same = Patient.objects.filter(clinic_id=clinic_id, medical_record_number__iexact=number)
-    return same.exclude(pk=other_than).exists()
+    if other_than is not None:
+        same = same.exclude(pk=other_than)
+    return same.exists()
 
 
 def birth_date_problem(date_of_birth: dt.date) -> str | None:

@@ -1,4 +1,7 @@
-"""Patient pages: list with search, registration, detail, correction. Every read is scoped to the user's clinic."""
+"""Patient pages: list with search, registration, detail, correction. Every read is scoped to the user's clinic.
+
+The list and the patient page show each patient's screening (newest result, history, who is due for
+rescreening) from screening.selectors: the patient record pages are where a clinic reads it."""
 
 from __future__ import annotations
 
@@ -13,6 +16,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from audit.services import record_event
+from dr_portal.authenticated import AuthenticatedHttpRequest
+from dr_portal.form_errors import add_errors
+from screening import selectors as screening_selectors
 
 from . import selectors, services
 from .forms import PatientForm, PatientUpdateForm
@@ -28,7 +34,7 @@ def patient_list(request: HttpRequest) -> HttpResponse:
     due = request.GET.get("due") == "1"
     patients = selectors.patient_list(user=request.user, search=query)
     if due:
-        patients = selectors.due_for_rescreening(patients)
+        patients = screening_selectors.due_for_rescreening(patients=patients)
     page = Paginator(patients, 25).get_page(request.GET.get("page"))
     record_event(action="patient.list", request=request, detail={"search": query, "page": page.number, "due": due})
     rows = _with_latest_examination(list(page.object_list))
@@ -40,7 +46,7 @@ def patient_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def patient_create(request: HttpRequest) -> HttpResponse:
+def patient_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     _require_clinical_role(request)
     form = PatientForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -50,7 +56,7 @@ def patient_create(request: HttpRequest) -> HttpResponse:
                 patient = services.patient_create(user=request.user, **form.cleaned_data)
                 record_event(action="patient.create", request=request, obj=patient)
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_errors(form, exc)
         else:
             return redirect("patients:detail", patient_id=patient.pk)
     return render(request, "patients/patient_form.html", {"form": form})
@@ -62,13 +68,17 @@ def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
     record_event(action="patient.view", request=request, obj=patient)
     # Who may correct a record is who may register one; today everyone who sees this page may.
     can_update = selectors.clinical_membership_for(request.user) is not None
-    context = {"patient": patient, "can_update": can_update, **_history_context(patient)}
+    context = {
+        "patient": patient,
+        "can_update": can_update,
+        **screening_selectors.patient_history_context(patient=patient),
+    }
     return render(request, "patients/patient_detail.html", context)
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def patient_update(request: HttpRequest, patient_id: int) -> HttpResponse:
+def patient_update(request: AuthenticatedHttpRequest, patient_id: int) -> HttpResponse:
     # The selector answers 404 to other clinics and to roles without patient data, as the patient page does.
     patient = selectors.patient_get(user=request.user, patient_id=patient_id)
     # Pre-filled through `initial`, not `instance`: a ModelForm writes its input into its instance while
@@ -85,7 +95,7 @@ def patient_update(request: HttpRequest, patient_id: int) -> HttpResponse:
             messages.error(request, " ".join(exc.messages))
             return redirect("patients:update", patient_id=patient.pk)
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_errors(form, exc)
         else:
             messages.success(request, "Details corrected." if changed else "Nothing to change.")
             return redirect("patients:detail", patient_id=patient.pk)
@@ -106,28 +116,7 @@ def _form_values(patient: Patient) -> dict[str, object]:
     return {name: getattr(patient, name) for name in PatientForm.Meta.fields}
 
 
-def _history_context(patient: object) -> dict[str, object]:
-    """Extra context from the screening app (examination history), when it provides it."""
-    try:
-        from screening.selectors import patient_history_context
-    except ImportError:
-        return {}
-    return patient_history_context(patient=patient)
-
-
 def _with_latest_examination(patients: list[Patient]) -> list[tuple[Patient, dict[str, object] | None]]:
-    """Each patient with their newest examination's summary from the screening app, when it provides it."""
-    try:
-        from screening.selectors import latest_examinations
-    except ImportError:
-        return [(patient, None) for patient in patients]
-    latest = latest_examinations(patients=patients)
+    """Each patient with their newest examination's summary (None for a patient never examined)."""
+    latest = screening_selectors.latest_examinations(patients=patients)
     return [(patient, latest.get(patient.pk)) for patient in patients]
-
-
-def _add_errors(form: PatientForm, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)

@@ -29,14 +29,14 @@ class ReadOnlyRecordAdmin(ClinicalRecordAdmin):
         return False
 
 
-class EyeImageInline(admin.TabularInline):
+class EyeImageInline(admin.TabularInline[EyeImage, Examination]):
     """The examination's two photographs, as checked and stored by the upload: nothing to add, swap or drop
     (a file put here would skip the upload checks, the hash and the quality check)."""
 
     model = EyeImage
     extra = 0
-    fields = ["side", "file", "sha256", "width", "height", "format", "gradable"]
-    readonly_fields = fields
+    readonly_fields = ("side", "file", "sha256", "width", "height", "format", "gradable")
+    fields = readonly_fields
     can_delete = False
 
     def has_add_permission(self, request: HttpRequest, obj: Examination | None = None) -> bool:
@@ -94,13 +94,22 @@ class PredictionAdmin(ReadOnlyRecordAdmin):
     raw_id_fields = ["eye_image"]
 
 
-class ReviewRevisionInline(admin.TabularInline):
+class ReviewRevisionInline(admin.TabularInline[ReviewRevision, Review]):
     """The versions amendments replaced: shown, never added, changed or deleted (the database refuses too)."""
 
     model = ReviewRevision
     extra = 0
-    fields = ["right_grade", "left_grade", "notes", "doctor", "signed_off_at", "amended_by", "amended_at", "reason"]
-    readonly_fields = fields
+    readonly_fields = (
+        "right_grade",
+        "left_grade",
+        "notes",
+        "doctor",
+        "signed_off_at",
+        "amended_by",
+        "amended_at",
+        "reason",
+    )
+    fields = readonly_fields
     ordering = ["amended_at", "id"]
     can_delete = False
 
@@ -119,10 +128,10 @@ class ReviewAdmin(ClinicalRecordAdmin):
     list_display = ["examination", "doctor", "right_grade", "left_grade", "signed_off_at", "amended_at"]
     list_filter = ["right_grade", "left_grade", ("amended_at", admin.EmptyFieldListFilter)]
     search_fields = ["examination__patient__medical_record_number", "doctor__username", "notes"]
-    # A signed-off clinical decision changes only through the portal's amendment (services.review_amend:
+    # A signed-off clinical decision changes only through the portal's amendment (reviews.review_amend:
     # the earlier version kept, a reason, the audit event), never by an edit here that leaves no trace.
     inlines = [ReviewRevisionInline]
 
-    # A sign-off is services.review_create's (a doctor of the clinic, a graded examination not voided, the
+    # A sign-off is reviews.review_create's (a doctor of the clinic, a graded examination not voided, the
     # audit event): no add here, hence no add form to make read-only.
     readonly_fields = ["examination", "doctor", "right_grade", "left_grade", "notes", "signed_off_at", "amended_at"]

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
 from django.http import FileResponse
-from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
@@ -21,12 +19,12 @@ from rest_framework.views import APIView
 
 from audit.services import record_event
 from dr_portal.api_pagination import Pagination, paginated_response
+from dr_portal.authenticated import AuthenticatedRequest
 from patients import selectors as patient_selectors
-from patients.models import Membership
 from patients.permissions import IsClinicalMember
 
-from . import files, selectors, services
-from .models import Examination, ReviewRevision
+from . import files, reviews, selectors, services
+from .models import Examination
 from .serializers import (
     ExaminationCreateInputSerializer,
     ExaminationOutputSerializer,
@@ -54,7 +52,7 @@ class ExaminationCreateApi(APIView):
             429: OpenApiResponse(description="Too many uploads: retry later"),
         },
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         data = ExaminationCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         # A body reference, not a URL: another clinic's patient is a 400 "No such patient" (the service
@@ -129,16 +127,16 @@ class ExaminationReviewApi(APIView):
             403: OpenApiResponse(description="Only doctors review"),
         },
     )
-    def post(self, request: Request, examination_id: int) -> Response:
+    def post(self, request: AuthenticatedRequest, examination_id: int) -> Response:
         examination = selectors.examination_get(user=request.user, examination_id=examination_id)
         # Checked before the body: staff learn they may not review, not what a valid review is.
-        _doctor(request, "Only doctors review examinations.")
+        patient_selectors.doctor_membership_for(request.user, refusal="Only doctors review examinations.")
         data = ReviewCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        # One transaction with its event: a sign-off the trail cannot record is not kept (as an amendment).
-        with transaction.atomic():
-            review = services.review_create(user=request.user, examination=examination, **data.validated_data)
-            record_event(action="review.create", request=request, obj=review, detail=CHANNEL)
+        # The service records review.create in the sign-off's own transaction.
+        reviews.review_create(
+            user=request.user, examination=examination, **data.validated_data, request=request, audit_detail=CHANNEL
+        )
         examination = selectors.examination_get(user=request.user, examination_id=examination_id)
         return Response(_render(examination, request), status=status.HTTP_201_CREATED)
 
@@ -161,13 +159,13 @@ class ExaminationReviewAmendApi(APIView):
             404: OpenApiResponse(description="No such examination in the caller's clinic"),
         },
     )
-    def post(self, request: Request, examination_id: int) -> Response:
+    def post(self, request: AuthenticatedRequest, examination_id: int) -> Response:
         examination = selectors.examination_get(user=request.user, examination_id=examination_id)
         # Checked before the body: staff learn they may not amend, not what a valid amendment is.
-        _doctor(request, "Only doctors amend reviews.")
+        patient_selectors.doctor_membership_for(request.user, refusal="Only doctors amend reviews.")
         data = ReviewAmendInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        services.review_amend(
+        reviews.review_amend(
             user=request.user, examination=examination, **data.validated_data, request=request, audit_detail=CHANNEL
         )
         examination = selectors.examination_get(user=request.user, examination_id=examination_id)
@@ -189,7 +187,7 @@ class ExaminationVoidApi(APIView):
             404: OpenApiResponse(description="No such examination in the caller's clinic"),
         },
     )
-    def post(self, request: Request, examination_id: int) -> Response:
+    def post(self, request: AuthenticatedRequest, examination_id: int) -> Response:
         examination = selectors.examination_get(user=request.user, examination_id=examination_id)
         # Checked before the body, as the page does: staff learn a signed-off examination is a doctor's to void.
         refusal = services.void_refusal(user=request.user, examination=examination)
@@ -221,7 +219,7 @@ class StatisticsApi(APIView):
         },
     )
     def get(self, request: Request) -> Response:
-        membership = _doctor(request, "The statistics are for doctors.")
+        membership = patient_selectors.doctor_membership_for(request.user, refusal="The statistics are for doctors.")
         from .statistics import clinic_statistics, month_json
 
         figures = clinic_statistics(clinic_id=membership.clinic_id)
@@ -248,97 +246,11 @@ class PatientExaminationListApi(APIView):
         patient = patient_selectors.patient_get(user=request.user, patient_id=patient_id)
         examinations = selectors.examination_list(user=request.user, patient=patient)
         response, page = paginated_response(
-            queryset=examinations, serializer_class=_RenderedExamination, request=request, view=self
+            queryset=examinations, serializer_class=ExaminationOutputSerializer, request=request, view=self
         )
         record_event(action="examination.list", request=request, obj=patient, detail={**CHANNEL, "page": page})
         return response
 
 
-class _RenderedExamination(ExaminationOutputSerializer):
-    """Renders model instances for the paginated list (the plain serializer renders prepared dicts)."""
-
-    def to_representation(self, instance: Any) -> dict[str, Any]:
-        if isinstance(instance, Examination):
-            instance = _payload(instance, self.context["request"])
-        return super().to_representation(instance)
-
-
-def _doctor(request: Request, refusal: str) -> Membership:
-    """The caller's membership if they are a doctor of a clinic; 403 with the refusal otherwise."""
-    membership = patient_selectors.clinical_membership_for(request.user)
-    if membership is None or not membership.can_review:
-        raise PermissionDenied(refusal)
-    return membership
-
-
 def _render(examination: Examination, request: Request) -> dict[str, Any]:
-    return ExaminationOutputSerializer(_payload(examination, request)).data
-
-
-def _payload(examination: Examination, request: Request) -> dict[str, Any]:
-    """DESIGN.md's examination document, from the screening selectors' summary."""
-    summary = selectors.examination_summary(examination)
-    review = summary["review"]
-    return {
-        "id": examination.pk,
-        "patient": examination.patient_id,
-        "status": examination.status,
-        "created_at": examination.created_at,
-        "completed_at": examination.completed_at,
-        "model_version": summary["model_version"],
-        "error": examination.error or None,
-        "notes": examination.notes,
-        "eyes": {
-            side: _eye(eye, request, {"examination_id": examination.pk, "side": side})
-            for side, eye in summary["eyes"].items()
-        },
-        "referral": summary["referral"],
-        "review": None
-        if review is None
-        else {
-            "doctor": review.doctor_id,
-            "right_grade": review.right_grade,
-            "left_grade": review.left_grade,
-            "notes": review.notes,
-            "signed_off_at": review.signed_off_at,
-            "recommendation": summary["doctor_recommendation"],
-            "amended_at": review.amended_at,
-            "revisions": [_revision(revision) for revision in summary["revisions"]],
-        },
-        "pair_warning": summary["pair_warning"],
-        "voided": examination.voided_at is not None,
-        "voided_at": examination.voided_at,
-        "voided_by": examination.voided_by_id,
-        "void_reason": examination.void_reason,
-    }
-
-
-def _revision(revision: ReviewRevision) -> dict[str, Any]:
-    return {
-        "right_grade": revision.right_grade,
-        "left_grade": revision.left_grade,
-        "notes": revision.notes,
-        "signed_by": revision.doctor_id,
-        "signed_off_at": revision.signed_off_at,
-        "amended_by": revision.amended_by_id,
-        "amended_at": revision.amended_at,
-        "reason": revision.reason,
-    }
-
-
-def _eye(eye: dict[str, Any], request: Request, where: dict[str, Any]) -> dict[str, Any]:
-    def absolute(url: str | None) -> str | None:
-        return request.build_absolute_uri(url) if url else None
-
-    return {
-        "grade": eye["grade"],
-        "label": eye["label"],
-        "confidences": eye["confidences"],
-        "graded_with_other_eye": eye["graded_with_other_eye"],
-        "alone": eye["alone"],
-        "gradable": eye["gradable"],
-        "quality_reasons": eye["quality_reasons"],
-        # The API's own file endpoints, which take its token as well as a session (the pages' do not).
-        "image_url": absolute(eye["image_url"] and reverse("api:eye_image", kwargs=where)),
-        "heatmap_url": absolute(eye["heatmap_url"] and reverse("api:heatmap", kwargs=where)),
-    }
+    return ExaminationOutputSerializer(examination, context={"request": request}).data

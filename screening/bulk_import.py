@@ -13,10 +13,11 @@ import csv
 import datetime as dt
 import mimetypes
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
@@ -103,7 +104,7 @@ def _manifest_rows(folder: Path) -> list[dict[str, str]]:
         raise ManifestError(f"{path} cannot be read: {exc}.") from exc
 
 
-def _missing_columns(path: Path, missing: set[str], header: list[str]) -> str:
+def _missing_columns(path: Path, missing: set[str], header: Sequence[str]) -> str:
     message = f"{path} lacks the column(s) {', '.join(sorted(missing))}."
     if len(header) == 1 and ";" in header[0]:
         message += " Its columns are separated by semicolons; the manifest needs commas."
@@ -162,7 +163,7 @@ def medical_record_number(*, prefix: str, patient_id: str) -> str:
 
 
 @transaction.atomic
-def photograph_pair_import(*, user: AbstractBaseUser, pair: PhotographPair, mrn_prefix: str) -> Examination | None:
+def photograph_pair_import(*, user: User, pair: PhotographPair, mrn_prefix: str) -> Examination | None:
     """Import one pair as an examination of its patient (created if new). None when it was imported before."""
     right, left = _upload(pair.right), _upload(pair.left)
     patient = _patient_get_or_create(user=user, pair=pair, mrn_prefix=mrn_prefix)
@@ -178,8 +179,9 @@ def photograph_pair_import(*, user: AbstractBaseUser, pair: PhotographPair, mrn_
     )
 
 
-def _patient_get_or_create(*, user: AbstractBaseUser, pair: PhotographPair, mrn_prefix: str) -> Patient:
+def _patient_get_or_create(*, user: User, pair: PhotographPair, mrn_prefix: str) -> Patient:
     membership = membership_for(user)
+    assert membership is not None  # the import command names a member of the clinic
     mrn = medical_record_number(prefix=mrn_prefix, patient_id=pair.patient_id)
     # Case-insensitive, as the clinic's record numbers are unique: "IMP-7" registered by hand is "imp-7".
     same = Patient.objects.filter(clinic_id=membership.clinic_id, medical_record_number__iexact=mrn)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
 from .models import AMEND_REASON_MAX_LENGTH, VOID_REASON_MAX_LENGTH, Grade
@@ -31,7 +33,7 @@ class ExaminationForm(forms.Form):
                 }
             )
 
-    def clean(self) -> dict[str, object]:
+    def clean(self) -> dict[str, Any] | None:
         # As the API does: a field sent twice (two right_eye parts) is ambiguous, and the form would silently
         # take the last one, filing a photograph as the wrong eye. Only a hand-made request sends one.
         for name in self.fields:

@@ -19,6 +19,10 @@ class Side(models.TextChoices):
     LEFT = "left", "Left"
 
 
+# The order every page, document and batch takes the two eyes in.
+SIDES = (Side.RIGHT, Side.LEFT)
+
+
 class Status(models.TextChoices):
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"
@@ -30,7 +34,7 @@ VOID_REASON_MAX_LENGTH = 500
 AMEND_REASON_MAX_LENGTH = 500
 
 
-class ExaminationQuerySet(models.QuerySet):
+class ExaminationQuerySet(models.QuerySet["Examination"]):
     def counted(self) -> ExaminationQuerySet:
         """The examinations that count clinically: those not marked "entered in error" (voided).
 
@@ -176,7 +180,7 @@ class Prediction(models.Model):
 class Review(models.Model):
     """A doctor's sign-off: the corrected grade of each eye, kept beside the model's, never over it.
 
-    Always the current version: an amendment (services.review_amend) keeps the replaced one as a
+    Always the current version: an amendment (reviews.review_amend) keeps the replaced one as a
     ReviewRevision and writes the new values here."""
 
     examination = models.OneToOneField(Examination, on_delete=models.PROTECT, related_name="review")

@@ -24,6 +24,8 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from ml.preprocess import field_extent, lit_field
+
 # The field is measured on a copy whose longer side is this many pixels.
 WORKING_SIZE = 256
 # A photograph smaller than this across (its longer side) has lost the detail grading needs: a
@@ -31,8 +33,9 @@ WORKING_SIZE = 256
 # The thresholds below were set at 256 px and say nothing about smaller images: they called real
 # photographs shrunk to 16 px "gradable" (29 of 30).
 MIN_LONGER_SIDE = 256
-# A pixel belongs to the field when brighter than this fraction of the frame's bright end (robust to
-# exposure, unlike a fixed grey level) and at least FIELD_MIN_LEVEL.
+# A pixel belongs to the field (ml.preprocess.lit_field, the finder preprocessing uses with a fixed level)
+# when brighter than this fraction of the frame's bright end (robust to exposure, unlike a fixed grey level)
+# and at least FIELD_MIN_LEVEL.
 FIELD_RELATIVE_LEVEL = 0.12
 FIELD_MIN_LEVEL = 3
 # The field must cover at least this fraction of the frame...
@@ -81,23 +84,18 @@ def _working_copy(image: Image.Image) -> Image.Image:
 
 def _field_mask(grey: np.ndarray) -> np.ndarray:
     level = max(FIELD_MIN_LEVEL, FIELD_RELATIVE_LEVEL * float(np.percentile(grey, 99)))
-    mask = grey > level
-    # Keep the largest lit region and fill its holes (dark lesions, the shadow of the disc rim).
-    labels, count = ndimage.label(mask)
-    if count == 0:
-        return mask
-    sizes = ndimage.sum(mask, labels, index=range(1, count + 1))
-    mask = labels == (int(np.argmax(sizes)) + 1)
-    return ndimage.binary_fill_holes(mask)
+    return lit_field(grey, level, largest_region=True)
 
 
 def _circle_visible(mask: np.ndarray) -> float:
     """Fraction of the field's circle that is lit inside the frame. The circle is fitted to the field's
     widest extent, since fundus cameras often cut the top and bottom of the circle but rarely the sides."""
-    cols = np.flatnonzero(mask.any(axis=0))
-    rows = np.flatnonzero(mask.any(axis=1))
-    radius = max(cols[-1] - cols[0] + 1, rows[-1] - rows[0] + 1) / 2
-    cy, cx = (rows[0] + rows[-1]) / 2, (cols[0] + cols[-1]) / 2
+    extent = field_extent(mask)
+    if extent is None:
+        return 0.0
+    radius = max(extent.right - extent.left, extent.bottom - extent.top) / 2
+    # The centre in pixel-centre coordinates: the extent's bounds are pixel edges.
+    cy, cx = (extent.top + extent.bottom - 1) / 2, (extent.left + extent.right - 1) / 2
     yy, xx = np.ogrid[: mask.shape[0], : mask.shape[1]]
     inside_frame = ((yy - cy) ** 2 + (xx - cx) ** 2) <= radius**2
     circle_area = np.pi * radius**2

@@ -15,7 +15,6 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q, QuerySet
@@ -53,8 +52,10 @@ def stale_examinations(*, now: datetime | None = None) -> QuerySet[Examination]:
     )
 
 
-def examinations_reconcile(*, now: datetime | None = None, limit: int = 500) -> ReconcileResult:
-    """Re-send the grading task of stale examinations; give up (failed) on those that used up their attempts.
+def examinations_requeue(*, now: datetime | None = None, limit: int = 500) -> ReconcileResult:
+    """Mark stale examinations queued again, with the send recorded; give up (failed) on those that used up
+    their attempts. The caller sends the re-queued ones' grading task once its transaction commits: one
+    reconciler pass is tasks.examinations_reconcile, which does both.
 
     Safe to run concurrently with itself and with workers: each row is locked while it is changed, and
     rows a worker holds locked are skipped this pass rather than waited for.
@@ -80,35 +81,7 @@ def examinations_reconcile(*, now: datetime | None = None, limit: int = 500) -> 
             examination.enqueued_at = now
             examination.save(update_fields=["status", "enqueued_at"])
             requeued.append(examination.pk)
-        if requeued:
-            transaction.on_commit(lambda: _send_all(requeued))
     result = ReconcileResult(requeued=requeued, failed=failed)
     if requeued or failed:
         logger.warning("Reconciled stale examinations: re-queued %s, gave up on %s", requeued, failed)
     return result
-
-
-def examination_enqueue(examination: Examination) -> None:
-    """Record the send and send the grading task once the current transaction commits."""
-    examination.enqueued_at = timezone.now()
-    examination.save(update_fields=["enqueued_at"])
-    examination_id = examination.pk
-    transaction.on_commit(lambda: _send_all([examination_id]))
-
-
-def _send_all(examination_ids: list[int]) -> None:
-    from .tasks import grade_examination  # the task module imports the model stack: import late
-
-    for examination_id in examination_ids:
-        try:
-            grade_examination.delay(examination_id)
-        except Exception:
-            # Broker down: the examination stays queued with this send recorded, and the next pass after
-            # the queued timeout tries again. One failed send must not stop the others.
-            logger.exception("Could not send the grading task of examination %s", examination_id)
-
-
-@shared_task(name="screening.reconcile_examinations", ignore_result=True)
-def reconcile_examinations() -> str:
-    """Periodic (beat) entry point of the reconciler."""
-    return str(examinations_reconcile())

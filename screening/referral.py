@@ -12,14 +12,13 @@ made of them, flagged as unreliable, but the recommendation is `retake`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 
-if TYPE_CHECKING:
-    from .models import Examination
-    from .selectors import ExaminationFacts
+from .models import SIDES, Side
 
 SEED_MESSAGE = (
     "We hope that you will see a specialized ophthalmologist due to the inability of the model to extract "
@@ -43,6 +42,23 @@ class EyeResult:
     grade: int | None  # the model's class index; None when not graded yet
     score: float | None  # confidence of that class
     gradable: bool | None  # the quality check's verdict; None when not checked
+
+
+@dataclass
+class ExaminationFacts:
+    """What the rules, the recall and the statistics need of one examination, as plain values (read by
+    selectors.facts_of and selectors.examination_facts)."""
+
+    patient_id: int
+    created_at: datetime
+    status: str
+    # Per side: the model's latest grade and the quality verdict (and the score, from facts_of only:
+    # examination_facts leaves it None, so it is not enough for the seed rule).
+    eyes: dict[str, EyeResult] = field(default_factory=dict)
+    review: dict[str, int] | None = None  # the doctor's grade per side, if reviewed
+
+    def eye(self, side: str) -> EyeResult:
+        return self.eyes.get(side, EyeResult(grade=None, score=None, gradable=None))
 
 
 def seed_warning(right_score: float, left_score: float, threshold: float) -> bool:
@@ -75,16 +91,14 @@ def _any_ungradable(right: EyeResult, left: EyeResult) -> bool:
     return right.gradable is False or left.gradable is False
 
 
-def referral_for(examination: Examination) -> dict[str, Any]:
-    """{"warning", "message", "recommendation"} for an examination, from its latest predictions.
-
-    Reads the examination's images and predictions; prefetch them (selectors do) to avoid queries.
-    """
-    from .selectors import facts_of
-
-    return referral_of(facts_of(examination))
-
-
 def referral_of(facts: ExaminationFacts) -> dict[str, Any]:
-    """The same from an examination's facts (selectors.facts_of), when the caller already has them."""
+    """{"warning", "message", "recommendation"} from an examination's facts (selectors.facts_of)."""
     return referral(facts.eye("right"), facts.eye("left"), settings.REFERRAL_SCORE_DIFF_THRESHOLD)
+
+
+def recall_recommendation(facts: ExaminationFacts) -> str | None:
+    """The recommendation the recall acts on: by the doctor's grades where reviewed, else the model's."""
+    if facts.review is None:
+        return recommendation(facts.eye(Side.RIGHT), facts.eye(Side.LEFT))
+    right, left = (EyeResult(facts.review[side], None, facts.eye(side).gradable) for side in SIDES)
+    return recommendation(right, left)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet, Subquery
 from django.http import Http404
 from django.urls import reverse
@@ -16,14 +15,33 @@ from django.utils import timezone
 from patients.models import Patient
 from patients.selectors import clinical_membership_for
 
-from .models import Examination, EyeImage, Grade, Prediction, ReviewRevision, Side, Status
-from .referral import RECOMMENDATION_LABELS, RESCREEN, EyeResult, recommendation, referral_of
+from .charts import confidence_bars, grade_chart
+from .models import (
+    SIDES,
+    Examination,
+    ExaminationQuerySet,
+    EyeImage,
+    Grade,
+    Prediction,
+    Review,
+    ReviewRevision,
+    Side,
+    Status,
+)
+from .referral import (
+    RECOMMENDATION_LABELS,
+    RESCREEN,
+    ExaminationFacts,
+    EyeResult,
+    recall_recommendation,
+    referral_of,
+)
 
-User = AbstractBaseUser | AnonymousUser
-SIDES = (Side.RIGHT, Side.LEFT)
+# Who reads: any request's user; the selectors answer nothing (or 404) outside a clinic's staff and doctors.
+AnyUser = User | AnonymousUser
 
 
-def with_results(examinations: QuerySet[Examination]) -> QuerySet[Examination]:
+def with_results(examinations: ExaminationQuerySet) -> ExaminationQuerySet:
     # Three queries however many examinations: the rows (with review, patient and who voided it), the
     # images, and the predictions, newest first so latest_prediction() takes the first; a fourth for the
     # reviews' earlier versions (amendments), oldest first, only when one of the examinations has a review.
@@ -37,7 +55,7 @@ def with_results(examinations: QuerySet[Examination]) -> QuerySet[Examination]:
     )
 
 
-def examination_list(*, user: User, patient: Patient | None = None) -> QuerySet[Examination]:
+def examination_list(*, user: AnyUser, patient: Patient | None = None) -> ExaminationQuerySet:
     """The examinations of the user's clinic (of one patient if given), newest first, with results."""
     membership = clinical_membership_for(user)
     if membership is None:
@@ -48,7 +66,7 @@ def examination_list(*, user: User, patient: Patient | None = None) -> QuerySet[
     return with_results(examinations).order_by("-created_at", "-id")
 
 
-def examination_get(*, user: User, examination_id: int) -> Examination:
+def examination_get(*, user: AnyUser, examination_id: int) -> Examination:
     """One examination of the user's clinic; 404 otherwise, so other clinics' examinations do not leak."""
     try:
         return examination_list(user=user).get(pk=examination_id)
@@ -56,7 +74,7 @@ def examination_get(*, user: User, examination_id: int) -> Examination:
         raise Http404("No such examination") from None
 
 
-def eye_image_get(*, user: User, examination_id: int, side: str) -> EyeImage:
+def eye_image_get(*, user: AnyUser, examination_id: int, side: str) -> EyeImage:
     """One photograph of an examination of the user's clinic; 404 otherwise."""
     membership = clinical_membership_for(user)
     if membership is None or side not in Side.values:
@@ -96,7 +114,7 @@ def examination_eyes(examination: Examination) -> dict[str, dict[str, Any]]:
             "grade": prediction.predicted_class if prediction else None,
             "label": prediction.get_predicted_class_display() if prediction else None,
             "confidences": prediction.confidences if prediction else None,
-            "bars": _bars(prediction.confidences) if prediction else None,
+            "bars": confidence_bars(prediction.confidences) if prediction else None,
             "score": prediction.score if prediction else None,
             "graded_with_other_eye": prediction.graded_with_other_eye if prediction else None,
             "alone": _alone(prediction),
@@ -111,14 +129,14 @@ def examination_eyes(examination: Examination) -> dict[str, dict[str, Any]]:
     return eyes
 
 
-def review_of(examination: Examination) -> Any:
+def review_of(examination: Examination) -> Review | None:
     try:
         return examination.review
-    except Examination.review.RelatedObjectDoesNotExist:  # type: ignore[attr-defined]
+    except Examination.review.RelatedObjectDoesNotExist:
         return None
 
 
-def revisions_of(review: Any) -> list[ReviewRevision]:
+def revisions_of(review: Review | None) -> list[ReviewRevision]:
     """A review's earlier versions, oldest first (prefetched by with_results); none for no review."""
     return list(review.revisions.all()) if review is not None else []
 
@@ -130,23 +148,6 @@ def pair_warning_of(examination: Examination) -> str | None:
         if warning:
             return str(warning)
     return None
-
-
-def whole_percentages(confidences: dict[str, float]) -> dict[str, int]:
-    """The confidences as whole percentages that add up to 100 (largest remainders): rounded one by one,
-    0.3756 / 0.5254 / 0.099 showed as 38 / 53 / 10, which a reader adds up to 101."""
-    exact = {label: value * 100 for label, value in confidences.items()}
-    whole = {label: int(value) for label, value in exact.items()}
-    short = round(sum(exact.values())) - sum(whole.values())
-    for label in sorted(exact, key=lambda name: exact[name] - whole[name], reverse=True)[: max(short, 0)]:
-        whole[label] += 1
-    return whole
-
-
-def _bars(confidences: dict[str, float]) -> list[tuple[str, float, int]]:
-    """(label, confidence, whole percentage) per class, for the result page's bars."""
-    percent = whole_percentages(confidences)
-    return [(label, value, percent[label]) for label, value in confidences.items()]
 
 
 def _alone(prediction: Prediction | None) -> dict[str, Any] | None:
@@ -164,8 +165,9 @@ def _alone(prediction: Prediction | None) -> dict[str, Any] | None:
 
 def model_version_of(examination: Examination) -> str | None:
     for side in examination_eyes(examination).values():
-        if side["prediction"] is not None:
-            return side["prediction"].model_version
+        prediction: Prediction | None = side["prediction"]
+        if prediction is not None:
+            return prediction.model_version
     return None
 
 
@@ -250,22 +252,6 @@ def due_for_rescreening(*, patients: QuerySet[Patient]) -> QuerySet[Patient]:
     return patients.filter(pk__in=due)
 
 
-@dataclass
-class ExaminationFacts:
-    """What the recall and the statistics need of one examination, as plain values."""
-
-    patient_id: int
-    created_at: datetime
-    status: str
-    # Per side: the model's latest grade and the quality verdict (and the score, from facts_of only:
-    # examination_facts leaves it None, so it is not enough for the seed rule).
-    eyes: dict[str, EyeResult] = field(default_factory=dict)
-    review: dict[str, int] | None = None  # the doctor's grade per side, if reviewed
-
-    def eye(self, side: str) -> EyeResult:
-        return self.eyes.get(side, EyeResult(grade=None, score=None, gradable=None))
-
-
 _FACT_FIELDS = (
     *("examination_id", "examination__patient_id", "examination__created_at", "examination__status"),
     *("side", "gradable", "grade", "examination__review__right_grade", "examination__review__left_grade"),
@@ -317,23 +303,15 @@ def facts_of(examination: Examination) -> ExaminationFacts:
     return facts
 
 
-def recall_recommendation(facts: ExaminationFacts) -> str | None:
-    """The recommendation the recall acts on: by the doctor's grades where reviewed, else the model's."""
-    if facts.review is None:
-        return recommendation(facts.eye(Side.RIGHT), facts.eye(Side.LEFT))
-    right, left = (EyeResult(facts.review[side], None, facts.eye(side).gradable) for side in SIDES)
-    return recommendation(right, left)
+def referral_for(examination: Examination) -> dict[str, Any]:
+    """{"warning", "message", "recommendation"} for an examination, from its latest predictions.
+
+    Reads the examination's images and predictions; prefetch them (with_results) to avoid queries.
+    """
+    return referral_of(facts_of(examination))
 
 
 # --- the patient page ---------------------------------------------------------------------------------
-
-CHART_WIDTH = 600
-CHART_HEIGHT = 160
-CHART_PAD = 30
-CHART_LEFT, CHART_RIGHT = CHART_PAD * 3, CHART_WIDTH - CHART_PAD  # the time axis, right of the grade labels
-# Each eye's line sits a few pixels off its grade's gridline (right above, left below): when both eyes
-# have the same grade, as they mostly do, one eye's dots and line would otherwise hide the other's.
-EYE_DODGE = {Side.RIGHT: -4.0, Side.LEFT: 4.0}
 
 
 def patient_history_context(*, patient: Patient) -> dict[str, Any]:
@@ -370,63 +348,10 @@ def rescreening_due(newest: Examination) -> datetime | None:
     return newest.created_at + timedelta(days=settings.RESCREEN_INTERVAL_DAYS)
 
 
-def grade_chart(history: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """SVG coordinates of each eye's model grade (and reviewed grade) over time, oldest on the left."""
-    points = [
-        (item["examination"].created_at, item["eyes"])
-        for item in reversed(history)
-        if any(eye["grade"] is not None for eye in item["eyes"].values())
-    ]
-    if not points:
-        return None
-    times = [when for when, _ in points]
-    series: dict[str, dict[str, Any]] = {}
-    for side in SIDES:
-        dodge = EYE_DODGE[side]
-        model = [
-            (_x(when, times), _y(eyes[side]["grade"]) + dodge, when)
-            for when, eyes in points
-            if eyes[side]["grade"] is not None
-        ]
-        reviewed = [
-            (_x(when, times), _y(eyes[side]["reviewed_grade"]) + dodge, when)
-            for when, eyes in points
-            if eyes[side]["reviewed_grade"] is not None
-        ]
-        series[side] = {
-            "polyline": " ".join(f"{x:.1f},{y:.1f}" for x, y, _ in model),
-            "points": [{"x": round(x, 1), "y": round(y, 1), "when": when} for x, y, when in model],
-            "reviewed": [{"x": round(x, 1), "y": round(y, 1), "when": when} for x, y, when in reviewed],
-        }
-    return {
-        "width": CHART_WIDTH,
-        "height": CHART_HEIGHT,
-        "series": series,
-        "levels": [{"y": round(_y(grade.value), 1), "label": grade.label} for grade in Grade],
-        "first": times[0],
-        "last": times[-1],
-        # One date under the middle when every examination fell on the same day, not the same date twice.
-        "one_day": times[0].date() == times[-1].date(),
-        "middle": (CHART_LEFT + CHART_RIGHT) / 2,
-    }
-
-
-def _x(when: datetime, times: list[datetime]) -> float:
-    span = (times[-1] - times[0]).total_seconds()
-    if span <= 0:
-        return (CHART_LEFT + CHART_RIGHT) / 2
-    return CHART_LEFT + (CHART_RIGHT - CHART_LEFT) * (when - times[0]).total_seconds() / span
-
-
-def _y(grade: int) -> float:
-    top, bottom = CHART_PAD / 2, CHART_HEIGHT - CHART_PAD
-    return bottom - (bottom - top) * grade / (len(Grade) - 1)
-
-
 # --- the doctors' worklist ---------------------------------------------------------------------------
 
 
-def worklist(*, user: User) -> QuerySet[Examination]:
+def worklist(*, user: AnyUser) -> QuerySet[Examination]:
     """Graded examinations of the user's clinic not yet reviewed nor entered in error: referable first, then
     oldest first.
 

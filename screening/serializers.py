@@ -1,20 +1,26 @@
-"""Small input and output serializers for the screening API. The output ones render plain dicts built
-by screening.api (from the selectors), and describe the DESIGN.md examination shape for the schema."""
+"""Small input and output serializers for the screening API. ExaminationOutputSerializer is the one writer
+of DESIGN.md's examination document: it renders an examination from the selectors' reads, and describes the
+shape for the schema."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, cast
 
+from django.http import HttpRequest
+from django.urls import reverse
 from rest_framework import serializers
+from rest_framework.request import Request
 
-from .models import AMEND_REASON_MAX_LENGTH, VOID_REASON_MAX_LENGTH, Grade, Status
+from . import selectors
+from .models import AMEND_REASON_MAX_LENGTH, VOID_REASON_MAX_LENGTH, Examination, Grade, Status
 from .referral import RECOMMENDATION_LABELS
 from .validation import SENT_TWICE
 
 _BIGINT = 2**63 - 1
 
 
-class ExaminationCreateInputSerializer(serializers.Serializer):
+class ExaminationCreateInputSerializer(serializers.Serializer[Any]):
     patient = serializers.IntegerField(min_value=1, max_value=_BIGINT)
     # An empty file is let through to the upload service, which checks both eyes and reports every problem
     # at once in its own words: refused here, it hid the other eye's problem.
@@ -26,19 +32,20 @@ class ExaminationCreateInputSerializer(serializers.Serializer):
         # A form field sent twice (two right_eye parts, two patients) is ambiguous, and DRF would silently
         # take the last one: a photograph filed under the wrong eye or patient. Refused instead.
         if hasattr(data, "getlist"):
-            repeated = {name: [SENT_TWICE] for name in self.fields if len(data.getlist(name)) > 1}
+            names = cast("Iterable[str]", self.fields)  # its names (djangorestframework-stubs says fields)
+            repeated = {name: [SENT_TWICE] for name in names if len(data.getlist(name)) > 1}
             if repeated:
                 raise serializers.ValidationError(repeated)
         return super().to_internal_value(data)
 
 
-class ReviewCreateInputSerializer(serializers.Serializer):
+class ReviewCreateInputSerializer(serializers.Serializer[Any]):
     right_grade = serializers.ChoiceField(choices=Grade.choices)
     left_grade = serializers.ChoiceField(choices=Grade.choices)
     notes = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
 
 
-class ReviewAmendInputSerializer(serializers.Serializer):
+class ReviewAmendInputSerializer(serializers.Serializer[Any]):
     right_grade = serializers.ChoiceField(choices=Grade.choices)
     left_grade = serializers.ChoiceField(choices=Grade.choices)
     # Required (blank allowed): the body is the whole new version, so leaving notes out cannot erase them
@@ -60,7 +67,7 @@ class ReviewAmendInputSerializer(serializers.Serializer):
     )
 
 
-class VoidInputSerializer(serializers.Serializer):
+class VoidInputSerializer(serializers.Serializer[Any]):
     # Blank passes here on purpose: the service refuses it, in the same words as the web page.
     reason = serializers.CharField(
         allow_blank=True,
@@ -69,24 +76,25 @@ class VoidInputSerializer(serializers.Serializer):
     )
 
 
-class ConfidencesSerializer(serializers.Serializer):
+class ConfidencesSerializer(serializers.Serializer[Any]):
     """One confidence per class, keyed by the class label ("No DR", "Mild", "Proliferative")."""
 
-    def get_fields(self) -> dict[str, serializers.Field]:
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
         # The labels are not Python identifiers, so the fields cannot be declared as attributes.
         return {label: serializers.FloatField(min_value=0.0, max_value=1.0) for label in Grade.labels}
 
 
-class EyeAloneSerializer(serializers.Serializer):
+class EyeAloneSerializer(serializers.Serializer[Any]):
     grade = serializers.ChoiceField(choices=Grade.choices)
-    label = serializers.CharField()
+    # A field named like DRF's own Field.label attribute, which the stubs type as text: the API's key stays.
+    label = serializers.CharField()  # type: ignore[assignment]
     score = serializers.FloatField(min_value=0.0, max_value=1.0, help_text="the confidence of that grade")
     changed = serializers.BooleanField(help_text="the other eye changed this eye's grade")
 
 
-class EyeOutputSerializer(serializers.Serializer):
+class EyeOutputSerializer(serializers.Serializer[Any]):
     grade = serializers.ChoiceField(choices=Grade.choices, allow_null=True)
-    label = serializers.CharField(allow_null=True)
+    label = serializers.CharField(allow_null=True)  # type: ignore[assignment]  # as EyeAloneSerializer.label
     confidences = ConfidencesSerializer(allow_null=True)
     graded_with_other_eye = serializers.BooleanField(
         allow_null=True,
@@ -109,31 +117,33 @@ class EyeOutputSerializer(serializers.Serializer):
     )
 
 
-class EyesOutputSerializer(serializers.Serializer):
+class EyesOutputSerializer(serializers.Serializer[Any]):
     right = EyeOutputSerializer()
     left = EyeOutputSerializer()
 
 
-class ReferralOutputSerializer(serializers.Serializer):
+class ReferralOutputSerializer(serializers.Serializer[Any]):
     warning = serializers.BooleanField()
     message = serializers.CharField(allow_null=True)
     recommendation = serializers.ChoiceField(choices=list(RECOMMENDATION_LABELS.items()), allow_null=True)
 
 
-class ReviewRevisionOutputSerializer(serializers.Serializer):
+class ReviewRevisionOutputSerializer(serializers.Serializer[Any]):
     """A version of the review that an amendment replaced, as it was signed off."""
 
     right_grade = serializers.ChoiceField(choices=Grade.choices)
     left_grade = serializers.ChoiceField(choices=Grade.choices)
     notes = serializers.CharField(allow_blank=True)
-    signed_by = serializers.IntegerField(help_text="The doctor who had signed these values off, by id")
+    signed_by = serializers.IntegerField(
+        source="doctor_id", help_text="The doctor who had signed these values off, by id"
+    )
     signed_off_at = serializers.DateTimeField()
-    amended_by = serializers.IntegerField(help_text="The doctor who replaced them, by id")
+    amended_by = serializers.IntegerField(source="amended_by_id", help_text="The doctor who replaced them, by id")
     amended_at = serializers.DateTimeField()
     reason = serializers.CharField(help_text="Why they were replaced")
 
 
-class ReviewOutputSerializer(serializers.Serializer):
+class ReviewOutputSerializer(serializers.Serializer[Any]):
     doctor = serializers.IntegerField(help_text="Who signed the current grades off (after an amendment: who amended)")
     right_grade = serializers.ChoiceField(choices=Grade.choices)
     left_grade = serializers.ChoiceField(choices=Grade.choices)
@@ -146,7 +156,11 @@ class ReviewOutputSerializer(serializers.Serializer):
     revisions = ReviewRevisionOutputSerializer(many=True, help_text="The versions amendments replaced, oldest first")
 
 
-class ExaminationOutputSerializer(serializers.Serializer):
+# DESIGN.md's examination document, written from an examination with its results prefetched
+# (selectors.with_results) and the request in the context (for absolute file URLs). The API answers with it;
+# a page or export that needs the same document renders it here too. (A comment, not a docstring: the schema
+# would publish a docstring as the object's description.)
+class ExaminationOutputSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     patient = serializers.IntegerField()
     status = serializers.ChoiceField(choices=Status.choices)
@@ -168,3 +182,62 @@ class ExaminationOutputSerializer(serializers.Serializer):
     voided_at = serializers.DateTimeField(allow_null=True)
     voided_by = serializers.IntegerField(allow_null=True, help_text="The user who marked it, by id")
     void_reason = serializers.CharField(allow_blank=True)
+
+    def to_representation(self, instance: Examination) -> dict[str, Any]:
+        return super().to_representation(_document(instance, self.context["request"]))
+
+
+def _document(examination: Examination, request: HttpRequest | Request) -> dict[str, Any]:
+    """The document's values, from the screening selectors' summary of the examination."""
+    summary = selectors.examination_summary(examination)
+    review = summary["review"]
+    return {
+        "id": examination.pk,
+        "patient": examination.patient_id,
+        "status": examination.status,
+        "created_at": examination.created_at,
+        "completed_at": examination.completed_at,
+        "model_version": summary["model_version"],
+        "error": examination.error or None,
+        "notes": examination.notes,
+        "eyes": {
+            side: _eye(eye, request, {"examination_id": examination.pk, "side": side})
+            for side, eye in summary["eyes"].items()
+        },
+        "referral": summary["referral"],
+        "review": None
+        if review is None
+        else {
+            "doctor": review.doctor_id,
+            "right_grade": review.right_grade,
+            "left_grade": review.left_grade,
+            "notes": review.notes,
+            "signed_off_at": review.signed_off_at,
+            "recommendation": summary["doctor_recommendation"],
+            "amended_at": review.amended_at,
+            "revisions": summary["revisions"],
+        },
+        "pair_warning": summary["pair_warning"],
+        "voided": examination.voided_at is not None,
+        "voided_at": examination.voided_at,
+        "voided_by": examination.voided_by_id,
+        "void_reason": examination.void_reason,
+    }
+
+
+def _eye(eye: dict[str, Any], request: HttpRequest | Request, where: dict[str, Any]) -> dict[str, Any]:
+    def absolute(url: str | None) -> str | None:
+        return request.build_absolute_uri(url) if url else None
+
+    return {
+        "grade": eye["grade"],
+        "label": eye["label"],
+        "confidences": eye["confidences"],
+        "graded_with_other_eye": eye["graded_with_other_eye"],
+        "alone": eye["alone"],
+        "gradable": eye["gradable"],
+        "quality_reasons": eye["quality_reasons"],
+        # The API's own file endpoints, which take its token as well as a session (the pages' do not).
+        "image_url": absolute(eye["image_url"] and reverse("api:eye_image", kwargs=where)),
+        "heatmap_url": absolute(eye["heatmap_url"] and reverse("api:heatmap", kwargs=where)),
+    }

@@ -1,18 +1,11 @@
-"""Writes for examinations: upload, grading (the worker's side), failure, review and its amendment,
-"entered in error"."""
+"""Writes for examinations: the upload, and marking one "entered in error". Reviews and their amendments
+are in reviews.py; the worker's side of grading in grading/worker.py."""
 
 from __future__ import annotations
 
-import hashlib
-import io
-import logging
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, cast
 
-from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -25,46 +18,20 @@ from audit.services import record_event
 from patients.models import Clinic, Patient
 from patients.selectors import clinical_membership_for
 
-from . import grading, quality
-from .models import (
-    AMEND_REASON_MAX_LENGTH,
-    VOID_REASON_MAX_LENGTH,
-    Examination,
-    EyeImage,
-    Grade,
-    Prediction,
-    Review,
-    ReviewRevision,
-    Side,
-    Status,
-)
-from .reconcile import examination_enqueue
+from . import quality
+from .models import SIDES, VOID_REASON_MAX_LENGTH, Examination, EyeImage, Side, Status
 from .selectors import review_of
+from .side_by_side import per_eye
+from .tasks import examination_enqueue
 from .validation import CheckedImage, check_upload, pair_warning
-
-if TYPE_CHECKING:
-    from ml.predictor import ImagePrediction, Predictor
-
-logger = logging.getLogger(__name__)
-
-SIDES = (Side.RIGHT, Side.LEFT)
-# Decoding, checking and encoding a photograph happen in PIL and numpy, which release the GIL: the two
-# eyes of an examination run side by side (bench/bench_grading.py times each stage).
-T = TypeVar("T")
-R = TypeVar("R")
-_EYES = ThreadPoolExecutor(max_workers=2, thread_name_prefix="eye")
-
-
-def _per_eye(function: Callable[[T], R], items: list[T]) -> list[R]:
-    return list(_EYES.map(function, items))
 
 
 def examination_create(
     *,
-    user: AbstractBaseUser,
+    user: User,
     patient: Patient,
-    right_eye: UploadedFile,
-    left_eye: UploadedFile,
+    right_eye: UploadedFile[bytes],
+    left_eye: UploadedFile[bytes],
     notes: str = "",
     request: HttpRequest | None = None,
     audit_detail: dict[str, Any] | None = None,
@@ -85,7 +52,7 @@ def examination_create(
         # Same words as for a patient that does not exist: another clinic's patients do not leak.
         errors["patient"] = ["No such patient."]
     checked: dict[str, CheckedImage] = {}
-    outcomes = _per_eye(_checked_or_error, [(right_eye, Side.RIGHT), (left_eye, Side.LEFT)])
+    outcomes = per_eye(_checked_or_error, [(right_eye, Side.RIGHT), (left_eye, Side.LEFT)])
     for side, outcome in zip(SIDES, outcomes, strict=True):
         if isinstance(outcome, ValidationError):
             errors[f"{side}_eye"] = outcome.messages
@@ -94,7 +61,8 @@ def examination_create(
     if errors:
         raise ValidationError(errors)
     warning = pair_warning(checked[Side.RIGHT], checked[Side.LEFT])
-    reports = dict(zip(SIDES, _per_eye(quality.assess, [checked[side].image for side in SIDES]), strict=True))
+    assessed = per_eye(quality.assess, [checked[side].image for side in SIDES])
+    reports: dict[str, quality.QualityReport] = dict(zip(SIDES, assessed, strict=True))
     audit = {"request": request, "detail": audit_detail or {}}
     return _examination_save(
         user=user, patient=patient, notes=notes, checked=checked, reports=reports, warning=warning, audit=audit
@@ -158,7 +126,7 @@ def _filed_pair(clinic_id: int, right: str, left: str) -> Examination | None:
     )
 
 
-def _checked_or_error(upload_and_side: tuple[UploadedFile | None, str]) -> CheckedImage | ValidationError:
+def _checked_or_error(upload_and_side: tuple[UploadedFile[bytes] | None, str]) -> CheckedImage | ValidationError:
     upload, side = upload_and_side
     try:
         return check_upload(upload, eye=side)
@@ -168,7 +136,7 @@ def _checked_or_error(upload_and_side: tuple[UploadedFile | None, str]) -> Check
 
 def _examination_save(
     *,
-    user: AbstractBaseUser,
+    user: User,
     patient: Patient,
     notes: str,
     checked: dict[str, CheckedImage],
@@ -200,7 +168,7 @@ def _examination_save(
                 eye.file.save(f"{image.sha256}.{image.format.lower()}", ContentFile(image.content), save=False)
                 # Set after the file: assigning it makes the ImageField re-measure (and here lose) them.
                 eye.width, eye.height = image.width, image.height
-                saved_files.append(eye.file.name)
+                saved_files.append(cast(str, eye.file.name))  # just saved: named by its hash
                 eye.save()
             examination_enqueue(examination)
             record_event(action="examination.create", actor=user, obj=examination, **audit)
@@ -212,289 +180,15 @@ def _examination_save(
     return examination
 
 
-# --- grading: the worker's side -------------------------------------------------------------------
-
-
-def examination_grade(*, examination_id: int) -> Examination | None:
-    """Grade both eyes in one batch and store one prediction per eye; idempotent.
-
-    Returns None when there is nothing to do (no such examination, or already done). Raises
-    grading.PermanentGradingError for faults no retry can mend; other exceptions may be transient.
-    """
-    examination = _examination_claim(examination_id=examination_id)
-    if examination is None:
-        return None
-    eyes = {eye.side: eye for eye in examination.images.all()}
-    if set(eyes) != set(SIDES):
-        raise grading.PermanentGradingError("The examination does not have both a right and a left photograph.")
-    photographs = _per_eye(grading.open_eye_image, [eyes[side] for side in SIDES])
-    # Together (where the clinic turned it on) only when both photographs passed the quality check: a dark
-    # or blurred photograph's probabilities must not move the grade of the eye that was photographed well.
-    together = settings.DR_GRADE_EYES_TOGETHER and all(eyes[side].gradable is not False for side in SIDES)
-    predictor, results = grading.predict(photographs, eyes=[str(side) for side in SIDES] if together else None)
-    # Encoded before the transaction: the row locks below are then held for milliseconds only.
-    heatmaps = dict(zip(SIDES, _per_eye(_encode_overlay, results), strict=True))
-    with transaction.atomic():
-        # Locked so that two deliveries of the same task (a redelivery racing the first) cannot both
-        # write; the second finds the predictions and the `done` status of the first.
-        examination = Examination.objects.select_for_update().get(pk=examination_id)
-        if examination.status == Status.DONE:
-            return examination
-        for side, result in zip(SIDES, results, strict=True):
-            _prediction_save(eye_image=eyes[side], result=result, predictor=predictor, heatmap=heatmaps[side])
-        examination.status = Status.DONE
-        examination.error = ""
-        examination.completed_at = timezone.now()
-        examination.save(update_fields=["status", "error", "completed_at"])
-    return examination
-
-
-def _examination_claim(*, examination_id: int) -> Examination | None:
-    with transaction.atomic():
-        examination = Examination.objects.select_for_update().filter(pk=examination_id).first()
-        if examination is None or examination.status == Status.DONE:
-            return None
-        examination.status = Status.RUNNING
-        examination.started_at = timezone.now()
-        examination.attempts += 1
-        examination.save(update_fields=["status", "started_at", "attempts"])
-    return examination
-
-
-def _encode_overlay(result: ImagePrediction) -> bytes | None:
-    if result.overlay is None:
-        return None
-    buffer = io.BytesIO()
-    # JPEG: a photograph-like overlay at a tenth of PNG's size and encoding time.
-    result.overlay.convert("RGB").save(buffer, "JPEG", quality=85)
-    return buffer.getvalue()
-
-
-def _prediction_save(
-    *, eye_image: EyeImage, result: ImagePrediction, predictor: Predictor, heatmap: bytes | None
-) -> Prediction:
-    existing = Prediction.objects.filter(eye_image=eye_image, model_version=predictor.version).first()
-    if existing is not None:
-        return existing
-    confidences = [result.confidences[label] for label in predictor.labels]
-    prediction = Prediction(
-        eye_image=eye_image,
-        model_version=predictor.version,
-        checkpoint_sha256=predictor.checkpoint_sha256,
-        predicted_class=result.class_index,
-        confidence_no_dr=_unit(confidences[Grade.NO_DR]),
-        confidence_mild=_unit(confidences[Grade.MILD]),
-        confidence_proliferative=_unit(confidences[Grade.PROLIFERATIVE]),
-        seed_score=_unit(result.single_eye_score),
-        single_eye_class=result.single_eye_class,
-        graded_with_other_eye=result.other_eye_used,
-        inference_seconds=result.inference_seconds,
-    )
-    if heatmap is not None:
-        # Named by photograph and model, never by anything about the patient.
-        key = hashlib.sha256(f"{eye_image.sha256}:{predictor.version}".encode()).hexdigest()[:32]
-        prediction.heatmap.save(f"{key}.jpg", ContentFile(heatmap), save=False)
-    prediction.save()
-    return prediction
-
-
-def _unit(value: float) -> float:
-    # Softmax in float32 can land a hair outside [0, 1]; the database constraint would refuse it.
-    return min(1.0, max(0.0, float(value)))
-
-
-def examination_fail(*, examination_id: int, reason: str) -> None:
-    """Mark an examination failed with a reason the operator can read (unless it finished meanwhile)."""
-    with transaction.atomic():
-        examination = Examination.objects.select_for_update().filter(pk=examination_id).first()
-        if examination is None or examination.status == Status.DONE:
-            return
-        examination.status = Status.FAILED
-        examination.error = reason[:2000]
-        examination.completed_at = timezone.now()
-        examination.save(update_fields=["status", "error", "completed_at"])
-    logger.warning("Examination %s failed: %s", examination_id, reason)
-
-
-# --- review -----------------------------------------------------------------------------------------
-
-
-def _require_clinic_doctor(user: AbstractBaseUser, examination: Examination, action: str, this: str) -> None:
-    """PermissionDenied unless the user is a doctor of the patient's clinic ("Only doctors <action>.")."""
-    membership = clinical_membership_for(user)
-    if membership is None or not membership.can_review:
-        raise PermissionDenied(f"Only doctors {action}.")
-    if examination.patient.clinic_id != membership.clinic_id:
-        raise PermissionDenied(f"Only doctors of the patient's clinic {this}.")
-
-
-def review_create(
-    *, user: AbstractBaseUser, examination: Examination, right_grade: int, left_grade: int, notes: str = ""
-) -> Review:
-    """A doctor's sign-off of a graded examination; kept beside the model's grades, never over them."""
-    _require_clinic_doctor(user, examination, "review examinations", "review this examination")
-    errors = _grade_errors(right_grade=right_grade, left_grade=left_grade)
-    if errors:
-        raise ValidationError(errors)
-    with transaction.atomic():
-        # Locked: two doctors signing off at once must not both pass the "not reviewed yet" check.
-        locked = Examination.objects.select_for_update().get(pk=examination.pk)
-        if locked.voided_at is not None:
-            raise ValidationError({"__all__": [VOIDED_NO_REVIEW]})
-        if locked.status != Status.DONE:
-            raise ValidationError({"__all__": ["Only a graded examination can be reviewed."]})
-        if Review.objects.filter(examination=locked).exists():
-            raise ValidationError({"__all__": ["This examination has already been reviewed."]})
-        return Review.objects.create(
-            examination=locked,
-            doctor=user,
-            right_grade=right_grade,
-            left_grade=left_grade,
-            notes=notes.strip(),
-            signed_off_at=timezone.now(),
-        )
-
-
-def _grade_errors(*, right_grade: int, left_grade: int) -> dict[str, list[str]]:
-    errors: dict[str, list[str]] = {}
-    for field, grade in (("right_grade", right_grade), ("left_grade", left_grade)):
-        if grade not in Grade.values:
-            errors[field] = [f"Choose one of: {', '.join(Grade.labels)}."]
-    return errors
-
-
-# --- amending a review -------------------------------------------------------------------------------
-
-AMEND_REASON_REQUIRED = "Say why the review is amended (a slip, a second look at the photographs, ...)."
-VOIDED_NO_AMENDMENT = "This examination was marked as entered in error; its review cannot be amended."
-NOT_REVIEWED_YET = "This examination has not been signed off yet: review it instead of amending."
-NOTHING_TO_AMEND = "Nothing to amend: these are the grades and notes signed off. Change a grade or the notes."
-
-
-def _refuse_stale_amendment(review: Review, revisions_seen: int | None) -> None:
-    if revisions_seen is None:
-        return
-    count = review.revisions.count()
-    if revisions_seen > count:
-        # More versions than there are: no colleague's amendment explains it (a client's miscount).
-        message = f"The review has {count} earlier versions, not {revisions_seen}: read the current version first."
-        raise ValidationError({"revisions_seen": [message]})
-    if revisions_seen < count:
-        when = review.signed_off_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
-        raise StaleAmendment({"__all__": [STALE_AMENDMENT.format(doctor=review.doctor, time=when)]})
-
-
-STALE_AMENDMENT = (
-    "The review was amended by {doctor} at {time} UTC after you opened it: read the current version, then amend "
-    "again if it still needs it."
-)
-
-
-class StaleAmendment(ValidationError):
-    """The amendment was made against an earlier version of the review than the one stored now."""
-
-
-# What an amendment may change, in the order the audit detail lists the changed ones.
-AMENDABLE = ("right_grade", "left_grade", "notes")
-
-
-def review_amend(
-    *,
-    user: AbstractBaseUser,
-    examination: Examination,
-    right_grade: int,
-    left_grade: int,
-    notes: str,
-    reason: str,
-    revisions_seen: int | None = None,
-    request: HttpRequest | None = None,
-    audit_detail: dict[str, Any] | None = None,
-) -> Review:
-    """A doctor of the patient's clinic replaces a signed-off review's grades and notes, giving a reason.
-
-    `revisions_seen`, when given, is how many earlier versions the doctor's page showed: if a colleague
-    amended the review since, StaleAmendment is raised and nothing changes, so no one overwrites a version
-    they never saw.
-
-    The replaced version is kept as a ReviewRevision (with who had signed it, and when); the Review row
-    takes the new values, signed by the amending doctor now, so every reader (recall, statistics,
-    worklist, pages, API) follows the amendment. Raises PermissionDenied (not a doctor of the clinic)
-    and ValidationError (grades and reason per field, all at once; not signed off yet, entered in error,
-    nothing changed). Audited as `review.amend` in the same transaction, with the names of the changed
-    fields only: neither the values nor the reason's text go into the trail, which holds no free text
-    about patients. `request` gives the event its IP and user agent, `audit_detail` extra detail.
-    """
-    _require_clinic_doctor(user, examination, "amend reviews", "amend this review")
-    errors = _grade_errors(right_grade=right_grade, left_grade=left_grade)
-    reason = _amend_reason(reason, errors)
-    if errors:
-        raise ValidationError(errors)
-    wanted = {"right_grade": right_grade, "left_grade": left_grade, "notes": (notes or "").strip()}
-    with transaction.atomic():
-        # The examination first (the order review_create and examination_void lock in: no deadlock), then
-        # its review: a colleague amending, signing off or voiding at the same moment waits, and the checks
-        # below see both rows as they are now. Of two amendments at once, the later keeps the earlier's
-        # values as a revision: nothing is lost.
-        locked = Examination.objects.select_for_update(of=("self",)).select_related("patient").get(pk=examination.pk)
-        if locked.voided_at is not None:
-            raise ValidationError({"__all__": [VOIDED_NO_AMENDMENT]})
-        review = Review.objects.select_for_update().filter(examination=locked).first()
-        if review is None:
-            raise ValidationError({"__all__": [NOT_REVIEWED_YET]})
-        _refuse_stale_amendment(review, revisions_seen)
-        changed = [name for name in AMENDABLE if getattr(review, name) != wanted[name]]
-        if not changed:
-            raise ValidationError({"__all__": [NOTHING_TO_AMEND]})
-        revision = _review_replace(review=review, wanted=wanted, user=user, reason=reason)
-        review.examination = locked  # the audit event finds the patient through it, without a query
-        detail = {**(audit_detail or {}), "changed": changed, "revision": revision.pk}
-        record_event(action="review.amend", request=request, actor=user, obj=review, detail=detail)
-    return review
-
-
-def _review_replace(*, review: Review, wanted: dict[str, Any], user: AbstractBaseUser, reason: str) -> ReviewRevision:
-    """Keep the review's current version as a revision, then sign the wanted values off as `user`, now."""
-    now = timezone.now()
-    revision = ReviewRevision.objects.create(
-        review=review,
-        right_grade=review.right_grade,
-        left_grade=review.left_grade,
-        notes=review.notes,
-        doctor_id=review.doctor_id,
-        signed_off_at=review.signed_off_at,
-        amended_by=user,
-        amended_at=now,
-        reason=reason,
-    )
-    for name, value in wanted.items():
-        setattr(review, name, value)
-    # The Review row says who signed the values it holds: the amending doctor, now.
-    review.doctor = user
-    review.signed_off_at = review.amended_at = now
-    review.save(update_fields=[*AMENDABLE, "doctor", "signed_off_at", "amended_at"])
-    return revision
-
-
-def _amend_reason(reason: str | None, errors: dict[str, list[str]]) -> str:
-    """The stripped reason; a problem with it goes into `errors`, so that every field is reported at once."""
-    reason = (reason or "").strip()
-    if not reason:
-        errors["reason"] = [AMEND_REASON_REQUIRED]
-    elif len(reason) > AMEND_REASON_MAX_LENGTH:
-        errors["reason"] = [f"Keep the reason to {AMEND_REASON_MAX_LENGTH} characters (it has {len(reason)})."]
-    return reason
-
-
 # --- entered in error -----------------------------------------------------------------------------------
 
-VOIDED_NO_REVIEW = "This examination was marked as entered in error; it cannot be reviewed."
 ALREADY_VOIDED = "This examination has already been marked as entered in error."
 NOT_OF_THE_CLINIC = "Only staff and doctors of the patient's clinic can mark an examination as entered in error."
 REVIEWED_DOCTORS_ONLY = "This examination was signed off by a doctor: only a doctor can mark it as entered in error."
 REASON_REQUIRED = "Say why this examination was entered in error (wrong patient, wrong photographs, ...)."
 
 
-def void_refusal(*, user: AbstractBaseUser | AnonymousUser, examination: Examination) -> str | None:
+def void_refusal(*, user: User | AnonymousUser, examination: Examination) -> str | None:
     """Why this user may not mark the examination as entered in error, or None when they may.
 
     Staff and doctors of the patient's clinic may void an examination no doctor has signed off; once
@@ -511,7 +205,7 @@ def void_refusal(*, user: AbstractBaseUser | AnonymousUser, examination: Examina
 
 def examination_void(
     *,
-    user: AbstractBaseUser,
+    user: User,
     examination: Examination,
     reason: str,
     request: HttpRequest | None = None,

@@ -19,9 +19,9 @@ from django.utils import timezone
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import cohen_kappa_score
 
-from .models import Examination, Grade, Side, Status
-from .referral import REFER, RESCREEN, RETAKE, recommendation
-from .selectors import SIDES, ExaminationFacts, examination_facts
+from .models import SIDES, Examination, Grade, Side, Status
+from .referral import REFER, RESCREEN, RETAKE, ExaminationFacts, recommendation
+from .selectors import examination_facts
 
 
 @dataclass
@@ -107,8 +107,8 @@ def agreement(pairs: list[tuple[int, int]]) -> dict[str, Any]:
     """How the model's grades compare with the doctors' on the same eyes (the doctor as reference)."""
     classes = [grade.value for grade in Grade]
     matrix = np.zeros((len(classes), len(classes)), dtype=int)
-    for model, doctor in pairs:
-        matrix[doctor, model] += 1
+    for model_grade, doctor_grade in pairs:
+        matrix[doctor_grade, model_grade] += 1
     n = int(matrix.sum())
     rows = [{"label": label, "counts": counts} for label, counts in zip(Grade.labels, matrix.tolist(), strict=True)]
     if n == 0:

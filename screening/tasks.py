@@ -1,17 +1,25 @@
-"""Celery tasks (routed to the `inference` queue by CELERY_TASK_ROUTES). Thin: ids in, services do the work."""
+"""Celery tasks and every send of the grading task. Thin: ids in, services do the work.
+
+grade_examination is routed to the `inference` queue by CELERY_TASK_ROUTES; reconcile_examinations, run by
+beat, to the default queue (its name is outside screening.tasks.*), so it never waits behind gradings."""
 
 from __future__ import annotations
 
 import logging
 import random
 import threading
+from datetime import datetime
+from typing import Any
 
 from billiard.exceptions import SoftTimeLimitExceeded, WorkerLostError
 from celery import Task, shared_task
 from celery.signals import task_failure, worker_process_init
-from django.db import InterfaceError, OperationalError, connection
+from django.db import InterfaceError, OperationalError, connection, transaction
+from django.utils import timezone
 
-from . import grading, services
+from . import reconcile
+from .grading import bridge, worker
+from .models import Examination
 
 logger = logging.getLogger(__name__)
 
@@ -29,9 +37,37 @@ MAX_RETRIES = 4
 WORKER_LOST_RETRY_DELAY = 2
 
 
+def examination_enqueue(examination: Examination) -> None:
+    """Record the send and send the grading task once the current transaction commits."""
+    examination.enqueued_at = timezone.now()
+    examination.save(update_fields=["enqueued_at"])
+    examination_id = examination.pk
+    transaction.on_commit(lambda: _send_all([examination_id]))
+
+
+def examinations_reconcile(*, now: datetime | None = None, limit: int = 500) -> reconcile.ReconcileResult:
+    """One reconciler pass: re-queue the stale examinations (reconcile.examinations_requeue) and re-send
+    their grading task once the pass commits. Give up (failed) on those that used up their attempts."""
+    with transaction.atomic():
+        result = reconcile.examinations_requeue(now=now, limit=limit)
+        if result.requeued:
+            transaction.on_commit(lambda: _send_all(result.requeued))
+    return result
+
+
+def _send_all(examination_ids: list[int]) -> None:
+    for examination_id in examination_ids:
+        try:
+            grade_examination.delay(examination_id)
+        except Exception:
+            # Broker down: the examination stays queued with this send recorded, and the next pass after
+            # the queued timeout tries again. One failed send must not stop the others.
+            logger.exception("Could not send the grading task of examination %s", examination_id)
+
+
 def retry_delay(retries: int) -> float:
     """Exponential backoff with jitter: about 2, 4, 8, 16 seconds."""
-    return 2 ** (retries + 1) * random.uniform(0.75, 1.25)
+    return 2.0 ** (retries + 1) * random.uniform(0.75, 1.25)
 
 
 def _is_transient(error: BaseException) -> bool:
@@ -41,7 +77,8 @@ def _is_transient(error: BaseException) -> bool:
     return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
 
 
-@shared_task(
+# celery-types does not know retry_on_worker_lost (Celery 5.5): no overload matches, and the task is untyped.
+@shared_task(  # type: ignore[call-overload, untyped-decorator]
     bind=True,
     name="screening.tasks.grade_examination",
     acks_late=True,
@@ -55,25 +92,25 @@ def _is_transient(error: BaseException) -> bool:
     max_retries=MAX_RETRIES,
     ignore_result=True,
 )
-def grade_examination(self: Task, examination_id: int) -> str:
+def grade_examination(self: Task[Any, Any], examination_id: int) -> str:
     """Grade an examination's two photographs; safe to run any number of times."""
     try:
-        services.examination_grade(examination_id=examination_id)
-    except grading.PermanentGradingError as error:
-        services.examination_fail(examination_id=examination_id, reason=str(error))
+        worker.examination_grade(examination_id=examination_id)
+    except bridge.PermanentGradingError as error:
+        worker.examination_fail(examination_id=examination_id, reason=str(error))
         return "failed"
     except SoftTimeLimitExceeded:
         # A retry would be as slow; its str() is "SoftTimeLimitExceeded()", which tells the operator nothing.
         limit = (self.request.timelimit or (None, None))[1] or self.soft_time_limit
-        services.examination_fail(examination_id=examination_id, reason=_too_slow(limit))
+        worker.examination_fail(examination_id=examination_id, reason=_too_slow(limit))
         return "failed"
     except Exception as error:
         if not _is_transient(error):
             logger.exception("Grading examination %s failed", examination_id)
-            services.examination_fail(examination_id=examination_id, reason=f"Grading failed: {error}")
+            worker.examination_fail(examination_id=examination_id, reason=f"Grading failed: {error}")
             return "failed"
         if self.request.retries >= MAX_RETRIES:
-            services.examination_fail(
+            worker.examination_fail(
                 examination_id=examination_id, reason=f"Grading failed after {MAX_RETRIES + 1} tries: {error}"
             )
             return "failed"
@@ -88,11 +125,17 @@ def _too_slow(limit: float | None) -> str:
     return f"Grading took longer than its time limit ({limit:g} s) and was stopped."
 
 
+@shared_task(name="screening.reconcile_examinations", ignore_result=True)
+def reconcile_examinations() -> str:
+    """Periodic (beat) entry point of the reconciler."""
+    return str(examinations_reconcile())
+
+
 @task_failure.connect
 def _record_lost_grading(
-    sender: Task | None = None,
+    sender: Task[Any, Any] | None = None,
     exception: BaseException | None = None,
-    args: list[object] | None = None,
+    args: list[Any] | None = None,
     **kwargs: object,
 ) -> None:
     """Fail the examination whose pool process died on its last try (retry_on_worker_lost gave up). Runs in
@@ -103,7 +146,7 @@ def _record_lost_grading(
         return  # raised inside the task, which has recorded what it could
     reason = f"Grading failed after {MAX_RETRIES + 1} tries: the worker process stopped while grading ({exception})."
     try:
-        services.examination_fail(examination_id=int(args[0]), reason=reason)
+        worker.examination_fail(examination_id=int(args[0]), reason=reason)
     finally:
         # The main process forks the next pool processes: none of them may inherit this connection.
         connection.close()
@@ -121,6 +164,6 @@ def _load_model_early(**kwargs: object) -> None:
 
 def _preload() -> None:
     try:
-        grading.get_predictor()
+        bridge.get_predictor()
     except Exception:
         logger.exception("The grading model could not be loaded at worker start")

@@ -12,6 +12,7 @@ import hashlib
 import io
 import warnings
 from dataclasses import dataclass
+from typing import cast
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -45,7 +46,7 @@ class CheckedImage:
     image: Image.Image  # decoded, orientation applied, RGB
 
 
-def check_upload(upload: UploadedFile | None, *, eye: str) -> CheckedImage:
+def check_upload(upload: UploadedFile[bytes] | None, *, eye: str) -> CheckedImage:
     """Decode and check one upload; raises ValidationError with a message naming the eye."""
     if upload is None:
         raise ValidationError(f"Choose a photograph of the {eye} eye.", code="required")
@@ -77,7 +78,8 @@ def _is_transparent(image: Image.Image) -> bool:
     """Whether some pixel is (partly) transparent: an alpha channel or a transparent palette entry in use."""
     if not image.has_transparency_data:
         return False
-    return image.convert("RGBA").getchannel("A").getextrema()[0] < 255
+    lowest, _ = cast("tuple[int, int]", image.convert("RGBA").getchannel("A").getextrema())  # one 8-bit band
+    return lowest < 255
 
 
 def _on_black(image: Image.Image) -> Image.Image:

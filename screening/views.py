@@ -9,23 +9,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.forms import Form
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from audit.services import record_event
+from dr_portal.authenticated import AuthenticatedHttpRequest
+from dr_portal.form_errors import add_errors
 from dr_portal.throttling import throttle_posts
-from patients.models import Membership
-from patients.selectors import clinical_membership_for, patient_get
+from patients.selectors import clinical_membership_for, doctor_membership_for, patient_get
 
-from . import files, selectors, services
+from . import files, reviews, selectors, services
 from .forms import AmendReviewForm, ExaminationForm, ReviewForm, VoidForm
 from .models import Examination, Review, Status
 
@@ -33,7 +34,7 @@ from .models import Examination, Review, Status
 @login_required
 @require_http_methods(["GET", "POST"])
 @throttle_posts("uploads")  # the same rate and counter as the API's uploads
-def examination_upload(request: HttpRequest, patient_id: int) -> HttpResponse:
+def examination_upload(request: AuthenticatedHttpRequest, patient_id: int) -> HttpResponse:
     patient = patient_get(user=request.user, patient_id=patient_id)
     form = ExaminationForm(request.POST, request.FILES) if request.method == "POST" else ExaminationForm()
     if form.is_bound and form.is_valid():
@@ -47,7 +48,7 @@ def examination_upload(request: HttpRequest, patient_id: int) -> HttpResponse:
                 request=request,
             )
         except ValidationError as error:
-            _add_errors(form, error)
+            add_errors(form, error)
         else:
             return redirect("screening:detail", examination_id=examination.pk)
     # The form names the patient (name and record number): a read, audited as the edit form is.
@@ -70,7 +71,7 @@ def _detail_context(
     review_form: Form | None = None,
     void_form: Form | None = None,
     amend_form: Form | None = None,
-) -> dict:
+) -> dict[str, Any]:
     summary = selectors.examination_summary(examination)
     membership = clinical_membership_for(request.user)
     voided = examination.voided_at is not None
@@ -126,7 +127,7 @@ def heatmap(request: HttpRequest, examination_id: int, side: str) -> FileRespons
 @login_required
 @require_GET
 def worklist(request: HttpRequest) -> HttpResponse:
-    _doctor(request, "The worklist is for doctors.")
+    doctor_membership_for(request.user, refusal="The worklist is for doctors.")
     page = Paginator(selectors.worklist(user=request.user), 25).get_page(request.GET.get("page"))
     rows = [selectors.examination_summary(examination) for examination in page]
     record_event(action="worklist.view", request=request, detail={"page": page.number, "count": len(rows)})
@@ -137,7 +138,7 @@ def worklist(request: HttpRequest) -> HttpResponse:
 @require_GET
 def statistics(request: HttpRequest) -> HttpResponse:
     """The clinic's screening figures by month and the model's agreement with its doctors' reviews."""
-    membership = _doctor(request, "The statistics are for doctors.")
+    membership = doctor_membership_for(request.user, refusal="The statistics are for doctors.")
     from .statistics import clinic_statistics
 
     figures = clinic_statistics(clinic_id=membership.clinic_id)
@@ -163,22 +164,20 @@ def _post_else_back_to_examination(view: Callable[..., HttpResponse]) -> Callabl
 
 @login_required
 @_post_else_back_to_examination
-def review_create(request: HttpRequest, examination_id: int) -> HttpResponse:
+def review_create(request: AuthenticatedHttpRequest, examination_id: int) -> HttpResponse:
     examination = selectors.examination_get(user=request.user, examination_id=examination_id)
-    _doctor(request, "Only doctors review examinations.")
+    doctor_membership_for(request.user, refusal="Only doctors review examinations.")
     if examination.voided_at is not None:
         # Said before the grades are read: whatever they are, this examination is not reviewed.
-        messages.error(request, services.VOIDED_NO_REVIEW)
+        messages.error(request, reviews.VOIDED_NO_REVIEW)
         return redirect("screening:detail", examination_id=examination.pk)
     form = ReviewForm(request.POST)
     if form.is_valid():
         try:
-            # One transaction with its event: a sign-off the trail cannot record is not kept.
-            with transaction.atomic():
-                review = services.review_create(user=request.user, examination=examination, **form.cleaned_data)
-                record_event(action="review.create", request=request, obj=review)
+            # The service records review.create in the sign-off's own transaction.
+            reviews.review_create(user=request.user, examination=examination, **form.cleaned_data, request=request)
         except ValidationError as error:
-            _add_errors(form, error)
+            add_errors(form, error)
         else:
             messages.success(request, "Review signed off.")
             return redirect("screening:detail", examination_id=examination.pk)
@@ -187,7 +186,7 @@ def review_create(request: HttpRequest, examination_id: int) -> HttpResponse:
 
 @login_required
 @_post_else_back_to_examination
-def examination_void(request: HttpRequest, examination_id: int) -> HttpResponse:
+def examination_void(request: AuthenticatedHttpRequest, examination_id: int) -> HttpResponse:
     """Mark the examination "entered in error" (the service audits it); the record itself is kept."""
     examination = selectors.examination_get(user=request.user, examination_id=examination_id)
     # Checked before the reason: staff learn that a signed-off examination is a doctor's to void.
@@ -201,7 +200,7 @@ def examination_void(request: HttpRequest, examination_id: int) -> HttpResponse:
                 user=request.user, examination=examination, reason=form.cleaned_data["reason"], request=request
             )
         except ValidationError as error:
-            _add_errors(form, error)
+            add_errors(form, error)
         else:
             messages.success(request, "Marked as entered in error. The record is kept and no longer counts.")
             return redirect("screening:detail", examination_id=examination.pk)
@@ -210,11 +209,11 @@ def examination_void(request: HttpRequest, examination_id: int) -> HttpResponse:
 
 @login_required
 @_post_else_back_to_examination
-def review_amend(request: HttpRequest, examination_id: int) -> HttpResponse:
+def review_amend(request: AuthenticatedHttpRequest, examination_id: int) -> HttpResponse:
     """Replace a signed-off review's grades and notes, with a reason; the service keeps the earlier version
     and audits it."""
     examination = selectors.examination_get(user=request.user, examination_id=examination_id)
-    _doctor(request, "Only doctors amend reviews.")
+    doctor_membership_for(request.user, refusal="Only doctors amend reviews.")
     refusal = _not_amendable(examination)
     if refusal is not None:
         # Said before the fields are read: whatever they hold, there is no review here to amend.
@@ -223,13 +222,13 @@ def review_amend(request: HttpRequest, examination_id: int) -> HttpResponse:
     form = AmendReviewForm(request.POST)
     if form.is_valid():
         try:
-            services.review_amend(user=request.user, examination=examination, **form.cleaned_data, request=request)
-        except services.StaleAmendment as error:
+            reviews.review_amend(user=request.user, examination=examination, **form.cleaned_data, request=request)
+        except reviews.StaleAmendment as error:
             # The form holds values against a version that is gone: show the current one, not the form.
             messages.error(request, " ".join(error.messages))
             return redirect("screening:detail", examination_id=examination.pk)
         except ValidationError as error:
-            _add_errors(form, error)
+            add_errors(form, error)
         else:
             messages.success(request, "Review amended. The earlier version is kept below it.")
             return redirect("screening:detail", examination_id=examination.pk)
@@ -256,26 +255,10 @@ def _refused(request: HttpRequest, examination_id: int, name: str, form: Form, f
 def _not_amendable(examination: Examination) -> str | None:
     """Why the examination's review cannot be amended, as the service words it; None when it can."""
     if examination.voided_at is not None:
-        return services.VOIDED_NO_AMENDMENT
+        return reviews.VOIDED_NO_AMENDMENT
     if selectors.review_of(examination) is None:
-        return services.NOT_REVIEWED_YET
+        return reviews.NOT_REVIEWED_YET
     return None
-
-
-def _doctor(request: HttpRequest, refusal: str) -> Membership:
-    """The user's membership if they are a doctor of a clinic; 403 with the refusal otherwise."""
-    membership = clinical_membership_for(request.user)
-    if membership is None or not membership.can_review:
-        raise PermissionDenied(refusal)
-    return membership
-
-
-def _add_errors(form: Form, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for field, field_errors in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, field_errors)
-    else:
-        form.add_error(None, error.messages)
 
 
 def _messages(form: Form) -> list[str]:

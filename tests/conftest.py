@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.conf import settings
@@ -44,7 +44,7 @@ ML_FIXTURES = ROOT / "tests" / "ml" / "fixtures" / "fundus"
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup: None, django_db_blocker) -> Iterator[None]:  # type: ignore[no-untyped-def]
+def django_db_setup(django_db_setup: None, django_db_blocker) -> Iterator[None]:
     """pytest-django's test database, plus a clean hand-over at the end of the session.
 
     The live server answers requests in daemon threads, each with its own database connection; one
@@ -77,7 +77,7 @@ def tiny_config(out: Path, **changes: object) -> TrainConfig:
         "batch_size": 4,
         "samples_per_epoch": 8,
     }
-    return TrainConfig(**(base | changes))  # type: ignore[arg-type]
+    return TrainConfig(**(base | changes))
 
 
 @pytest.fixture(scope="session")
@@ -125,46 +125,46 @@ def password() -> str:
 
 
 @pytest.fixture
-def clinic():  # type: ignore[no-untyped-def]
-    return ClinicFactory(name="North Eye Clinic")
+def clinic():
+    return ClinicFactory.create(name="North Eye Clinic")
 
 
 @pytest.fixture
-def other_clinic():  # type: ignore[no-untyped-def]
-    return ClinicFactory(name="South Eye Clinic")
+def other_clinic():
+    return ClinicFactory.create(name="South Eye Clinic")
 
 
 @pytest.fixture
-def owner(clinic):  # type: ignore[no-untyped-def]
+def owner(clinic):
     """Staff member of the clinic: registers patients and uploads examinations."""
     return member(clinic=clinic, role=Role.STAFF, username="owner")
 
 
 @pytest.fixture
-def colleague(clinic):  # type: ignore[no-untyped-def]
+def colleague(clinic):
     """Doctor in the same clinic: reviews."""
     return member(clinic=clinic, role=Role.DOCTOR, username="colleague")
 
 
 @pytest.fixture
-def clinic_admin(clinic):  # type: ignore[no-untyped-def]
+def clinic_admin(clinic):
     return member(clinic=clinic, role=Role.CLINIC_ADMIN, username="clinicadmin")
 
 
 @pytest.fixture
-def outsider(other_clinic):  # type: ignore[no-untyped-def]
+def outsider(other_clinic):
     """Doctor of another clinic: must never see the first clinic's patients."""
     return member(clinic=other_clinic, role=Role.DOCTOR, username="outsider")
 
 
 @pytest.fixture
-def superuser():  # type: ignore[no-untyped-def]
-    return UserFactory(username="root", is_staff=True, is_superuser=True)
+def superuser():
+    return UserFactory.create(username="root", is_staff=True, is_superuser=True)
 
 
 @pytest.fixture
-def patient(clinic, owner):  # type: ignore[no-untyped-def]
-    return PatientFactory(clinic=clinic, created_by=owner)
+def patient(clinic, owner):
+    return PatientFactory.create(clinic=clinic, created_by=owner)
 
 
 def worker_env(media_root: Path) -> dict[str, str]:
@@ -237,8 +237,9 @@ def _purge_queues() -> None:
     from dr_portal.celery import app
 
     with app.connection_for_write() as conn:
+        channel: Any = conn.default_channel  # the Redis transport's: queue_purge is not on kombu's abstract type
         for queue in ("inference", "celery"):
-            conn.default_channel.queue_purge(queue)
+            channel.queue_purge(queue)
 
 
 @pytest.fixture

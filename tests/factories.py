@@ -5,15 +5,14 @@ from __future__ import annotations
 import datetime as dt
 
 import factory
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, User
 
 from patients.models import ROLE_GROUPS, Clinic, Membership, Patient, Role
 
 PASSWORD = "a-test-password-2026"
 
 
-class ClinicFactory(factory.django.DjangoModelFactory):
+class ClinicFactory(factory.django.DjangoModelFactory[Clinic]):
     class Meta:
         model = Clinic
         django_get_or_create = ("name",)
@@ -21,9 +20,9 @@ class ClinicFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Clinic {n}")
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
-        model = get_user_model()
+        model = User
         django_get_or_create = ("username",)
         skip_postgeneration_save = True
 
@@ -31,20 +30,20 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.PostGenerationMethodCall("set_password", PASSWORD)
 
     @factory.post_generation
-    def save_password(obj, create: bool, extracted: object, **kwargs: object) -> None:
+    def save_password(obj: User, create: bool, extracted: object, **kwargs: object) -> None:
         if create:
             obj.save()
 
 
-def member(*, clinic: Clinic, role: str = Role.STAFF, username: str | None = None) -> object:
+def member(*, clinic: Clinic, role: str = Role.STAFF, username: str | None = None) -> User:
     """A user in a clinic with a role (and the role's group), as the provisioning service makes them."""
-    user = UserFactory(**({"username": username} if username else {}))
+    user = UserFactory.create(**({"username": username} if username else {}))
     Membership.objects.create(user=user, clinic=clinic, role=role)
     user.groups.add(Group.objects.get_or_create(name=ROLE_GROUPS[role])[0])
     return user
 
 
-class PatientFactory(factory.django.DjangoModelFactory):
+class PatientFactory(factory.django.DjangoModelFactory[Patient]):
     class Meta:
         model = Patient
 

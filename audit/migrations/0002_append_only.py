@@ -37,7 +37,7 @@ SQLITE_BACKWARD = [
 ]
 
 
-def _run(schema_editor, postgres: list[str], sqlite: list[str]) -> None:  # type: ignore[no-untyped-def]
+def _run(schema_editor, postgres: list[str], sqlite: list[str]) -> None:
     vendor = schema_editor.connection.vendor
     statements = {"postgresql": postgres, "sqlite": sqlite}.get(vendor)
     if statements is None:
@@ -46,11 +46,11 @@ def _run(schema_editor, postgres: list[str], sqlite: list[str]) -> None:  # type
         schema_editor.execute(sql, params=None)  # no placeholders: the "%" in RAISE is literal
 
 
-def forward(apps, schema_editor):  # type: ignore[no-untyped-def]
+def forward(apps, schema_editor):
     _run(schema_editor, [POSTGRES_FORWARD], SQLITE_FORWARD)
 
 
-def backward(apps, schema_editor):  # type: ignore[no-untyped-def]
+def backward(apps, schema_editor):
     _run(schema_editor, [POSTGRES_BACKWARD], SQLITE_BACKWARD)
 
 

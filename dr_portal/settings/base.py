@@ -9,9 +9,14 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import django_stubs_ext
 import environ
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+
+# Django's generic classes (ModelAdmin[Model], ModelForm[Model], ...) subscriptable at run time, as the type
+# checker (django-stubs) reads them.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -223,8 +228,9 @@ if CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", float("inf")) <= CE
     # Redis would hand a task still running to a second worker: refuse to start rather than grade twice.
     raise ImproperlyConfigured("CELERY_TASK_TIME_LIMIT must be well under CELERY_VISIBILITY_TIMEOUT.")
 
-# The reconciler (screening/reconcile.py, run by beat) re-sends the grading task of examinations left
-# queued (a message lost with the broker) or running (a worker killed mid-task) for longer than these.
+# The reconciler (screening/reconcile.py; beat runs it as screening/tasks.py's reconcile_examinations) re-sends
+# the grading task of examinations left queued (a message lost with the broker) or running (a worker killed
+# mid-task) for longer than these.
 RECONCILE_QUEUED_AFTER_SECONDS = env.int("RECONCILE_QUEUED_AFTER_SECONDS", default=15 * 60)
 RECONCILE_RUNNING_AFTER_SECONDS = env.int("RECONCILE_RUNNING_AFTER_SECONDS", default=CELERY_TASK_TIME_LIMIT + 120)
 RECONCILE_MAX_ATTEMPTS = env.int("RECONCILE_MAX_ATTEMPTS", default=5)
@@ -232,7 +238,6 @@ RECONCILE_EVERY_SECONDS = env.int("RECONCILE_EVERY_SECONDS", default=60)
 if RECONCILE_RUNNING_AFTER_SECONDS <= CELERY_TASK_TIME_LIMIT:
     # A task inside its time limit may still be grading: re-sending it then would grade it twice at once.
     raise ImproperlyConfigured("RECONCILE_RUNNING_AFTER_SECONDS must exceed CELERY_TASK_TIME_LIMIT.")
-CELERY_IMPORTS = ["screening.reconcile"]
 CELERY_BEAT_SCHEDULE = {
     "reconcile-examinations": {
         "task": "screening.reconcile_examinations",

@@ -6,7 +6,7 @@ from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
 
-def create_groups(apps, schema_editor):  # type: ignore[no-untyped-def]
+def create_groups(apps, schema_editor):
     from patients.roles import ROLE_PERMISSIONS
 
     # Permissions are normally created after all migrations; make sure they exist now.
@@ -22,7 +22,7 @@ def create_groups(apps, schema_editor):  # type: ignore[no-untyped-def]
             group.permissions.add(permission_model.objects.get(content_type__app_label=app_label, codename=codename))
 
 
-def remove_groups(apps, schema_editor):  # type: ignore[no-untyped-def]
+def remove_groups(apps, schema_editor):
     apps.get_model("auth", "Group").objects.filter(name__in=["Staff", "Doctor", "Clinic admin"]).delete()
 
 

@@ -4,7 +4,7 @@ from django.db import migrations, models
 from django.db.models.functions import Lower
 
 
-def refuse_case_duplicates(apps, schema_editor):  # type: ignore[no-untyped-def]
+def refuse_case_duplicates(apps, schema_editor):
     # The new constraint would fail with a bare IntegrityError; name the records to merge instead.
     Patient = apps.get_model("patients", "Patient")
     clashes = (

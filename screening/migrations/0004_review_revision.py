@@ -38,7 +38,7 @@ SQLITE_BACKWARD = [
 ]
 
 
-def _run(schema_editor, postgres, sqlite):  # type: ignore[no-untyped-def]
+def _run(schema_editor, postgres, sqlite):
     vendor = schema_editor.connection.vendor
     statements = {"postgresql": postgres, "sqlite": sqlite}.get(vendor)
     if statements is None:
@@ -47,11 +47,11 @@ def _run(schema_editor, postgres, sqlite):  # type: ignore[no-untyped-def]
         schema_editor.execute(sql, params=None)  # no placeholders: the "%" in RAISE is literal
 
 
-def append_only(apps, schema_editor):  # type: ignore[no-untyped-def]
+def append_only(apps, schema_editor):
     _run(schema_editor, [POSTGRES_FORWARD], SQLITE_FORWARD)
 
 
-def not_append_only(apps, schema_editor):  # type: ignore[no-untyped-def]
+def not_append_only(apps, schema_editor):
     _run(schema_editor, [POSTGRES_BACKWARD], SQLITE_BACKWARD)
 
 

@@ -38,7 +38,7 @@ def _json_routes(patient: Patient, examination: Examination) -> list[tuple[str, 
     ]
 
 
-def test_json_nested_too_deeply_is_a_400_on_every_route_that_reads_json(api, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_json_nested_too_deeply_is_a_400_on_every_route_that_reads_json(api, colleague, patient) -> None:
     examination = graded_examination(patient=patient)
     api.force_authenticate(colleague)
     for method, url in _json_routes(patient, examination):
@@ -51,7 +51,7 @@ def test_json_nested_too_deeply_is_a_400_on_every_route_that_reads_json(api, col
 # --- OPTIONS on the interactive page ---------------------------------------------------------------------
 
 
-def test_options_on_the_api_docs_page_answers_its_methods_not_a_500(api) -> None:  # type: ignore[no-untyped-def]
+def test_options_on_the_api_docs_page_answers_its_methods_not_a_500(api) -> None:
     response = api.options("/api/v1/docs/")
     assert response.status_code == 200
     assert "GET" in response["Allow"]
@@ -60,12 +60,12 @@ def test_options_on_the_api_docs_page_answers_its_methods_not_a_500(api) -> None
 # --- If-Match -------------------------------------------------------------------------------------------
 
 
-def _etag(api, patient: Patient) -> str:  # type: ignore[no-untyped-def]
+def _etag(api, patient: Patient) -> str:
     return api.get(f"{PATIENTS}{patient.pk}/")["ETag"]
 
 
 @pytest.mark.parametrize("if_match", ['""', "W/", "", "garbage", 'W/""'])
-def test_an_empty_or_malformed_if_match_is_a_412_never_an_unguarded_write(api, owner, patient, if_match) -> None:  # type: ignore[no-untyped-def]
+def test_an_empty_or_malformed_if_match_is_a_412_never_an_unguarded_write(api, owner, patient, if_match) -> None:
     api.force_authenticate(owner)
     response = api.patch(f"{PATIENTS}{patient.pk}/", {"first_name": "Changed"}, format="json", HTTP_IF_MATCH=if_match)
     assert response.status_code == 412, response.content
@@ -74,7 +74,7 @@ def test_an_empty_or_malformed_if_match_is_a_412_never_an_unguarded_write(api, o
     assert not AuditEvent.objects.filter(action="patient.update").exists()
 
 
-def test_an_if_match_listing_the_current_etag_among_others_lets_the_change_through(api, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_an_if_match_listing_the_current_etag_among_others_lets_the_change_through(api, owner, patient) -> None:
     api.force_authenticate(owner)
     listed = f'"2001-01-01T00:00:00+00:00", W/{_etag(api, patient)}'
     response = api.patch(f"{PATIENTS}{patient.pk}/", {"first_name": "Changed"}, format="json", HTTP_IF_MATCH=listed)
@@ -83,7 +83,7 @@ def test_an_if_match_listing_the_current_etag_among_others_lets_the_change_throu
     assert patient.first_name == "Changed"
 
 
-def test_if_match_star_and_no_if_match_still_let_the_change_through(api, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_if_match_star_and_no_if_match_still_let_the_change_through(api, owner, patient) -> None:
     api.force_authenticate(owner)
     assert api.patch(f"{PATIENTS}{patient.pk}/", {"first_name": "One"}, format="json").status_code == 200
     response = api.patch(f"{PATIENTS}{patient.pk}/", {"first_name": "Two"}, format="json", HTTP_IF_MATCH="*")
@@ -96,7 +96,7 @@ def test_if_match_star_and_no_if_match_still_let_the_change_through(api, owner, 
 
 
 @pytest.mark.parametrize("body", [{}, {"nickname": "x"}, "same name"])
-def test_a_patch_that_changes_nothing_is_audited_as_a_read(api, owner, patient, body) -> None:  # type: ignore[no-untyped-def]
+def test_a_patch_that_changes_nothing_is_audited_as_a_read(api, owner, patient, body) -> None:
     body = {"first_name": patient.first_name} if body == "same name" else body
     api.force_authenticate(owner)
     response = api.patch(f"{PATIENTS}{patient.pk}/", body, format="json")
@@ -110,7 +110,7 @@ def test_a_patch_that_changes_nothing_is_audited_as_a_read(api, owner, patient, 
 
 
 @pytest.mark.parametrize("field", ["right_eye", "left_eye", "patient", "notes"])
-def test_an_upload_field_sent_twice_is_a_400_naming_it_and_nothing_is_saved(api, owner, patient, field) -> None:  # type: ignore[no-untyped-def]
+def test_an_upload_field_sent_twice_is_a_400_naming_it_and_nothing_is_saved(api, owner, patient, field) -> None:
     data = {
         "patient": patient.pk,
         "right_eye": upload("r.png", (200, 30, 30)),
@@ -130,7 +130,7 @@ def test_an_upload_field_sent_twice_is_a_400_naming_it_and_nothing_is_saved(api,
     assert not Examination.objects.exists()
 
 
-def test_an_empty_file_and_a_bad_one_are_both_named_in_one_answer(api, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_an_empty_file_and_a_bad_one_are_both_named_in_one_answer(api, owner, patient) -> None:
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     data = {
@@ -156,7 +156,7 @@ def _stored_files() -> set[Path]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_registration_the_trail_cannot_record_is_not_kept(api, owner, audit_refuses) -> None:  # type: ignore[no-untyped-def]
+def test_a_registration_the_trail_cannot_record_is_not_kept(api, owner, audit_refuses) -> None:
     audit_refuses("patient.create")
     api.force_authenticate(owner)
     with pytest.raises(DatabaseError):
@@ -165,7 +165,7 @@ def test_a_registration_the_trail_cannot_record_is_not_kept(api, owner, audit_re
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_upload_the_trail_cannot_record_is_not_kept_nor_its_photographs(api, owner, patient, audit_refuses) -> None:  # type: ignore[no-untyped-def]
+def test_an_upload_the_trail_cannot_record_is_not_kept_nor_its_photographs(api, owner, patient, audit_refuses) -> None:
     before = _stored_files()
     audit_refuses("examination.create")
     api.force_authenticate(owner)
@@ -177,7 +177,7 @@ def test_an_upload_the_trail_cannot_record_is_not_kept_nor_its_photographs(api, 
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_sign_off_the_trail_cannot_record_is_not_kept(api, colleague, patient, audit_refuses) -> None:  # type: ignore[no-untyped-def]
+def test_a_sign_off_the_trail_cannot_record_is_not_kept(api, colleague, patient, audit_refuses) -> None:
     examination = graded_examination(patient=patient)
     audit_refuses("review.create")
     api.force_authenticate(colleague)

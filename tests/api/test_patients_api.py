@@ -23,8 +23,8 @@ NEW = {
 }
 
 
-def test_it_lists_only_the_callers_clinic_paginated(api, owner, patient, other_clinic) -> None:  # type: ignore[no-untyped-def]
-    PatientFactory(clinic=other_clinic)
+def test_it_lists_only_the_callers_clinic_paginated(api, owner, patient, other_clinic) -> None:
+    PatientFactory.create(clinic=other_clinic)
     api.force_authenticate(owner)
     body = api.get(LIST).json()
     assert set(body) == {"count", "next", "previous", "results"}
@@ -33,27 +33,27 @@ def test_it_lists_only_the_callers_clinic_paginated(api, owner, patient, other_c
     assert body["results"][0]["medical_record_number"] == patient.medical_record_number
 
 
-def test_search_filters_by_record_number_and_name(api, owner, clinic) -> None:  # type: ignore[no-untyped-def]
-    PatientFactory(clinic=clinic, medical_record_number="RX-42", last_name="Quintero")
-    PatientFactory(clinic=clinic, medical_record_number="RX-43", last_name="Abernathy")
+def test_search_filters_by_record_number_and_name(api, owner, clinic) -> None:
+    PatientFactory.create(clinic=clinic, medical_record_number="RX-42", last_name="Quintero")
+    PatientFactory.create(clinic=clinic, medical_record_number="RX-43", last_name="Abernathy")
     api.force_authenticate(owner)
     assert [p["last_name"] for p in api.get(LIST, {"search": "rx-42"}).json()["results"]] == ["Quintero"]
     assert [p["last_name"] for p in api.get(LIST, {"search": "abern"}).json()["results"]] == ["Abernathy"]
 
 
-def test_a_search_with_a_nul_character_is_a_400_not_a_500(api, owner) -> None:  # type: ignore[no-untyped-def]
+def test_a_search_with_a_nul_character_is_a_400_not_a_500(api, owner) -> None:
     api.force_authenticate(owner)
     response = api.get(LIST, {"search": "a\x00b"})
     assert response.status_code == 400
     assert "search" in response.json()
 
 
-def test_pages_beyond_the_last_answer_404(api, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_pages_beyond_the_last_answer_404(api, owner, patient) -> None:
     api.force_authenticate(owner)
     assert api.get(LIST, {"page": 9}).status_code == 404
 
 
-def test_staff_register_a_patient_in_their_clinic(api, owner, clinic) -> None:  # type: ignore[no-untyped-def]
+def test_staff_register_a_patient_in_their_clinic(api, owner, clinic) -> None:
     api.force_authenticate(owner)
     response = api.post(LIST, NEW, format="json")
     assert response.status_code == 201, response.content
@@ -62,14 +62,14 @@ def test_staff_register_a_patient_in_their_clinic(api, owner, clinic) -> None:  
     assert response.json()["date_of_birth"] == "1970-02-03"
 
 
-def test_a_duplicate_record_number_is_a_clear_400(api, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_duplicate_record_number_is_a_clear_400(api, owner, patient) -> None:
     api.force_authenticate(owner)
     response = api.post(LIST, {**NEW, "medical_record_number": patient.medical_record_number}, format="json")
     assert response.status_code == 400
     assert "medical_record_number" in response.json()
 
 
-def test_the_same_record_number_is_free_in_another_clinic(api, outsider, patient) -> None:  # type: ignore[no-untyped-def]
+def test_the_same_record_number_is_free_in_another_clinic(api, outsider, patient) -> None:
     api.force_authenticate(outsider)
     response = api.post(LIST, {**NEW, "medical_record_number": patient.medical_record_number}, format="json")
     assert response.status_code == 201
@@ -86,7 +86,7 @@ def test_the_same_record_number_is_free_in_another_clinic(api, outsider, patient
         ("last_name", "nul\x00byte"),
     ],
 )
-def test_bad_fields_are_a_400_naming_the_field(api, owner, field, value) -> None:  # type: ignore[no-untyped-def]
+def test_bad_fields_are_a_400_naming_the_field(api, owner, field, value) -> None:
     api.force_authenticate(owner)
     response = api.post(LIST, {**NEW, field: value}, format="json")
     assert response.status_code == 400
@@ -94,50 +94,50 @@ def test_bad_fields_are_a_400_naming_the_field(api, owner, field, value) -> None
     assert not Patient.objects.exists()
 
 
-def test_a_malformed_json_body_is_a_400(api, owner) -> None:  # type: ignore[no-untyped-def]
+def test_a_malformed_json_body_is_a_400(api, owner) -> None:
     api.force_authenticate(owner)
     response = api.generic("POST", LIST, "{not json", content_type="application/json")
     assert response.status_code == 400
 
 
-def test_one_patient_answers_with_its_fields(api, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_one_patient_answers_with_its_fields(api, colleague, patient) -> None:
     api.force_authenticate(colleague)
     body = api.get(f"{LIST}{patient.pk}/").json()
     assert body["id"] == patient.pk and body["last_name"] == patient.last_name
 
 
-def test_another_clinics_patient_answers_404(api, outsider, patient) -> None:  # type: ignore[no-untyped-def]
+def test_another_clinics_patient_answers_404(api, outsider, patient) -> None:
     api.force_authenticate(outsider)
     assert api.get(f"{LIST}{patient.pk}/").status_code == 404
 
 
-def test_an_id_beyond_the_database_range_answers_404(api, owner) -> None:  # type: ignore[no-untyped-def]
+def test_an_id_beyond_the_database_range_answers_404(api, owner) -> None:
     api.force_authenticate(owner)
     assert api.get(f"{LIST}{10**30}/").status_code == 404
 
 
-def test_clinic_admins_see_no_patients(api, clinic_admin, patient) -> None:  # type: ignore[no-untyped-def]
+def test_clinic_admins_see_no_patients(api, clinic_admin, patient) -> None:
     api.force_authenticate(clinic_admin)
     assert api.get(LIST).status_code == 403
     assert api.post(LIST, NEW, format="json").status_code == 403
     assert api.get(f"{LIST}{patient.pk}/").status_code == 404
 
 
-def test_anonymous_callers_get_401(api, patient) -> None:  # type: ignore[no-untyped-def]
+def test_anonymous_callers_get_401(api, patient) -> None:
     assert api.get(LIST).status_code == 401
     assert api.get(f"{LIST}{patient.pk}/").status_code == 401
 
 
-def test_reads_and_writes_are_audited_with_the_channel(api, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_reads_and_writes_are_audited_with_the_channel(api, owner, patient) -> None:
     api.force_authenticate(owner)
     api.get(f"{LIST}{patient.pk}/")
     event = AuditEvent.objects.get(action="patient.view")
     assert (event.actor, event.patient, event.detail["channel"]) == (owner, patient, "api")
 
 
-def test_due_for_rescreening_filters_the_list_as_the_page_does(api, owner, clinic) -> None:  # type: ignore[no-untyped-def]
+def test_due_for_rescreening_filters_the_list_as_the_page_does(api, owner, clinic) -> None:
     def examined(days_ago: int, grades: tuple[int, int]) -> Patient:
-        patient = PatientFactory(clinic=clinic)
+        patient = PatientFactory.create(clinic=clinic)
         examination = graded_examination(patient=patient, grades=grades, created_by=owner)
         Examination.objects.filter(pk=examination.pk).update(created_at=timezone.now() - dt.timedelta(days=days_ago))
         return patient
@@ -162,7 +162,7 @@ def _updates() -> list[AuditEvent]:
     return list(AuditEvent.objects.filter(action="patient.update"))
 
 
-def test_staff_correct_a_name_and_the_correction_is_saved_and_audited_with_the_channel(api, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_staff_correct_a_name_and_the_correction_is_saved_and_audited_with_the_channel(api, owner, patient) -> None:
     api.force_authenticate(owner)
     response = api.patch(f"{LIST}{patient.pk}/", {"first_name": "Augusta"}, format="json")
     assert response.status_code == 200, response.content
@@ -175,7 +175,7 @@ def test_staff_correct_a_name_and_the_correction_is_saved_and_audited_with_the_c
     assert event.detail == {"channel": "api", "changed": ["first_name"]}
 
 
-def test_a_patch_with_a_stale_if_match_is_a_412_and_changes_nothing(api, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_patch_with_a_stale_if_match_is_a_412_and_changes_nothing(api, owner, colleague, patient) -> None:
     api.force_authenticate(owner)
     read = api.get(f"{LIST}{patient.pk}/")
     etag = read["ETag"]
@@ -199,8 +199,8 @@ def test_a_patch_with_a_stale_if_match_is_a_412_and_changes_nothing(api, owner, 
 
 def test_a_record_number_of_another_patient_of_the_clinic_is_a_400_and_changes_nothing(
     api, colleague, patient, clinic
-) -> None:  # type: ignore[no-untyped-def]
-    other = PatientFactory(clinic=clinic)
+) -> None:
+    other = PatientFactory.create(clinic=clinic)
     before = _stored(patient)
     api.force_authenticate(colleague)
     body = {"medical_record_number": other.medical_record_number, "first_name": "Changed"}
@@ -221,7 +221,7 @@ def test_a_record_number_of_another_patient_of_the_clinic_is_a_400_and_changes_n
         ("last_name", "x" * 101),
     ],
 )
-def test_a_bad_field_is_a_400_naming_it_and_changes_nothing(api, owner, patient, field, value) -> None:  # type: ignore[no-untyped-def]
+def test_a_bad_field_is_a_400_naming_it_and_changes_nothing(api, owner, patient, field, value) -> None:
     before = _stored(patient)
     api.force_authenticate(owner)
     response = api.patch(f"{LIST}{patient.pk}/", {"first_name": "Changed", field: value}, format="json")
@@ -231,14 +231,14 @@ def test_a_bad_field_is_a_400_naming_it_and_changes_nothing(api, owner, patient,
     assert _updates() == []
 
 
-def test_another_clinics_patient_answers_404_to_a_patch(api, outsider, patient) -> None:  # type: ignore[no-untyped-def]
+def test_another_clinics_patient_answers_404_to_a_patch(api, outsider, patient) -> None:
     before = _stored(patient)
     api.force_authenticate(outsider)
     assert api.patch(f"{LIST}{patient.pk}/", {"last_name": "Hijacked"}, format="json").status_code == 404
     assert _stored(patient) == before
 
 
-def test_roles_that_may_not_register_patients_cannot_correct_them(api, clinic_admin, superuser, patient) -> None:  # type: ignore[no-untyped-def]
+def test_roles_that_may_not_register_patients_cannot_correct_them(api, clinic_admin, superuser, patient) -> None:
     before = _stored(patient)
     for user in (clinic_admin, superuser):
         api.force_authenticate(user)
@@ -248,11 +248,11 @@ def test_roles_that_may_not_register_patients_cannot_correct_them(api, clinic_ad
     assert _stored(patient) == before
 
 
-def test_anonymous_callers_get_401_to_a_patch(api, patient) -> None:  # type: ignore[no-untyped-def]
+def test_anonymous_callers_get_401_to_a_patch(api, patient) -> None:
     assert api.patch(f"{LIST}{patient.pk}/", {"last_name": "Changed"}, format="json").status_code == 401
 
 
-def test_unknown_and_read_only_fields_are_ignored_as_on_registration(api, owner, patient, other_clinic) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_and_read_only_fields_are_ignored_as_on_registration(api, owner, patient, other_clinic) -> None:
     before = _stored(patient)
     api.force_authenticate(owner)
     body = {"clinic": other_clinic.pk, "id": patient.pk + 1000, "created_by": None, "nickname": "x"}
@@ -264,14 +264,14 @@ def test_unknown_and_read_only_fields_are_ignored_as_on_registration(api, owner,
     assert _updates() == []
 
 
-def test_a_patch_that_changes_nothing_records_no_update(api, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_patch_that_changes_nothing_records_no_update(api, owner, patient) -> None:
     api.force_authenticate(owner)
     response = api.patch(f"{LIST}{patient.pk}/", {"last_name": f"  {patient.last_name} "}, format="json")
     assert response.status_code == 200
     assert _updates() == []
 
 
-def test_the_schema_documents_the_partial_update(api) -> None:  # type: ignore[no-untyped-def]
+def test_the_schema_documents_the_partial_update(api) -> None:
     schema = api.get("/api/v1/schema/", {"format": "json"}).json()
     operation = schema["paths"]["/api/v1/patients/{patient_id}/"]["patch"]
     assert operation["operationId"] == "patients_partial_update"

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 EXAMS = "/api/v1/examinations/"
 
 
-def _upload(api, patient_id, **overrides):  # type: ignore[no-untyped-def]
+def _upload(api, patient_id, **overrides):
     data = {
         "patient": patient_id,
         "right_eye": upload("r.png", (200, 30, 30)),
@@ -28,7 +28,7 @@ def _upload(api, patient_id, **overrides):  # type: ignore[no-untyped-def]
     return api.post(EXAMS, data, format="multipart")
 
 
-def test_staff_upload_a_pair_and_get_202_with_the_queued_examination(api, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_staff_upload_a_pair_and_get_202_with_the_queued_examination(api, owner, patient) -> None:
     api.force_authenticate(owner)
     response = _upload(api, patient.pk)
     assert response.status_code == 202, response.content
@@ -40,7 +40,7 @@ def test_staff_upload_a_pair_and_get_202_with_the_queued_examination(api, owner,
     assert AuditEvent.objects.filter(action="examination.create", actor=owner, patient=patient).count() == 1
 
 
-def test_a_bad_photograph_is_a_400_naming_the_eye_and_nothing_is_saved(api, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_bad_photograph_is_a_400_naming_the_eye_and_nothing_is_saved(api, owner, patient) -> None:
     api.force_authenticate(owner)
     response = _upload(api, patient.pk, left_eye=SimpleUploadedFile("l.gif", b"GIF89a not really", "image/gif"))
     assert response.status_code == 400
@@ -48,13 +48,13 @@ def test_a_bad_photograph_is_a_400_naming_the_eye_and_nothing_is_saved(api, owne
     assert not Examination.objects.exists()
 
 
-def test_a_missing_eye_is_a_400(api, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_missing_eye_is_a_400(api, owner, patient) -> None:
     api.force_authenticate(owner)
     response = api.post(EXAMS, {"patient": patient.pk, "right_eye": upload("r.png", (1, 2, 3))}, format="multipart")
     assert response.status_code == 400 and "left_eye" in response.json()
 
 
-def test_another_clinics_patient_is_a_400_no_such_patient(api, outsider, patient) -> None:  # type: ignore[no-untyped-def]
+def test_another_clinics_patient_is_a_400_no_such_patient(api, outsider, patient) -> None:
     api.force_authenticate(outsider)
     response = _upload(api, patient.pk)
     assert response.status_code == 400
@@ -63,7 +63,7 @@ def test_another_clinics_patient_is_a_400_no_such_patient(api, outsider, patient
 
 
 @override_settings(UPLOAD_MAX_BYTES=1000)
-def test_a_photograph_over_the_byte_cap_is_a_400(api, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_photograph_over_the_byte_cap_is_a_400(api, owner, patient) -> None:
     api.force_authenticate(owner)
     response = _upload(api, patient.pk, right_eye=upload("r.png", (9, 9, 9)), left_eye=_big_png())
     assert response.status_code in (400, 413)
@@ -71,7 +71,7 @@ def test_a_photograph_over_the_byte_cap_is_a_400(api, owner, patient) -> None:  
 
 
 @override_settings(UPLOAD_MAX_PIXELS=64 * 64 - 1)
-def test_a_photograph_over_the_pixel_cap_is_a_400(api, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_photograph_over_the_pixel_cap_is_a_400(api, owner, patient) -> None:
     api.force_authenticate(owner)
     response = _upload(api, patient.pk)
     assert response.status_code == 400
@@ -79,13 +79,13 @@ def test_a_photograph_over_the_pixel_cap_is_a_400(api, owner, patient) -> None: 
 
 
 @override_settings(MAX_REQUEST_BYTES=50_000)
-def test_a_request_body_far_over_the_cap_is_refused_before_parsing(api, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_request_body_far_over_the_cap_is_refused_before_parsing(api, owner, patient) -> None:
     api.force_authenticate(owner)
     response = _upload(api, patient.pk, right_eye=_big_png(), left_eye=_big_png())
     assert response.status_code == 413
 
 
-def test_uploads_are_throttled(api, owner, patient, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_uploads_are_throttled(api, owner, patient, monkeypatch) -> None:
     # The rates are read into the throttle class when DRF loads; patch the class for a tiny rate.
     rates = {**ScopedRateThrottle.THROTTLE_RATES, "uploads": "2/minute"}
     monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", rates)
@@ -93,7 +93,7 @@ def test_uploads_are_throttled(api, owner, patient, monkeypatch) -> None:  # typ
     assert [_upload(api, patient.pk).status_code for _ in range(3)] == [202, 202, 429]
 
 
-def test_an_examination_answers_with_grades_confidences_referral_and_urls(api, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_an_examination_answers_with_grades_confidences_referral_and_urls(api, colleague, patient) -> None:
     examination = graded_examination(patient=patient, grades=(1, 0))
     api.force_authenticate(colleague)
     body = api.get(f"{EXAMS}{examination.pk}/").json()
@@ -111,7 +111,7 @@ def test_an_examination_answers_with_grades_confidences_referral_and_urls(api, c
 
 def test_the_photograph_and_heatmap_urls_answer_a_token_client_and_are_audited(
     api, colleague, outsider, patient
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     examination = graded_examination(patient=patient, grades=(1, 0))
     api.credentials(HTTP_AUTHORIZATION=f"Token {token_issue(user=colleague).key}")
     right = api.get(f"{EXAMS}{examination.pk}/").json()["eyes"]["right"]
@@ -130,7 +130,7 @@ def test_the_photograph_and_heatmap_urls_answer_a_token_client_and_are_audited(
     assert api.get(f"{EXAMS}{examination.pk}/eyes/middle/image/").status_code in (401, 404)
 
 
-def test_an_ungraded_eyes_heatmap_is_a_404_and_its_url_null(api, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_an_ungraded_eyes_heatmap_is_a_404_and_its_url_null(api, owner, patient) -> None:
     api.force_authenticate(owner)
     body = _upload(api, patient.pk).json()
     assert body["eyes"]["right"]["heatmap_url"] is None
@@ -138,7 +138,7 @@ def test_an_ungraded_eyes_heatmap_is_a_404_and_its_url_null(api, owner, patient)
     assert api.get(body["eyes"]["right"]["image_url"]).status_code == 200
 
 
-def test_the_pair_warning_and_the_quality_reasons_are_in_the_document(api, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_the_pair_warning_and_the_quality_reasons_are_in_the_document(api, owner, patient) -> None:
     api.force_authenticate(owner)
     same = png((200, 30, 30))
     response = _upload(
@@ -155,14 +155,14 @@ def test_the_pair_warning_and_the_quality_reasons_are_in_the_document(api, owner
     assert eye["gradable"] is False and eye["quality_reasons"]
 
 
-def test_another_clinics_examination_answers_404(api, outsider, patient) -> None:  # type: ignore[no-untyped-def]
+def test_another_clinics_examination_answers_404(api, outsider, patient) -> None:
     examination = graded_examination(patient=patient)
     api.force_authenticate(outsider)
     assert api.get(f"{EXAMS}{examination.pk}/").status_code == 404
     assert api.post(f"{EXAMS}{examination.pk}/review/", {"right_grade": 0, "left_grade": 0}).status_code == 404
 
 
-def test_a_doctor_reviews_and_the_model_grades_stay(api, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_doctor_reviews_and_the_model_grades_stay(api, colleague, patient) -> None:
     examination = graded_examination(patient=patient, grades=(1, 0))
     api.force_authenticate(colleague)
     response = api.post(f"{EXAMS}{examination.pk}/review/", {"right_grade": 2, "left_grade": 0, "notes": "ok"})
@@ -173,7 +173,7 @@ def test_a_doctor_reviews_and_the_model_grades_stay(api, colleague, patient) -> 
     assert AuditEvent.objects.filter(action="review.create", patient=patient, actor=colleague).count() == 1
 
 
-def test_a_second_review_is_a_400(api, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_second_review_is_a_400(api, colleague, patient) -> None:
     examination = graded_examination(patient=patient)
     api.force_authenticate(colleague)
     api.post(f"{EXAMS}{examination.pk}/review/", {"right_grade": 0, "left_grade": 0})
@@ -182,30 +182,30 @@ def test_a_second_review_is_a_400(api, colleague, patient) -> None:  # type: ign
     assert Review.objects.count() == 1
 
 
-def test_reviewing_an_ungraded_examination_is_a_400(api, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_reviewing_an_ungraded_examination_is_a_400(api, colleague, patient) -> None:
     examination = Examination.objects.create(patient=patient)
     api.force_authenticate(colleague)
     assert api.post(f"{EXAMS}{examination.pk}/review/", {"right_grade": 0, "left_grade": 0}).status_code == 400
 
 
 @pytest.mark.parametrize("grades", [{"right_grade": 3, "left_grade": 0}, {"right_grade": "x"}, {}])
-def test_bad_grades_are_a_400(api, colleague, patient, grades) -> None:  # type: ignore[no-untyped-def]
+def test_bad_grades_are_a_400(api, colleague, patient, grades) -> None:
     examination = graded_examination(patient=patient)
     api.force_authenticate(colleague)
     assert api.post(f"{EXAMS}{examination.pk}/review/", grades, format="json").status_code == 400
 
 
-def test_staff_cannot_review(api, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_staff_cannot_review(api, owner, patient) -> None:
     examination = graded_examination(patient=patient)
     api.force_authenticate(owner)
     assert api.post(f"{EXAMS}{examination.pk}/review/", {"right_grade": 0, "left_grade": 0}).status_code == 403
     assert not Review.objects.exists()
 
 
-def test_the_history_lists_a_patients_examinations_newest_first(api, owner, patient, clinic) -> None:  # type: ignore[no-untyped-def]
+def test_the_history_lists_a_patients_examinations_newest_first(api, owner, patient, clinic) -> None:
     older = graded_examination(patient=patient)
     newer = graded_examination(patient=patient)
-    graded_examination(patient=PatientFactory(clinic=clinic))
+    graded_examination(patient=PatientFactory.create(clinic=clinic))
     api.force_authenticate(owner)
     body = api.get(f"/api/v1/patients/{patient.pk}/examinations/").json()
     assert [e["id"] for e in body["results"]] == [newer.pk, older.pk]
@@ -213,7 +213,7 @@ def test_the_history_lists_a_patients_examinations_newest_first(api, owner, pati
     assert AuditEvent.objects.filter(action="examination.list", patient=patient).count() == 1
 
 
-def test_another_clinics_history_answers_404(api, outsider, patient) -> None:  # type: ignore[no-untyped-def]
+def test_another_clinics_history_answers_404(api, outsider, patient) -> None:
     api.force_authenticate(outsider)
     assert api.get(f"/api/v1/patients/{patient.pk}/examinations/").status_code == 404
 
@@ -222,7 +222,7 @@ def _big_png() -> SimpleUploadedFile:
     return SimpleUploadedFile("big.png", png((5, 5, 5), size=(64, 64)) + b"\0" * 100_000, content_type="image/png")
 
 
-def test_a_tiny_but_valid_photograph_is_accepted_not_a_500(api, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_tiny_but_valid_photograph_is_accepted_not_a_500(api, owner, patient) -> None:
     # Django reads no dimensions from the unnamed in-memory file the service stores: it must set them.
     api.force_authenticate(owner)
     tiny = {"right_eye": _tiny_png((250, 0, 0)), "left_eye": _tiny_png((0, 0, 250))}
@@ -236,11 +236,11 @@ def _tiny_png(colour: tuple[int, int, int]) -> SimpleUploadedFile:
     return SimpleUploadedFile("tiny.png", png(colour, size=(16, 16)), content_type="image/png")
 
 
-def test_statistics_give_doctors_the_pages_figures_as_json(api, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
-    from screening import services
+def test_statistics_give_doctors_the_pages_figures_as_json(api, owner, colleague, patient) -> None:
+    from screening import reviews
 
     examination = graded_examination(patient=patient, grades=(1, 0), created_by=owner)
-    services.review_create(user=colleague, examination=examination, right_grade=1, left_grade=1)
+    reviews.review_create(user=colleague, examination=examination, right_grade=1, left_grade=1)
     graded_examination(patient=patient, grades=(0, 0), created_by=owner)
     api.force_authenticate(colleague)
     body = api.get("/api/v1/statistics/").json()
@@ -253,11 +253,11 @@ def test_statistics_give_doctors_the_pages_figures_as_json(api, owner, colleague
     assert api.get("/api/v1/statistics/").status_code == 403
 
 
-def test_a_reviewed_examination_carries_the_doctors_recommendation(api, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
-    from screening import services
+def test_a_reviewed_examination_carries_the_doctors_recommendation(api, owner, colleague, patient) -> None:
+    from screening import reviews
 
     examination = graded_examination(patient=patient, grades=(0, 0), created_by=owner)
-    services.review_create(user=colleague, examination=examination, right_grade=0, left_grade=2)
+    reviews.review_create(user=colleague, examination=examination, right_grade=0, left_grade=2)
     api.force_authenticate(owner)
     body = api.get(f"/api/v1/examinations/{examination.pk}/").json()
     assert body["referral"]["recommendation"] == "rescreen_12_months"  # the model's
@@ -267,18 +267,18 @@ def test_a_reviewed_examination_carries_the_doctors_recommendation(api, owner, c
 # --- entered in error -----------------------------------------------------------------------------------
 
 
-def _void(api, examination, reason="Photographs of another patient."):  # type: ignore[no-untyped-def]
+def _void(api, examination, reason="Photographs of another patient."):
     return api.post(f"{EXAMS}{examination.pk}/void/", {"reason": reason}, format="json")
 
 
-def test_an_examination_shows_empty_void_fields_until_voided(api, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_an_examination_shows_empty_void_fields_until_voided(api, owner, patient) -> None:
     examination = graded_examination(patient=patient)
     api.force_authenticate(owner)
     body = api.get(f"{EXAMS}{examination.pk}/").json()
     assert (body["voided"], body["voided_at"], body["voided_by"], body["void_reason"]) == (False, None, None, "")
 
 
-def test_staff_void_an_examination_and_get_it_back_with_the_void_fields(api, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_staff_void_an_examination_and_get_it_back_with_the_void_fields(api, owner, patient) -> None:
     examination = graded_examination(patient=patient)
     api.force_authenticate(owner)
     response = _void(api, examination, reason="  Photographs of another patient. ")
@@ -296,7 +296,7 @@ def test_staff_void_an_examination_and_get_it_back_with_the_void_fields(api, own
 
 
 @pytest.mark.parametrize("data", [{"reason": ""}, {"reason": "   "}, {"reason": "x" * 501}, {}])
-def test_a_blank_missing_or_overlong_reason_is_a_400_on_the_field(api, owner, patient, data) -> None:  # type: ignore[no-untyped-def]
+def test_a_blank_missing_or_overlong_reason_is_a_400_on_the_field(api, owner, patient, data) -> None:
     examination = graded_examination(patient=patient)
     api.force_authenticate(owner)
     response = api.post(f"{EXAMS}{examination.pk}/void/", data, format="json")
@@ -305,7 +305,7 @@ def test_a_blank_missing_or_overlong_reason_is_a_400_on_the_field(api, owner, pa
     assert not AuditEvent.objects.filter(action="examination.void").exists()
 
 
-def test_voiding_twice_is_a_400(api, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_voiding_twice_is_a_400(api, owner, colleague, patient) -> None:
     examination = graded_examination(patient=patient)
     api.force_authenticate(owner)
     assert _void(api, examination).status_code == 200
@@ -316,11 +316,11 @@ def test_voiding_twice_is_a_400(api, owner, colleague, patient) -> None:  # type
     assert Examination.objects.get(pk=examination.pk).voided_by == owner
 
 
-def test_staff_get_403_voiding_a_signed_off_examination_and_a_doctor_may(api, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
-    from screening import services
+def test_staff_get_403_voiding_a_signed_off_examination_and_a_doctor_may(api, owner, colleague, patient) -> None:
+    from screening import reviews
 
     examination = graded_examination(patient=patient)
-    services.review_create(user=colleague, examination=examination, right_grade=1, left_grade=0)
+    reviews.review_create(user=colleague, examination=examination, right_grade=1, left_grade=0)
     api.force_authenticate(owner)
     assert _void(api, examination).status_code == 403
     assert api.post(f"{EXAMS}{examination.pk}/void/", {}, format="json").status_code == 403  # role before body
@@ -331,7 +331,7 @@ def test_staff_get_403_voiding_a_signed_off_examination_and_a_doctor_may(api, ow
     assert response.json()["review"]["right_grade"] == 1  # the review is kept
 
 
-def test_another_clinics_examination_answers_404_to_a_void(api, outsider, clinic_admin, patient) -> None:  # type: ignore[no-untyped-def]
+def test_another_clinics_examination_answers_404_to_a_void(api, outsider, clinic_admin, patient) -> None:
     examination = graded_examination(patient=patient)
     for user in (outsider, clinic_admin):
         api.force_authenticate(user)
@@ -339,7 +339,7 @@ def test_another_clinics_examination_answers_404_to_a_void(api, outsider, clinic
     assert not Examination.objects.get(pk=examination.pk).voided
 
 
-def test_reviewing_a_voided_examination_is_a_400(api, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_reviewing_a_voided_examination_is_a_400(api, owner, colleague, patient) -> None:
     examination = graded_examination(patient=patient)
     api.force_authenticate(owner)
     _void(api, examination)
@@ -350,7 +350,7 @@ def test_reviewing_a_voided_examination_is_a_400(api, owner, colleague, patient)
     assert not Review.objects.exists()
 
 
-def test_the_schema_documents_the_void(api) -> None:  # type: ignore[no-untyped-def]
+def test_the_schema_documents_the_void(api) -> None:
     schema = api.get("/api/v1/schema/", {"format": "json"}).json()
     operation = schema["paths"]["/api/v1/examinations/{examination_id}/void/"]["post"]
     assert operation["operationId"] == "examinations_void_create"
@@ -364,28 +364,28 @@ def test_the_schema_documents_the_void(api) -> None:  # type: ignore[no-untyped-
 AMENDMENT = {"right_grade": 1, "left_grade": 0, "notes": "Clear fundi.", "reason": "Microaneurysms missed."}
 
 
-def _signed_off(patient, doctor, grades=(0, 0)):  # type: ignore[no-untyped-def]
-    from screening import services
+def _signed_off(patient, doctor, grades=(0, 0)):
+    from screening import reviews
 
     examination = graded_examination(patient=patient, grades=grades)
-    services.review_create(
+    reviews.review_create(
         user=doctor, examination=examination, right_grade=grades[0], left_grade=grades[1], notes="Clear fundi."
     )
     return examination
 
 
-def _amend(api, examination, **changes):  # type: ignore[no-untyped-def]
+def _amend(api, examination, **changes):
     return api.post(f"{EXAMS}{examination.pk}/review/amend/", {**AMENDMENT, **changes}, format="json")
 
 
-def test_an_unamended_review_shows_no_amendment_and_no_revisions(api, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_an_unamended_review_shows_no_amendment_and_no_revisions(api, colleague, patient) -> None:
     examination = _signed_off(patient, colleague)
     api.force_authenticate(colleague)
     review = api.get(f"{EXAMS}{examination.pk}/").json()["review"]
     assert (review["amended_at"], review["revisions"]) == (None, [])
 
 
-def test_a_doctor_amends_a_review_and_the_document_shows_the_earlier_version(api, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_doctor_amends_a_review_and_the_document_shows_the_earlier_version(api, colleague, patient) -> None:
     examination = _signed_off(patient, colleague)
     api.force_authenticate(colleague)
     signed_off_at = api.get(f"{EXAMS}{examination.pk}/").json()["review"]["signed_off_at"]
@@ -412,7 +412,7 @@ def test_a_doctor_amends_a_review_and_the_document_shows_the_earlier_version(api
     assert event.detail == {"channel": "api", "changed": ["right_grade"], "revision": ReviewRevision.objects.get().pk}
 
 
-def test_two_amendments_list_two_earlier_versions_oldest_first(api, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_two_amendments_list_two_earlier_versions_oldest_first(api, colleague, patient) -> None:
     examination = _signed_off(patient, colleague)
     api.force_authenticate(colleague)
     assert _amend(api, examination, right_grade=1, reason="First.").status_code == 200
@@ -438,7 +438,7 @@ def test_two_amendments_list_two_earlier_versions_oldest_first(api, colleague, p
         ({"left_grade": "x"}, "left_grade"),
     ],
 )
-def test_a_bad_amendment_is_a_400_on_the_field_and_nothing_is_saved(api, colleague, patient, changes, field) -> None:  # type: ignore[no-untyped-def]
+def test_a_bad_amendment_is_a_400_on_the_field_and_nothing_is_saved(api, colleague, patient, changes, field) -> None:
     examination = _signed_off(patient, colleague)
     api.force_authenticate(colleague)
     response = _amend(api, examination, **changes)
@@ -447,7 +447,7 @@ def test_a_bad_amendment_is_a_400_on_the_field_and_nothing_is_saved(api, colleag
     assert not AuditEvent.objects.filter(action="review.amend").exists()
 
 
-def test_an_amendment_against_a_replaced_version_is_a_400_and_changes_nothing(api, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_an_amendment_against_a_replaced_version_is_a_400_and_changes_nothing(api, colleague, patient) -> None:
     examination = _signed_off(patient, colleague)
     api.force_authenticate(colleague)
     assert _amend(api, examination, revisions_seen=0).status_code == 200
@@ -458,7 +458,7 @@ def test_an_amendment_against_a_replaced_version_is_a_400_and_changes_nothing(ap
     assert _amend(api, examination, right_grade=2, revisions_seen=1).status_code == 200
 
 
-def test_an_amendment_counting_more_versions_than_exist_is_not_blamed_on_a_colleague(api, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_an_amendment_counting_more_versions_than_exist_is_not_blamed_on_a_colleague(api, colleague, patient) -> None:
     examination = _signed_off(patient, colleague)
     api.force_authenticate(colleague)
     response = _amend(api, examination, right_grade=2, revisions_seen=5)
@@ -470,7 +470,7 @@ def test_an_amendment_counting_more_versions_than_exist_is_not_blamed_on_a_colle
     assert not ReviewRevision.objects.exists() and Review.objects.get().right_grade == 0
 
 
-def test_an_amendment_must_state_the_notes_so_leaving_them_out_erases_nothing(api, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_an_amendment_must_state_the_notes_so_leaving_them_out_erases_nothing(api, colleague, patient) -> None:
     examination = _signed_off(patient, colleague)
     api.force_authenticate(colleague)
     body = {key: value for key, value in AMENDMENT.items() if key != "notes"}
@@ -479,7 +479,7 @@ def test_an_amendment_must_state_the_notes_so_leaving_them_out_erases_nothing(ap
     assert Review.objects.get().notes == "Clear fundi."
 
 
-def test_an_unchanged_unreviewed_or_voided_amendment_is_a_400(api, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_an_unchanged_unreviewed_or_voided_amendment_is_a_400(api, colleague, patient) -> None:
     from screening import services
 
     api.force_authenticate(colleague)
@@ -496,7 +496,7 @@ def test_an_unchanged_unreviewed_or_voided_amendment_is_a_400(api, colleague, pa
     assert not AuditEvent.objects.filter(action="review.amend").exists()
 
 
-def test_staff_get_403_amending_and_other_clinics_404(api, owner, colleague, outsider, clinic_admin, patient) -> None:  # type: ignore[no-untyped-def]
+def test_staff_get_403_amending_and_other_clinics_404(api, owner, colleague, outsider, clinic_admin, patient) -> None:
     examination = _signed_off(patient, colleague)
     api.force_authenticate(owner)
     assert _amend(api, examination).status_code == 403
@@ -507,7 +507,7 @@ def test_staff_get_403_amending_and_other_clinics_404(api, owner, colleague, out
     assert Review.objects.get().right_grade == 0
 
 
-def test_the_schema_documents_the_amendment(api) -> None:  # type: ignore[no-untyped-def]
+def test_the_schema_documents_the_amendment(api) -> None:
     schema = api.get("/api/v1/schema/", {"format": "json"}).json()
     operation = schema["paths"]["/api/v1/examinations/{examination_id}/review/amend/"]["post"]
     assert operation["operationId"] == "examinations_review_amend_create"

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 TOKEN = "/api/v1/auth/token/"
 
 
-def test_a_token_from_username_and_password_authenticates_later_calls(api, owner, password, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_token_from_username_and_password_authenticates_later_calls(api, owner, password, patient) -> None:
     response = api.post(TOKEN, {"username": "owner", "password": password}, format="json")
     assert response.status_code == 200
     token = response.json()["token"]
@@ -22,20 +22,20 @@ def test_a_token_from_username_and_password_authenticates_later_calls(api, owner
     assert event.actor == owner
 
 
-def test_a_wrong_password_is_a_400_and_a_failed_login_on_the_trail(api, owner) -> None:  # type: ignore[no-untyped-def]
+def test_a_wrong_password_is_a_400_and_a_failed_login_on_the_trail(api, owner) -> None:
     response = api.post(TOKEN, {"username": "owner", "password": "wrong-password-123"}, format="json")
     assert response.status_code == 400
     event = AuditEvent.objects.get(action="auth.login_failed")
     assert event.username == "owner" and event.actor is None
 
 
-def test_missing_fields_are_a_400(api) -> None:  # type: ignore[no-untyped-def]
+def test_missing_fields_are_a_400(api) -> None:
     response = api.post(TOKEN, {"username": "owner"}, format="json")
     assert response.status_code == 400
     assert "password" in response.json()
 
 
-def test_an_expired_token_is_refused_and_a_new_one_issued(api, owner, password, settings) -> None:  # type: ignore[no-untyped-def]
+def test_an_expired_token_is_refused_and_a_new_one_issued(api, owner, password, settings) -> None:
     token = Token.objects.create(user=owner)
     Token.objects.filter(pk=token.pk).update(
         created=token.created - dt.timedelta(seconds=settings.API_TOKEN_LIFETIME_SECONDS + 1)
@@ -47,7 +47,7 @@ def test_an_expired_token_is_refused_and_a_new_one_issued(api, owner, password, 
     assert fresh != token.key
 
 
-def test_a_deactivated_users_token_stops_working(api, owner) -> None:  # type: ignore[no-untyped-def]
+def test_a_deactivated_users_token_stops_working(api, owner) -> None:
     token = Token.objects.create(user=owner)
     owner.is_active = False
     owner.save()
@@ -55,7 +55,7 @@ def test_a_deactivated_users_token_stops_working(api, owner) -> None:  # type: i
     assert api.get("/api/v1/patients/").status_code == 401
 
 
-def test_the_token_endpoint_is_locked_after_repeated_failures(api, owner, password, settings) -> None:  # type: ignore[no-untyped-def]
+def test_the_token_endpoint_is_locked_after_repeated_failures(api, owner, password, settings) -> None:
     for _ in range(settings.AXES_FAILURE_LIMIT):
         api.post(TOKEN, {"username": "owner", "password": "wrong-password-123"}, format="json")
     response = api.post(TOKEN, {"username": "owner", "password": password}, format="json")

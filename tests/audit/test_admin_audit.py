@@ -12,7 +12,7 @@ from audit.services import record_event
 pytestmark = pytest.mark.django_db
 
 
-def test_an_admin_change_to_a_patient_is_recorded_once_with_the_patient(client, superuser, patient) -> None:  # type: ignore[no-untyped-def]
+def test_an_admin_change_to_a_patient_is_recorded_once_with_the_patient(client, superuser, patient) -> None:
     client.force_login(superuser)
     url = reverse("admin:patients_patient_change", args=[patient.pk])
     data = {
@@ -28,13 +28,13 @@ def test_an_admin_change_to_a_patient_is_recorded_once_with_the_patient(client, 
     assert (event.actor, event.patient, event.object_type) == (superuser, patient, "patient")
 
 
-def test_opening_a_patient_in_the_admin_is_recorded(client, superuser, patient) -> None:  # type: ignore[no-untyped-def]
+def test_opening_a_patient_in_the_admin_is_recorded(client, superuser, patient) -> None:
     client.force_login(superuser)
     client.get(reverse("admin:patients_patient_change", args=[patient.pk]))
     assert AuditEvent.objects.filter(action="admin.view", patient=patient, actor=superuser).count() == 1
 
 
-def test_the_admin_exports_the_filtered_trail_as_csv(client, superuser, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_the_admin_exports_the_filtered_trail_as_csv(client, superuser, owner, patient) -> None:
     record_event(action="patient.view", actor=owner, obj=patient)
     record_event(action="auth.login_failed", username="=HYPERLINK(1)")
     client.force_login(superuser)
@@ -47,24 +47,24 @@ def test_the_admin_exports_the_filtered_trail_as_csv(client, superuser, owner, p
     assert AuditEvent.objects.filter(action="audit.export", actor=superuser).count() == 1
 
 
-def test_an_unknown_export_filter_is_a_400(client, superuser) -> None:  # type: ignore[no-untyped-def]
+def test_an_unknown_export_filter_is_a_400(client, superuser) -> None:
     client.force_login(superuser)
     assert client.get(reverse("admin:audit_auditevent_export"), {"nonsense": "1"}).status_code == 400
 
 
-def test_clinic_users_cannot_export(client, owner) -> None:  # type: ignore[no-untyped-def]
+def test_clinic_users_cannot_export(client, owner) -> None:
     client.force_login(owner)
     response = client.get(reverse("admin:audit_auditevent_export"))
     assert response.status_code == 302 and reverse("admin:login") in response["Location"]
 
 
-def test_the_changelist_links_to_the_export(client, superuser) -> None:  # type: ignore[no-untyped-def]
+def test_the_changelist_links_to_the_export(client, superuser) -> None:
     client.force_login(superuser)
     body = client.get(reverse("admin:audit_auditevent_changelist")).content.decode()
     assert reverse("admin:audit_auditevent_export") in body
 
 
-def test_listing_patients_in_the_admin_is_recorded(client, superuser, patient) -> None:  # type: ignore[no-untyped-def]
+def test_listing_patients_in_the_admin_is_recorded(client, superuser, patient) -> None:
     client.force_login(superuser)
     client.get(reverse("admin:patients_patient_changelist"), {"q": "smith"})
     event = AuditEvent.objects.get(action="admin.list")

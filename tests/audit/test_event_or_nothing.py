@@ -19,13 +19,13 @@ from tests.examination_data import graded_examination, upload
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _client(user) -> Client:  # type: ignore[no-untyped-def]
+def _client(user) -> Client:
     client = Client(raise_request_exception=False)
     client.force_login(user)
     return client
 
 
-def test_a_registration(owner, audit_refuses) -> None:  # type: ignore[no-untyped-def]
+def test_a_registration(owner, audit_refuses) -> None:
     audit_refuses("patient.create")
     data = {"medical_record_number": "MRN-5", "first_name": "A", "last_name": "B", "date_of_birth": "1970-01-01"}
     response = _client(owner).post(reverse("patients:create"), data | {"sex": "F"})
@@ -33,7 +33,7 @@ def test_a_registration(owner, audit_refuses) -> None:  # type: ignore[no-untype
     assert not Patient.objects.filter(medical_record_number="MRN-5").exists()
 
 
-def test_an_upload_and_its_photographs(owner, patient, audit_refuses) -> None:  # type: ignore[no-untyped-def]
+def test_an_upload_and_its_photographs(owner, patient, audit_refuses) -> None:
     before = {path for path in Path(settings.MEDIA_ROOT).rglob("*") if path.is_file()}
     audit_refuses("examination.create")
     data = {"right_eye": upload("r.png", (9, 99, 9)), "left_eye": upload("l.png", (99, 9, 9)), "notes": ""}
@@ -43,7 +43,7 @@ def test_an_upload_and_its_photographs(owner, patient, audit_refuses) -> None:  
     assert {path for path in Path(settings.MEDIA_ROOT).rglob("*") if path.is_file()} == before
 
 
-def test_a_sign_off(colleague, patient, audit_refuses) -> None:  # type: ignore[no-untyped-def]
+def test_a_sign_off(colleague, patient, audit_refuses) -> None:
     examination = graded_examination(patient=patient)
     audit_refuses("review.create")
     url = reverse("screening:review", args=[examination.pk])
@@ -52,7 +52,7 @@ def test_a_sign_off(colleague, patient, audit_refuses) -> None:  # type: ignore[
     assert not Review.objects.exists()
 
 
-def test_an_account(clinic_admin, owner, audit_refuses) -> None:  # type: ignore[no-untyped-def]
+def test_an_account(clinic_admin, owner, audit_refuses) -> None:
     password = "another-long-password-77"
     audit_refuses("account.create")
     data = {"username": "newdoc", "email": "", "role": "doctor", "password": password, "password_again": password}
@@ -60,7 +60,7 @@ def test_an_account(clinic_admin, owner, audit_refuses) -> None:  # type: ignore
     assert not get_user_model().objects.filter(username="newdoc").exists()
 
 
-def test_a_change_of_role(clinic_admin, owner, audit_refuses) -> None:  # type: ignore[no-untyped-def]
+def test_a_change_of_role(clinic_admin, owner, audit_refuses) -> None:
     role = Membership.objects.get(user=owner).role
     audit_refuses("account.update")
     url = reverse("patients:account_update", args=[owner.pk])

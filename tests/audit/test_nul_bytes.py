@@ -14,7 +14,7 @@ from patients.authentication import ExpiringTokenAuthentication, token_issue
 pytestmark = pytest.mark.django_db
 
 
-def test_an_api_request_with_a_nul_in_a_header_is_refused_with_400(owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_an_api_request_with_a_nul_in_a_header_is_refused_with_400(owner, patient) -> None:
     client = APIClient()
     client.force_authenticate(owner)
     before = AuditEvent.objects.count()
@@ -24,7 +24,7 @@ def test_an_api_request_with_a_nul_in_a_header_is_refused_with_400(owner, patien
     assert AuditEvent.objects.count() == before  # refused before the view: nothing was read
 
 
-def test_a_failed_login_with_a_nul_user_agent_is_refused_not_a_500(owner) -> None:  # type: ignore[no-untyped-def]
+def test_a_failed_login_with_a_nul_user_agent_is_refused_not_a_500(owner) -> None:
     # django-axes records a failed login with its user agent: the request must not get that far.
     response = Client().post(
         "/accounts/login/", {"username": owner.username, "password": "wrong"}, HTTP_USER_AGENT="a\x00b"
@@ -35,19 +35,19 @@ def test_a_failed_login_with_a_nul_user_agent_is_refused_not_a_500(owner) -> Non
 
 
 @pytest.mark.parametrize("key", ["\x00", "{key}\x00", "\x00{key}"])
-def test_a_token_with_a_nul_is_refused_with_400(owner, key: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_token_with_a_nul_is_refused_with_400(owner, key: str) -> None:
     token = token_issue(user=owner)
     response = APIClient().get("/api/v1/patients/", HTTP_AUTHORIZATION=f"Token {key.format(key=token.key)}")
     assert response.status_code == 400
 
 
-def test_token_authentication_itself_refuses_a_key_with_a_nul(owner) -> None:  # type: ignore[no-untyped-def]
+def test_token_authentication_itself_refuses_a_key_with_a_nul(owner) -> None:
     key = token_issue(user=owner).key
     with pytest.raises(AuthenticationFailed, match="Invalid token"):
         ExpiringTokenAuthentication().authenticate_credentials(key + "\x00")
 
 
-def test_nul_bytes_in_an_audit_event_are_dropped(owner) -> None:  # type: ignore[no-untyped-def]
+def test_nul_bytes_in_an_audit_event_are_dropped(owner) -> None:
     event = record_event(action="patient.list", actor=owner, username="x\x00y", detail={"search": ["a\x00b"]})
     event.refresh_from_db()
     assert (event.username, event.detail) == ("xy", {"search": ["ab"]})

@@ -10,7 +10,7 @@ MODELS = [model for model in admin.site._registry]
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: f"{m._meta.app_label}.{m._meta.model_name}")
-def test_every_admin_changelist_and_add_page_loads_for_a_superuser(admin_client, model) -> None:  # type: ignore[no-untyped-def]
+def test_every_admin_changelist_and_add_page_loads_for_a_superuser(admin_client, model) -> None:
     info = (model._meta.app_label, model._meta.model_name)
     assert admin_client.get(reverse("admin:{}_{}_changelist".format(*info))).status_code == 200
     model_admin = admin.site._registry[model]
@@ -18,7 +18,7 @@ def test_every_admin_changelist_and_add_page_loads_for_a_superuser(admin_client,
     assert admin_client.get(reverse("admin:{}_{}_add".format(*info))).status_code == expected
 
 
-def _request(client):  # type: ignore[no-untyped-def]
+def _request(client):
     from django.contrib.auth import get_user_model
     from django.test import RequestFactory
 
@@ -27,7 +27,7 @@ def _request(client):  # type: ignore[no-untyped-def]
     return request
 
 
-def test_the_audit_trail_is_read_only_in_the_admin(admin_client) -> None:  # type: ignore[no-untyped-def]
+def test_the_audit_trail_is_read_only_in_the_admin(admin_client) -> None:
     from audit.models import AuditEvent
 
     model_admin = admin.site._registry[AuditEvent]

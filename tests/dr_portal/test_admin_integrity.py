@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from audit.models import AuditEvent
 from patients.models import Membership, Patient
-from screening import services
+from screening import reviews
 from screening.models import Examination, EyeImage, Prediction, Review, Status
 from tests.examination_data import graded_examination
 from tests.factories import PatientFactory
@@ -19,13 +19,13 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def admin_user_client(client, superuser):  # type: ignore[no-untyped-def]
+def admin_user_client(client, superuser):
     client.force_login(superuser)
     return client
 
 
 @pytest.mark.parametrize("who", ["clinic_admin", "colleague"])
-def test_a_clinic_user_with_staff_status_reaches_no_data_in_the_admin(client, request, who, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_clinic_user_with_staff_status_reaches_no_data_in_the_admin(client, request, who, patient) -> None:
     # The role groups carry model permissions; staff status alone must not turn them into admin access.
     user = request.getfixturevalue(who)
     user.is_staff = True
@@ -46,18 +46,18 @@ def test_a_clinic_user_with_staff_status_reaches_no_data_in_the_admin(client, re
 
 
 @pytest.mark.parametrize("model", ["examination", "eyeimage", "prediction", "review"])
-def test_no_clinical_record_is_added_in_the_admin(admin_user_client, model) -> None:  # type: ignore[no-untyped-def]
+def test_no_clinical_record_is_added_in_the_admin(admin_user_client, model) -> None:
     assert admin_user_client.get(reverse(f"admin:screening_{model}_add")).status_code == 403
 
 
-def test_an_examination_without_photographs_cannot_be_made_in_the_admin(admin_user_client, patient) -> None:  # type: ignore[no-untyped-def]
+def test_an_examination_without_photographs_cannot_be_made_in_the_admin(admin_user_client, patient) -> None:
     data = {"patient": patient.pk, "status": "done", "notes": "", "error": ""}
     inline = {"images-TOTAL_FORMS": 0, "images-INITIAL_FORMS": 0, "images-MIN_NUM_FORMS": 0}
     admin_user_client.post(reverse("admin:screening_examination_add"), {**data, **inline})
     assert not Examination.objects.exists()
 
 
-def test_a_review_for_a_voided_examination_cannot_be_made_in_the_admin(admin_user_client, patient, superuser) -> None:  # type: ignore[no-untyped-def]
+def test_a_review_for_a_voided_examination_cannot_be_made_in_the_admin(admin_user_client, patient, superuser) -> None:
     examination = graded_examination(patient=patient)
     Examination.objects.filter(pk=examination.pk).update(
         voided_at=dt.datetime.now(dt.UTC), voided_by=superuser, void_reason="Wrong patient."
@@ -69,7 +69,7 @@ def test_a_review_for_a_voided_examination_cannot_be_made_in_the_admin(admin_use
     assert not Review.objects.exists()
 
 
-def test_a_prediction_no_model_made_cannot_be_added(admin_user_client, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_prediction_no_model_made_cannot_be_added(admin_user_client, patient) -> None:
     eye = graded_examination(patient=patient).images.get(side="right")
     data = {"eye_image": eye.pk, "model_version": "typed", "checkpoint_sha256": "x", "predicted_class": 2}
     data |= {"confidence_no_dr": 0, "confidence_mild": 0, "confidence_proliferative": 1, "inference_seconds": 0}
@@ -78,7 +78,7 @@ def test_a_prediction_no_model_made_cannot_be_added(admin_user_client, patient) 
 
 
 @pytest.mark.parametrize("model", ["examination", "eyeimage", "prediction"])
-def test_no_clinical_record_is_deleted_in_the_admin(admin_user_client, patient, model) -> None:  # type: ignore[no-untyped-def]
+def test_no_clinical_record_is_deleted_in_the_admin(admin_user_client, patient, model) -> None:
     examination = graded_examination(patient=patient)
     obj = {
         "examination": examination,
@@ -90,18 +90,18 @@ def test_no_clinical_record_is_deleted_in_the_admin(admin_user_client, patient, 
     assert (Examination.objects.count(), EyeImage.objects.count(), Prediction.objects.count()) == (1, 2, 2)
 
 
-def test_a_signed_off_review_is_not_deleted_in_the_admin(admin_user_client, patient, colleague) -> None:  # type: ignore[no-untyped-def]
+def test_a_signed_off_review_is_not_deleted_in_the_admin(admin_user_client, patient, colleague) -> None:
     examination = graded_examination(patient=patient)
-    review = services.review_create(user=colleague, examination=examination, right_grade=1, left_grade=0)
+    review = reviews.review_create(user=colleague, examination=examination, right_grade=1, left_grade=0)
     url = reverse("admin:screening_review_delete", args=[review.pk])
     assert admin_user_client.post(url, {"post": "yes"}).status_code == 403
     assert Review.objects.filter(pk=review.pk).exists()
 
 
-def test_the_examination_form_changes_neither_patient_nor_grading_state(admin_user_client, patient, outsider) -> None:  # type: ignore[no-untyped-def]
+def test_the_examination_form_changes_neither_patient_nor_grading_state(admin_user_client, patient, outsider) -> None:
     examination = graded_examination(patient=patient)
     Examination.objects.filter(pk=examination.pk).update(status=Status.FAILED)
-    elsewhere = PatientFactory(clinic=outsider.membership.clinic)
+    elsewhere = PatientFactory.create(clinic=outsider.membership.clinic)
     data = {"patient": elsewhere.pk, "status": "done", "notes": "checked", "error": "", "attempts": 0}
     data |= {"images-TOTAL_FORMS": 0, "images-INITIAL_FORMS": 0}
     response = admin_user_client.post(reverse("admin:screening_examination_change", args=[examination.pk]), data)
@@ -110,7 +110,7 @@ def test_the_examination_form_changes_neither_patient_nor_grading_state(admin_us
     assert (examination.patient, examination.status, examination.notes) == (patient, Status.FAILED, "checked")
 
 
-def test_a_patient_stays_in_their_clinic(admin_user_client, patient, other_clinic) -> None:  # type: ignore[no-untyped-def]
+def test_a_patient_stays_in_their_clinic(admin_user_client, patient, other_clinic) -> None:
     data = {"clinic": other_clinic.pk, "medical_record_number": patient.medical_record_number, "sex": "F"}
     data |= {"first_name": patient.first_name, "last_name": patient.last_name, "date_of_birth": "1960-05-17"}
     admin_user_client.post(reverse("admin:patients_patient_change", args=[patient.pk]), data)
@@ -118,7 +118,7 @@ def test_a_patient_stays_in_their_clinic(admin_user_client, patient, other_clini
     assert patient.clinic_id != other_clinic.pk
 
 
-def test_the_admin_patient_form_keeps_the_registration_rules(admin_user_client, patient) -> None:  # type: ignore[no-untyped-def]
+def test_the_admin_patient_form_keeps_the_registration_rules(admin_user_client, patient) -> None:
     data = {"clinic": patient.clinic_id, "medical_record_number": patient.medical_record_number.swapcase()}
     data |= {"first_name": "Ann\u202e", "last_name": "Lee", "date_of_birth": "2999-01-01", "sex": "F"}
     response = admin_user_client.post(reverse("admin:patients_patient_add"), data)
@@ -131,7 +131,7 @@ def test_the_admin_patient_form_keeps_the_registration_rules(admin_user_client, 
     assert Patient.objects.count() == 1
 
 
-def test_memberships_are_not_edited_unaudited_on_the_clinic_page(admin_user_client, clinic, superuser) -> None:  # type: ignore[no-untyped-def]
+def test_memberships_are_not_edited_unaudited_on_the_clinic_page(admin_user_client, clinic, superuser) -> None:
     data = {"name": clinic.name, "memberships-TOTAL_FORMS": 1, "memberships-INITIAL_FORMS": 0}
     data |= {"memberships-0-user": superuser.pk, "memberships-0-role": "doctor"}
     admin_user_client.post(reverse("admin:patients_clinic_change", args=[clinic.pk]), data)
@@ -139,27 +139,27 @@ def test_memberships_are_not_edited_unaudited_on_the_clinic_page(admin_user_clie
 
 
 @pytest.mark.parametrize("field", ["user", "clinic"])
-def test_an_autocomplete_term_with_a_nul_byte_is_no_500(admin_user_client, field) -> None:  # type: ignore[no-untyped-def]
+def test_an_autocomplete_term_with_a_nul_byte_is_no_500(admin_user_client, field) -> None:
     query = {"app_label": "patients", "model_name": "membership", "field_name": field, "term": "a\x00b"}
     assert admin_user_client.get(reverse("admin:autocomplete"), query).status_code == 200
 
 
 @pytest.mark.parametrize("page", ["history", "delete"])
-def test_a_patient_shown_on_its_history_or_delete_page_is_recorded(admin_user_client, superuser, patient, page) -> None:  # type: ignore[no-untyped-def]
+def test_a_patient_shown_on_its_history_or_delete_page_is_recorded(admin_user_client, superuser, patient, page) -> None:
     response = admin_user_client.get(reverse(f"admin:patients_patient_{page}", args=[patient.pk]))
     assert response.status_code == 200
     event = AuditEvent.objects.get(action="admin.view")
     assert (event.actor, event.patient, event.detail) == (superuser, patient, {"page": page})
 
 
-def test_a_change_form_shown_again_with_errors_is_recorded(admin_user_client, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_change_form_shown_again_with_errors_is_recorded(admin_user_client, patient) -> None:
     data = {"medical_record_number": "", "first_name": "", "last_name": "", "date_of_birth": "", "sex": "F"}
     response = admin_user_client.post(reverse("admin:patients_patient_change", args=[patient.pk]), data)
     assert response.status_code == 200 and patient.last_name in response.content.decode()
     assert AuditEvent.objects.filter(action="admin.view", patient=patient).count() == 1
 
 
-def test_reading_the_trail_in_the_admin_is_recorded(admin_user_client, superuser) -> None:  # type: ignore[no-untyped-def]
+def test_reading_the_trail_in_the_admin_is_recorded(admin_user_client, superuser) -> None:
     admin_user_client.get(reverse("admin:audit_auditevent_changelist"), {"action__exact": "auth.login"})
     event = AuditEvent.objects.get(action="audit.list")
     assert event.actor == superuser

@@ -11,7 +11,7 @@ from tests.factories import UserFactory
 pytestmark = pytest.mark.django_db
 
 
-def test_a_staff_or_superuser_account_is_given_no_clinic(client, superuser, clinic) -> None:  # type: ignore[no-untyped-def]
+def test_a_staff_or_superuser_account_is_given_no_clinic(client, superuser, clinic) -> None:
     client.force_login(superuser)
     response = client.post(
         reverse("admin:patients_membership_add"), {"user": superuser.pk, "clinic": clinic.pk, "role": "doctor"}
@@ -21,7 +21,7 @@ def test_a_staff_or_superuser_account_is_given_no_clinic(client, superuser, clin
     assert not Membership.objects.filter(user=superuser).exists()
 
 
-def test_a_role_changed_in_the_admin_moves_the_user_to_its_group(client, superuser, owner) -> None:  # type: ignore[no-untyped-def]
+def test_a_role_changed_in_the_admin_moves_the_user_to_its_group(client, superuser, owner) -> None:
     client.force_login(superuser)
     membership = owner.membership
     url = reverse("admin:patients_membership_change", args=[membership.pk])
@@ -30,8 +30,8 @@ def test_a_role_changed_in_the_admin_moves_the_user_to_its_group(client, superus
     assert list(owner.groups.values_list("name", flat=True)) == ["Doctor"]
 
 
-def test_a_new_membership_puts_the_user_in_the_role_group(client, superuser, clinic) -> None:  # type: ignore[no-untyped-def]
-    newcomer = UserFactory(username="newcomer")
+def test_a_new_membership_puts_the_user_in_the_role_group(client, superuser, clinic) -> None:
+    newcomer = UserFactory.create(username="newcomer")
     client.force_login(superuser)
     client.post(reverse("admin:patients_membership_add"), {"user": newcomer.pk, "clinic": clinic.pk, "role": "staff"})
     assert list(newcomer.groups.values_list("name", flat=True)) == ["Staff"]

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.mark.parametrize("path", ["/admin/", "/admin/axes/accessattempt/", "/admin/authtoken/tokenproxy/"])
-def test_a_clinic_user_marked_staff_is_sent_to_the_login(owner, path: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_clinic_user_marked_staff_is_sent_to_the_login(owner, path: str) -> None:
     # Third-party admins (django-axes, API tokens) answered the role groups' model permissions before.
     owner.is_staff = True
     owner.save(update_fields=["is_staff"])
@@ -25,15 +25,15 @@ def test_a_clinic_user_marked_staff_is_sent_to_the_login(owner, path: str) -> No
     assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
 
 
-def test_a_superuser_reaches_it(superuser) -> None:  # type: ignore[no-untyped-def]
+def test_a_superuser_reaches_it(superuser) -> None:
     client = Client()
     client.force_login(superuser)
     assert client.get("/admin/").status_code == 200
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_bulk_delete_that_fails_leaves_no_delete_events(superuser, clinic) -> None:  # type: ignore[no-untyped-def]
-    patients = [PatientFactory(clinic=clinic) for _ in range(2)]
+def test_a_bulk_delete_that_fails_leaves_no_delete_events(superuser, clinic) -> None:
+    patients = [PatientFactory.create(clinic=clinic) for _ in range(2)]
     with connection.cursor() as cursor:  # the database refuses the delete, after the events were written
         cursor.execute(
             "CREATE FUNCTION test_refuse_delete() RETURNS trigger LANGUAGE plpgsql AS "

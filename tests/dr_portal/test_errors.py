@@ -9,7 +9,7 @@ from django.urls import reverse
 pytestmark = pytest.mark.django_db
 
 
-def test_an_unknown_api_path_answers_json_404(owner) -> None:  # type: ignore[no-untyped-def]
+def test_an_unknown_api_path_answers_json_404(owner) -> None:
     client = Client()
     client.force_login(owner)
     for path in ("/api/v1/nothing-here/", "/api/v1/patients/-1/", "/api/v1/patients/abc/"):
@@ -18,7 +18,7 @@ def test_an_unknown_api_path_answers_json_404(owner) -> None:  # type: ignore[no
         assert response.json() == {"detail": "Not found."}
 
 
-def test_an_api_address_without_its_slash_is_a_json_404_naming_it_not_a_redirect(owner) -> None:  # type: ignore[no-untyped-def]
+def test_an_api_address_without_its_slash_is_a_json_404_naming_it_not_a_redirect(owner) -> None:
     from patients.models import Patient
 
     client = Client()
@@ -33,7 +33,7 @@ def test_an_api_address_without_its_slash_is_a_json_404_naming_it_not_a_redirect
     assert client.get("/patients").status_code == 301
 
 
-def test_api_errors_are_json_with_debug_on_too(owner, settings) -> None:  # type: ignore[no-untyped-def]
+def test_api_errors_are_json_with_debug_on_too(owner, settings) -> None:
     settings.DEBUG = True  # the embedded default's run mode, where Django answers with its own HTML pages
     client = Client()
     client.force_login(owner)
@@ -43,7 +43,7 @@ def test_api_errors_are_json_with_debug_on_too(owner, settings) -> None:  # type
     assert client.get("/api/v1/nothing-here/").json() == {"detail": "Not found."}
 
 
-def test_a_missing_page_is_shown_in_the_portal_layout(owner) -> None:  # type: ignore[no-untyped-def]
+def test_a_missing_page_is_shown_in_the_portal_layout(owner) -> None:
     client = Client()
     client.force_login(owner)
     response = client.get(reverse("patients:detail", args=[999_999]))
@@ -53,7 +53,7 @@ def test_a_missing_page_is_shown_in_the_portal_layout(owner) -> None:  # type: i
     assert reverse("password_change") in page  # the header of a signed-in user: the layout is there
 
 
-def test_a_refusal_page_gives_the_reason(clinic_admin) -> None:  # type: ignore[no-untyped-def]
+def test_a_refusal_page_gives_the_reason(clinic_admin) -> None:
     # A clinic admin manages accounts, not patients; the view's reason is shown, not a bare "Forbidden".
     client = Client()
     client.force_login(clinic_admin)

@@ -36,7 +36,7 @@ def _photos() -> dict[str, object]:
     return {"right_eye": upload("r.png", (200, 30, 30)), "left_eye": upload("l.png", (30, 30, 200))}
 
 
-def _assert_portal_page(response, message: str) -> str:  # type: ignore[no-untyped-def]
+def _assert_portal_page(response, message: str) -> str:
     assert response["Content-Type"] == "text/html; charset=utf-8"
     page = response.content.decode()
     assert message in page
@@ -46,7 +46,7 @@ def _assert_portal_page(response, message: str) -> str:  # type: ignore[no-untyp
     return page
 
 
-def test_an_upload_over_the_rate_gets_a_page_in_the_layout(owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_an_upload_over_the_rate_gets_a_page_in_the_layout(owner, patient) -> None:
     client = Client()
     client.force_login(owner)
     url = reverse("screening:upload", args=[patient.pk])
@@ -62,7 +62,7 @@ def test_an_upload_over_the_rate_gets_a_page_in_the_layout(owner, patient) -> No
     assert Examination.objects.count() == 1
 
 
-def test_the_api_keeps_drf_json_429(owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_the_api_keeps_drf_json_429(owner, patient) -> None:
     api = APIClient()
     api.force_authenticate(owner)
     data = {"patient": patient.pk, **_photos()}
@@ -73,7 +73,7 @@ def test_the_api_keeps_drf_json_429(owner, patient) -> None:  # type: ignore[no-
     assert "Retry-After" in response
 
 
-def test_a_page_request_over_the_size_cap_gets_a_page_in_the_layout(owner, patient, settings) -> None:  # type: ignore[no-untyped-def]
+def test_a_page_request_over_the_size_cap_gets_a_page_in_the_layout(owner, patient, settings) -> None:
     settings.MAX_REQUEST_BYTES = MB
     client = Client()
     client.force_login(owner)
@@ -86,7 +86,7 @@ def test_a_page_request_over_the_size_cap_gets_a_page_in_the_layout(owner, patie
     assert not Examination.objects.exists()
 
 
-def test_the_api_keeps_its_json_413(owner, patient, settings) -> None:  # type: ignore[no-untyped-def]
+def test_the_api_keeps_its_json_413(owner, patient, settings) -> None:
     settings.MAX_REQUEST_BYTES = MB
     api = APIClient()
     api.force_authenticate(owner)

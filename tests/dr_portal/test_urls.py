@@ -8,13 +8,13 @@ from django.urls import reverse
 pytestmark = pytest.mark.django_db
 
 
-def test_the_favicon_address_leads_to_the_portals_icon(client) -> None:  # type: ignore[no-untyped-def]
+def test_the_favicon_address_leads_to_the_portals_icon(client) -> None:
     response = client.get("/favicon.ico")
     assert response.status_code == 302 and response["Location"].endswith("favicon.svg")
     assert client.get(response["Location"]).status_code == 200
 
 
-def test_a_typed_logout_address_offers_the_logout_button(client, owner) -> None:  # type: ignore[no-untyped-def]
+def test_a_typed_logout_address_offers_the_logout_button(client, owner) -> None:
     client.force_login(owner)
     page = client.get(reverse("logout"))
     assert page.status_code == 200
@@ -24,6 +24,6 @@ def test_a_typed_logout_address_offers_the_logout_button(client, owner) -> None:
     assert "_auth_user_id" not in client.session
 
 
-def test_the_logout_address_sends_a_signed_out_visitor_to_the_login_page(client) -> None:  # type: ignore[no-untyped-def]
+def test_the_logout_address_sends_a_signed_out_visitor_to_the_login_page(client) -> None:
     response = client.get(reverse("logout"))
     assert response.status_code == 302 and response["Location"] == reverse("login")

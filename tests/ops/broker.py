@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from kombu import Connection
 
 from dr_portal.celery import app
@@ -28,7 +30,7 @@ def drain_task_messages(queue: str = "inference", url: str | None = None) -> lis
 def purge(*queues: str) -> None:
     """Empty the queues, and forget messages a killed worker left unacknowledged in an earlier test."""
     with app.connection_for_write() as conn:
-        channel = conn.default_channel
+        channel = _redis_channel(conn)
         for queue in queues or ("inference", "celery"):
             channel.queue_purge(queue)
         channel.client.delete(channel.unacked_key, channel.unacked_index_key)
@@ -37,7 +39,7 @@ def purge(*queues: str) -> None:
 def restore_unacked() -> int:
     """Hand back every unacknowledged message now, as Redis does once the visibility timeout has passed."""
     with app.connection_for_write() as conn:
-        channel = conn.default_channel
+        channel = _redis_channel(conn)
         tags = channel.client.hkeys(channel.unacked_key)
         for tag in tags:
             channel.qos.restore_by_tag(tag.decode() if isinstance(tag, bytes) else tag, channel.client)
@@ -47,5 +49,10 @@ def restore_unacked() -> int:
 def broker_idle(queue: str = "inference") -> bool:
     """Nothing waiting and nothing taken but unacknowledged: every delivered task has finished."""
     with app.connection_for_write() as conn:
-        client = conn.default_channel.client
-        return client.llen(queue) == 0 and client.hlen(conn.default_channel.unacked_key) == 0
+        channel = _redis_channel(conn)
+        return channel.client.llen(queue) == 0 and channel.client.hlen(channel.unacked_key) == 0
+
+
+def _redis_channel(conn: Connection) -> Any:
+    # The Redis transport's channel: its client, keys and qos are not on kombu's abstract channel type.
+    return conn.default_channel

@@ -35,7 +35,7 @@ def media_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _session_media(tmp_path_factory)
 
 
-def upload(*, user, patient, pair: str = "1002") -> Examination:  # type: ignore[no-untyped-def]
+def upload(*, user, patient, pair: str = "1002") -> Examination:
     """An examination uploaded through the real service, as the web form does."""
     right, left = PAIRS[pair]
     return examination_create(

@@ -24,7 +24,7 @@ from django.utils import timezone
 from PIL import Image
 
 from screening.models import Examination, Prediction, Status
-from screening.reconcile import examinations_reconcile
+from screening.tasks import examinations_reconcile
 
 from ..conftest import ROOT, stop_worker, worker_env
 from .broker import broker_idle, purge, restore_unacked
@@ -73,7 +73,7 @@ def model_version(grading_checkpoint: Path) -> str:
 
 def test_a_worker_killed_mid_grading_is_replaced_and_the_examination_graded_once(
     owner, patient, media_root, grading_env, model_version, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     purge("inference", "celery")
     examination = upload(user=owner, patient=patient)
     # Sessions of earlier tests (a live server's threads) may still be open: only new ones are the worker's.
@@ -118,7 +118,7 @@ def test_a_worker_killed_mid_grading_is_replaced_and_the_examination_graded_once
 
 def test_examinations_queued_while_redis_restarts_are_all_graded_and_the_worker_reconnects(
     owner, clinic, media_root, grading_env, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     (tmp_path / "redis").mkdir()
     server = RedisServer(tmp_path / "redis")
     server.start()
@@ -175,7 +175,7 @@ def test_examinations_queued_while_redis_restarts_are_all_graded_and_the_worker_
 
 def test_a_database_outage_during_grading_is_retried_until_grading_succeeds(
     owner, patient, media_root, grading_env, model_version, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     purge("inference", "celery")
     db = settings.DATABASES["default"]
     proxy = TcpProxy((db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432)))
@@ -207,7 +207,7 @@ def test_a_database_outage_during_grading_is_retried_until_grading_succeeds(
 
 def test_examinations_uploaded_while_redis_is_down_are_sent_by_the_reconciler_once_it_is_back(
     owner, clinic, media_root, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     (tmp_path / "redis").mkdir()
     server = RedisServer(tmp_path / "redis")  # its port is chosen, nothing listens on it yet
     env = {**worker_env(media_root), "CELERY_BROKER_URL": server.url, "CELERY_RESULT_BACKEND": server.url}

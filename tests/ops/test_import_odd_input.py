@@ -46,7 +46,7 @@ def _folder(tmp_path: Path, manifest: str | bytes) -> Path:
     return folder
 
 
-def test_each_imported_patient_is_on_the_audit_trail_once(owner) -> None:  # type: ignore[no-untyped-def]
+def test_each_imported_patient_is_on_the_audit_trail_once(owner) -> None:
     _import(FIXTURES, owner.username)
     _import(FIXTURES, owner.username)
     events = AuditEvent.objects.filter(action="patient.create")
@@ -57,20 +57,20 @@ def test_each_imported_patient_is_on_the_audit_trail_once(owner) -> None:  # typ
     assert AuditEvent.objects.filter(action="examination.create", detail__channel="import").count() == 4
 
 
-def test_a_manifest_in_a_legacy_encoding_is_refused_in_words(owner, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_manifest_in_a_legacy_encoding_is_refused_in_words(owner, tmp_path: Path) -> None:
     folder = _folder(tmp_path, ONE_PAIR.replace("1000\n", "1000,M\xfcller\n").encode("latin-1"))
     with pytest.raises(CommandError, match=r'not UTF-8 text .*save it as "CSV UTF-8"'):
         _import(folder, owner.username)
     assert not Patient.objects.exists()
 
 
-def test_a_manifest_with_semicolons_says_so(owner, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_manifest_with_semicolons_says_so(owner, tmp_path: Path) -> None:
     folder = _folder(tmp_path, ONE_PAIR.replace(",", ";"))
     with pytest.raises(CommandError, match="separated by semicolons; the manifest needs commas"):
         _import(folder, owner.username)
 
 
-def test_a_bom_crlf_and_spaced_header_and_eye_are_read(owner, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_bom_crlf_and_spaced_header_and_eye_are_read(owner, tmp_path: Path) -> None:
     manifest = (
         "\ufefffile, grade, eye, patient_id\r\n0/1000_right.jpeg,0, Right ,1000\r\n0/1000_left.jpeg,0,LEFT,1000\r\n"
     )
@@ -78,7 +78,7 @@ def test_a_bom_crlf_and_spaced_header_and_eye_are_read(owner, tmp_path: Path) ->
     assert "Imported 1 examination(s)" in out
 
 
-def test_a_bad_date_of_birth_is_a_manifest_problem_and_the_run_fails(owner, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_bad_date_of_birth_is_a_manifest_problem_and_the_run_fails(owner, tmp_path: Path) -> None:
     manifest = "file,grade,eye,patient_id,date_of_birth\n0/1000_right.jpeg,0,right,1000,1960-13-45\n"
     manifest += (
         "0/1000_left.jpeg,0,left,1000,1960-13-45\n0/1017_right.jpeg,0,right,1017,\n0/1017_left.jpeg,0,left,1017,\n"
@@ -92,19 +92,19 @@ def test_a_bad_date_of_birth_is_a_manifest_problem_and_the_run_fails(owner, tmp_
 
 
 @pytest.mark.parametrize("limit", ["0", "-1"])
-def test_a_limit_below_one_is_refused_and_imports_nothing(owner, limit: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_limit_below_one_is_refused_and_imports_nothing(owner, limit: str) -> None:
     with pytest.raises(CommandError, match="must be 1 or more"):
         _import(FIXTURES, owner.username, "--limit", limit)
     assert not Examination.objects.exists()
 
 
-def test_a_clinic_admin_is_refused_as_uploader_before_anything(clinic_admin) -> None:  # type: ignore[no-untyped-def]
+def test_a_clinic_admin_is_refused_as_uploader_before_anything(clinic_admin) -> None:
     with pytest.raises(CommandError, match="is a Clinic admin: name a staff member or doctor"):
         _import(FIXTURES, clinic_admin.username)
     assert not Patient.objects.exists()
 
 
-def test_a_deactivated_uploader_is_refused(owner) -> None:  # type: ignore[no-untyped-def]
+def test_a_deactivated_uploader_is_refused(owner) -> None:
     owner.is_active = False
     owner.save()
     with pytest.raises(CommandError, match="is deactivated"):
@@ -112,20 +112,20 @@ def test_a_deactivated_uploader_is_refused(owner) -> None:  # type: ignore[no-un
     assert not Patient.objects.exists()
 
 
-def test_a_missing_folder_is_named_as_such(owner, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_missing_folder_is_named_as_such(owner, tmp_path: Path) -> None:
     with pytest.raises(CommandError, match="is not a folder"):
         _import(tmp_path / "nowhere", owner.username)
 
 
-def test_a_patient_registered_by_hand_in_other_case_gets_the_examination(owner, clinic) -> None:  # type: ignore[no-untyped-def]
-    registered = PatientFactory(clinic=clinic, created_by=owner, medical_record_number="ARRANGED-1000")
+def test_a_patient_registered_by_hand_in_other_case_gets_the_examination(owner, clinic) -> None:
+    registered = PatientFactory.create(clinic=clinic, created_by=owner, medical_record_number="ARRANGED-1000")
     out, _ = _import(FIXTURES, owner.username)
     assert "Imported 4 examination(s)" in out
     assert registered.examinations.count() == 1
     assert not Patient.objects.filter(medical_record_number="arranged-1000").exists()
 
 
-def test_a_photograph_gone_since_the_manifest_was_read_refuses_its_pair(owner, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_photograph_gone_since_the_manifest_was_read_refuses_its_pair(owner, tmp_path: Path) -> None:
     folder = _folder(tmp_path, ONE_PAIR)
     pair = PhotographPair(patient_id="1000", right=folder / "0" / "1000_right.jpeg", left=folder / "0" / "gone.jpeg")
     with pytest.raises(ValidationError, match="cannot be read"):

@@ -29,7 +29,7 @@ def _empty_queues() -> None:
     purge("inference", "celery")
 
 
-def _import(folder: Path, user, *args: str, clinic: str = "North Eye Clinic") -> tuple[str, str]:  # type: ignore[no-untyped-def]
+def _import(folder: Path, user, *args: str, clinic: str = "North Eye Clinic") -> tuple[str, str]:
     out, err = StringIO(), StringIO()
     options = ["--clinic", clinic, "--username", user.username, *args]
     call_command("import_photographs", str(folder), *options, stdout=out, stderr=err)
@@ -38,7 +38,7 @@ def _import(folder: Path, user, *args: str, clinic: str = "North Eye Clinic") ->
 
 def test_it_makes_one_patient_per_patient_id_and_one_examination_per_pair(
     owner, clinic, django_capture_on_commit_callbacks
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     with django_capture_on_commit_callbacks(execute=True):
         out, _ = _import(FIXTURES, owner)
     assert "Imported 4 examination(s); 0 already imported" in out
@@ -55,7 +55,7 @@ def test_it_makes_one_patient_per_patient_id_and_one_examination_per_pair(
     assert sorted(args[0] for _, args in sent) == sorted(Examination.objects.values_list("pk", flat=True))
 
 
-def test_running_it_again_imports_nothing_twice(owner, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+def test_running_it_again_imports_nothing_twice(owner, django_capture_on_commit_callbacks) -> None:
     with django_capture_on_commit_callbacks(execute=True):
         _import(FIXTURES, owner)
     drain_task_messages("inference")
@@ -66,7 +66,7 @@ def test_running_it_again_imports_nothing_twice(owner, django_capture_on_commit_
     assert drain_task_messages("inference") == []
 
 
-def test_an_interrupted_import_resumes_where_it_stopped(owner) -> None:  # type: ignore[no-untyped-def]
+def test_an_interrupted_import_resumes_where_it_stopped(owner) -> None:
     _import(FIXTURES, owner, "--limit", "2")
     assert Examination.objects.count() == 2
     out, _ = _import(FIXTURES, owner)
@@ -74,7 +74,7 @@ def test_an_interrupted_import_resumes_where_it_stopped(owner) -> None:  # type:
     assert Examination.objects.count() == 4
 
 
-def test_a_new_photograph_pair_of_a_known_patient_is_a_new_examination(owner, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_new_photograph_pair_of_a_known_patient_is_a_new_examination(owner, tmp_path: Path) -> None:
     _import(FIXTURES, owner)
     # The same patient photographed again later: a second set in another folder, same MRN prefix.
     later = tmp_path / "later"
@@ -92,7 +92,7 @@ def test_a_new_photograph_pair_of_a_known_patient_is_a_new_examination(owner, tm
     assert Patient.objects.count() == 4
 
 
-def test_it_reports_bad_rows_and_imports_the_rest(owner, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_it_reports_bad_rows_and_imports_the_rest(owner, tmp_path: Path) -> None:
     folder = tmp_path / "mixed"
     shutil.copytree(FIXTURES, folder)
     (folder / "0" / "9999_right.jpeg").write_bytes(b"not a photograph")
@@ -118,13 +118,13 @@ def test_it_reports_bad_rows_and_imports_the_rest(owner, tmp_path: Path) -> None
     assert not Patient.objects.filter(medical_record_number__in=["mixed-9999", "mixed-8888"]).exists()
 
 
-def test_it_refuses_a_user_of_another_clinic(outsider) -> None:  # type: ignore[no-untyped-def]
+def test_it_refuses_a_user_of_another_clinic(outsider) -> None:
     with pytest.raises(CommandError, match="not a member of the clinic 'North Eye Clinic'"):
         _import(FIXTURES, outsider)
     assert Examination.objects.count() == 0
 
 
-def test_it_refuses_a_folder_without_a_manifest(owner, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_it_refuses_a_folder_without_a_manifest(owner, tmp_path: Path) -> None:
     with pytest.raises(CommandError, match=r"No manifest\.csv"):
         _import(tmp_path, owner)
 
@@ -133,7 +133,7 @@ def test_it_refuses_a_folder_without_a_manifest(owner, tmp_path: Path) -> None: 
 @pytest.mark.django_db(transaction=True)
 def test_an_import_with_wait_returns_once_a_real_worker_has_graded_everything(
     owner, media_root, grading_checkpoint, tmp_path, capsys
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     log = tmp_path / "worker.log"
     worker = start_worker_with(media_root, log, name="import", env={"DR_CHECKPOINT_PATH": str(grading_checkpoint)})
     try:

@@ -16,7 +16,8 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from screening.models import Examination, Status
-from screening.reconcile import examinations_reconcile, stale_examinations
+from screening.reconcile import stale_examinations
+from screening.tasks import examinations_reconcile
 
 from ..conftest import ROOT
 from .broker import drain_task_messages, purge
@@ -31,7 +32,7 @@ def _empty_queues() -> None:
     purge("inference", "celery")
 
 
-def _examination(patient, *, status: str = Status.QUEUED, age: timedelta = timedelta(0), **fields) -> Examination:  # type: ignore[no-untyped-def]
+def _examination(patient, *, status: str = Status.QUEUED, age: timedelta = timedelta(0), **fields) -> Examination:
     examination = Examination.objects.create(patient=patient, status=status, **fields)
     # created_at is auto_now_add: backdate it with an update, as time passing would.
     Examination.objects.filter(pk=examination.pk).update(created_at=timezone.now() - age)
@@ -47,7 +48,7 @@ def _running_timeout() -> timedelta:
     return timedelta(seconds=settings.RECONCILE_RUNNING_AFTER_SECONDS)
 
 
-def test_it_resends_an_examination_queued_beyond_the_timeout(patient, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+def test_it_resends_an_examination_queued_beyond_the_timeout(patient, django_capture_on_commit_callbacks) -> None:
     stuck = _examination(patient, age=_queued_timeout() + timedelta(minutes=1))
     with django_capture_on_commit_callbacks(execute=True):
         result = examinations_reconcile()
@@ -58,7 +59,7 @@ def test_it_resends_an_examination_queued_beyond_the_timeout(patient, django_cap
     assert drain_task_messages("inference") == [(GRADE_TASK, [stuck.pk])]
 
 
-def test_it_leaves_a_freshly_queued_examination_alone(patient, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+def test_it_leaves_a_freshly_queued_examination_alone(patient, django_capture_on_commit_callbacks) -> None:
     _examination(patient, age=_queued_timeout() - timedelta(minutes=1))
     with django_capture_on_commit_callbacks(execute=True):
         result = examinations_reconcile()
@@ -66,7 +67,7 @@ def test_it_leaves_a_freshly_queued_examination_alone(patient, django_capture_on
     assert drain_task_messages("inference") == []
 
 
-def test_it_resends_once_per_timeout_not_on_every_pass(patient, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+def test_it_resends_once_per_timeout_not_on_every_pass(patient, django_capture_on_commit_callbacks) -> None:
     stuck = _examination(patient, age=_queued_timeout() * 3)
     now = timezone.now()
     with django_capture_on_commit_callbacks(execute=True):
@@ -79,7 +80,7 @@ def test_it_resends_once_per_timeout_not_on_every_pass(patient, django_capture_o
 
 def test_it_waits_past_the_task_time_limit_before_touching_a_running_examination(
     patient, django_capture_on_commit_callbacks
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     now = timezone.now()
     # Inside the hard time limit the task may still be grading: re-sending would grade it twice at once.
     time_limit = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
@@ -94,7 +95,7 @@ def test_it_waits_past_the_task_time_limit_before_touching_a_running_examination
     assert drain_task_messages("inference") == [(GRADE_TASK, [dead.pk])]
 
 
-def test_it_never_touches_finished_examinations(patient, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+def test_it_never_touches_finished_examinations(patient, django_capture_on_commit_callbacks) -> None:
     long_ago = timezone.now() - timedelta(days=2)
     _examination(patient, status=Status.DONE, age=timedelta(days=2), started_at=long_ago, completed_at=long_ago)
     _examination(patient, status=Status.FAILED, age=timedelta(days=2), started_at=long_ago, completed_at=long_ago)
@@ -106,7 +107,7 @@ def test_it_never_touches_finished_examinations(patient, django_capture_on_commi
 
 def test_it_gives_up_on_an_examination_that_killed_the_worker_every_time(
     patient, django_capture_on_commit_callbacks
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     now = timezone.now()
     poison = _examination(
         patient,
@@ -125,7 +126,7 @@ def test_it_gives_up_on_an_examination_that_killed_the_worker_every_time(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_it_skips_an_examination_a_worker_holds_locked(patient) -> None:  # type: ignore[no-untyped-def]
+def test_it_skips_an_examination_a_worker_holds_locked(patient) -> None:
     stuck = _examination(patient, age=_queued_timeout() * 2)
     locked, release = threading.Event(), threading.Event()
 
@@ -150,7 +151,7 @@ def test_it_skips_an_examination_a_worker_holds_locked(patient) -> None:  # type
     assert examinations_reconcile().requeued == [stuck.pk]
 
 
-def test_the_command_dry_run_lists_and_changes_nothing(patient) -> None:  # type: ignore[no-untyped-def]
+def test_the_command_dry_run_lists_and_changes_nothing(patient) -> None:
     stuck = _examination(patient, age=_queued_timeout() * 2)
     out = StringIO()
     call_command("reconcile_examinations", "--dry-run", stdout=out)
@@ -160,7 +161,7 @@ def test_the_command_dry_run_lists_and_changes_nothing(patient) -> None:  # type
     assert list(stale_examinations()) == [stuck]
 
 
-def test_the_command_resends_stale_examinations(patient, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+def test_the_command_resends_stale_examinations(patient, django_capture_on_commit_callbacks) -> None:
     stuck = _examination(patient, age=_queued_timeout() * 2)
     out = StringIO()
     with django_capture_on_commit_callbacks(execute=True):
@@ -202,7 +203,7 @@ def test_settings_refuse_timeouts_that_would_grade_twice(variable: str, value: s
 
 def test_an_examination_an_operator_set_back_to_queued_is_sent_whatever_its_attempts(
     patient, django_capture_on_commit_callbacks
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     retried = _examination(patient, age=_queued_timeout() * 2, attempts=settings.RECONCILE_MAX_ATTEMPTS)
     with django_capture_on_commit_callbacks(execute=True):
         result = examinations_reconcile()

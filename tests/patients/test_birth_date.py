@@ -32,7 +32,7 @@ def test_the_boundaries(born: dt.date, problem: str | None) -> None:
     assert birth_date_problem(born) == problem
 
 
-def test_registration_refuses_a_mistyped_century(owner) -> None:  # type: ignore[no-untyped-def]
+def test_registration_refuses_a_mistyped_century(owner) -> None:
     with pytest.raises(ValidationError) as caught:
         patient_create(
             user=owner,
@@ -46,7 +46,7 @@ def test_registration_refuses_a_mistyped_century(owner) -> None:  # type: ignore
     assert not Patient.objects.filter(medical_record_number="MRN-1066").exists()
 
 
-def test_a_correction_refuses_it_and_changes_nothing(owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_correction_refuses_it_and_changes_nothing(owner, patient) -> None:
     before = patient.date_of_birth
     with pytest.raises(ValidationError):
         patient_update(user=owner, patient=patient, date_of_birth=dt.date(1800, 1, 1))
@@ -54,7 +54,7 @@ def test_a_correction_refuses_it_and_changes_nothing(owner, patient) -> None:  #
     assert patient.date_of_birth == before
 
 
-def test_the_page_and_the_api_show_the_message(owner, patient, client) -> None:  # type: ignore[no-untyped-def]
+def test_the_page_and_the_api_show_the_message(owner, patient, client) -> None:
     client.force_login(owner)
     form = {"medical_record_number": "MRN-0001", "first_name": "A", "last_name": "B", "sex": "F"}
     page = client.post(reverse("patients:create"), {**form, "date_of_birth": "0001-01-01"})

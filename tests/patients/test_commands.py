@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 STRONG = "a-long-enough-password-77"
 
 
-def test_create_clinic_user_creates_the_clinic_and_the_user_with_a_role(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_create_clinic_user_creates_the_clinic_and_the_user_with_a_role(monkeypatch) -> None:
     monkeypatch.setenv("DR_PASSWORD", STRONG)
     call_command("create_clinic_user", "--clinic", "Harbour Eye", "--role", "doctor", "--username", "drwho")
     user = get_user_model().objects.get(username="drwho")
@@ -23,14 +23,14 @@ def test_create_clinic_user_creates_the_clinic_and_the_user_with_a_role(monkeypa
     assert list(user.groups.values_list("name", flat=True)) == ["Doctor"]
 
 
-def test_create_clinic_user_reads_the_password_from_stdin(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_create_clinic_user_reads_the_password_from_stdin(monkeypatch) -> None:
     monkeypatch.delenv("DR_PASSWORD", raising=False)
     monkeypatch.setattr("sys.stdin", io.StringIO(STRONG + "\n"))
     call_command("create_clinic_user", "--clinic", "C", "--role", "staff", "--username", "s1", "--password-stdin")
     assert get_user_model().objects.get(username="s1").check_password(STRONG)
 
 
-def test_create_clinic_user_again_fails_clearly_and_changes_nothing(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_create_clinic_user_again_fails_clearly_and_changes_nothing(monkeypatch) -> None:
     monkeypatch.setenv("DR_PASSWORD", STRONG)
     call_command("create_clinic_user", "--clinic", "A", "--role", "staff", "--username", "dup")
     with pytest.raises(CommandError, match="already exists"):
@@ -39,7 +39,7 @@ def test_create_clinic_user_again_fails_clearly_and_changes_nothing(monkeypatch)
     assert not Clinic.objects.filter(name="B").exists()
 
 
-def test_create_clinic_user_refuses_a_weak_password_and_creates_nothing(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_create_clinic_user_refuses_a_weak_password_and_creates_nothing(monkeypatch) -> None:
     monkeypatch.setenv("DR_PASSWORD", "short")
     with pytest.raises(CommandError, match="at least 12 characters"):
         call_command("create_clinic_user", "--clinic", "Weak", "--role", "staff", "--username", "weak")
@@ -47,7 +47,7 @@ def test_create_clinic_user_refuses_a_weak_password_and_creates_nothing(monkeypa
     assert not Clinic.objects.filter(name="Weak").exists()
 
 
-def test_create_clinic_user_without_a_password_fails_clearly(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_create_clinic_user_without_a_password_fails_clearly(monkeypatch) -> None:
     monkeypatch.delenv("DR_PASSWORD", raising=False)
     with pytest.raises(CommandError, match="DR_PASSWORD"):
         call_command("create_clinic_user", "--clinic", "X", "--role", "staff", "--username", "nopw")
@@ -62,7 +62,7 @@ def test_demo_data_makes_one_account_per_role_and_is_idempotent() -> None:
     assert "demo_doctor" in out.getvalue()
 
 
-def test_demo_data_refuses_to_run_where_it_is_not_allowed(settings) -> None:  # type: ignore[no-untyped-def]
+def test_demo_data_refuses_to_run_where_it_is_not_allowed(settings) -> None:
     settings.DEMO_DATA_ALLOWED = False
     with pytest.raises(CommandError, match="never in production"):
         call_command("demo_data")

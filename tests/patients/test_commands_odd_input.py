@@ -42,7 +42,7 @@ def test_create_clinic_user_refuses_an_email_address_that_is_none() -> None:
 
 
 def test_demo_data_names_the_account_that_blocks_it() -> None:
-    UserFactory(username="Demo_Staff")  # usernames compare without case
+    UserFactory.create(username="Demo_Staff")  # usernames compare without case
     with pytest.raises(CommandError, match="Cannot create 'demo_staff': User 'demo_staff' already exists"):
         call_command("demo_data", stdout=io.StringIO())
     assert not Clinic.objects.exists()

@@ -12,8 +12,8 @@ from tests.factories import PatientFactory
 pytestmark = pytest.mark.django_db
 
 
-def test_a_search_with_a_nul_byte_lists_patients_not_a_500(client, owner, clinic) -> None:  # type: ignore[no-untyped-def]
-    PatientFactory(clinic=clinic, medical_record_number="RX-42", last_name="Quintero")
+def test_a_search_with_a_nul_byte_lists_patients_not_a_500(client, owner, clinic) -> None:
+    PatientFactory.create(clinic=clinic, medical_record_number="RX-42", last_name="Quintero")
     client.force_login(owner)
     response = client.get(reverse("patients:list"), {"q": "Quin\x00tero"})
     assert response.status_code == 200
@@ -21,8 +21,8 @@ def test_a_search_with_a_nul_byte_lists_patients_not_a_500(client, owner, clinic
     assert AuditEvent.objects.get(action="patient.list").detail["search"] == "Quintero"
 
 
-def test_a_refused_correction_shows_the_record_again_and_audits_that_view(client, owner, patient, clinic) -> None:  # type: ignore[no-untyped-def]
-    PatientFactory(clinic=clinic, medical_record_number="TAKEN-1")
+def test_a_refused_correction_shows_the_record_again_and_audits_that_view(client, owner, patient, clinic) -> None:
+    PatientFactory.create(clinic=clinic, medical_record_number="TAKEN-1")
     client.force_login(owner)
     url = reverse("patients:update", args=[patient.pk])
     form = client.get(url).context["form"]
@@ -34,7 +34,7 @@ def test_a_refused_correction_shows_the_record_again_and_audits_that_view(client
     assert views.count() == 2  # the form opened, and the form shown again beside the refusal
 
 
-def _register(client, **changes: str):  # type: ignore[no-untyped-def]
+def _register(client, **changes: str):
     data = {
         "medical_record_number": "QA-7",
         "first_name": "Ada",
@@ -55,8 +55,8 @@ def _register(client, **changes: str):  # type: ignore[no-untyped-def]
         ("last_name", "By\u2067ron"),
     ],
 )
-def test_a_character_that_does_not_show_is_refused_beside_its_field(client, owner, clinic, field, value) -> None:  # type: ignore[no-untyped-def]
-    PatientFactory(clinic=clinic, medical_record_number="QA-7")
+def test_a_character_that_does_not_show_is_refused_beside_its_field(client, owner, clinic, field, value) -> None:
+    PatientFactory.create(clinic=clinic, medical_record_number="QA-7")
     client.force_login(owner)
     response = _register(client, **({"medical_record_number": "QA-8"} | {field: value}))
     errors = response.context["form"].errors
@@ -65,14 +65,14 @@ def test_a_character_that_does_not_show_is_refused_beside_its_field(client, owne
     assert Patient.objects.count() == 1
 
 
-def test_a_persian_name_with_a_zero_width_non_joiner_is_accepted(client, owner) -> None:  # type: ignore[no-untyped-def]
+def test_a_persian_name_with_a_zero_width_non_joiner_is_accepted(client, owner) -> None:
     client.force_login(owner)
     response = _register(client, first_name="\u0645\u0647\u200c\u0646\u0627\u0632")
     assert response.status_code == 302
     assert Patient.objects.get().first_name == "\u0645\u0647\u200c\u0646\u0627\u0632"
 
 
-def test_a_correction_with_a_pasted_invisible_character_is_refused(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_correction_with_a_pasted_invisible_character_is_refused(client, owner, patient) -> None:
     client.force_login(owner)
     url = reverse("patients:update", args=[patient.pk])
     data = {**client.get(url).context["form"].initial, "date_of_birth": "1960-05-17"}

@@ -15,17 +15,17 @@ pytestmark = pytest.mark.django_db
 NEW = "a-different-password-2027"
 
 
-def _change(client, old: str = PASSWORD, new1: str = NEW, new2: str | None = None):  # type: ignore[no-untyped-def]
+def _change(client, old: str = PASSWORD, new1: str = NEW, new2: str | None = None):
     data = {"old_password": old, "new_password1": new1, "new_password2": new1 if new2 is None else new2}
     return client.post(reverse("password_change"), data)
 
 
-def _password_is(user, password: str) -> bool:  # type: ignore[no-untyped-def]
+def _password_is(user, password: str) -> bool:
     user.refresh_from_db()
     return user.check_password(password)
 
 
-def test_a_user_changes_their_password_and_stays_signed_in(client, owner) -> None:  # type: ignore[no-untyped-def]
+def test_a_user_changes_their_password_and_stays_signed_in(client, owner) -> None:
     client.force_login(owner)
     response = _change(client)
     assert response.status_code == 302 and response.url == reverse("home")
@@ -35,7 +35,7 @@ def test_a_user_changes_their_password_and_stays_signed_in(client, owner) -> Non
     assert client.get(reverse("patients:list")).status_code == 200
 
 
-def test_the_change_is_audited_without_the_password(client, owner) -> None:  # type: ignore[no-untyped-def]
+def test_the_change_is_audited_without_the_password(client, owner) -> None:
     client.force_login(owner)
     _change(client)
     event = AuditEvent.objects.get(action="password.change")
@@ -43,7 +43,7 @@ def test_the_change_is_audited_without_the_password(client, owner) -> None:  # t
     assert NEW not in str(event.detail) and PASSWORD not in str(event.detail)
 
 
-def test_the_change_revokes_the_users_api_tokens(client, owner, colleague) -> None:  # type: ignore[no-untyped-def]
+def test_the_change_revokes_the_users_api_tokens(client, owner, colleague) -> None:
     token_issue(user=owner)
     token_issue(user=colleague)
     client.force_login(owner)
@@ -53,7 +53,7 @@ def test_the_change_revokes_the_users_api_tokens(client, owner, colleague) -> No
     assert AuditEvent.objects.get(action="password.change").detail["api_tokens_revoked"] == 1
 
 
-def test_a_wrong_current_password_changes_nothing(client, owner) -> None:  # type: ignore[no-untyped-def]
+def test_a_wrong_current_password_changes_nothing(client, owner) -> None:
     client.force_login(owner)
     response = _change(client, old="not-my-password")
     assert response.status_code == 200
@@ -70,7 +70,7 @@ def test_a_wrong_current_password_changes_nothing(client, owner) -> None:  # typ
         (NEW, "something-else-entirely-9", "match"),
     ],
 )
-def test_a_refused_new_password_is_explained_beside_the_field(client, owner, new1, new2, message) -> None:  # type: ignore[no-untyped-def]
+def test_a_refused_new_password_is_explained_beside_the_field(client, owner, new1, new2, message) -> None:
     client.force_login(owner)
     response = _change(client, new1=new1, new2=new2)
     assert response.status_code == 200
@@ -78,11 +78,11 @@ def test_a_refused_new_password_is_explained_beside_the_field(client, owner, new
     assert _password_is(owner, PASSWORD)
 
 
-def test_signed_out_visitors_are_sent_to_log_in(client) -> None:  # type: ignore[no-untyped-def]
+def test_signed_out_visitors_are_sent_to_log_in(client) -> None:
     response = client.get(reverse("password_change"))
     assert response.status_code == 302 and response.url.startswith(reverse("login"))
 
 
-def test_every_page_links_to_the_password_change(client, colleague) -> None:  # type: ignore[no-untyped-def]
+def test_every_page_links_to_the_password_change(client, colleague) -> None:
     client.force_login(colleague)
     assert reverse("password_change") in client.get(reverse("patients:list")).content.decode()

@@ -55,5 +55,5 @@ def test_record_numbers_search_and_usernames_fold_every_letter_on_sqlite(tmp_pat
         ("%x%", None, None, None),
     ],
 )
-def test_like_folds_case_and_keeps_wildcards_and_escapes(pattern, value, escape, expected) -> None:  # type: ignore[no-untyped-def]
+def test_like_folds_case_and_keeps_wildcards_and_escapes(pattern, value, escape, expected) -> None:
     assert unicode_like(pattern, value, escape) is expected

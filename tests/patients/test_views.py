@@ -10,28 +10,28 @@ from tests.factories import PatientFactory
 pytestmark = pytest.mark.django_db
 
 
-def test_it_redirects_anonymous_visitors_to_the_login_page(client, patient) -> None:  # type: ignore[no-untyped-def]
+def test_it_redirects_anonymous_visitors_to_the_login_page(client, patient) -> None:
     response = client.get(reverse("patients:detail", args=[patient.pk]))
     assert response.status_code == 302
     assert reverse("login") in response["Location"]
 
 
-def test_a_user_of_another_clinic_gets_404_on_the_patient_page(client, patient, outsider) -> None:  # type: ignore[no-untyped-def]
+def test_a_user_of_another_clinic_gets_404_on_the_patient_page(client, patient, outsider) -> None:
     client.force_login(outsider)
     assert client.get(reverse("patients:detail", args=[patient.pk])).status_code == 404
 
 
-def test_the_patient_list_shows_only_the_users_clinic(client, patient, outsider, other_clinic) -> None:  # type: ignore[no-untyped-def]
-    theirs = PatientFactory(clinic=other_clinic, last_name="Elsewhere")
+def test_the_patient_list_shows_only_the_users_clinic(client, patient, outsider, other_clinic) -> None:
+    theirs = PatientFactory.create(clinic=other_clinic, last_name="Elsewhere")
     client.force_login(outsider)
     body = client.get(reverse("patients:list")).content.decode()
     assert theirs.last_name in body
     assert patient.last_name not in body
 
 
-def test_search_finds_a_patient_by_record_number_and_name(client, owner, clinic) -> None:  # type: ignore[no-untyped-def]
-    PatientFactory(clinic=clinic, medical_record_number="RX-42", last_name="Quintero")
-    PatientFactory(clinic=clinic, medical_record_number="RX-43", last_name="Abernathy")
+def test_search_finds_a_patient_by_record_number_and_name(client, owner, clinic) -> None:
+    PatientFactory.create(clinic=clinic, medical_record_number="RX-42", last_name="Quintero")
+    PatientFactory.create(clinic=clinic, medical_record_number="RX-43", last_name="Abernathy")
     client.force_login(owner)
     by_mrn = client.get(reverse("patients:list"), {"q": "rx-42"}).content.decode()
     by_name = client.get(reverse("patients:list"), {"q": "abern"}).content.decode()
@@ -39,7 +39,7 @@ def test_search_finds_a_patient_by_record_number_and_name(client, owner, clinic)
     assert "Abernathy" in by_name and "Quintero" not in by_name
 
 
-def test_staff_register_a_patient_in_their_own_clinic(client, owner, clinic) -> None:  # type: ignore[no-untyped-def]
+def test_staff_register_a_patient_in_their_own_clinic(client, owner, clinic) -> None:
     client.force_login(owner)
     response = client.post(
         reverse("patients:create"),
@@ -56,7 +56,7 @@ def test_staff_register_a_patient_in_their_own_clinic(client, owner, clinic) -> 
     assert created.clinic == clinic and created.created_by == owner
 
 
-def test_a_duplicate_record_number_is_a_field_error_and_saves_nothing(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_duplicate_record_number_is_a_field_error_and_saves_nothing(client, owner, patient) -> None:
     client.force_login(owner)
     data = {
         "medical_record_number": patient.medical_record_number,
@@ -71,7 +71,7 @@ def test_a_duplicate_record_number_is_a_field_error_and_saves_nothing(client, ow
     assert Patient.objects.count() == 1
 
 
-def test_a_future_date_of_birth_is_refused(client, owner) -> None:  # type: ignore[no-untyped-def]
+def test_a_future_date_of_birth_is_refused(client, owner) -> None:
     client.force_login(owner)
     data = {
         "medical_record_number": "F-1",
@@ -85,7 +85,7 @@ def test_a_future_date_of_birth_is_refused(client, owner) -> None:  # type: igno
     assert not Patient.objects.filter(medical_record_number="F-1").exists()
 
 
-def test_a_user_without_a_clinic_cannot_register_patients(client, superuser) -> None:  # type: ignore[no-untyped-def]
+def test_a_user_without_a_clinic_cannot_register_patients(client, superuser) -> None:
     client.force_login(superuser)
     assert client.get(reverse("patients:create")).status_code == 403
 
@@ -110,14 +110,14 @@ def _fields(patient: Patient) -> tuple[object, ...]:
     return (patient.medical_record_number, patient.first_name, patient.last_name, patient.date_of_birth, patient.sex)
 
 
-def test_the_patient_page_links_to_the_edit_form(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_the_patient_page_links_to_the_edit_form(client, owner, patient) -> None:
     client.force_login(owner)
     body = client.get(reverse("patients:detail", args=[patient.pk])).content.decode()
     assert f'href="{reverse("patients:update", args=[patient.pk])}"' in body
     assert "Edit details" in body
 
 
-def test_the_edit_form_is_prefilled_with_the_stored_record(client, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_the_edit_form_is_prefilled_with_the_stored_record(client, colleague, patient) -> None:
     client.force_login(colleague)
     response = client.get(reverse("patients:update", args=[patient.pk]))
     body = response.content.decode()
@@ -127,7 +127,7 @@ def test_the_edit_form_is_prefilled_with_the_stored_record(client, colleague, pa
     assert 'value="1960-05-17"' in body
 
 
-def test_staff_correct_a_name_and_the_correction_is_saved_and_audited(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_staff_correct_a_name_and_the_correction_is_saved_and_audited(client, owner, patient) -> None:
     client.force_login(owner)
     response = client.post(reverse("patients:update", args=[patient.pk]), _record(patient, last_name="Lovelace"))
     assert response.status_code == 302
@@ -138,7 +138,7 @@ def test_staff_correct_a_name_and_the_correction_is_saved_and_audited(client, ow
     assert (event.actor, event.patient, event.detail) == (owner, patient, {"changed": ["last_name"]})
 
 
-def test_a_form_opened_before_a_colleagues_correction_does_not_revert_it(client, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_form_opened_before_a_colleagues_correction_does_not_revert_it(client, owner, colleague, patient) -> None:
     import datetime as dt
 
     from patients.services import patient_update
@@ -169,8 +169,8 @@ def test_a_form_opened_before_a_colleagues_correction_does_not_revert_it(client,
 
 def test_a_record_number_of_another_patient_of_the_clinic_is_a_field_error_and_changes_nothing(
     client, owner, patient, clinic
-) -> None:  # type: ignore[no-untyped-def]
-    other = PatientFactory(clinic=clinic)
+) -> None:
+    other = PatientFactory.create(clinic=clinic)
     before = _fields(patient)
     client.force_login(owner)
     data = _record(patient, medical_record_number=other.medical_record_number, first_name="Changed")
@@ -182,8 +182,8 @@ def test_a_record_number_of_another_patient_of_the_clinic_is_a_field_error_and_c
     assert not AuditEvent.objects.filter(action="patient.update").exists()
 
 
-def test_a_record_number_used_in_another_clinic_is_free(client, owner, patient, other_clinic) -> None:  # type: ignore[no-untyped-def]
-    theirs = PatientFactory(clinic=other_clinic)
+def test_a_record_number_used_in_another_clinic_is_free(client, owner, patient, other_clinic) -> None:
+    theirs = PatientFactory.create(clinic=other_clinic)
     client.force_login(owner)
     data = _record(patient, medical_record_number=theirs.medical_record_number)
     assert client.post(reverse("patients:update", args=[patient.pk]), data).status_code == 302
@@ -191,7 +191,7 @@ def test_a_record_number_used_in_another_clinic_is_free(client, owner, patient, 
     assert patient.medical_record_number == theirs.medical_record_number
 
 
-def test_a_future_date_of_birth_is_refused_on_correction(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_future_date_of_birth_is_refused_on_correction(client, owner, patient) -> None:
     before = _fields(patient)
     client.force_login(owner)
     response = client.post(reverse("patients:update", args=[patient.pk]), _record(patient, date_of_birth="2999-01-01"))
@@ -199,14 +199,14 @@ def test_a_future_date_of_birth_is_refused_on_correction(client, owner, patient)
     assert _fields(patient) == before
 
 
-def test_saving_the_form_unchanged_records_no_update(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_saving_the_form_unchanged_records_no_update(client, owner, patient) -> None:
     client.force_login(owner)
     response = client.post(reverse("patients:update", args=[patient.pk]), _record(patient))
     assert response.status_code == 302
     assert not AuditEvent.objects.filter(action="patient.update").exists()
 
 
-def test_another_clinics_patient_answers_404_on_the_edit_form(client, outsider, patient) -> None:  # type: ignore[no-untyped-def]
+def test_another_clinics_patient_answers_404_on_the_edit_form(client, outsider, patient) -> None:
     before = _fields(patient)
     client.force_login(outsider)
     url = reverse("patients:update", args=[patient.pk])
@@ -216,7 +216,7 @@ def test_another_clinics_patient_answers_404_on_the_edit_form(client, outsider, 
 
 
 @pytest.mark.parametrize("role", ["clinic_admin", "superuser"])
-def test_roles_that_may_not_register_patients_get_404_on_the_edit_form(client, request, role, patient) -> None:  # type: ignore[no-untyped-def]
+def test_roles_that_may_not_register_patients_get_404_on_the_edit_form(client, request, role, patient) -> None:
     # As on the patient page: they may not see patients at all, so the page does not confirm one exists.
     client.force_login(request.getfixturevalue(role))
     before = _fields(patient)
@@ -227,7 +227,7 @@ def test_roles_that_may_not_register_patients_get_404_on_the_edit_form(client, r
     assert _fields(patient) == before
 
 
-def test_anonymous_visitors_of_the_edit_form_go_to_the_login_page(client, patient) -> None:  # type: ignore[no-untyped-def]
+def test_anonymous_visitors_of_the_edit_form_go_to_the_login_page(client, patient) -> None:
     response = client.get(reverse("patients:update", args=[patient.pk]))
     assert response.status_code == 302
     assert reverse("login") in response["Location"]

@@ -81,7 +81,7 @@ ARGS = [
 ]
 
 
-def launch_chromium(playwright, **options: object):  # type: ignore[no-untyped-def]
+def launch_chromium(playwright, **options: object):
     """Debian's chromium, headless, as every browser test here runs it."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
@@ -89,7 +89,7 @@ def launch_chromium(playwright, **options: object):  # type: ignore[no-untyped-d
 
 
 @pytest.fixture
-def browser_page(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def browser_page(monkeypatch: pytest.MonkeyPatch):
     # Playwright's sync API runs an event loop in this thread; Django then refuses database calls from
     # the test (fixtures, teardown) unless told that this thread's loop is not serving async code.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -104,7 +104,7 @@ def browser_page(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-de
             browser.close()
 
 
-def log_in(page, base_url: str, username: str, password: str) -> None:  # type: ignore[no-untyped-def]
+def log_in(page, base_url: str, username: str, password: str) -> None:
     """Sign in through the login page, as a user does."""
     page.goto(f"{base_url}/accounts/login/")
     page.fill("#id_username", username)
@@ -112,7 +112,7 @@ def log_in(page, base_url: str, username: str, password: str) -> None:  # type: 
     page.click("button[type=submit]")
 
 
-def open_signed_in(page, base_url: str, user, password: str, path: str) -> list[str]:  # type: ignore[no-untyped-def]
+def open_signed_in(page, base_url: str, user, password: str, path: str) -> list[str]:
     """Sign in, open `path`, and return the list the page's script errors are collected into."""
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))

@@ -50,7 +50,7 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
-def page(browser) -> Iterator[object]:  # type: ignore[no-untyped-def]
+def page(browser) -> Iterator[object]:
     context = browser.new_context(viewport={"width": 1280, "height": 1000})
     try:
         yield context.new_page()
@@ -58,7 +58,7 @@ def page(browser) -> Iterator[object]:  # type: ignore[no-untyped-def]
         context.close()
 
 
-def _signed_in(page, live_server, user, password: str) -> str:  # type: ignore[no-untyped-def]
+def _signed_in(page, live_server, user, password: str) -> str:
     log_in(page, live_server.url, user.username, password)
     page.wait_for_url(lambda url: "/accounts/login/" not in url)
     return live_server.url
@@ -75,7 +75,7 @@ DESCRIPTION = """(element) => (element.getAttribute("aria-describedby") || "").s
 ACTIVE = "() => document.activeElement && (document.activeElement.id || document.activeElement.tagName)"
 
 
-def _tab_to(page, element_id: str, presses: int = 25) -> None:  # type: ignore[no-untyped-def]
+def _tab_to(page, element_id: str, presses: int = 25) -> None:
     for _ in range(presses):
         page.keyboard.press("Tab")
         if page.evaluate(ACTIVE) == element_id:
@@ -83,7 +83,7 @@ def _tab_to(page, element_id: str, presses: int = 25) -> None:  # type: ignore[n
     raise AssertionError(f"Tab never reached #{element_id}")
 
 
-def _wait_for(page, condition, seconds: float = 10) -> None:  # type: ignore[no-untyped-def]
+def _wait_for(page, condition, seconds: float = 10) -> None:
     """Wait for a condition on Playwright's events: they are delivered while the page is waited on."""
     deadline = time.monotonic() + seconds
     while not condition():
@@ -115,7 +115,7 @@ PAGE_FACTS = """() => ({
 
 def test_every_page_has_a_language_one_h1_landmarks_a_skip_link_and_labelled_fields(
     page, live_server, colleague, patient, password
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     examination = graded_examination(patient=patient, grades=(2, 1))
     page.goto(f"{live_server.url}{reverse('login')}")
     pages = {"login": page.url}
@@ -214,7 +214,7 @@ CONTRAST = """() => {
 }"""
 
 
-def test_text_and_field_edges_have_enough_contrast(page, live_server, owner, patient, password) -> None:  # type: ignore[no-untyped-def]
+def test_text_and_field_edges_have_enough_contrast(page, live_server, owner, patient, password) -> None:
     examination = graded_examination(patient=patient, grades=(2, 1))
     base = _signed_in(page, live_server, owner, password)
     for url in (
@@ -236,7 +236,7 @@ def test_text_and_field_edges_have_enough_contrast(page, live_server, owner, pat
 
 def test_the_upload_zones_are_named_focused_visibly_and_open_the_file_chooser_from_the_keyboard(
     page, live_server, owner, patient, password
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     # Listening from the start: Playwright turns chromium's file-chooser interception on and off as
     # listeners come and go, asynchronously, so a chooser opened just after expect_file_chooser() began
     # was now and then missed.
@@ -267,7 +267,7 @@ def test_the_upload_zones_are_named_focused_visibly_and_open_the_file_chooser_fr
     _wait_for(page, lambda: len(choosers) == 2)
 
 
-def test_upload_errors_are_tied_to_their_fields_and_take_the_focus(page, live_server, owner, patient, password) -> None:  # type: ignore[no-untyped-def]
+def test_upload_errors_are_tied_to_their_fields_and_take_the_focus(page, live_server, owner, patient, password) -> None:
     base = _signed_in(page, live_server, owner, password)
     page.goto(base + reverse("screening:upload", args=[patient.pk]))
     _tab_to(page, "predict-button")
@@ -284,7 +284,7 @@ def test_upload_errors_are_tied_to_their_fields_and_take_the_focus(page, live_se
 # --- the result page ----------------------------------------------------------------------------------
 
 
-def test_the_grading_status_is_a_polite_live_region(page, live_server, owner, patient, password) -> None:  # type: ignore[no-untyped-def]
+def test_the_grading_status_is_a_polite_live_region(page, live_server, owner, patient, password) -> None:
     examination = Examination.objects.create(patient=patient, status=Status.QUEUED, created_by=owner)
     base = _signed_in(page, live_server, owner, password)
     page.goto(base + reverse("screening:detail", args=[examination.pk]))
@@ -299,7 +299,7 @@ def test_the_grading_status_is_a_polite_live_region(page, live_server, owner, pa
 
 def test_the_result_page_states_confidences_heatmaps_and_the_warning_in_words(
     page, live_server, owner, patient, password
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     examination = graded_examination(patient=patient, grades=(2, 1))  # 0.8 each: the seed warning
     base = _signed_in(page, live_server, owner, password)
     page.goto(base + reverse("screening:detail", args=[examination.pk]))
@@ -331,7 +331,7 @@ def test_the_result_page_states_confidences_heatmaps_and_the_warning_in_words(
     assert warning.inner_text().startswith("⚠ Warning:")
 
 
-def test_the_review_form_labels_every_field(page, live_server, colleague, patient, password) -> None:  # type: ignore[no-untyped-def]
+def test_the_review_form_labels_every_field(page, live_server, colleague, patient, password) -> None:
     examination = graded_examination(patient=patient, grades=(2, 1))
     base = _signed_in(page, live_server, colleague, password)
     page.goto(base + reverse("screening:detail", args=[examination.pk]))
@@ -345,7 +345,7 @@ def test_the_review_form_labels_every_field(page, live_server, colleague, patien
 
 def test_the_history_and_worklist_say_in_text_what_the_eye_sees(
     page, live_server, colleague, patient, password
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     graded_examination(patient=patient, grades=(2, 1))
     base = _signed_in(page, live_server, colleague, password)
     page.goto(base + reverse("patients:detail", args=[patient.pk]))
@@ -373,7 +373,7 @@ def test_the_history_and_worklist_say_in_text_what_the_eye_sees(
 
 def test_login_password_and_account_errors_and_help_are_tied_to_their_fields(
     page, live_server, owner, clinic_admin, password
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     base = live_server.url
     log_in(page, base, "nobody-here", "not the password")
     username = page.get_by_label("Username")
@@ -401,7 +401,7 @@ def test_login_password_and_account_errors_and_help_are_tied_to_their_fields(
     assert help_text == "Leave empty to keep the current password."
 
 
-def test_on_a_phone_wide_screen_no_page_scrolls_sideways(browser, live_server, colleague, patient, password) -> None:  # type: ignore[no-untyped-def]
+def test_on_a_phone_wide_screen_no_page_scrolls_sideways(browser, live_server, colleague, patient, password) -> None:
     # 375 px: the header ran off the right edge and the tables widened the page to 600-740 px.
     for number in range(3):
         graded_examination(patient=patient, grades=(number % 3, 0))

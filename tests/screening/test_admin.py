@@ -7,7 +7,7 @@ from django.contrib import admin
 from django.test import RequestFactory
 from django.urls import reverse
 
-from screening import services
+from screening import reviews
 from screening.admin import ReviewRevisionInline
 from screening.models import Review, ReviewRevision
 from tests.examination_data import graded_examination
@@ -15,15 +15,15 @@ from tests.examination_data import graded_examination
 pytestmark = pytest.mark.django_db
 
 
-def _amended(patient, doctor) -> Review:  # type: ignore[no-untyped-def]
+def _amended(patient, doctor) -> Review:
     examination = graded_examination(patient=patient, grades=(0, 0))
-    services.review_create(user=doctor, examination=examination, right_grade=0, left_grade=0)
-    return services.review_amend(
+    reviews.review_create(user=doctor, examination=examination, right_grade=0, left_grade=0)
+    return reviews.review_amend(
         user=doctor, examination=examination, right_grade=1, left_grade=0, notes="", reason="Missed a haemorrhage."
     )
 
 
-def test_the_review_page_lists_the_earlier_versions_and_offers_no_way_to_change_them(  # type: ignore[no-untyped-def]
+def test_the_review_page_lists_the_earlier_versions_and_offers_no_way_to_change_them(
     client, superuser, colleague, patient
 ) -> None:
     review = _amended(patient, colleague)
@@ -44,7 +44,7 @@ def test_the_review_page_lists_the_earlier_versions_and_offers_no_way_to_change_
     )
 
 
-def test_posting_the_review_form_in_the_admin_leaves_the_signed_off_grades_as_they_are(  # type: ignore[no-untyped-def]
+def test_posting_the_review_form_in_the_admin_leaves_the_signed_off_grades_as_they_are(
     client, superuser, colleague, patient
 ) -> None:
     review = _amended(patient, colleague)

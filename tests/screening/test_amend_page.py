@@ -6,16 +6,16 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from screening import services
+from screening import reviews
 from screening.models import ReviewRevision
 from tests.examination_data import graded_examination
 
 pytestmark = pytest.mark.django_db
 
 
-def test_a_refused_hidden_version_is_explained_and_nothing_is_amended(client, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_refused_hidden_version_is_explained_and_nothing_is_amended(client, owner, colleague, patient) -> None:
     examination = graded_examination(patient=patient, created_by=owner)
-    services.review_create(user=colleague, examination=examination, right_grade=1, left_grade=0)
+    reviews.review_create(user=colleague, examination=examination, right_grade=1, left_grade=0)
     client.force_login(colleague)
     amend = {"right_grade": "0", "left_grade": "0", "reason": "A slip.", "revisions_seen": "-1"}
     response = client.post(reverse("screening:review_amend", args=[examination.pk]), amend)

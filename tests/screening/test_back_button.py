@@ -18,7 +18,7 @@ def test_back_after_an_upload_shows_an_empty_form_that_sends_no_photograph(
     owner,
     patient,
     password,
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     page = browser_page
     log_in(page, live_server.url, owner.username, password)
     page.goto(f"{live_server.url}/screening/patients/{patient.pk}/new/")

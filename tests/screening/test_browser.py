@@ -28,7 +28,7 @@ DROP = """([selector, name, b64]) => {
 
 def test_a_staff_member_uploads_both_eyes_and_sees_the_grades_and_heatmaps(
     grading_worker, live_server, browser_page, owner, patient, password
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     page = browser_page
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
@@ -102,7 +102,7 @@ def test_a_staff_member_uploads_both_eyes_and_sees_the_grades_and_heatmaps(
 
 def test_a_doctor_signs_off_and_amends_a_review_in_the_browser(
     live_server, browser_page, colleague, patient, password
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     from tests.examination_data import graded_examination
 
     examination = graded_examination(patient=patient, grades=(2, 1))

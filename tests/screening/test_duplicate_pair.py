@@ -20,11 +20,11 @@ from .conftest import LEFT, RIGHT, retake, upload
 pytestmark = pytest.mark.django_db
 
 
-def _create(user, patient, right=RIGHT, left=LEFT):  # type: ignore[no-untyped-def]
+def _create(user, patient, right=RIGHT, left=LEFT):
     return services.examination_create(user=user, patient=patient, right_eye=upload(right), left_eye=upload(left))
 
 
-def test_the_same_pair_for_the_same_patient_is_refused_and_nothing_saved(owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_the_same_pair_for_the_same_patient_is_refused_and_nothing_saved(owner, patient) -> None:
     first = _create(owner, patient)
     with pytest.raises(ValidationError) as caught:
         _create(owner, patient)
@@ -33,51 +33,51 @@ def test_the_same_pair_for_the_same_patient_is_refused_and_nothing_saved(owner, 
     assert Examination.objects.count() == 1 and EyeImage.objects.count() == 2
 
 
-def test_the_same_pair_under_another_patient_of_the_clinic_names_that_patient(owner, patient, clinic) -> None:  # type: ignore[no-untyped-def]
-    other = PatientFactory(clinic=clinic, medical_record_number="OTHER-1", last_name="Other")
+def test_the_same_pair_under_another_patient_of_the_clinic_names_that_patient(owner, patient, clinic) -> None:
+    other = PatientFactory.create(clinic=clinic, medical_record_number="OTHER-1", last_name="Other")
     _create(owner, other)
     with pytest.raises(ValidationError, match=r"already filed under another patient of this clinic \(Other, .*OTHER-1"):
         _create(owner, patient)
 
 
-def test_a_pair_whose_examination_was_entered_in_error_may_be_filed_again(owner, patient, clinic) -> None:  # type: ignore[no-untyped-def]
-    wrong = PatientFactory(clinic=clinic)
+def test_a_pair_whose_examination_was_entered_in_error_may_be_filed_again(owner, patient, clinic) -> None:
+    wrong = PatientFactory.create(clinic=clinic)
     mistake = _create(owner, wrong)
     services.examination_void(user=owner, examination=mistake, reason="Uploaded under the wrong patient.")
     assert _create(owner, patient).patient == patient
 
 
-def test_a_retake_of_one_eye_beside_the_same_other_eye_is_a_new_examination(owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_retake_of_one_eye_beside_the_same_other_eye_is_a_new_examination(owner, patient) -> None:
     _create(owner, patient)
     services.examination_create(user=owner, patient=patient, right_eye=upload(RIGHT), left_eye=retake(LEFT))
     assert Examination.objects.filter(patient=patient).count() == 2
 
 
-def test_the_same_pair_with_the_eyes_swapped_is_refused_as_a_swap(owner, patient, clinic) -> None:  # type: ignore[no-untyped-def]
+def test_the_same_pair_with_the_eyes_swapped_is_refused_as_a_swap(owner, patient, clinic) -> None:
     first = _create(owner, patient)
     with pytest.raises(ValidationError) as caught:
         _create(owner, patient, right=LEFT, left=RIGHT)
     message = caught.value.message_dict["__all__"][0]
     assert "for this patient on" in message and f"(examination {first.pk})" in message
     assert "the other way round" in message and "eyes swapped" in message
-    other = PatientFactory(clinic=clinic, medical_record_number="OTHER-2", last_name="Other")
+    other = PatientFactory.create(clinic=clinic, medical_record_number="OTHER-2", last_name="Other")
     with pytest.raises(ValidationError, match=r"another patient of this clinic \(.*the other way round"):
         _create(owner, other, right=LEFT, left=RIGHT)
     assert Examination.objects.count() == 1
 
 
-def test_a_swapped_pair_may_be_filed_once_the_wrong_examination_is_entered_in_error(owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_swapped_pair_may_be_filed_once_the_wrong_examination_is_entered_in_error(owner, patient) -> None:
     wrong = _create(owner, patient)
     services.examination_void(user=owner, examination=wrong, reason="Right and left eye swapped.")
     assert _create(owner, patient, right=LEFT, left=RIGHT).patient == patient
 
 
-def test_another_clinic_holding_the_pair_is_neither_refused_nor_named(owner, outsider, patient, other_clinic) -> None:  # type: ignore[no-untyped-def]
-    _create(outsider, PatientFactory(clinic=other_clinic))
+def test_another_clinic_holding_the_pair_is_neither_refused_nor_named(owner, outsider, patient, other_clinic) -> None:
+    _create(outsider, PatientFactory.create(clinic=other_clinic))
     assert _create(owner, patient).patient == patient
 
 
-def test_the_upload_page_shows_the_refusal(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_the_upload_page_shows_the_refusal(client, owner, patient) -> None:
     _create(owner, patient)
     client.force_login(owner)
     url = reverse("screening:upload", args=[patient.pk])
@@ -87,7 +87,7 @@ def test_the_upload_page_shows_the_refusal(client, owner, patient) -> None:  # t
     assert Examination.objects.count() == 1
 
 
-def test_the_pair_of_a_failed_examination_may_be_filed_again(owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_the_pair_of_a_failed_examination_may_be_filed_again(owner, patient) -> None:
     failed = _create(owner, patient)
     Examination.objects.filter(pk=failed.pk).update(status=Status.FAILED)
     # Grading never produced a result to open: the same photographs make a new examination.
@@ -95,10 +95,10 @@ def test_the_pair_of_a_failed_examination_may_be_filed_again(owner, patient) -> 
 
 
 @pytest.mark.django_db(transaction=True)
-def test_one_pair_sent_several_times_at_once_is_filed_once(owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_one_pair_sent_several_times_at_once_is_filed_once(owner, colleague, patient) -> None:
     start, outcomes = threading.Barrier(4), []
 
-    def send(user) -> None:  # type: ignore[no-untyped-def]
+    def send(user) -> None:
         right, left = upload(RIGHT), upload(LEFT)
         try:
             start.wait(timeout=10)
@@ -120,5 +120,5 @@ def test_one_pair_sent_several_times_at_once_is_filed_once(owner, colleague, pat
     assert Examination.objects.count() == 1 and EyeImage.objects.count() == 2
 
 
-def _create_from(user, patient, right, left):  # type: ignore[no-untyped-def]
+def _create_from(user, patient, right, left):
     return services.examination_create(user=user, patient=patient, right_eye=right, left_eye=left)

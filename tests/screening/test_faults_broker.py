@@ -13,7 +13,7 @@ from pathlib import Path
 from ..conftest import ROOT
 from ..ops.faults import RedisServer
 
-SEND = "import django; django.setup(); from screening.reconcile import _send_all; _send_all([1]); print('returned')"
+SEND = "import django; django.setup(); from screening.tasks import _send_all; _send_all([1]); print('returned')"
 
 
 def test_sending_a_grading_task_to_a_frozen_redis_gives_up_within_seconds(tmp_path: Path) -> None:

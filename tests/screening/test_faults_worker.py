@@ -67,14 +67,14 @@ def model_version(grading_checkpoint: Path) -> str:
 
 
 @pytest.fixture
-def examination(owner, patient, right_eye, left_eye) -> Examination:  # type: ignore[no-untyped-def]
+def examination(owner, patient, right_eye, left_eye) -> Examination:
     _purge_queues()
     return services.examination_create(user=owner, patient=patient, right_eye=right_eye, left_eye=left_eye)
 
 
 def test_an_examination_that_kills_the_worker_every_time_ends_failed_with_a_reason(
     examination, grading_checkpoint, model_version, tmp_path_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """Late acknowledgement hands the message back each time the pool process dies; without a bound the
     examination would be claimed, killed and handed out again for ever (each claim resets its start, so
     the reconciler never finds it stale either)."""
@@ -116,7 +116,7 @@ def _send_when_loaded(worker_log: Path, examination: Examination, **limits: floa
 
 def test_a_grading_past_the_soft_time_limit_fails_with_a_readable_reason(
     examination, grading_checkpoint, model_version, tmp_path_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     log = tmp_path_factory.mktemp("worker") / "worker.log"
     _purge_queues()  # the upload's own message, sent with the default limits
     worker = start_worker_with(_session_media(tmp_path_factory), log, name="slow", env=_worker_env(grading_checkpoint))

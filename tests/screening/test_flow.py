@@ -10,15 +10,15 @@ from django.urls import reverse
 
 from ml.checkpoint import read_card
 from screening.models import Examination, Prediction, Status
-from screening.referral import SEED_MESSAGE, referral_for
-from screening.selectors import examination_get
+from screening.referral import SEED_MESSAGE
+from screening.selectors import examination_get, referral_for
 
 from .conftest import LEFT, RIGHT, upload
 
 pytestmark = pytest.mark.worker
 
 
-def wait_for_grading(client, examination_id: int, timeout: float = 90.0) -> dict:  # type: ignore[no-untyped-def]
+def wait_for_grading(client, examination_id: int, timeout: float = 90.0) -> dict:
     url = reverse("screening:status", kwargs={"examination_id": examination_id})
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -29,7 +29,7 @@ def wait_for_grading(client, examination_id: int, timeout: float = 90.0) -> dict
     raise AssertionError(f"examination {examination_id} not graded within {timeout}s: {status}")
 
 
-def test_an_upload_is_graded_by_the_worker_and_the_result_page_shows_it(  # type: ignore[no-untyped-def]
+def test_an_upload_is_graded_by_the_worker_and_the_result_page_shows_it(
     grading_worker, grading_checkpoint, client, owner, patient
 ) -> None:
     client.force_login(owner)

@@ -27,14 +27,14 @@ def _eye(examination: Examination, side: str, digest: str) -> EyeImage:
     return eye
 
 
-def test_the_database_refuses_a_second_right_eye_for_one_examination(patient) -> None:  # type: ignore[no-untyped-def]
+def test_the_database_refuses_a_second_right_eye_for_one_examination(patient) -> None:
     exam = Examination.objects.create(patient=patient)
     _eye(exam, "right", "a" * 64)
     with pytest.raises(IntegrityError), transaction.atomic():
         _eye(exam, "right", "b" * 64)
 
 
-def test_the_database_refuses_a_second_prediction_for_one_eye_and_model_version(patient) -> None:  # type: ignore[no-untyped-def]
+def test_the_database_refuses_a_second_prediction_for_one_eye_and_model_version(patient) -> None:
     eye = _eye(Examination.objects.create(patient=patient), "left", "c" * 64)
     fields = {
         "model_version": "vit-1",
@@ -49,7 +49,7 @@ def test_the_database_refuses_a_second_prediction_for_one_eye_and_model_version(
         Prediction.objects.create(eye_image=eye, **fields)
 
 
-def test_the_database_refuses_a_confidence_outside_zero_to_one(patient) -> None:  # type: ignore[no-untyped-def]
+def test_the_database_refuses_a_confidence_outside_zero_to_one(patient) -> None:
     eye = _eye(Examination.objects.create(patient=patient), "left", "e" * 64)
     with pytest.raises(IntegrityError), transaction.atomic():
         Prediction.objects.create(
@@ -63,7 +63,7 @@ def test_the_database_refuses_a_confidence_outside_zero_to_one(patient) -> None:
         )
 
 
-def test_the_database_refuses_an_unknown_status(patient) -> None:  # type: ignore[no-untyped-def]
+def test_the_database_refuses_an_unknown_status(patient) -> None:
     exam = Examination.objects.create(patient=patient)
     with pytest.raises(IntegrityError), transaction.atomic():
         Examination.objects.filter(pk=exam.pk).update(status="lost")
@@ -81,8 +81,8 @@ def test_the_seed_score_is_the_photographs_own_confidence_when_stored() -> None:
     assert prediction_for(eye, grade=1, score=0.6).score == 0.6
 
 
-def test_the_seed_rule_reads_each_eyes_own_score(owner, patient) -> None:  # type: ignore[no-untyped-def]
-    from screening.referral import referral_for
+def test_the_seed_rule_reads_each_eyes_own_score(owner, patient) -> None:
+    from screening.selectors import referral_for
     from tests.examination_data import graded_examination
 
     examination = graded_examination(patient=patient, grades=(1, 1), created_by=owner)

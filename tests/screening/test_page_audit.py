@@ -7,13 +7,13 @@ import pytest
 from django.urls import reverse
 
 from audit.models import AuditEvent
-from screening import services
+from screening import reviews
 from tests.examination_data import graded_examination
 
 pytestmark = pytest.mark.django_db
 
 
-def test_the_upload_form_which_names_the_patient_is_audited_as_a_view(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_the_upload_form_which_names_the_patient_is_audited_as_a_view(client, owner, patient) -> None:
     client.force_login(owner)
     url = reverse("screening:upload", kwargs={"patient_id": patient.pk})
     body = client.get(url).content.decode()
@@ -25,7 +25,7 @@ def test_the_upload_form_which_names_the_patient_is_audited_as_a_view(client, ow
     assert AuditEvent.objects.filter(action="patient.view", patient=patient).count() == 2
 
 
-def test_a_refused_review_shows_the_result_page_again_and_audits_that_view(client, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_refused_review_shows_the_result_page_again_and_audits_that_view(client, owner, colleague, patient) -> None:
     examination = graded_examination(patient=patient, created_by=owner)
     client.force_login(colleague)
     response = client.post(reverse("screening:review", args=[examination.pk]), {"right_grade": "7"})
@@ -36,9 +36,9 @@ def test_a_refused_review_shows_the_result_page_again_and_audits_that_view(clien
     assert event.detail == {"form": "review", "refused": True}
 
 
-def test_a_refused_void_and_amendment_audit_the_page_they_show(client, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_refused_void_and_amendment_audit_the_page_they_show(client, owner, colleague, patient) -> None:
     examination = graded_examination(patient=patient, created_by=owner)
-    services.review_create(user=colleague, examination=examination, right_grade=1, left_grade=0)
+    reviews.review_create(user=colleague, examination=examination, right_grade=1, left_grade=0)
     client.force_login(colleague)
     assert client.post(reverse("screening:void", args=[examination.pk]), {"reason": " "}).status_code == 400
     amend = {"right_grade": "1", "left_grade": "1", "reason": ""}

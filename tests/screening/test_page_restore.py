@@ -72,8 +72,8 @@ def chromium(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
 
 
 @pytest.fixture
-def upload_page(live_server, chromium, owner, patient, password):  # type: ignore[no-untyped-def]
-    page = chromium.new_page(viewport={"width": 1280, "height": 1000})  # type: ignore[attr-defined]
+def upload_page(live_server, chromium, owner, patient, password):
+    page = chromium.new_page(viewport={"width": 1280, "height": 1000})
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     log_in(page, live_server.url, owner.username, password)
@@ -82,14 +82,14 @@ def upload_page(live_server, chromium, owner, patient, password):  # type: ignor
     assert errors == []
 
 
-def _wait_for_previews(page) -> None:  # type: ignore[no-untyped-def]
+def _wait_for_previews(page) -> None:
     for side in ("right", "left"):
         preview = page.locator(f"#zone-{side}_eye [data-preview]")
         preview.wait_for(state="visible")
         assert preview.evaluate("img => img.complete && img.naturalWidth > 0"), f"no preview in the {side} zone"
 
 
-def test_back_from_the_result_page_out_of_the_back_forward_cache(upload_page) -> None:  # type: ignore[no-untyped-def]
+def test_back_from_the_result_page_out_of_the_back_forward_cache(upload_page) -> None:
     page = upload_page
     page.set_input_files("#id_right_eye", str(RIGHT))
     page.set_input_files("#id_left_eye", str(LEFT))
@@ -111,7 +111,7 @@ def test_back_from_the_result_page_out_of_the_back_forward_cache(upload_page) ->
     assert Examination.objects.count() == 1
 
 
-def test_a_restored_page_is_redrawn_from_its_inputs(upload_page) -> None:  # type: ignore[no-untyped-def]
+def test_a_restored_page_is_redrawn_from_its_inputs(upload_page) -> None:
     page = upload_page
     page.evaluate(ATTACH_SILENTLY, [_b64(RIGHT), _b64(LEFT)])
     assert page.evaluate(STATE)["zones"] == [{**EMPTY, "files": 1}, {**EMPTY, "files": 1}]  # the fault
@@ -128,7 +128,7 @@ def test_a_restored_page_is_redrawn_from_its_inputs(upload_page) -> None:  # typ
     assert page.locator("[data-preview]:visible").count() == 0
 
 
-def test_files_already_in_the_inputs_when_the_script_starts_are_shown(upload_page) -> None:  # type: ignore[no-untyped-def]
+def test_files_already_in_the_inputs_when_the_script_starts_are_shown(upload_page) -> None:
     # Field values a browser restores on load can be there before upload.js runs, with no "change"
     # event after it: hold the script back, attach the files, then let it run.
     page = upload_page

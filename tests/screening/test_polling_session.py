@@ -21,7 +21,7 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def queued(patient) -> Examination:  # type: ignore[no-untyped-def]
+def queued(patient) -> Examination:
     """An examination still waiting for the worker (none runs here), so its page keeps polling."""
     examination = graded_examination(patient=patient)
     Examination.objects.filter(pk=examination.pk).update(status=Status.QUEUED, completed_at=None)
@@ -29,14 +29,14 @@ def queued(patient) -> Examination:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def result_page(live_server, browser_page, owner, password, queued):  # type: ignore[no-untyped-def]
+def result_page(live_server, browser_page, owner, password, queued):
     page = browser_page
     errors = open_signed_in(page, live_server.url, owner, password, f"/screening/examinations/{queued.pk}/")
     yield page
     assert errors == []
 
 
-def _status_requests(page) -> list[str]:  # type: ignore[no-untyped-def]
+def _status_requests(page) -> list[str]:
     requests: list[str] = []
     page.on("request", lambda request: requests.append(request.url) if "/status/" in request.url else None)
     return requests
@@ -44,7 +44,7 @@ def _status_requests(page) -> list[str]:  # type: ignore[no-untyped-def]
 
 def test_an_ended_session_stops_the_polling_and_offers_to_log_in_again(
     live_server, result_page, owner, password, queued
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     page = result_page
     with page.expect_response(lambda response: "/status/" in response.url and response.status == 200):
         pass  # the page polls, signed in
@@ -82,7 +82,7 @@ def test_an_ended_session_stops_the_polling_and_offers_to_log_in_again(
 )
 def test_refusals_and_pages_instead_of_the_status_stop_the_polling(
     result_page, status: int, content_type: str, body: str
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     page = result_page
     page.route("**/status/", lambda route: route.fulfill(status=status, content_type=content_type, body=body))
     page.locator("#poll-session-ended").wait_for(state="visible", timeout=10_000)
@@ -91,12 +91,12 @@ def test_refusals_and_pages_instead_of_the_status_stop_the_polling(
     assert requests == []
 
 
-def test_a_lost_connection_and_server_errors_are_retried_with_a_note(result_page, queued) -> None:  # type: ignore[no-untyped-def]
+def test_a_lost_connection_and_server_errors_are_retried_with_a_note(result_page, queued) -> None:
     page = result_page
     note = page.locator("#poll-retrying")
     mode = {"answer": "503"}
 
-    def answer(route) -> None:  # type: ignore[no-untyped-def]
+    def answer(route) -> None:
         if mode["answer"] == "503":
             route.fulfill(status=503, content_type="text/html", body="<p>Service Unavailable</p>")
         elif mode["answer"] == "offline":
@@ -122,14 +122,14 @@ def test_a_lost_connection_and_server_errors_are_retried_with_a_note(result_page
     page.wait_for_selector("#model-version", timeout=15_000)
 
 
-def test_a_missing_examination_stops_the_polling_without_blaming_the_session(result_page) -> None:  # type: ignore[no-untyped-def]
+def test_a_missing_examination_stops_the_polling_without_blaming_the_session(result_page) -> None:
     page = result_page
     page.route("**/status/", lambda route: route.fulfill(status=404, content_type="text/html", body="<p>Not found</p>"))
     page.locator("#poll-stopped").wait_for(state="visible", timeout=10_000)
     assert page.locator("#poll-session-ended").is_hidden()
 
 
-def test_when_the_grades_come_the_focus_goes_to_the_outcome(result_page, queued) -> None:  # type: ignore[no-untyped-def]
+def test_when_the_grades_come_the_focus_goes_to_the_outcome(result_page, queued) -> None:
     """A screen reader started again at the top of the reloaded page and never heard that grading was done."""
     page = result_page
     Examination.objects.filter(pk=queued.pk).update(status=Status.DONE, completed_at=timezone.now())

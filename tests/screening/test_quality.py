@@ -10,12 +10,12 @@ from screening.quality import assess
 from .conftest import GOOD_PHOTOS
 
 
-def _open(path) -> Image.Image:  # type: ignore[no-untyped-def]
+def _open(path) -> Image.Image:
     return Image.open(path).convert("RGB")
 
 
 @pytest.mark.parametrize("path", GOOD_PHOTOS, ids=lambda p: p.name)
-def test_real_photographs_are_gradable(path) -> None:  # type: ignore[no-untyped-def]
+def test_real_photographs_are_gradable(path) -> None:
     report = assess(_open(path))
     assert report.gradable, report.reasons
     assert report.reasons == []
@@ -62,7 +62,7 @@ def _red_free(image: Image.Image) -> Image.Image:
     ids=["blurred", "dark", "overexposed", "cropped", "greyscale", "red-free"],
 )
 @pytest.mark.parametrize("path", GOOD_PHOTOS, ids=lambda p: p.name)
-def test_spoiled_photographs_are_ungradable_with_the_reason(path, spoil, reason: str) -> None:  # type: ignore[no-untyped-def]
+def test_spoiled_photographs_are_ungradable_with_the_reason(path, spoil, reason: str) -> None:
     report = assess(spoil(_open(path)))
     assert not report.gradable
     assert any(r.startswith(reason) for r in report.reasons), report.reasons

@@ -19,7 +19,7 @@ NOTE = "Dot haemorrhages temporal to the right macula."
 
 
 @pytest.fixture
-def signed_in(live_server, browser_page, owner, password, settings):  # type: ignore[no-untyped-def]
+def signed_in(live_server, browser_page, owner, password, settings):
     # A 10-second idle timeout: the warning shows 5 seconds before the end.
     settings.SESSION_COOKIE_AGE = 10
     page = browser_page
@@ -28,7 +28,7 @@ def signed_in(live_server, browser_page, owner, password, settings):  # type: ig
     assert errors == []
 
 
-def test_the_warning_comes_before_the_end_and_stay_signed_in_renews_the_session(signed_in, live_server) -> None:  # type: ignore[no-untyped-def]
+def test_the_warning_comes_before_the_end_and_stay_signed_in_renews_the_session(signed_in, live_server) -> None:
     page = signed_in
     started = time.monotonic()
     warning = page.get_by_role("alertdialog", name="Your session is about to end")
@@ -45,7 +45,7 @@ def test_the_warning_comes_before_the_end_and_stay_signed_in_renews_the_session(
     assert "/accounts/login/" not in page.url
 
 
-def test_an_ignored_warning_ends_with_a_way_to_sign_in_again(signed_in, live_server) -> None:  # type: ignore[no-untyped-def]
+def test_an_ignored_warning_ends_with_a_way_to_sign_in_again(signed_in, live_server) -> None:
     page = signed_in
     ended = page.locator("#session-timeout .session-timeout-ended")
     ended.wait_for(state="visible", timeout=15_000)
@@ -57,7 +57,7 @@ def test_an_ignored_warning_ends_with_a_way_to_sign_in_again(signed_in, live_ser
     page.wait_for_url("**/accounts/login/**")
 
 
-def test_typing_keeps_the_session_and_the_warning_never_takes_the_focus(signed_in, live_server) -> None:  # type: ignore[no-untyped-def]
+def test_typing_keeps_the_session_and_the_warning_never_takes_the_focus(signed_in, live_server) -> None:
     """The audit's finding: the warning took the focus while a doctor typed, and the keystrokes were lost."""
     page = signed_in
     search = page.locator("main input[type=search], main input[name=q]").first
@@ -74,7 +74,7 @@ def test_typing_keeps_the_session_and_the_warning_never_takes_the_focus(signed_i
     assert "/accounts/login/" not in page.url  # the typing renewed the session
 
 
-def test_a_review_sent_after_the_session_ended_is_kept_and_filled_in_again(  # type: ignore[no-untyped-def]
+def test_a_review_sent_after_the_session_ended_is_kept_and_filled_in_again(
     live_server, browser_page, colleague, patient, password, settings
 ) -> None:
     """The audit's finding: 'Sign off' after the end went to the login page, then to a blank 405 page, and the
@@ -85,7 +85,7 @@ def test_a_review_sent_after_the_session_ended_is_kept_and_filled_in_again(  # t
     page = browser_page
     result = f"/screening/examinations/{examination.pk}/"
 
-    def fill(page) -> None:  # type: ignore[no-untyped-def]
+    def fill(page) -> None:
         page.locator("#review input[name=right_grade][value='1']").check()
         page.locator("#review input[name=left_grade][value='0']").check()
         page.fill("#review textarea[name=notes]", NOTE)
@@ -108,7 +108,7 @@ def test_a_review_sent_after_the_session_ended_is_kept_and_filled_in_again(  # t
     assert errors == []
 
 
-def test_an_upload_sent_after_the_session_ended_keeps_its_notes_and_asks_for_the_photographs_again(  # type: ignore[no-untyped-def]
+def test_an_upload_sent_after_the_session_ended_keeps_its_notes_and_asks_for_the_photographs_again(
     live_server, browser_page, owner, patient, password, settings
 ) -> None:
     from screening.models import Examination
@@ -118,7 +118,7 @@ def test_an_upload_sent_after_the_session_ended_keeps_its_notes_and_asks_for_the
     page = browser_page
     upload = f"/screening/patients/{patient.pk}/new/"
 
-    def fill(page) -> None:  # type: ignore[no-untyped-def]
+    def fill(page) -> None:
         page.set_input_files("input[name=right_eye]", str(RIGHT))
         page.set_input_files("input[name=left_eye]", str(LEFT))
         page.fill("textarea[name=notes]", "Patient blinked on the left.")
@@ -134,7 +134,7 @@ def test_an_upload_sent_after_the_session_ended_keeps_its_notes_and_asks_for_the
     assert errors == []
 
 
-def _end_and_send(  # type: ignore[no-untyped-def]
+def _end_and_send(
     page, settings, live_server, user, password, path: str, fill, send: str = "main form button[type=submit]"
 ) -> list[str]:
     """Sign in with an 8-second idle timeout, open `path`, fill its form, let the session end, press `send`
@@ -148,18 +148,18 @@ def _end_and_send(  # type: ignore[no-untyped-def]
     return errors
 
 
-def _sign_in_here(page, user, password: str) -> None:  # type: ignore[no-untyped-def]
+def _sign_in_here(page, user, password: str) -> None:
     """On the login page the kept form led to, sign in (the same user, or another)."""
     page.fill("#id_username", user.username)
     page.fill("#id_password", password)
     page.click("button[type=submit]")
 
 
-def _drafts(page) -> list[str]:  # type: ignore[no-untyped-def]
+def _drafts(page) -> list[str]:
     return page.evaluate("Object.keys(sessionStorage).filter((key) => key.startsWith('dr-portal-draft:'))")
 
 
-def test_a_draft_is_never_shown_to_another_user_and_is_removed(  # type: ignore[no-untyped-def]
+def test_a_draft_is_never_shown_to_another_user_and_is_removed(
     live_server, browser_page, owner, colleague, patient, password, settings
 ) -> None:
     """The second exploratory test: a staff member's typed record stayed in the tab for the next user."""
@@ -175,7 +175,7 @@ def test_a_draft_is_never_shown_to_another_user_and_is_removed(  # type: ignore[
     assert _drafts(page) == []
 
 
-def test_a_restored_edit_is_still_checked_against_the_version_it_was_typed_on(  # type: ignore[no-untyped-def]
+def test_a_restored_edit_is_still_checked_against_the_version_it_was_typed_on(
     live_server, browser_page, owner, patient, password, settings
 ) -> None:
     """The kept hidden version: a correction typed before the end does not overwrite a change made since."""
@@ -194,7 +194,7 @@ def test_a_restored_edit_is_still_checked_against_the_version_it_was_typed_on(  
     assert Patient.objects.get(pk=patient.pk).first_name == "Changed-meanwhile"  # refused as a conflict
 
 
-def test_signing_out_in_one_tab_ends_the_session_in_the_others(live_server, browser_page, owner, password) -> None:  # type: ignore[no-untyped-def]
+def test_signing_out_in_one_tab_ends_the_session_in_the_others(live_server, browser_page, owner, password) -> None:
     page = browser_page
     open_signed_in(page, live_server.url, owner, password, "/patients/")
     with page.expect_popup() as opened:  # a second tab of the same browser: it shares the storage

@@ -5,7 +5,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from screening import services
+from screening import reviews, services
 from screening.models import Examination, Status
 from screening.statistics import agreement, clinic_statistics
 from tests.examination_data import graded_examination
@@ -41,7 +41,7 @@ def test_kappa_is_none_when_every_eye_has_one_grade() -> None:
     assert result["kappa"] is None and result["agreement"] == 1.0
 
 
-def test_clinic_statistics_count_outcomes_and_reviews_of_this_clinic_only(  # type: ignore[no-untyped-def]
+def test_clinic_statistics_count_outcomes_and_reviews_of_this_clinic_only(
     owner, colleague, patient, other_clinic
 ) -> None:
     normal = graded_examination(patient=patient, grades=(0, 0), created_by=owner)
@@ -50,10 +50,10 @@ def test_clinic_statistics_count_outcomes_and_reviews_of_this_clinic_only(  # ty
     ungradable.images.filter(side="left").update(gradable=False)
     failed = graded_examination(patient=patient, grades=(0, 0), created_by=owner)
     Examination.objects.filter(pk=failed.pk).update(status=Status.FAILED)
-    graded_examination(patient=PatientFactory(clinic=other_clinic), grades=(2, 2))
+    graded_examination(patient=PatientFactory.create(clinic=other_clinic), grades=(2, 2))
     # The doctor agrees with one eye of each reviewed examination and corrects the other.
-    services.review_create(user=colleague, examination=normal, right_grade=0, left_grade=1)
-    services.review_create(user=colleague, examination=referable, right_grade=1, left_grade=1)
+    reviews.review_create(user=colleague, examination=normal, right_grade=0, left_grade=1)
+    reviews.review_create(user=colleague, examination=referable, right_grade=1, left_grade=1)
 
     figures = clinic_statistics(clinic_id=patient.clinic_id)
 
@@ -70,9 +70,9 @@ def test_clinic_statistics_count_outcomes_and_reviews_of_this_clinic_only(  # ty
     assert figures["agreement"]["specificity"] == 1.0
 
 
-def test_the_statistics_page_shows_the_figures_to_doctors(client, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_the_statistics_page_shows_the_figures_to_doctors(client, owner, colleague, patient) -> None:
     examination = graded_examination(patient=patient, grades=(1, 0), created_by=owner)
-    services.review_create(user=colleague, examination=examination, right_grade=1, left_grade=0)
+    reviews.review_create(user=colleague, examination=examination, right_grade=1, left_grade=0)
     client.force_login(colleague)
     html = client.get(reverse("screening:statistics")).content.decode()
     assert "On the <strong>2</strong> eyes a doctor reviewed" in html
@@ -86,9 +86,7 @@ def test_the_statistics_page_shows_the_figures_to_doctors(client, owner, colleag
     assert client.get(reverse("screening:statistics")).status_code == 403
 
 
-def test_clinic_statistics_run_the_same_queries_for_1_and_6_examinations(  # type: ignore[no-untyped-def]
-    owner, colleague, patient
-) -> None:
+def test_clinic_statistics_run_the_same_queries_for_1_and_6_examinations(owner, colleague, patient) -> None:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -98,19 +96,19 @@ def test_clinic_statistics_run_the_same_queries_for_1_and_6_examinations(  # typ
         return len(captured)
 
     first = graded_examination(patient=patient, grades=(1, 0), created_by=owner)
-    services.review_create(user=colleague, examination=first, right_grade=1, left_grade=0)
+    reviews.review_create(user=colleague, examination=first, right_grade=1, left_grade=0)
     one = queries()
     for grades in [(0, 0), (1, 1), (2, 0), (0, 1), (0, 0)]:
         examination = graded_examination(patient=patient, grades=grades, created_by=owner)
-        services.review_create(user=colleague, examination=examination, right_grade=0, left_grade=0)
+        reviews.review_create(user=colleague, examination=examination, right_grade=0, left_grade=0)
     assert queries() == one
 
 
-def test_statistics_leave_out_examinations_entered_in_error(client, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_statistics_leave_out_examinations_entered_in_error(client, owner, colleague, patient) -> None:
     kept = graded_examination(patient=patient, grades=(0, 0), created_by=owner)
-    services.review_create(user=colleague, examination=kept, right_grade=0, left_grade=0)
+    reviews.review_create(user=colleague, examination=kept, right_grade=0, left_grade=0)
     wrong = graded_examination(patient=patient, grades=(2, 2), created_by=owner)
-    services.review_create(user=colleague, examination=wrong, right_grade=0, left_grade=0)
+    reviews.review_create(user=colleague, examination=wrong, right_grade=0, left_grade=0)
     services.examination_void(user=colleague, examination=wrong, reason="Photographs of another patient.")
     unreviewed = graded_examination(patient=patient, grades=(1, 0), created_by=owner)
     services.examination_void(user=owner, examination=unreviewed, reason="Wrong patient.")
@@ -126,12 +124,12 @@ def test_statistics_leave_out_examinations_entered_in_error(client, owner, colle
     assert body["totals"]["examinations"] == 1 and body["agreement"]["matrix"] == [[2, 0, 0], [0, 0, 0], [0, 0, 0]]
 
 
-def test_statistics_compare_the_model_with_the_amended_grades(client, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_statistics_compare_the_model_with_the_amended_grades(client, owner, colleague, patient) -> None:
     examination = graded_examination(patient=patient, grades=(0, 0), created_by=owner)
-    services.review_create(user=colleague, examination=examination, right_grade=0, left_grade=0)
+    reviews.review_create(user=colleague, examination=examination, right_grade=0, left_grade=0)
     assert clinic_statistics(clinic_id=patient.clinic_id)["agreement"]["agreed"] == 2
 
-    services.review_amend(
+    reviews.review_amend(
         user=colleague, examination=examination, right_grade=1, left_grade=0, notes="", reason="Second look."
     )
 

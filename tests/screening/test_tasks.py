@@ -7,7 +7,8 @@ from django.core.files.storage import default_storage
 from PIL import Image
 
 from ml.checkpoint import read_card
-from screening import grading, services
+from screening import services
+from screening.grading import bridge, worker
 from screening.models import Examination, Prediction, Status
 from screening.tasks import grade_examination
 
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def paired_checkpoint(tiny_checkpoint, settings, tmp_path):  # type: ignore[no-untyped-def]
+def paired_checkpoint(tiny_checkpoint, settings, tmp_path):
     """The tiny checkpoint with a pairing section (weight 0.5) in its card, as the worker's model, and the
     clinic's setting on."""
     from tests.conftest import paired_copy
@@ -27,11 +28,11 @@ def paired_checkpoint(tiny_checkpoint, settings, tmp_path):  # type: ignore[no-u
 
 
 @pytest.fixture
-def examination(owner, patient, right_eye, left_eye) -> Examination:  # type: ignore[no-untyped-def]
+def examination(owner, patient, right_eye, left_eye) -> Examination:
     return services.examination_create(user=owner, patient=patient, right_eye=right_eye, left_eye=left_eye)
 
 
-def test_it_grades_both_eyes_and_stores_heatmaps(examination, grading_checkpoint) -> None:  # type: ignore[no-untyped-def]
+def test_it_grades_both_eyes_and_stores_heatmaps(examination, grading_checkpoint) -> None:
     assert grade_examination.apply(args=[examination.pk]).get() == "done"
     examination.refresh_from_db()
     assert examination.status == Status.DONE
@@ -49,7 +50,7 @@ def test_it_grades_both_eyes_and_stores_heatmaps(examination, grading_checkpoint
             assert overlay.size == (prediction.eye_image.width, prediction.eye_image.height)
 
 
-def test_running_the_task_twice_leaves_one_prediction_per_eye(examination, grading_checkpoint) -> None:  # type: ignore[no-untyped-def]
+def test_running_the_task_twice_leaves_one_prediction_per_eye(examination, grading_checkpoint) -> None:
     grade_examination.apply(args=[examination.pk])
     first = set(Prediction.objects.values_list("pk", flat=True))
     # A redelivered message (worker died after saving, say) finds a done examination and does nothing.
@@ -63,7 +64,7 @@ def test_running_the_task_twice_leaves_one_prediction_per_eye(examination, gradi
     assert examination.status == Status.DONE
 
 
-def test_a_missing_photograph_fails_the_examination_with_a_reason(examination, grading_checkpoint) -> None:  # type: ignore[no-untyped-def]
+def test_a_missing_photograph_fails_the_examination_with_a_reason(examination, grading_checkpoint) -> None:
     right = examination.images.get(side="right")
     default_storage.delete(right.file.name)
     assert grade_examination.apply(args=[examination.pk]).get() == "failed"
@@ -73,7 +74,7 @@ def test_a_missing_photograph_fails_the_examination_with_a_reason(examination, g
     assert not Prediction.objects.exists()
 
 
-def test_a_missing_checkpoint_fails_the_examination_with_a_reason(examination, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_missing_checkpoint_fails_the_examination_with_a_reason(examination, settings, tmp_path) -> None:
     settings.DR_CHECKPOINT_PATH = str(tmp_path / "nowhere.safetensors")
     assert grade_examination.apply(args=[examination.pk]).get() == "failed"
     examination.refresh_from_db()
@@ -83,7 +84,7 @@ def test_a_missing_checkpoint_fails_the_examination_with_a_reason(examination, s
 
 def test_a_transient_fault_is_retried_and_then_gives_up_with_a_reason(
     examination, grading_checkpoint, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     from django.db import OperationalError
 
     calls = []
@@ -92,7 +93,7 @@ def test_a_transient_fault_is_retried_and_then_gives_up_with_a_reason(
         calls.append(kwargs)
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(services, "examination_grade", flaky)
+    monkeypatch.setattr(worker, "examination_grade", flaky)
     monkeypatch.setattr("screening.tasks.retry_delay", lambda retries: 0)
     result = grade_examination.apply(args=[examination.pk])
     assert result.get() == "failed"
@@ -102,18 +103,18 @@ def test_a_transient_fault_is_retried_and_then_gives_up_with_a_reason(
     assert "after 5 tries" in examination.error
 
 
-def test_the_predictor_is_loaded_once_per_process(grading_checkpoint) -> None:  # type: ignore[no-untyped-def]
-    assert grading.get_predictor() is grading.get_predictor()
+def test_the_predictor_is_loaded_once_per_process(grading_checkpoint) -> None:
+    assert bridge.get_predictor() is bridge.get_predictor()
 
 
-def test_an_unknown_examination_is_a_no_op(db, grading_checkpoint) -> None:  # type: ignore[no-untyped-def]
+def test_an_unknown_examination_is_a_no_op(db, grading_checkpoint) -> None:
     assert grade_examination.apply(args=[987654]).get() == "done"
 
 
 @pytest.mark.django_db(transaction=True)
 def test_two_deliveries_racing_leave_one_prediction_per_eye(
     owner, patient, right_eye, left_eye, grading_checkpoint, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     import threading
 
     from django.db import connection
@@ -122,19 +123,19 @@ def test_two_deliveries_racing_leave_one_prediction_per_eye(
     start = threading.Barrier(2)
     # Both deliveries have claimed the examination before either grades: the race the row lock must settle.
     both_claimed = threading.Barrier(2)
-    real_predict = grading.predict
+    real_predict = bridge.predict
 
-    def predict_after_both_claimed(photographs, eyes):  # type: ignore[no-untyped-def]
+    def predict_after_both_claimed(photographs, eyes):
         both_claimed.wait(timeout=30)
         return real_predict(photographs, eyes)
 
-    monkeypatch.setattr(grading, "predict", predict_after_both_claimed)
+    monkeypatch.setattr(bridge, "predict", predict_after_both_claimed)
     failures: list[BaseException] = []
 
     def deliver() -> None:
         try:
             start.wait()
-            services.examination_grade(examination_id=examination.pk)
+            worker.examination_grade(examination_id=examination.pk)
         except BaseException as error:  # reported below; a thread's exception would vanish otherwise
             failures.append(error)
         finally:
@@ -152,7 +153,7 @@ def test_two_deliveries_racing_leave_one_prediction_per_eye(
     assert examination.attempts == 2
 
 
-def test_an_examination_voided_while_queued_is_graded_harmlessly_and_stays_voided(  # type: ignore[no-untyped-def]
+def test_an_examination_voided_while_queued_is_graded_harmlessly_and_stays_voided(
     examination, owner, colleague, grading_checkpoint
 ) -> None:
     from screening.selectors import worklist
@@ -168,9 +169,7 @@ def test_an_examination_voided_while_queued_is_graded_harmlessly_and_stays_voide
     assert not worklist(user=colleague).exists()
 
 
-def test_both_eyes_are_graded_together_and_the_seed_score_is_each_eye_alone(  # type: ignore[no-untyped-def]
-    examination, paired_checkpoint
-) -> None:
+def test_both_eyes_are_graded_together_and_the_seed_score_is_each_eye_alone(examination, paired_checkpoint) -> None:
     import numpy as np
 
     from ml.pairing import pool
@@ -182,8 +181,8 @@ def test_both_eyes_are_graded_together_and_the_seed_score_is_each_eye_alone(  # 
     right, left = by_side["right"], by_side["left"]
     assert list(right.confidences.values()) == pytest.approx(list(left.confidences.values()), abs=1e-6)
     # The same photographs graded one by one, as the seed rule reads them.
-    predictor = grading.get_predictor()
-    photographs = [grading.open_eye_image(prediction.eye_image) for prediction in (right, left)]
+    predictor = bridge.get_predictor()
+    photographs = [bridge.open_eye_image(prediction.eye_image) for prediction in (right, left)]
     alone = predictor.predict(photographs, heatmaps=False)
     assert right.seed_score == pytest.approx(max(alone[0].confidences.values()), abs=1e-5)
     assert left.seed_score == pytest.approx(max(alone[1].confidences.values()), abs=1e-5)
@@ -194,22 +193,20 @@ def test_both_eyes_are_graded_together_and_the_seed_score_is_each_eye_alone(  # 
     assert list(right.confidences.values()) == pytest.approx(pool(single, np.array([1, 0]), 0.5)[0], abs=1e-5)
 
 
-def test_an_ungradable_photograph_does_not_move_the_other_eyes_grade(  # type: ignore[no-untyped-def]
-    examination, paired_checkpoint
-) -> None:
+def test_an_ungradable_photograph_does_not_move_the_other_eyes_grade(examination, paired_checkpoint) -> None:
     from screening.models import EyeImage
 
     EyeImage.objects.filter(examination=examination, side="left").update(gradable=False)
     assert grade_examination.apply(args=[examination.pk]).get() == "done"
     by_side = {p.eye_image.side: p for p in Prediction.objects.filter(eye_image__examination=examination)}
     assert not by_side["right"].graded_with_other_eye and not by_side["left"].graded_with_other_eye
-    photographs = [grading.open_eye_image(by_side[side].eye_image) for side in ("right", "left")]
-    alone = grading.get_predictor().predict(photographs, heatmaps=False)
+    photographs = [bridge.open_eye_image(by_side[side].eye_image) for side in ("right", "left")]
+    alone = bridge.get_predictor().predict(photographs, heatmaps=False)
     for side, result in zip(("right", "left"), alone, strict=True):
         assert list(by_side[side].confidences.values()) == pytest.approx(list(result.confidences.values()), abs=1e-5)
 
 
-def test_a_checkpoint_with_pairing_grades_each_eye_alone_unless_the_clinic_turns_it_on(  # type: ignore[no-untyped-def]
+def test_a_checkpoint_with_pairing_grades_each_eye_alone_unless_the_clinic_turns_it_on(
     examination, paired_checkpoint, settings
 ) -> None:
     settings.DR_GRADE_EYES_TOGETHER = False  # the default

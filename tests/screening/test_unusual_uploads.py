@@ -11,7 +11,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from PIL import Image, ImageDraw
 
-from screening import grading, quality, services
+from screening import quality, services
+from screening.grading import bridge
 from screening.models import Examination, EyeImage
 from screening.validation import check_upload
 
@@ -20,7 +21,7 @@ from .conftest import LEFT, RIGHT, image_upload, upload
 pytestmark = pytest.mark.django_db
 
 
-def _grey_16_bit_png(path=RIGHT) -> SimpleUploadedFile:  # type: ignore[no-untyped-def]
+def _grey_16_bit_png(path=RIGHT) -> SimpleUploadedFile:
     """The photograph as a 16-bit greyscale PNG (as some fundus cameras export red-free images)."""
     levels = np.asarray(Image.open(path).convert("L"), dtype=np.uint16) * 257
     return image_upload(Image.fromarray(levels), "right.png", fmt="PNG")
@@ -30,7 +31,7 @@ def _mean_grey(image: Image.Image) -> float:
     return float(np.asarray(image.convert("L"), dtype=np.float64).mean())
 
 
-def test_a_16_bit_greyscale_png_is_checked_and_stored_as_it_looks_not_white(owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_16_bit_greyscale_png_is_checked_and_stored_as_it_looks_not_white(owner, patient) -> None:
     expected = _mean_grey(Image.open(RIGHT))
     checked = check_upload(_grey_16_bit_png(), eye="right")
     # Pillow's convert("RGB") clips 16-bit values at 255: the photograph was checked (and graded) white.
@@ -44,10 +45,10 @@ def test_a_16_bit_greyscale_png_is_checked_and_stored_as_it_looks_not_white(owne
     right = examination.images.get(side="right")
     assert right.format == "PNG" and right.quality["reasons"] == [quality.NOT_COLOUR]
     # The worker decodes the stored file: it must see the same pixels as the check did.
-    assert abs(_mean_grey(grading.open_eye_image(right)) - expected) < 1.0
+    assert abs(_mean_grey(bridge.open_eye_image(right)) - expected) < 1.0
 
 
-def _mpo(path=RIGHT) -> SimpleUploadedFile:  # type: ignore[no-untyped-def]
+def _mpo(path=RIGHT) -> SimpleUploadedFile:
     """A JPEG with a Multi-Picture segment (a second, smaller picture after the photograph), as phones and
     many cameras write it; Pillow calls it MPO."""
     photo = Image.open(path).convert("RGB")
@@ -57,7 +58,7 @@ def _mpo(path=RIGHT) -> SimpleUploadedFile:  # type: ignore[no-untyped-def]
     return SimpleUploadedFile("IMG_0001.JPG", buffer.getvalue(), content_type="image/jpeg")
 
 
-def test_a_jpeg_with_a_multi_picture_segment_is_accepted_as_a_jpeg(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_jpeg_with_a_multi_picture_segment_is_accepted_as_a_jpeg(client, owner, patient) -> None:
     client.force_login(owner)
     url = reverse("screening:upload", kwargs={"patient_id": patient.pk})
     response = client.post(url, {"right_eye": _mpo(), "left_eye": upload(LEFT), "notes": ""})
@@ -66,10 +67,10 @@ def test_a_jpeg_with_a_multi_picture_segment_is_accepted_as_a_jpeg(client, owner
     assert right.format == "JPEG" and right.gradable
     image = client.get(reverse("screening:eye_image", args=[right.examination_id, "right"]))
     assert image["Content-Type"] == "image/jpeg"
-    assert grading.open_eye_image(right).size == (256, 171)
+    assert bridge.open_eye_image(right).size == (256, 171)
 
 
-def _cut_out_on_white(path=RIGHT) -> Image.Image:  # type: ignore[no-untyped-def]
+def _cut_out_on_white(path=RIGHT) -> Image.Image:
     """The photograph's round field kept, the rest made transparent over white pixels, as a cropping
     tool may export it: a viewer shows the round field and nothing around it."""
     photo = Image.open(path).convert("RGB")
@@ -81,13 +82,13 @@ def _cut_out_on_white(path=RIGHT) -> Image.Image:  # type: ignore[no-untyped-def
     return cut
 
 
-def test_a_png_with_a_transparent_surround_is_checked_and_graded_as_it_looks(owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_png_with_a_transparent_surround_is_checked_and_graded_as_it_looks(owner, patient) -> None:
     right = image_upload(_cut_out_on_white(), "right.png", fmt="PNG")
     examination = services.examination_create(user=owner, patient=patient, right_eye=right, left_eye=upload(LEFT))
     eye = examination.images.get(side="right")
     # Before, convert("RGB") brought the white back: "Field of view cut off" and "Overexposed".
     assert eye.gradable, eye.quality["reasons"]
-    stored = grading.open_eye_image(eye)  # what the worker grades
+    stored = bridge.open_eye_image(eye)  # what the worker grades
     assert stored.getpixel((0, 0)) == (0, 0, 0) and stored.getpixel((eye.width - 1, eye.height // 2)) == (0, 0, 0)
 
 
@@ -100,7 +101,7 @@ def test_a_png_with_an_opaque_alpha_channel_is_stored_as_sent() -> None:
 
 
 @pytest.mark.parametrize("size", [(8, 8), (64, 64), (200, 134)])
-def test_a_photograph_too_small_to_grade_is_ungradable_with_its_reason(owner, patient, size) -> None:  # type: ignore[no-untyped-def]
+def test_a_photograph_too_small_to_grade_is_ungradable_with_its_reason(owner, patient, size) -> None:
     # Before, a real photograph shrunk to 16 px was called gradable: its grade was shown as reliable.
     small = image_upload(Image.open(RIGHT).resize(size, Image.Resampling.LANCZOS), "right.jpg", quality=95)
     examination = services.examination_create(user=owner, patient=patient, right_eye=small, left_eye=upload(LEFT))
@@ -117,7 +118,7 @@ def _with_orientation(orientation: int, transpose: Image.Transpose) -> SimpleUpl
     return image_upload(Image.open(RIGHT).transpose(transpose), "right.jpg", quality=95, exif=exif)
 
 
-def _as(mode: str, fmt: str = "JPEG", **save: object):  # type: ignore[no-untyped-def]
+def _as(mode: str, fmt: str = "JPEG", **save: object):
     return lambda: image_upload(Image.open(RIGHT).convert(mode), f"right.{fmt.lower()}", fmt=fmt, **save)
 
 
@@ -142,7 +143,7 @@ ACCEPTED = {
 
 
 @pytest.mark.parametrize("case", ACCEPTED, ids=list(ACCEPTED))
-def test_an_unusual_photograph_is_accepted_through_the_form(client, owner, patient, case: str) -> None:  # type: ignore[no-untyped-def]
+def test_an_unusual_photograph_is_accepted_through_the_form(client, owner, patient, case: str) -> None:
     client.force_login(owner)
     url = reverse("screening:upload", kwargs={"patient_id": patient.pk})
     response = client.post(url, {"right_eye": ACCEPTED[case](), "left_eye": upload(LEFT), "notes": ""})
@@ -156,4 +157,4 @@ def test_an_unusual_photograph_is_accepted_through_the_form(client, owner, patie
     # Named by the photograph's hash (a suffix where the media folder holds it already), never by what the
     # user called the file.
     assert right.file.name.startswith(f"eyes/{right.sha256[:2]}/{right.sha256}")
-    assert grading.open_eye_image(right).size == (256, 171)
+    assert bridge.open_eye_image(right).size == (256, 171)

@@ -13,7 +13,7 @@ from .conftest import LEFT, RIGHT, upload
 pytestmark = pytest.mark.django_db
 
 
-def test_a_photograph_field_sent_twice_is_refused_beside_it(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_photograph_field_sent_twice_is_refused_beside_it(client, owner, patient) -> None:
     client.force_login(owner)
     url = reverse("screening:upload", args=[patient.pk])
     response = client.post(url, {"right_eye": [upload(RIGHT), upload(LEFT)], "left_eye": upload(LEFT), "notes": ""})
@@ -22,7 +22,7 @@ def test_a_photograph_field_sent_twice_is_refused_beside_it(client, owner, patie
     assert not Examination.objects.exists()
 
 
-def test_notes_sent_twice_are_refused_too(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_notes_sent_twice_are_refused_too(client, owner, patient) -> None:
     client.force_login(owner)
     url = reverse("screening:upload", args=[patient.pk])
     data = {"right_eye": upload(RIGHT), "left_eye": upload(LEFT), "notes": ["first", "second"]}
@@ -30,7 +30,7 @@ def test_notes_sent_twice_are_refused_too(client, owner, patient) -> None:  # ty
     assert not Examination.objects.exists()
 
 
-def test_the_photograph_inputs_are_named_by_their_zone_title_without_javascript(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_the_photograph_inputs_are_named_by_their_zone_title_without_javascript(client, owner, patient) -> None:
     client.force_login(owner)
     page = client.get(reverse("screening:upload", args=[patient.pk])).content.decode()
     for name in ("right_eye", "left_eye"):

@@ -66,7 +66,7 @@ def _nothing_saved() -> None:
 
 
 @pytest.mark.parametrize("case", BAD_UPLOADS, ids=list(BAD_UPLOADS))
-def test_the_service_refuses_a_bad_photograph_with_a_message_for_that_eye(owner, patient, case: str) -> None:  # type: ignore[no-untyped-def]
+def test_the_service_refuses_a_bad_photograph_with_a_message_for_that_eye(owner, patient, case: str) -> None:
     from django.core.exceptions import ValidationError
 
     make, message = BAD_UPLOADS[case]
@@ -79,13 +79,13 @@ def test_the_service_refuses_a_bad_photograph_with_a_message_for_that_eye(owner,
     _nothing_saved()
 
 
-def _post(client, patient, **files: object):  # type: ignore[no-untyped-def]
+def _post(client, patient, **files: object):
     url = reverse("screening:upload", kwargs={"patient_id": patient.pk})
     return client.post(url, {"notes": "", **files})
 
 
 @pytest.mark.parametrize("case", BAD_UPLOADS, ids=list(BAD_UPLOADS))
-def test_the_form_shows_the_message_beside_the_field_and_saves_nothing(client, owner, patient, case: str) -> None:  # type: ignore[no-untyped-def]
+def test_the_form_shows_the_message_beside_the_field_and_saves_nothing(client, owner, patient, case: str) -> None:
     make, message = BAD_UPLOADS[case]
     client.force_login(owner)
     response = _post(client, patient, right_eye=make(), left_eye=upload(LEFT))
@@ -97,7 +97,7 @@ def test_the_form_shows_the_message_beside_the_field_and_saves_nothing(client, o
     _nothing_saved()
 
 
-def test_one_eye_missing_is_refused_beside_that_zone(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_one_eye_missing_is_refused_beside_that_zone(client, owner, patient) -> None:
     client.force_login(owner)
     response = _post(client, patient, right_eye=upload(RIGHT))
     assert response.status_code == 400
@@ -105,15 +105,15 @@ def test_one_eye_missing_is_refused_beside_that_zone(client, owner, patient) -> 
     _nothing_saved()
 
 
-def test_both_eyes_missing_names_both(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_both_eyes_missing_names_both(client, owner, patient) -> None:
     client.force_login(owner)
     response = _post(client, patient)
     assert set(response.context["form"].errors) == {"right_eye", "left_eye"}
     _nothing_saved()
 
 
-def test_another_clinics_patient_is_not_found(client, owner, other_clinic) -> None:  # type: ignore[no-untyped-def]
-    stranger = PatientFactory(clinic=other_clinic)
+def test_another_clinics_patient_is_not_found(client, owner, other_clinic) -> None:
+    stranger = PatientFactory.create(clinic=other_clinic)
     client.force_login(owner)
     assert client.get(reverse("screening:upload", kwargs={"patient_id": stranger.pk})).status_code == 404
     response = _post(client, stranger, right_eye=upload(RIGHT), left_eye=upload(LEFT))
@@ -121,7 +121,7 @@ def test_another_clinics_patient_is_not_found(client, owner, other_clinic) -> No
     _nothing_saved()
 
 
-def test_a_file_over_the_byte_cap_is_refused(owner, patient, settings) -> None:  # type: ignore[no-untyped-def]
+def test_a_file_over_the_byte_cap_is_refused(owner, patient, settings) -> None:
     from django.core.exceptions import ValidationError
 
     settings.UPLOAD_MAX_BYTES = 1024
@@ -132,7 +132,7 @@ def test_a_file_over_the_byte_cap_is_refused(owner, patient, settings) -> None: 
     _nothing_saved()
 
 
-def test_a_photograph_over_the_pixel_cap_is_refused(owner, patient, settings) -> None:  # type: ignore[no-untyped-def]
+def test_a_photograph_over_the_pixel_cap_is_refused(owner, patient, settings) -> None:
     from django.core.exceptions import ValidationError
 
     settings.UPLOAD_MAX_PIXELS = 256 * 100
@@ -141,7 +141,7 @@ def test_a_photograph_over_the_pixel_cap_is_refused(owner, patient, settings) ->
     _nothing_saved()
 
 
-def test_a_good_upload_through_the_form_goes_to_the_result_page(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_good_upload_through_the_form_goes_to_the_result_page(client, owner, patient) -> None:
     client.force_login(owner)
     response = _post(client, patient, right_eye=upload(RIGHT), left_eye=upload(LEFT))
     examination = Examination.objects.get()
@@ -150,7 +150,7 @@ def test_a_good_upload_through_the_form_goes_to_the_result_page(client, owner, p
     assert examination.status == "queued"
 
 
-def test_exif_orientation_is_applied_before_storing(owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_exif_orientation_is_applied_before_storing(owner, patient) -> None:
     photo = Image.open(RIGHT)
     exif = Image.Exif()
     exif[0x0112] = 6  # "rotate 90 CW to display": the sensor's pixels lie on their side
@@ -171,7 +171,7 @@ def test_exif_orientation_is_applied_before_storing(owner, patient) -> None:  # 
         assert Image.open(handle).size == photo.size
 
 
-def test_png_is_accepted(owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_png_is_accepted(owner, patient) -> None:
     png = image_upload(Image.open(RIGHT), "right.png", fmt="PNG")
     examination = services.examination_create(user=owner, patient=patient, right_eye=png, left_eye=upload(LEFT))
     assert examination.images.get(side="right").format == "PNG"

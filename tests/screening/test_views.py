@@ -12,10 +12,10 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from patients.selectors import patient_get
-from screening import services
+from screening import reviews, services
+from screening.charts import whole_percentages
 from screening.models import Examination, Prediction, Review, ReviewRevision, Status
 from screening.referral import SEED_MESSAGE
-from screening.selectors import whole_percentages
 from screening.tasks import grade_examination
 from tests.examination_data import graded_examination, prediction_for
 from tests.factories import PatientFactory
@@ -25,7 +25,7 @@ from .conftest import LEFT, RIGHT, retake, upload
 pytestmark = pytest.mark.django_db
 
 
-def _examination(owner, patient) -> Examination:  # type: ignore[no-untyped-def]
+def _examination(owner, patient) -> Examination:
     return services.examination_create(user=owner, patient=patient, right_eye=retake(RIGHT), left_eye=retake(LEFT))
 
 
@@ -51,7 +51,7 @@ def _urls(examination: Examination) -> list[str]:
     ]
 
 
-def test_the_outsider_gets_404_everywhere(client, owner, outsider, patient, grading_checkpoint) -> None:  # type: ignore[no-untyped-def]
+def test_the_outsider_gets_404_everywhere(client, owner, outsider, patient, grading_checkpoint) -> None:
     examination = _examination(owner, patient)
     grade_examination.apply(args=[examination.pk])
     client.force_login(outsider)
@@ -62,14 +62,14 @@ def test_the_outsider_gets_404_everywhere(client, owner, outsider, patient, grad
     assert not Review.objects.exists()
 
 
-def test_a_clinic_admin_sees_no_photographs(client, owner, clinic_admin, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_clinic_admin_sees_no_photographs(client, owner, clinic_admin, patient) -> None:
     examination = _examination(owner, patient)
     client.force_login(clinic_admin)
     for url in _urls(examination):
         assert client.get(url).status_code == 404, url
 
 
-def test_anonymous_visitors_are_sent_to_log_in(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_anonymous_visitors_are_sent_to_log_in(client, owner, patient) -> None:
     for url in _urls(_examination(owner, patient)):
         response = client.get(url)
         assert response.status_code == 302 and "/accounts/login/" in response["Location"]
@@ -77,7 +77,7 @@ def test_anonymous_visitors_are_sent_to_log_in(client, owner, patient) -> None: 
 
 def test_photographs_and_heatmaps_are_served_to_the_clinic_and_audited(
     client, owner, colleague, patient, grading_checkpoint
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     examination = services.examination_create(
         user=owner, patient=patient, right_eye=upload(RIGHT), left_eye=upload(LEFT)
     )
@@ -101,14 +101,14 @@ def test_photographs_and_heatmaps_are_served_to_the_clinic_and_audited(
     )
 
 
-def test_media_files_are_not_served_publicly(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_media_files_are_not_served_publicly(client, owner, patient) -> None:
     examination = _examination(owner, patient)
     client.force_login(owner)
     name = examination.images.get(side="right").file.name
     assert client.get(f"/media/{name}").status_code == 404
 
 
-def test_the_result_page_shows_grades_confidences_and_the_seed_warning(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_the_result_page_shows_grades_confidences_and_the_seed_warning(client, owner, patient) -> None:
     examination = _graded(_examination(owner, patient), right=(1, 0.62), left=(0, 0.58))
     client.force_login(owner)
     response = client.get(reverse("screening:detail", kwargs={"examination_id": examination.pk}))
@@ -121,7 +121,7 @@ def test_the_result_page_shows_grades_confidences_and_the_seed_warning(client, o
     assert AuditEvent.objects.filter(action="examination.view", object_id=str(examination.pk)).exists()
 
 
-def test_no_seed_warning_when_the_scores_differ_enough(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_no_seed_warning_when_the_scores_differ_enough(client, owner, patient) -> None:
     examination = _graded(_examination(owner, patient), right=(0, 0.95), left=(0, 0.7))
     client.force_login(owner)
     html = client.get(reverse("screening:detail", kwargs={"examination_id": examination.pk})).content.decode()
@@ -129,7 +129,7 @@ def test_no_seed_warning_when_the_scores_differ_enough(client, owner, patient) -
     assert "Rescreen in 12 months" in html
 
 
-def test_an_ungradable_photograph_shows_its_reasons_and_retake(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_an_ungradable_photograph_shows_its_reasons_and_retake(client, owner, patient) -> None:
     from PIL import Image, ImageFilter
 
     from .conftest import image_upload
@@ -144,7 +144,7 @@ def test_an_ungradable_photograph_shows_its_reasons_and_retake(client, owner, pa
     assert "Retake the photograph" in html  # at once, before the model has graded anything
 
 
-def test_the_status_endpoint_reports_progress(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_the_status_endpoint_reports_progress(client, owner, patient) -> None:
     examination = _examination(owner, patient)
     client.force_login(owner)
     url = reverse("screening:status", kwargs={"examination_id": examination.pk})
@@ -153,12 +153,12 @@ def test_the_status_endpoint_reports_progress(client, owner, patient) -> None:  
     assert client.get(url).json()["finished"] is True
 
 
-def test_the_worklist_lists_unreviewed_graded_examinations_referable_first(client, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_the_worklist_lists_unreviewed_graded_examinations_referable_first(client, owner, colleague, patient) -> None:
     healthy = _graded(_examination(owner, patient), right=(0, 0.9), left=(0, 0.9))
     referable = _graded(_examination(owner, patient), right=(0, 0.9), left=(2, 0.8))
     _examination(owner, patient)  # still queued: not on the worklist
     reviewed = _graded(_examination(owner, patient), right=(1, 0.9), left=(1, 0.9))
-    services.review_create(user=colleague, examination=reviewed, right_grade=1, left_grade=1)
+    reviews.review_create(user=colleague, examination=reviewed, right_grade=1, left_grade=1)
     client.force_login(colleague)
     response = client.get(reverse("screening:worklist"))
     assert response.status_code == 200
@@ -170,7 +170,7 @@ def test_the_worklist_lists_unreviewed_graded_examinations_referable_first(clien
     assert response.content.decode().count(note) == 1
 
 
-def test_staff_have_no_worklist_and_cannot_review(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_staff_have_no_worklist_and_cannot_review(client, owner, patient) -> None:
     examination = _graded(_examination(owner, patient), right=(0, 0.9), left=(0, 0.9))
     client.force_login(owner)
     assert client.get(reverse("screening:worklist")).status_code == 403
@@ -183,7 +183,7 @@ def test_staff_have_no_worklist_and_cannot_review(client, owner, patient) -> Non
     assert not Review.objects.exists()
 
 
-def test_a_doctor_corrects_a_grade_and_both_grades_are_shown(client, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_doctor_corrects_a_grade_and_both_grades_are_shown(client, owner, colleague, patient) -> None:
     examination = _graded(_examination(owner, patient), right=(0, 0.9), left=(1, 0.7))
     client.force_login(colleague)
     url = reverse("screening:detail", kwargs={"examination_id": examination.pk})
@@ -200,7 +200,7 @@ def test_a_doctor_corrects_a_grade_and_both_grades_are_shown(client, owner, coll
     assert "Doctor: <strong>Proliferative</strong>" in html
 
 
-def test_a_review_with_a_missing_grade_is_refused_beside_the_field(client, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_review_with_a_missing_grade_is_refused_beside_the_field(client, owner, colleague, patient) -> None:
     examination = _graded(_examination(owner, patient), right=(0, 0.9), left=(1, 0.7))
     client.force_login(colleague)
     review = reverse("screening:review", kwargs={"examination_id": examination.pk})
@@ -210,7 +210,7 @@ def test_a_review_with_a_missing_grade_is_refused_beside_the_field(client, owner
     assert not Review.objects.exists()
 
 
-def _history_queries(owner, patient) -> int:  # type: ignore[no-untyped-def]
+def _history_queries(owner, patient) -> int:
     from screening.selectors import patient_history_context
 
     scoped = patient_get(user=owner, patient_id=patient.pk)
@@ -222,9 +222,9 @@ def _history_queries(owner, patient) -> int:  # type: ignore[no-untyped-def]
     return len(queries)
 
 
-def test_the_patient_page_runs_the_same_queries_for_1_and_20_examinations(owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_the_patient_page_runs_the_same_queries_for_1_and_20_examinations(owner, colleague, patient) -> None:
     first = _graded(_examination(owner, patient), right=(0, 0.9), left=(1, 0.7))
-    services.review_create(user=colleague, examination=first, right_grade=0, left_grade=1)
+    reviews.review_create(user=colleague, examination=first, right_grade=0, left_grade=1)
     one = _history_queries(owner, patient)
     for index in range(19):
         examination = _examination(owner, patient)
@@ -233,10 +233,10 @@ def test_the_patient_page_runs_the_same_queries_for_1_and_20_examinations(owner,
     assert _history_queries(owner, patient) == one
 
 
-def test_the_patient_page_shows_the_history_newest_first_with_a_chart(client, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_the_patient_page_shows_the_history_newest_first_with_a_chart(client, owner, colleague, patient) -> None:
     older = _graded(_examination(owner, patient), right=(0, 0.9), left=(0, 0.9))
     newer = _graded(_examination(owner, patient), right=(1, 0.9), left=(2, 0.9))
-    services.review_create(user=colleague, examination=newer, right_grade=1, left_grade=1)
+    reviews.review_create(user=colleague, examination=newer, right_grade=1, left_grade=1)
     client.force_login(owner)
     response = client.get(reverse("patients:detail", kwargs={"patient_id": patient.pk}))
     html = response.content.decode()
@@ -247,8 +247,9 @@ def test_the_patient_page_shows_the_history_newest_first_with_a_chart(client, ow
     assert reverse("screening:upload", kwargs={"patient_id": patient.pk}) in html
 
 
-def test_the_chart_keeps_both_eyes_visible_when_their_grades_are_equal(owner, patient) -> None:  # type: ignore[no-untyped-def]
-    from screening.selectors import grade_chart, patient_history_context
+def test_the_chart_keeps_both_eyes_visible_when_their_grades_are_equal(owner, patient) -> None:
+    from screening.charts import grade_chart
+    from screening.selectors import patient_history_context
 
     _graded(_examination(owner, patient), right=(1, 0.9), left=(1, 0.8))
     chart = grade_chart(patient_history_context(patient=patient)["examinations"])
@@ -260,7 +261,7 @@ def test_the_chart_keeps_both_eyes_visible_when_their_grades_are_equal(owner, pa
     assert left["y"] - right["y"] >= 8  # at least a dot's diameter (r=4) apart
 
 
-def test_the_chart_labels_a_single_day_once(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_the_chart_labels_a_single_day_once(client, owner, patient) -> None:
     morning = timezone.now().replace(year=2026, month=3, day=2, hour=9, minute=0)
     for hours, grades in enumerate([(0, 1), (1, 1)]):
         examination = _graded(_examination(owner, patient), right=(grades[0], 0.9), left=(grades[1], 0.8))
@@ -271,10 +272,10 @@ def test_the_chart_labels_a_single_day_once(client, owner, patient) -> None:  # 
     assert chart.count(">2026-03-02</text>") == 1
 
 
-def test_the_patient_list_shows_each_patients_newest_examination_and_its_outcome(  # type: ignore[no-untyped-def]
+def test_the_patient_list_shows_each_patients_newest_examination_and_its_outcome(
     client, owner, colleague, patient
 ) -> None:
-    never = PatientFactory(clinic=patient.clinic, created_by=owner)
+    never = PatientFactory.create(clinic=patient.clinic, created_by=owner)
     older = _graded(_examination(owner, patient), right=(0, 0.9), left=(0, 0.9))
     newer = _graded(_examination(owner, patient), right=(2, 0.9), left=(0, 0.6))
     Examination.objects.filter(pk=older.pk).update(created_at=timezone.now() - timedelta(days=400))
@@ -287,45 +288,45 @@ def test_the_patient_list_shows_each_patients_newest_examination_and_its_outcome
     assert "never" in html[html.index(f'data-patient="{never.pk}"') :].split("</tr>")[0]
 
 
-def _list_queries(client) -> int:  # type: ignore[no-untyped-def]
+def _list_queries(client) -> int:
     with CaptureQueriesContext(connection) as queries:
         assert client.get(reverse("patients:list")).status_code == 200
     return len(queries)
 
 
-def test_the_patient_list_runs_the_same_queries_for_1_and_10_examined_patients(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_the_patient_list_runs_the_same_queries_for_1_and_10_examined_patients(client, owner, patient) -> None:
     _graded(_examination(owner, patient), right=(1, 0.9), left=(0, 0.9))
     client.force_login(owner)
     one = _list_queries(client)
     for _ in range(9):
-        other = PatientFactory(clinic=patient.clinic, created_by=owner)
+        other = PatientFactory.create(clinic=patient.clinic, created_by=owner)
         _graded(_examination(owner, other), right=(0, 0.9), left=(0, 0.9))
     assert _list_queries(client) == one
 
 
-def _examined(owner, patient, grades: tuple[int, int], days_ago: int) -> Examination:  # type: ignore[no-untyped-def]
+def _examined(owner, patient, grades: tuple[int, int], days_ago: int) -> Examination:
     examination = _graded(_examination(owner, patient), right=(grades[0], 0.9), left=(grades[1], 0.7))
     Examination.objects.filter(pk=examination.pk).update(created_at=timezone.now() - timedelta(days=days_ago))
     return examination
 
 
-def test_due_for_rescreening_lists_patients_whose_newest_normal_examination_is_a_year_old(  # type: ignore[no-untyped-def]
+def test_due_for_rescreening_lists_patients_whose_newest_normal_examination_is_a_year_old(
     client, owner, colleague, patient
 ) -> None:
     clinic = patient.clinic
     due = patient
     _examined(owner, due, (0, 0), days_ago=400)
-    referred = PatientFactory(clinic=clinic, created_by=owner)
+    referred = PatientFactory.create(clinic=clinic, created_by=owner)
     _examined(owner, referred, (1, 0), days_ago=400)
-    recent = PatientFactory(clinic=clinic, created_by=owner)
+    recent = PatientFactory.create(clinic=clinic, created_by=owner)
     _examined(owner, recent, (0, 0), days_ago=100)
-    seen_since = PatientFactory(clinic=clinic, created_by=owner)
+    seen_since = PatientFactory.create(clinic=clinic, created_by=owner)
     _examined(owner, seen_since, (0, 0), days_ago=800)
     _examined(owner, seen_since, (0, 0), days_ago=30)
-    corrected = PatientFactory(clinic=clinic, created_by=owner)
+    corrected = PatientFactory.create(clinic=clinic, created_by=owner)
     corrected_exam = _examined(owner, corrected, (0, 0), days_ago=400)
-    services.review_create(user=colleague, examination=corrected_exam, right_grade=1, left_grade=0)
-    never = PatientFactory(clinic=clinic, created_by=owner)
+    reviews.review_create(user=colleague, examination=corrected_exam, right_grade=1, left_grade=0)
+    never = PatientFactory.create(clinic=clinic, created_by=owner)
     client.force_login(owner)
     html = client.get(reverse("patients:list"), {"due": "1"}).content.decode()
     listed = {p.pk for p in (due, referred, recent, seen_since, corrected, never) if f'data-patient="{p.pk}"' in html}
@@ -335,7 +336,7 @@ def test_due_for_rescreening_lists_patients_whose_newest_normal_examination_is_a
     assert all(f'data-patient="{p.pk}"' in everyone for p in (due, referred, recent, seen_since, corrected, never))
 
 
-def test_due_for_rescreening_follows_the_interval_setting(client, owner, patient, settings) -> None:  # type: ignore[no-untyped-def]
+def test_due_for_rescreening_follows_the_interval_setting(client, owner, patient, settings) -> None:
     _examined(owner, patient, (0, 0), days_ago=100)
     client.force_login(owner)
     assert f'data-patient="{patient.pk}"' not in client.get(reverse("patients:list"), {"due": "1"}).content.decode()
@@ -343,7 +344,7 @@ def test_due_for_rescreening_follows_the_interval_setting(client, owner, patient
     assert f'data-patient="{patient.pk}"' in client.get(reverse("patients:list"), {"due": "1"}).content.decode()
 
 
-def test_the_patient_page_says_when_the_next_screening_is_due(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_the_patient_page_says_when_the_next_screening_is_due(client, owner, patient) -> None:
     client.force_login(owner)
     url = reverse("patients:detail", kwargs={"patient_id": patient.pk})
     examination = _examined(owner, patient, (0, 0), days_ago=400)
@@ -358,11 +359,11 @@ def test_the_patient_page_says_when_the_next_screening_is_due(client, owner, pat
     assert "Next screening due" not in client.get(url).content.decode()
 
 
-def test_a_doctors_correction_decides_the_recommendation_shown_beside_the_models(  # type: ignore[no-untyped-def]
+def test_a_doctors_correction_decides_the_recommendation_shown_beside_the_models(
     client, owner, colleague, patient
 ) -> None:
     examination = _graded(_examination(owner, patient), right=(0, 0.9), left=(0, 0.7))
-    services.review_create(user=colleague, examination=examination, right_grade=1, left_grade=0)
+    reviews.review_create(user=colleague, examination=examination, right_grade=1, left_grade=0)
     client.force_login(owner)
     result = client.get(reverse("screening:detail", kwargs={"examination_id": examination.pk})).content.decode()
     # The model said rescreen; the doctor's grades say refer, and both are shown.
@@ -374,7 +375,7 @@ def test_a_doctors_correction_decides_the_recommendation_shown_beside_the_models
     assert "Doctor: Refer to an ophthalmologist" in history
 
 
-def test_rescreening_under_the_seed_warning_is_not_shown_as_an_all_clear(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_rescreening_under_the_seed_warning_is_not_shown_as_an_all_clear(client, owner, patient) -> None:
     client.force_login(owner)
     # Both eyes No DR with scores 0.05 apart: the seed rule's warning, and the page says the model is unsure.
     unsure = _graded(_examination(owner, patient), right=(0, 0.90), left=(0, 0.85))
@@ -389,7 +390,7 @@ def test_rescreening_under_the_seed_warning_is_not_shown_as_an_all_clear(client,
     assert "recommendation-uncertain" not in page
 
 
-def test_a_failed_examination_does_not_count_as_a_screening(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_failed_examination_does_not_count_as_a_screening(client, owner, patient) -> None:
     _examined(owner, patient, (0, 0), days_ago=400)
     failed = _examined(owner, patient, (0, 0), days_ago=5)
     Examination.objects.filter(pk=failed.pk).update(status=Status.FAILED)
@@ -411,11 +412,11 @@ def _detail_url(examination: Examination) -> str:
     return reverse("screening:detail", kwargs={"examination_id": examination.pk})
 
 
-def _void(examination: Examination, user, reason: str = "Photographs of another patient.") -> None:  # type: ignore[no-untyped-def]
+def _void(examination: Examination, user, reason: str = "Photographs of another patient.") -> None:
     services.examination_void(user=user, examination=examination, reason=reason)
 
 
-def test_staff_mark_an_examination_entered_in_error_and_the_result_page_says_so(  # type: ignore[no-untyped-def]
+def test_staff_mark_an_examination_entered_in_error_and_the_result_page_says_so(
     client, owner, colleague, patient
 ) -> None:
     examination = _graded(_examination(owner, patient), right=(1, 0.9), left=(0, 0.7))
@@ -440,7 +441,7 @@ def test_staff_mark_an_examination_entered_in_error_and_the_result_page_says_so(
 
 
 @pytest.mark.parametrize("reason", ["", "   ", "x" * 501])
-def test_a_blank_or_overlong_reason_is_shown_beside_the_field_and_nothing_is_saved(  # type: ignore[no-untyped-def]
+def test_a_blank_or_overlong_reason_is_shown_beside_the_field_and_nothing_is_saved(
     client, owner, patient, reason
 ) -> None:
     examination = _graded(_examination(owner, patient), right=(0, 0.9), left=(0, 0.7))
@@ -454,7 +455,7 @@ def test_a_blank_or_overlong_reason_is_shown_beside_the_field_and_nothing_is_sav
     assert not AuditEvent.objects.filter(action="examination.void").exists()
 
 
-def test_voiding_twice_is_refused_with_a_message_and_the_first_void_stands(client, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_voiding_twice_is_refused_with_a_message_and_the_first_void_stands(client, owner, colleague, patient) -> None:
     examination = _graded(_examination(owner, patient), right=(0, 0.9), left=(0, 0.7))
     _void(examination, owner, reason="Wrong photographs.")
     client.force_login(colleague)
@@ -466,9 +467,9 @@ def test_voiding_twice_is_refused_with_a_message_and_the_first_void_stands(clien
     assert AuditEvent.objects.filter(action="examination.void").count() == 1
 
 
-def test_staff_cannot_void_a_signed_off_examination_but_a_doctor_can(client, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_staff_cannot_void_a_signed_off_examination_but_a_doctor_can(client, owner, colleague, patient) -> None:
     examination = _graded(_examination(owner, patient), right=(0, 0.9), left=(0, 0.7))
-    services.review_create(user=colleague, examination=examination, right_grade=0, left_grade=0)
+    reviews.review_create(user=colleague, examination=examination, right_grade=0, left_grade=0)
     client.force_login(owner)
     assert client.get(_detail_url(examination)).context["void_form"] is None
     assert client.post(_void_url(examination), {"reason": "Wrong patient."}).status_code == 403
@@ -482,7 +483,7 @@ def test_staff_cannot_void_a_signed_off_examination_but_a_doctor_can(client, own
     assert examination.voided_by == colleague
 
 
-def test_another_clinics_examination_answers_404_to_a_void(client, owner, outsider, clinic_admin, patient) -> None:  # type: ignore[no-untyped-def]
+def test_another_clinics_examination_answers_404_to_a_void(client, owner, outsider, clinic_admin, patient) -> None:
     examination = _graded(_examination(owner, patient), right=(0, 0.9), left=(0, 0.7))
     for user in (outsider, clinic_admin):
         client.force_login(user)
@@ -491,7 +492,7 @@ def test_another_clinics_examination_answers_404_to_a_void(client, owner, outsid
     assert not examination.voided
 
 
-def test_a_review_of_a_voided_examination_is_refused_with_a_message(client, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_review_of_a_voided_examination_is_refused_with_a_message(client, owner, colleague, patient) -> None:
     examination = _graded(_examination(owner, patient), right=(0, 0.9), left=(1, 0.7))
     _void(examination, owner)
     client.force_login(colleague)
@@ -502,7 +503,7 @@ def test_a_review_of_a_voided_examination_is_refused_with_a_message(client, owne
     assert not Review.objects.exists()
 
 
-def test_a_voided_examination_leaves_the_worklist(client, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_voided_examination_leaves_the_worklist(client, owner, colleague, patient) -> None:
     kept = _graded(_examination(owner, patient), right=(0, 0.9), left=(0, 0.9))
     voided = _graded(_examination(owner, patient), right=(2, 0.9), left=(0, 0.9))
     _void(voided, owner)
@@ -511,11 +512,11 @@ def test_a_voided_examination_leaves_the_worklist(client, owner, colleague, pati
     assert [row["examination"].pk for row in response.context["rows"]] == [kept.pk]
 
 
-def test_the_recall_falls_back_to_the_examination_before_a_voided_one(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_the_recall_falls_back_to_the_examination_before_a_voided_one(client, owner, patient) -> None:
     # Normal a year and more ago; last week's examination (Mild) was of someone else's photographs.
     previous = _examined(owner, patient, (0, 0), days_ago=400)
     _void(_examined(owner, patient, (1, 0), days_ago=5), owner)
-    only_voided = PatientFactory(clinic=patient.clinic, created_by=owner)
+    only_voided = PatientFactory.create(clinic=patient.clinic, created_by=owner)
     _void(_examined(owner, only_voided, (0, 0), days_ago=400), owner)
     client.force_login(owner)
     due = client.get(reverse("patients:list"), {"due": "1"}).content.decode()
@@ -527,7 +528,7 @@ def test_the_recall_falls_back_to_the_examination_before_a_voided_one(client, ow
     assert f"Next screening due {(previous.created_at + timedelta(days=365)):%Y-%m-%d}" in page and "overdue" in page
 
 
-def test_a_voided_newest_examination_sets_no_due_date(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_voided_newest_examination_sets_no_due_date(client, owner, patient) -> None:
     # The voided one would have said "rescreen", the one before it says "refer": no rescreening date.
     _examined(owner, patient, (1, 0), days_ago=30)
     _void(_examined(owner, patient, (0, 0), days_ago=2), owner)
@@ -536,11 +537,11 @@ def test_a_voided_newest_examination_sets_no_due_date(client, owner, patient) ->
     assert "Next screening due" not in page
 
 
-def test_the_patient_list_shows_the_examination_before_a_voided_one_as_newest(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_the_patient_list_shows_the_examination_before_a_voided_one_as_newest(client, owner, patient) -> None:
     previous = _examined(owner, patient, (0, 0), days_ago=40)
     voided = _examined(owner, patient, (2, 2), days_ago=1)
     _void(voided, owner)
-    only_voided = PatientFactory(clinic=patient.clinic, created_by=owner)
+    only_voided = PatientFactory.create(clinic=patient.clinic, created_by=owner)
     _void(_examined(owner, only_voided, (1, 1), days_ago=1), owner)
     client.force_login(owner)
     html = client.get(reverse("patients:list")).content.decode()
@@ -550,7 +551,7 @@ def test_the_patient_list_shows_the_examination_before_a_voided_one_as_newest(cl
     assert "never" in html[html.index(f'data-patient="{only_voided.pk}"') :].split("</tr>")[0]
 
 
-def test_the_patient_page_lists_a_voided_examination_struck_through_and_charts_only_the_others(  # type: ignore[no-untyped-def]
+def test_the_patient_page_lists_a_voided_examination_struck_through_and_charts_only_the_others(
     client, owner, patient
 ) -> None:
     from screening.selectors import patient_history_context
@@ -569,9 +570,7 @@ def test_the_patient_page_lists_a_voided_examination_struck_through_and_charts_o
     ]
 
 
-def test_the_patient_page_and_list_keep_their_query_counts_with_voided_examinations(  # type: ignore[no-untyped-def]
-    client, owner, patient
-) -> None:
+def test_the_patient_page_and_list_keep_their_query_counts_with_voided_examinations(client, owner, patient) -> None:
     _graded(_examination(owner, patient), right=(0, 0.9), left=(0, 0.9))
     client.force_login(owner)
     page, listing = _history_queries(owner, patient), _list_queries(client)
@@ -587,24 +586,24 @@ def _amend_url(examination: Examination) -> str:
     return reverse("screening:review_amend", kwargs={"examination_id": examination.pk})
 
 
-def _signed_off(patient, doctor, grades: tuple[int, int] = (0, 0)) -> Examination:  # type: ignore[no-untyped-def]
+def _signed_off(patient, doctor, grades: tuple[int, int] = (0, 0)) -> Examination:
     examination = graded_examination(patient=patient, grades=grades)
-    services.review_create(
+    reviews.review_create(
         user=doctor, examination=examination, right_grade=grades[0], left_grade=grades[1], notes="Clear fundi."
     )
     return examination
 
 
-def _amend(examination: Examination, doctor, reason: str = "A second look at the photographs.", **grades: int) -> None:  # type: ignore[no-untyped-def]
+def _amend(examination: Examination, doctor, reason: str = "A second look at the photographs.", **grades: int) -> None:
     review = Review.objects.get(examination=examination)
     values = {"right_grade": review.right_grade, "left_grade": review.left_grade, **grades}
-    services.review_amend(user=doctor, examination=examination, notes=review.notes, reason=reason, **values)
+    reviews.review_amend(user=doctor, examination=examination, notes=review.notes, reason=reason, **values)
 
 
 AMENDMENT = {"right_grade": "1", "left_grade": "0", "notes": "Clear fundi.", "reason": "Microaneurysms missed."}
 
 
-def test_a_doctor_amends_a_review_on_the_result_page_which_then_shows_it_amended_and_the_earlier_version(  # type: ignore[no-untyped-def]
+def test_a_doctor_amends_a_review_on_the_result_page_which_then_shows_it_amended_and_the_earlier_version(
     client, colleague, patient
 ) -> None:
     examination = _signed_off(patient, colleague)
@@ -643,7 +642,7 @@ def test_a_doctor_amends_a_review_on_the_result_page_which_then_shows_it_amended
     assert AuditEvent.objects.get(action="review.amend").detail == {"changed": ["right_grade"], "revision": revision.pk}
 
 
-def test_a_page_opened_before_a_colleagues_amendment_cannot_overwrite_it(client, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_a_page_opened_before_a_colleagues_amendment_cannot_overwrite_it(client, colleague, patient) -> None:
     examination = _signed_off(patient, colleague)
     client.force_login(colleague)
     seen = client.get(_detail_url(examination)).context["amend_form"].initial["revisions_seen"]
@@ -659,7 +658,7 @@ def test_a_page_opened_before_a_colleagues_amendment_cannot_overwrite_it(client,
     assert response.context["amend_form"].initial["revisions_seen"] == 1
 
 
-def test_the_printed_result_says_the_review_was_amended_and_leaves_the_earlier_versions_on_screen(  # type: ignore[no-untyped-def]
+def test_the_printed_result_says_the_review_was_amended_and_leaves_the_earlier_versions_on_screen(
     client, colleague, patient
 ) -> None:
     examination = _signed_off(patient, colleague)
@@ -675,7 +674,7 @@ def test_the_printed_result_says_the_review_was_amended_and_leaves_the_earlier_v
     )
 
 
-def test_an_amendment_without_a_reason_is_refused_beside_the_field_and_nothing_is_saved(  # type: ignore[no-untyped-def]
+def test_an_amendment_without_a_reason_is_refused_beside_the_field_and_nothing_is_saved(
     client, colleague, patient
 ) -> None:
     examination = _signed_off(patient, colleague)
@@ -700,7 +699,7 @@ def test_an_amendment_without_a_reason_is_refused_beside_the_field_and_nothing_i
         ({}, "right_grade"),
     ],
 )
-def test_an_unchanged_or_malformed_amendment_is_refused_on_the_page_not_a_500(  # type: ignore[no-untyped-def]
+def test_an_unchanged_or_malformed_amendment_is_refused_on_the_page_not_a_500(
     client, colleague, patient, data, field
 ) -> None:
     examination = _signed_off(patient, colleague)
@@ -715,7 +714,7 @@ def test_an_unchanged_or_malformed_amendment_is_refused_on_the_page_not_a_500(  
     assert not ReviewRevision.objects.exists()
 
 
-def test_staff_are_not_offered_an_amendment_and_get_403(client, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_staff_are_not_offered_an_amendment_and_get_403(client, owner, colleague, patient) -> None:
     examination = _signed_off(patient, colleague)
     client.force_login(owner)
     page = client.get(_detail_url(examination))
@@ -725,7 +724,7 @@ def test_staff_are_not_offered_an_amendment_and_get_403(client, owner, colleague
     assert Review.objects.get().right_grade == 0
 
 
-def test_another_clinics_review_answers_404_to_an_amendment(client, colleague, outsider, clinic_admin, patient) -> None:  # type: ignore[no-untyped-def]
+def test_another_clinics_review_answers_404_to_an_amendment(client, colleague, outsider, clinic_admin, patient) -> None:
     examination = _signed_off(patient, colleague)
     for user in (outsider, clinic_admin):
         client.force_login(user)
@@ -733,7 +732,7 @@ def test_another_clinics_review_answers_404_to_an_amendment(client, colleague, o
     assert Review.objects.get().right_grade == 0
 
 
-def test_an_unreviewed_or_voided_examination_offers_no_amendment_and_refuses_one_with_a_message(  # type: ignore[no-untyped-def]
+def test_an_unreviewed_or_voided_examination_offers_no_amendment_and_refuses_one_with_a_message(
     client, owner, colleague, patient
 ) -> None:
     unreviewed = graded_examination(patient=patient)
@@ -748,12 +747,12 @@ def test_an_unreviewed_or_voided_examination_offers_no_amendment_and_refuses_one
     assert not ReviewRevision.objects.exists() and Review.objects.get().right_grade == 0
 
 
-def test_the_recall_follows_an_amended_grade(client, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_the_recall_follows_an_amended_grade(client, owner, colleague, patient) -> None:
     from patients.models import Patient
     from screening.selectors import due_for_rescreening
 
     examination = _examined(owner, patient, (0, 0), days_ago=400)
-    services.review_create(user=colleague, examination=examination, right_grade=0, left_grade=0)
+    reviews.review_create(user=colleague, examination=examination, right_grade=0, left_grade=0)
     clinic_patients = Patient.objects.filter(clinic=patient.clinic)
     assert list(due_for_rescreening(patients=clinic_patients)) == [patient]
 
@@ -771,7 +770,7 @@ def test_the_recall_follows_an_amended_grade(client, owner, colleague, patient) 
     ]
 
 
-def test_the_patient_page_runs_the_same_queries_for_1_and_5_amended_reviews(owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_the_patient_page_runs_the_same_queries_for_1_and_5_amended_reviews(owner, colleague, patient) -> None:
     _amend(_signed_off(patient, colleague), colleague, right_grade=1)
     one = _history_queries(owner, patient)
     for _ in range(4):
@@ -781,7 +780,7 @@ def test_the_patient_page_runs_the_same_queries_for_1_and_5_amended_reviews(owne
     assert _history_queries(owner, patient) == one
 
 
-def test_the_result_page_says_when_an_eye_was_graded_with_the_other(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_the_result_page_says_when_an_eye_was_graded_with_the_other(client, owner, patient) -> None:
     examination = graded_examination(patient=patient)
     url = reverse("screening:detail", kwargs={"examination_id": examination.pk})
     client.force_login(owner)
@@ -791,7 +790,7 @@ def test_the_result_page_says_when_an_eye_was_graded_with_the_other(client, owne
 
 
 @pytest.mark.parametrize("action", ["review", "review_amend", "void"])
-def test_a_get_of_an_examination_action_goes_back_to_the_examination(client, colleague, patient, action) -> None:  # type: ignore[no-untyped-def]
+def test_a_get_of_an_examination_action_goes_back_to_the_examination(client, colleague, patient, action) -> None:
     """What the login page sends to its "next" after a session ended under a form: it was a blank 405."""
     examination = graded_examination(patient=patient)
     client.force_login(colleague)
@@ -801,7 +800,7 @@ def test_a_get_of_an_examination_action_goes_back_to_the_examination(client, col
     assert client.put(reverse(f"screening:{action}", kwargs={"examination_id": examination.pk})).status_code == 405
 
 
-def test_an_unreviewed_examinations_review_form_is_not_printed(client, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_an_unreviewed_examinations_review_form_is_not_printed(client, colleague, patient) -> None:
     """Printed, the empty form left a 'Review' heading and its instruction on the paper record."""
     examination = graded_examination(patient=patient)
     client.force_login(colleague)
@@ -809,7 +808,7 @@ def test_an_unreviewed_examinations_review_form_is_not_printed(client, colleague
     assert '<section class="card review no-print" id="review">' in html
 
 
-def test_an_eye_graded_with_the_other_says_what_its_photograph_alone_was_given(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_an_eye_graded_with_the_other_says_what_its_photograph_alone_was_given(client, owner, patient) -> None:
     """The exploratory test: the warning read a score and a grade the page never showed."""
     examination = graded_examination(patient=patient, grades=(1, 0))
     Prediction.objects.filter(eye_image__examination=examination, eye_image__side="right").update(
@@ -828,7 +827,7 @@ def test_an_eye_graded_with_the_other_says_what_its_photograph_alone_was_given(c
     assert body["eyes"]["left"]["alone"]["changed"] is False
 
 
-def test_the_worklist_does_not_call_a_retake_referable(client, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_the_worklist_does_not_call_a_retake_referable(client, owner, colleague, patient) -> None:
     """The exploratory test: an examination whose recommendation is "Retake" was marked "Referable" and put
     first, because the model graded its ungradable photograph Proliferative."""
     from screening.models import EyeImage

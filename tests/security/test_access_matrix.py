@@ -534,8 +534,8 @@ CASES = [
 
 
 @pytest.fixture
-def world(clinic, other_clinic, owner, colleague, clinic_admin, outsider, superuser, patient) -> World:  # type: ignore[no-untyped-def]
-    their_patient = PatientFactory(clinic=other_clinic)
+def world(clinic, other_clinic, owner, colleague, clinic_admin, outsider, superuser, patient) -> World:
+    their_patient = PatientFactory.create(clinic=other_clinic)
     signed_off = {"own": graded_examination(patient=patient), "other": graded_examination(patient=their_patient)}
     for target, doctor in (("own", colleague), ("other", outsider)):
         Review.objects.create(

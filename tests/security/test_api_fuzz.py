@@ -25,7 +25,7 @@ from tests.examination_data import graded_examination
 EXAMPLES_PER_OPERATION = 25
 
 
-def _load_schema() -> schemathesis.BaseSchema:  # type: ignore[name-defined]
+def _load_schema() -> schemathesis.BaseSchema:
     from dr_portal.wsgi import application
 
     # Loaded at collection (schemathesis' lazy from_fixture does not run under pytest 9): fetching the
@@ -52,7 +52,7 @@ def _keep_the_test_transaction(db: None) -> Iterator[None]:
 
 
 @pytest.fixture
-def world(colleague, patient) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def world(colleague, patient) -> dict[str, object]:
     examination = graded_examination(patient=patient)
     return {
         "token": Token.objects.create(user=colleague).key,
@@ -69,7 +69,7 @@ def world(colleague, patient) -> dict[str, object]:  # type: ignore[no-untyped-d
     derandomize=True,  # the same examples every run: a CI failure reproduces locally
     database=None,
 )
-def test_the_api_never_fails_and_always_answers_to_its_schema(case, world) -> None:  # type: ignore[no-untyped-def]
+def test_the_api_never_fails_and_always_answers_to_its_schema(case, world) -> None:
     # Generated ids almost never exist; point half of them at real objects so the success paths
     # (and the review of a graded examination) are fuzzed too, not only the 404s.
     for name in ("patient_id", "examination_id"):

@@ -18,11 +18,11 @@ from audit.models import AuditEvent
 pytestmark = pytest.mark.django_db
 
 
-def _login(client, password: str):  # type: ignore[no-untyped-def]
+def _login(client, password: str):
     return client.post(reverse("login"), {"username": "owner", "password": password})
 
 
-def test_a_username_is_locked_out_after_repeated_failures(client, owner, password, settings) -> None:  # type: ignore[no-untyped-def]
+def test_a_username_is_locked_out_after_repeated_failures(client, owner, password, settings) -> None:
     for _ in range(settings.AXES_FAILURE_LIMIT - 1):
         assert _login(client, "wrong-password-123").status_code == 200  # the form again, with an error
     response = _login(client, "wrong-password-123")
@@ -35,21 +35,21 @@ def test_a_username_is_locked_out_after_repeated_failures(client, owner, passwor
     assert AuditEvent.objects.filter(action="auth.locked_out", username="owner").exists()
 
 
-def test_the_lockout_holds_from_another_address_too(client, owner, password, settings) -> None:  # type: ignore[no-untyped-def]
+def test_the_lockout_holds_from_another_address_too(client, owner, password, settings) -> None:
     for i in range(settings.AXES_FAILURE_LIMIT):
         client.post(reverse("login"), {"username": "owner", "password": "x" * 12}, REMOTE_ADDR=f"10.0.0.{i + 1}")
     response = client.post(reverse("login"), {"username": "owner", "password": password}, REMOTE_ADDR="10.9.9.9")
     assert response.status_code == 429
 
 
-def test_the_lockout_ends_after_the_cool_off(client, owner, password, settings) -> None:  # type: ignore[no-untyped-def]
+def test_the_lockout_ends_after_the_cool_off(client, owner, password, settings) -> None:
     for _ in range(settings.AXES_FAILURE_LIMIT):
         _login(client, "wrong-password-123")
     AccessAttempt.objects.update(attempt_time=timezone.now() - settings.AXES_COOLOFF_TIME - dt.timedelta(seconds=1))
     assert _login(client, password).status_code == 302
 
 
-def test_other_users_are_not_locked_by_someone_elses_failures(client, owner, colleague, password, settings) -> None:  # type: ignore[no-untyped-def]
+def test_other_users_are_not_locked_by_someone_elses_failures(client, owner, colleague, password, settings) -> None:
     for _ in range(settings.AXES_FAILURE_LIMIT):
         _login(client, "wrong-password-123")
     response = client.post(reverse("login"), {"username": "colleague", "password": password})
@@ -61,7 +61,7 @@ def test_the_idle_timeout_is_fifteen_minutes_by_default() -> None:
     assert django_settings.SESSION_SAVE_EVERY_REQUEST is True
 
 
-def test_an_idle_session_expires_and_an_active_one_does_not(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_an_idle_session_expires_and_an_active_one_does_not(client, owner, patient) -> None:
     client.force_login(owner)
     url = reverse("patients:detail", args=[patient.pk])
     start = timezone.now()

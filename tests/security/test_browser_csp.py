@@ -55,14 +55,14 @@ def _log_in(page: Any, base: str, username: str, password: str, login_path: str 
     page.wait_for_load_state("networkidle")
 
 
-def test_swagger_ui_renders_under_the_policy(live_server, page) -> None:  # type: ignore[no-untyped-def]
+def test_swagger_ui_renders_under_the_policy(live_server, page) -> None:
     assert _visit(page, f"{live_server.url}/api/v1/docs/") == []
     page.wait_for_selector("text=DR Portal API", timeout=15_000)
     assert page.locator(".opblock").count() >= 8  # every operation of the schema is listed
     assert page.evaluate("window.__csp") == []
 
 
-def test_the_admin_runs_under_the_policy(live_server, page, superuser, patient, password) -> None:  # type: ignore[no-untyped-def]
+def test_the_admin_runs_under_the_policy(live_server, page, superuser, patient, password) -> None:
     _log_in(page, live_server.url, superuser.username, password, "/admin/login/")
     for path in (
         "/admin/",
@@ -73,7 +73,7 @@ def test_the_admin_runs_under_the_policy(live_server, page, superuser, patient, 
         assert _visit(page, live_server.url + path) == [], path
 
 
-def test_the_account_pages_run_under_the_policy(live_server, page, clinic_admin, owner, password) -> None:  # type: ignore[no-untyped-def]
+def test_the_account_pages_run_under_the_policy(live_server, page, clinic_admin, owner, password) -> None:
     _log_in(page, live_server.url, clinic_admin.username, password)
     assert page.url.endswith("/patients/accounts/")
     for path in ("/patients/accounts/", "/patients/accounts/new/", f"/patients/accounts/{owner.pk}/"):

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 NEW_PASSWORD = "another-long-password-77"
 
 
-def _create(client, **overrides):  # type: ignore[no-untyped-def]
+def _create(client, **overrides):
     data = {"username": "newdoc", "email": "", "role": "doctor", "password": NEW_PASSWORD}
     data |= {"password_again": data["password"], **overrides}
     if "password" in overrides:
@@ -24,18 +24,18 @@ def _create(client, **overrides):  # type: ignore[no-untyped-def]
     return client.post(reverse("patients:account_create"), data)
 
 
-def _update(client, user, **data):  # type: ignore[no-untyped-def]
+def _update(client, user, **data):
     return client.post(reverse("patients:account_update", args=[user.pk]), {"new_password": "", **data})
 
 
-def test_the_list_shows_the_clinics_accounts_only(client, clinic_admin, owner, colleague, outsider) -> None:  # type: ignore[no-untyped-def]
+def test_the_list_shows_the_clinics_accounts_only(client, clinic_admin, owner, colleague, outsider) -> None:
     client.force_login(clinic_admin)
     body = client.get(reverse("patients:accounts")).content.decode()
     assert "owner" in body and "colleague" in body
     assert "outsider" not in body
 
 
-def test_an_admin_creates_an_account_in_their_clinic(client, clinic_admin, clinic) -> None:  # type: ignore[no-untyped-def]
+def test_an_admin_creates_an_account_in_their_clinic(client, clinic_admin, clinic) -> None:
     client.force_login(clinic_admin)
     assert _create(client).status_code == 302
     membership = Membership.objects.get(user__username="newdoc")
@@ -45,7 +45,7 @@ def test_an_admin_creates_an_account_in_their_clinic(client, clinic_admin, clini
     assert event.actor == clinic_admin and event.object_id == str(membership.user_id)
 
 
-def test_a_weak_password_is_shown_under_the_field_and_nothing_is_created(client, clinic_admin) -> None:  # type: ignore[no-untyped-def]
+def test_a_weak_password_is_shown_under_the_field_and_nothing_is_created(client, clinic_admin) -> None:
     client.force_login(clinic_admin)
     response = _create(client, password="short")
     assert response.status_code == 200
@@ -53,14 +53,14 @@ def test_a_weak_password_is_shown_under_the_field_and_nothing_is_created(client,
     assert not get_user_model().objects.filter(username="newdoc").exists()
 
 
-def test_an_existing_username_is_refused(client, clinic_admin, outsider) -> None:  # type: ignore[no-untyped-def]
+def test_an_existing_username_is_refused(client, clinic_admin, outsider) -> None:
     client.force_login(clinic_admin)
     response = _create(client, username="outsider")
     assert response.status_code == 200 and response.context["form"].non_field_errors()
     assert Membership.objects.get(user=outsider).role == Role.DOCTOR
 
 
-def test_an_admin_changes_a_role_and_the_group_follows(client, clinic_admin, owner) -> None:  # type: ignore[no-untyped-def]
+def test_an_admin_changes_a_role_and_the_group_follows(client, clinic_admin, owner) -> None:
     client.force_login(clinic_admin)
     assert _update(client, owner, role="doctor", is_active="on").status_code == 302
     owner.refresh_from_db()
@@ -69,7 +69,7 @@ def test_an_admin_changes_a_role_and_the_group_follows(client, clinic_admin, own
     assert AuditEvent.objects.get(action="account.update").detail["changed"] == ["role"]
 
 
-def test_deactivating_an_account_revokes_its_api_token(client, clinic_admin, owner) -> None:  # type: ignore[no-untyped-def]
+def test_deactivating_an_account_revokes_its_api_token(client, clinic_admin, owner) -> None:
     Token.objects.create(user=owner)
     client.force_login(clinic_admin)
     _update(client, owner, role="staff")
@@ -78,7 +78,7 @@ def test_deactivating_an_account_revokes_its_api_token(client, clinic_admin, own
     assert not Token.objects.filter(user=owner).exists()
 
 
-def test_a_password_reset_by_the_clinic_admin_lifts_a_lockout(client, clinic_admin, owner, settings) -> None:  # type: ignore[no-untyped-def]
+def test_a_password_reset_by_the_clinic_admin_lifts_a_lockout(client, clinic_admin, owner, settings) -> None:
     # The locked-out page tells the user to ask their clinic admin: the reset must let them in at once.
     for _ in range(settings.AXES_FAILURE_LIMIT):
         client.post(reverse("login"), {"username": owner.username, "password": "wrong-password-123"})
@@ -91,7 +91,7 @@ def test_a_password_reset_by_the_clinic_admin_lifts_a_lockout(client, clinic_adm
     assert response.status_code == 302
 
 
-def test_an_admin_cannot_demote_or_deactivate_themselves(client, clinic_admin) -> None:  # type: ignore[no-untyped-def]
+def test_an_admin_cannot_demote_or_deactivate_themselves(client, clinic_admin) -> None:
     client.force_login(clinic_admin)
     response = _update(client, clinic_admin, role="staff", is_active="on")
     assert response.status_code == 200
@@ -99,7 +99,7 @@ def test_an_admin_cannot_demote_or_deactivate_themselves(client, clinic_admin) -
     assert clinic_admin.membership.role == Role.CLINIC_ADMIN
 
 
-def test_another_clinics_account_answers_404(client, clinic_admin, outsider) -> None:  # type: ignore[no-untyped-def]
+def test_another_clinics_account_answers_404(client, clinic_admin, outsider) -> None:
     client.force_login(clinic_admin)
     assert client.get(reverse("patients:account_update", args=[outsider.pk])).status_code == 404
     assert _update(client, outsider, role="staff").status_code == 404
@@ -107,7 +107,7 @@ def test_another_clinics_account_answers_404(client, clinic_admin, outsider) -> 
     assert outsider.is_active
 
 
-def test_a_django_admin_account_in_the_clinic_is_out_of_reach(client, clinic_admin, clinic) -> None:  # type: ignore[no-untyped-def]
+def test_a_django_admin_account_in_the_clinic_is_out_of_reach(client, clinic_admin, clinic) -> None:
     portal_admin = member(clinic=clinic, role=Role.STAFF, username="portaladmin")
     portal_admin.is_staff = True
     portal_admin.save()
@@ -116,14 +116,14 @@ def test_a_django_admin_account_in_the_clinic_is_out_of_reach(client, clinic_adm
 
 
 @pytest.mark.parametrize("who", ["owner", "colleague", "outsider", "superuser"])
-def test_only_clinic_admins_reach_the_account_pages(client, request, clinic_admin, who) -> None:  # type: ignore[no-untyped-def]
+def test_only_clinic_admins_reach_the_account_pages(client, request, clinic_admin, who) -> None:
     client.force_login(request.getfixturevalue(who))
     assert client.get(reverse("patients:accounts")).status_code == 403
     assert client.get(reverse("patients:account_create")).status_code == 403
     assert client.get(reverse("patients:account_update", args=[clinic_admin.pk])).status_code == 404
 
 
-def test_clinic_admins_land_on_their_accounts_page(client, clinic_admin, owner) -> None:  # type: ignore[no-untyped-def]
+def test_clinic_admins_land_on_their_accounts_page(client, clinic_admin, owner) -> None:
     client.force_login(clinic_admin)
     assert client.get(reverse("home"))["Location"] == reverse("patients:accounts")
     client.force_login(owner)

@@ -76,7 +76,7 @@ def test_production_settings_enforce_https_and_secure_cookies() -> None:
         ("password_change", "owner"),
     ],
 )
-def test_every_form_refuses_a_post_without_a_csrf_token(request, patient, url_name, who) -> None:  # type: ignore[no-untyped-def]
+def test_every_form_refuses_a_post_without_a_csrf_token(request, patient, url_name, who) -> None:
     user = request.getfixturevalue(who)
     args = {
         "screening:upload": [patient.pk],
@@ -93,7 +93,7 @@ def test_every_form_refuses_a_post_without_a_csrf_token(request, patient, url_na
     assert b"CSRF" in response.content
 
 
-def test_the_api_refuses_a_session_authenticated_write_without_csrf(owner) -> None:  # type: ignore[no-untyped-def]
+def test_the_api_refuses_a_session_authenticated_write_without_csrf(owner) -> None:
     client = APIClient(enforce_csrf_checks=True)
     client.login(username="owner", password="a-test-password-2026")
     response = client.post("/api/v1/patients/", {"medical_record_number": "C-1"}, format="json")
@@ -101,7 +101,7 @@ def test_the_api_refuses_a_session_authenticated_write_without_csrf(owner) -> No
     assert "CSRF" in response.json()["detail"]
 
 
-def test_pages_carry_a_strict_content_security_policy(client, owner) -> None:  # type: ignore[no-untyped-def]
+def test_pages_carry_a_strict_content_security_policy(client, owner) -> None:
     client.force_login(owner)
     policy = client.get(reverse("patients:list"))["Content-Security-Policy"]
     directives = dict(part.strip().split(" ", 1) for part in policy.split(";") if part.strip())
@@ -110,14 +110,14 @@ def test_pages_carry_a_strict_content_security_policy(client, owner) -> None:  #
     assert directives["object-src"] == "'none'" and directives["frame-ancestors"] == "'none'"
 
 
-def test_pages_refuse_framing_and_sniffing(client, owner) -> None:  # type: ignore[no-untyped-def]
+def test_pages_refuse_framing_and_sniffing(client, owner) -> None:
     client.force_login(owner)
     response = client.get(reverse("patients:list"))
     assert response["X-Frame-Options"] == "DENY"
     assert response["X-Content-Type-Options"] == "nosniff"
 
 
-def test_the_api_docs_page_loads_swagger_ui_from_our_own_static_files(client) -> None:  # type: ignore[no-untyped-def]
+def test_the_api_docs_page_loads_swagger_ui_from_our_own_static_files(client) -> None:
     body = client.get("/api/v1/docs/").content.decode()
     assert "swagger-ui" in body
     assert "cdn" not in body.lower() and "<script>" not in body.replace(" ", "") and "<style" not in body

@@ -21,12 +21,12 @@ def _two_uploads_a_minute(monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
-def _post(client, patient):  # type: ignore[no-untyped-def]
+def _post(client, patient):
     files = {"right_eye": upload("r.png", (200, 30, 30)), "left_eye": upload("l.png", (30, 30, 200))}
     return client.post(reverse("screening:upload", args=[patient.pk]), files)
 
 
-def test_the_upload_form_is_throttled_per_user(client, owner, colleague, patient) -> None:  # type: ignore[no-untyped-def]
+def test_the_upload_form_is_throttled_per_user(client, owner, colleague, patient) -> None:
     client.force_login(owner)
     assert [_post(client, patient).status_code for _ in range(3)] == [302, 302, 429]
     assert Examination.objects.count() == 2
@@ -36,7 +36,7 @@ def test_the_upload_form_is_throttled_per_user(client, owner, colleague, patient
     assert _post(client, patient).status_code == 302
 
 
-def test_the_web_form_and_the_api_share_one_counter(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_the_web_form_and_the_api_share_one_counter(client, owner, patient) -> None:
     from rest_framework.test import APIClient
 
     api = APIClient()
@@ -48,20 +48,20 @@ def test_the_web_form_and_the_api_share_one_counter(client, owner, patient) -> N
     assert _post(client, patient).status_code == 429
 
 
-def test_an_oversized_request_is_refused_before_its_body_is_read(client, owner, patient, settings) -> None:  # type: ignore[no-untyped-def]
+def test_an_oversized_request_is_refused_before_its_body_is_read(client, owner, patient, settings) -> None:
     settings.MAX_REQUEST_BYTES = 10_000
     client.force_login(owner)
     assert _post(client, patient).status_code == 413
     assert not Examination.objects.exists()
 
 
-def test_the_request_cap_leaves_room_for_two_photographs_at_the_upload_cap(settings) -> None:  # type: ignore[no-untyped-def]
+def test_the_request_cap_leaves_room_for_two_photographs_at_the_upload_cap(settings) -> None:
     from dr_portal.settings import base
 
     assert base.MAX_REQUEST_BYTES > 2 * base.UPLOAD_MAX_BYTES
 
 
-def test_photographs_and_heatmaps_are_not_served_under_media(client, owner, patient) -> None:  # type: ignore[no-untyped-def]
+def test_photographs_and_heatmaps_are_not_served_under_media(client, owner, patient) -> None:
     examination = graded_examination(patient=patient)
     eye = examination.images.get(side="right")
     client.force_login(owner)

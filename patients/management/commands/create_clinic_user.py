@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import sys
 from argparse import ArgumentParser
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_email
+from django.db import models
 
 from patients.models import Clinic, Role
 from patients.services import clinic_user_create
@@ -58,7 +59,8 @@ def _check_lengths_and_email(options: dict[str, Any]) -> None:
     e-mail address that is none), refused first in words."""
     user_model = get_user_model()
     for option, model, field in (("clinic", Clinic, "name"), ("username", user_model, "username")):
-        limit = model._meta.get_field(field).max_length
+        column = cast("models.CharField[str, str]", model._meta.get_field(field))
+        limit = cast(int, column.max_length)  # both are CharFields, whose max_length is always set
         if len(options[option].strip()) > limit:
             raise CommandError(f"The {option} is {len(options[option].strip())} characters long; at most {limit}.")
     if options["email"]:

@@ -82,7 +82,7 @@ class Command(BaseCommand):
     def _uploader(self, username: str, clinic: str) -> Any:
         user = get_user_model().objects.filter(username=username).first()
         membership = membership_for(user) if user is not None else None
-        if membership is None or membership.clinic.name != clinic:
+        if user is None or membership is None or membership.clinic.name != clinic:
             raise CommandError(f"{username!r} is not a member of the clinic {clinic!r}.")
         if not user.is_active:
             raise CommandError(f"{username!r} is deactivated: name an active member of {clinic!r}.")

@@ -7,7 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from screening.reconcile import examinations_reconcile, stale_examinations
+from screening.reconcile import stale_examinations
+from screening.tasks import examinations_reconcile
 
 
 class Command(BaseCommand):

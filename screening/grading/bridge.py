@@ -16,7 +16,7 @@ from PIL import Image, UnidentifiedImageError
 if TYPE_CHECKING:
     from ml.predictor import ImagePrediction, Predictor
 
-    from .models import EyeImage
+    from ..models import EyeImage
 
 logger = logging.getLogger(__name__)
 
