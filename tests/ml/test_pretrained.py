@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -65,7 +67,7 @@ def test_the_hybrid_gets_the_body_and_leaves_its_transformer_new() -> None:
     assert torch.equal(loaded.head.weight, fresh.head.weight)
 
 
-def test_a_local_efficientnet_pytorch_file_is_mapped_by_order_too(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_local_efficientnet_pytorch_file_is_mapped_by_order_too(tmp_path: Path) -> None:
     path = tmp_path / "lite0.pth"
     torch.save(read_source("efficientnet-lite0"), path)
     model = build_model("vit_efficientnet_lite0", pretrained=path, img_size=64, depth=1)
