@@ -7,15 +7,17 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.http import HttpRequest
 
+from dr_portal.client_address import client_address
+
 from .models import AuditEvent
 
 
 def client_ip(request: HttpRequest | None) -> str | None:
-    # REMOTE_ADDR only: X-Forwarded-For is client-controlled unless a trusted proxy rewrites it,
-    # and the production proxy (gunicorn behind nginx) is configured to set REMOTE_ADDR.
+    # The address the throttles and the lockout count by: the socket's, or what the trusted proxies
+    # (TRUSTED_PROXY_COUNT) say the client's was; never a header the client wrote.
     if request is None:
         return None
-    return request.META.get("REMOTE_ADDR") or None
+    return client_address(request)
 
 
 def record_event(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.templatetags.static import static
 from django.urls import include, path, register_converter
 from django.utils.functional import lazy
@@ -17,7 +16,7 @@ register_converter(IdConverter, "id")
 
 urlpatterns = [
     path("", account_views.home, name="home"),
-    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/login/", account_views.login, name="login"),
     path("accounts/logout/", account_views.Logout.as_view(), name="logout"),
     path("accounts/password/", account_views.PasswordChange.as_view(), name="password_change"),
     path("accounts/session/keepalive/", account_views.session_keepalive, name="session_keepalive"),

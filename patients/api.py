@@ -10,11 +10,11 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from audit.services import record_event
 from dr_portal.api_pagination import Pagination, paginated_response
+from dr_portal.throttling import ScopedThrottle
 
 from . import selectors, services
 from .authentication import token_issue
@@ -159,7 +159,7 @@ class TokenObtainApi(APIView):
 
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedThrottle]
     throttle_scope = "token"
 
     @extend_schema(

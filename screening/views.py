@@ -32,7 +32,7 @@ from .models import Examination, Review, Status
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@throttle_posts("uploads")  # the same rate and counter as the API's uploads
+@throttle_posts("uploads", "uploads")  # the same rate and counter as the API's uploads
 def examination_upload(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = patient_get(user=request.user, patient_id=patient_id)
     form = ExaminationForm(request.POST, request.FILES) if request.method == "POST" else ExaminationForm()

@@ -114,6 +114,13 @@ AUTHENTICATION_BACKENDS = [
     "dr_portal.auth_backends.LockoutBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+# The client's address (dr_portal/client_address.py) trusts X-Forwarded-For only as far as this many
+# proxies in front of the web server append to it: 0 (no proxy) takes the socket's address, and a client
+# cannot choose its own. docker-compose behind its TLS proxy: 1.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 (no proxy in front) or more.")
+AXES_CLIENT_IP_CALLABLE = "dr_portal.client_address.client_address"
 # Lockout per username, whatever the IP: a clinic shares one address behind NAT, so locking by IP would
 # lock out every colleague after one person's typos, while a password-guessing run against one account
 # is stopped wherever it comes from. The cool-off bounds how long an attacker can lock someone out.
@@ -267,7 +274,11 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "uploads": env("API_UPLOAD_THROTTLE_RATE", default="30/minute"),
         "token": env("API_TOKEN_THROTTLE_RATE", default="20/minute"),
+        # Login form POSTs per client address (the lockout counts failures per account on top).
+        "login": env("LOGIN_THROTTLE_RATE", default="30/minute"),
     },
+    # DRF's own reading of X-Forwarded-For, should a throttle of its own be used: as dr_portal.client_address.
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "DR Portal API",
