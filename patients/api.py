@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from audit.services import record_event
+from audit.services import record_event, search_detail
 from dr_portal.api_pagination import Pagination, paginated_response
 from dr_portal.throttling import ScopedThrottle
 
@@ -49,7 +49,7 @@ class PatientListApi(APIView):
         response, page = paginated_response(
             queryset=patients, serializer_class=PatientOutputSerializer, request=request, view=self
         )
-        detail = {**CHANNEL, "search": search, "page": page, "due": due}
+        detail = {**CHANNEL, **search_detail(search, response.data["count"]), "page": page, "due": due}
         record_event(action="patient.list", request=request, detail=detail)
         return response
 
