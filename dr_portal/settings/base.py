@@ -121,15 +121,14 @@ TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 if TRUSTED_PROXY_COUNT < 0:
     raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 (no proxy in front) or more.")
 AXES_CLIENT_IP_CALLABLE = "dr_portal.client_address.client_address"
-# Lockout per username, whatever the IP: a clinic shares one address behind NAT, so locking by IP would
-# lock out every colleague after one person's typos, while a password-guessing run against one account
-# is stopped wherever it comes from. The cool-off bounds how long an attacker can lock someone out.
+# Lockout per pair (username, client address). Per username alone, anyone anywhere locked any named
+# account (a superuser's too) with five wrong passwords; per address alone, one person's typos locked out
+# every colleague behind the clinic's NAT. The pair stops guessing at an account from an address and
+# leaves its owner, elsewhere, signing in; the login form's limit per address (LOGIN_THROTTLE_RATE) bounds
+# how many accounts one address tries.
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
-AXES_LOCKOUT_PARAMETERS = ["username"]
-# axes.W006 wants the IP in the lockout key, against attackers rotating user agents or cookies; we key on
-# the username alone, which an attacker after one account cannot rotate, for the NAT reason above.
-SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "dr_portal.auth_backends.lockout_response"
 AXES_VERBOSE = False

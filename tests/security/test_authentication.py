@@ -10,6 +10,7 @@ from axes.models import AccessAttempt
 from django.conf import settings as django_settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -35,10 +36,28 @@ def test_a_username_is_locked_out_after_repeated_failures(client, owner, passwor
     assert AuditEvent.objects.filter(action="auth.locked_out", username="owner").exists()
 
 
-def test_the_lockout_holds_from_another_address_too(client, owner, password, settings) -> None:  # type: ignore[no-untyped-def]
-    for i in range(settings.AXES_FAILURE_LIMIT):
-        client.post(reverse("login"), {"username": "owner", "password": "x" * 12}, REMOTE_ADDR=f"10.0.0.{i + 1}")
-    response = client.post(reverse("login"), {"username": "owner", "password": password}, REMOTE_ADDR="10.9.9.9")
+def test_an_attacker_elsewhere_cannot_lock_the_owner_out(owner, superuser, password, settings) -> None:  # type: ignore[no-untyped-def]
+    attacker = Client(REMOTE_ADDR="203.0.113.66")
+    for username in ("owner", "root"):
+        for _ in range(settings.AXES_FAILURE_LIMIT):
+            attacker.post(reverse("login"), {"username": username, "password": "x" * 12})
+    # The guessing stops there: even the right password is refused from that address.
+    assert attacker.post(reverse("login"), {"username": "owner", "password": password}).status_code == 429
+    # The owner, at the clinic, signs in; so does the superuser at the Django admin's login.
+    assert (
+        Client(REMOTE_ADDR="10.1.1.1").post(reverse("login"), {"username": "owner", "password": password}).status_code
+        == 302
+    )
+    admin_login = Client(REMOTE_ADDR="10.1.1.2").post(
+        reverse("admin:login"), {"username": "root", "password": password, "next": "/admin/"}
+    )
+    assert admin_login.status_code == 302 and admin_login["Location"] == "/admin/"
+
+
+def test_guessing_from_one_address_is_not_reset_by_changing_the_user_agent(client, owner, password, settings) -> None:  # type: ignore[no-untyped-def]
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        client.post(reverse("login"), {"username": "owner", "password": "x" * 12}, HTTP_USER_AGENT=f"agent {n}")
+    response = client.post(reverse("login"), {"username": "owner", "password": password}, HTTP_USER_AGENT="new")
     assert response.status_code == 429
 
 
