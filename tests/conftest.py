@@ -177,6 +177,16 @@ def patient(clinic, owner):  # type: ignore[no-untyped-def]
     return PatientFactory(clinic=clinic, created_by=owner)
 
 
+@pytest.fixture
+def api_schema(owner) -> dict:  # type: ignore[no-untyped-def]
+    """The published OpenAPI schema, as a signed-in user reads it (it answers nobody else)."""
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(owner)
+    return api.get("/api/v1/schema/", {"format": "json"}).json()
+
+
 def worker_env(media_root: Path) -> dict[str, str]:
     """The environment a worker process needs to share the test database, broker and media."""
     db = settings.DATABASES["default"]

@@ -284,6 +284,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Diabetic-retinopathy screening: patients, paired-eye examinations, grades and reviews.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and its page for signed-in users only (session or token): an anonymous visitor of a clinical
+    # portal sees the login page, not a map of every operation, parameter and bound (docs/security.md).
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     # Swagger UI from our own static files: nothing fetched from a CDN, and the strict CSP holds.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

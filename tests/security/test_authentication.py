@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
 
@@ -73,6 +74,16 @@ def test_other_users_are_not_locked_by_someone_elses_failures(client, owner, col
         _login(client, "wrong-password-123")
     response = client.post(reverse("login"), {"username": "colleague", "password": password})
     assert response.status_code == 302
+
+
+def test_an_api_token_survives_logging_out_of_the_web_session(client, owner, password) -> None:  # type: ignore[no-untyped-def]
+    # A decision (docs/security.md, Decisions): the token belongs to another client of the same user.
+    api = APIClient()
+    token = api.post("/api/v1/auth/token/", {"username": "owner", "password": password}, format="json").json()["token"]
+    assert _login(client, password).status_code == 302
+    client.post(reverse("logout"))
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    assert api.get("/api/v1/patients/").status_code == 200
 
 
 def test_the_idle_timeout_is_fifteen_minutes_by_default() -> None:
