@@ -96,9 +96,16 @@ def examination_create(
     warning = pair_warning(checked[Side.RIGHT], checked[Side.LEFT])
     reports = dict(zip(SIDES, _per_eye(quality.assess, [checked[side].image for side in SIDES]), strict=True))
     audit = {"request": request, "detail": audit_detail or {}}
-    return _examination_save(
-        user=user, patient=patient, notes=notes, checked=checked, reports=reports, warning=warning, audit=audit
-    )
+    try:
+        return _examination_save(
+            user=user, patient=patient, notes=notes, checked=checked, reports=reports, warning=warning, audit=audit
+        )
+    except PairOnFile as refusal:
+        # The refusal tells of an examination, another patient's perhaps: a read, recorded once the save
+        # has rolled back (inside it, the event would have gone with it).
+        detail = {**audit["detail"], "refused": "duplicate_pair", "upload_for": patient.pk}
+        record_event(action="examination.view", actor=user, obj=refusal.earlier, request=request, detail=detail)
+        raise
 
 
 def _refuse_pair_on_file(patient: Patient, checked: dict[str, CheckedImage]) -> None:
@@ -117,7 +124,16 @@ def _refuse_pair_on_file(patient: Patient, checked: dict[str, CheckedImage]) -> 
     if earlier is None and right != left:
         swapped, earlier = True, _filed_pair(patient.clinic_id, left, right)
     if earlier is not None:
-        raise ValidationError({"__all__": [_duplicate_message(earlier, patient, swapped)]}, code="duplicate_pair")
+        raise PairOnFile(_duplicate_message(earlier, patient, swapped), earlier=earlier)
+
+
+class PairOnFile(ValidationError):
+    """The refusal of a pair already filed, with the examination that holds it: the page links to it, and
+    examination_create records that the refusal named it."""
+
+    def __init__(self, message: str, *, earlier: Examination) -> None:
+        super().__init__({"__all__": [ValidationError(message, code="duplicate_pair")]})
+        self.earlier = earlier
 
 
 def _duplicate_message(earlier: Examination, patient: Patient, swapped: bool) -> str:
@@ -125,11 +141,9 @@ def _duplicate_message(earlier: Examination, patient: Patient, swapped: bool) ->
     if earlier.patient_id == patient.pk:
         whose = f"for this patient on {when} (examination {earlier.pk})"
     else:
-        other = earlier.patient
-        whose = (
-            f"under another patient of this clinic ({other.last_name}, {other.first_name}, record number "
-            f"{other.medical_record_number}; examination {earlier.pk}, {when})"
-        )
+        # The examination only, which the user can open (an audited read) and act on; not the other
+        # patient's name and record number, which the refusal showed unrecorded.
+        whose = f"under another patient of this clinic (examination {earlier.pk}, {when})"
     if swapped:
         return (
             f"These two photographs were already filed {whose} with the right and left eye the other way "

@@ -9,7 +9,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import connections
 from django.urls import reverse
+from rest_framework.test import APIClient
 
+from audit.models import AuditEvent
 from screening import services
 from screening.models import Examination, EyeImage, Status
 from tests.factories import PatientFactory
@@ -33,11 +35,40 @@ def test_the_same_pair_for_the_same_patient_is_refused_and_nothing_saved(owner, 
     assert Examination.objects.count() == 1 and EyeImage.objects.count() == 2
 
 
-def test_the_same_pair_under_another_patient_of_the_clinic_names_that_patient(owner, patient, clinic) -> None:  # type: ignore[no-untyped-def]
-    other = PatientFactory(clinic=clinic, medical_record_number="OTHER-1", last_name="Other")
-    _create(owner, other)
-    with pytest.raises(ValidationError, match=r"already filed under another patient of this clinic \(Other, .*OTHER-1"):
+def test_the_same_pair_under_another_patient_names_the_examination_and_audits_the_disclosure(  # type: ignore[no-untyped-def]
+    owner, patient, clinic
+) -> None:
+    other = PatientFactory(clinic=clinic, medical_record_number="OTHER-1", first_name="Ann", last_name="Other")
+    earlier = _create(owner, other)
+    with pytest.raises(ValidationError) as caught:
         _create(owner, patient)
+    message = caught.value.message_dict["__all__"][0]
+    assert f"already filed under another patient of this clinic (examination {earlier.pk}, " in message
+    assert not {"Other", "Ann", "OTHER-1"} & set(message.replace(",", " ").replace("(", " ").split())
+    # What the refusal told is on the trail, as a read of that examination (of the other patient), and it
+    # stays although the upload's own transaction rolled back.
+    event = AuditEvent.objects.get(action="examination.view")
+    assert (event.actor, event.object_id, event.patient_id) == (owner, str(earlier.pk), other.pk)
+    assert event.detail == {"refused": "duplicate_pair", "upload_for": patient.pk}
+
+
+def test_the_refusals_of_the_page_and_the_api_link_and_audit_the_examination(client, owner, patient, clinic) -> None:  # type: ignore[no-untyped-def]
+    other = PatientFactory(clinic=clinic, last_name="Other")
+    earlier = _create(owner, other)
+    client.force_login(owner)
+    url = reverse("screening:upload", args=[patient.pk])
+    page = client.post(url, {"right_eye": upload(RIGHT), "left_eye": upload(LEFT), "notes": ""})
+    assert page.status_code == 400
+    assert f'href="{reverse("screening:detail", args=[earlier.pk])}"' in page.content.decode()
+    assert "Other" not in page.content.decode()
+    api = APIClient()
+    api.force_authenticate(owner)
+    response = api.post(
+        "/api/v1/examinations/", {"patient": patient.pk, "right_eye": upload(RIGHT), "left_eye": upload(LEFT)}
+    )
+    assert response.status_code == 400 and f"(examination {earlier.pk}, " in str(response.json())
+    events = AuditEvent.objects.filter(action="examination.view", patient=other).order_by("id")
+    assert [event.detail.get("channel") for event in events] == [None, "api"]
 
 
 def test_a_pair_whose_examination_was_entered_in_error_may_be_filed_again(owner, patient, clinic) -> None:  # type: ignore[no-untyped-def]
