@@ -118,7 +118,8 @@ def _refuse_pair_on_file(patient: Patient, checked: dict[str, CheckedImage]) -> 
     the more dangerous mistake: refused too, until the wrong one is marked entered in error. A new
     photograph of one eye beside an old one of the other (a retake of one eye) is a new pair and allowed.
     """
-    right, left = checked[Side.RIGHT].sha256, checked[Side.LEFT].sha256
+    # By pixels: a photograph re-saved with other metadata (a padded EXIF block) is the same photograph.
+    right, left = checked[Side.RIGHT].pixel_sha256, checked[Side.LEFT].pixel_sha256
     swapped = False
     earlier = _filed_pair(patient.clinic_id, right, left)
     if earlier is None and right != left:
@@ -159,13 +160,14 @@ def _duplicate_message(earlier: Examination, patient: Patient, swapped: bool) ->
 
 
 def _filed_pair(clinic_id: int, right: str, left: str) -> Examination | None:
-    """The clinic's earliest examination (not entered in error, not failed) with these right and left photographs."""
+    """The clinic's earliest examination (not entered in error, not failed) with these right and left
+    photographs (by their pixel hashes)."""
     return (
         # A failed examination has no result to open: its photographs may be filed again.
         Examination.objects.filter(patient__clinic_id=clinic_id, voided_at__isnull=True)
         .exclude(status=Status.FAILED)
-        .filter(images__side=Side.RIGHT, images__sha256=right)
-        .filter(images__side=Side.LEFT, images__sha256=left)
+        .filter(images__side=Side.RIGHT, images__pixel_sha256=right)
+        .filter(images__side=Side.LEFT, images__pixel_sha256=left)
         .select_related("patient")
         .order_by("created_at")
         .first()
@@ -207,6 +209,7 @@ def _examination_save(
                     examination=examination,
                     side=side,
                     sha256=image.sha256,
+                    pixel_sha256=image.pixel_sha256,
                     format=image.format,
                     gradable=report.gradable,
                     quality={**report.as_json(), "pair_warning": warning},

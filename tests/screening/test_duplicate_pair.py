@@ -3,17 +3,23 @@ browser's Back (or uploading the same files twice) made a second examination of 
 
 from __future__ import annotations
 
+import hashlib
+import io
 import threading
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connections
 from django.urls import reverse
+from PIL import Image
 from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
 from screening import services
 from screening.models import Examination, EyeImage, Status
+from screening.validation import pixel_sha256
 from tests.factories import PatientFactory
 from tests.ops.broker import drain_task_messages
 
@@ -153,3 +159,31 @@ def test_one_pair_sent_several_times_at_once_is_filed_once(owner, colleague, pat
 
 def _create_from(user, patient, right, left):  # type: ignore[no-untyped-def]
     return services.examination_create(user=user, patient=patient, right_eye=right, left_eye=left)
+
+
+def _resaved(path: Path, metadata: bytes) -> SimpleUploadedFile:
+    """The same JPEG's bytes with a metadata segment inserted (an APP1 like a padded EXIF block): another
+    file, the same pixels, as a viewer or a PACS re-saving a photograph writes it."""
+    data = path.read_bytes()
+    segment = b"\xff\xe1" + (len(metadata) + 2).to_bytes(2, "big") + metadata
+    return SimpleUploadedFile(path.name, data[:2] + segment + data[2:], content_type="image/jpeg")
+
+
+def test_the_same_pixels_with_other_metadata_are_the_pair_on_file(owner, patient) -> None:  # type: ignore[no-untyped-def]
+    first = _create(owner, patient)
+    right, left = _resaved(RIGHT, b"Exif\x00\x00" + b"\x00" * 600), _resaved(LEFT, b"padding " * 50)
+    assert hashlib.sha256(right.read()).hexdigest() != first.images.get(side="right").sha256  # another file
+    with pytest.raises(ValidationError, match=f"already uploaded for this patient .*examination {first.pk}"):
+        services.examination_create(user=owner, patient=patient, right_eye=right, left_eye=left)
+    assert Examination.objects.count() == 1
+
+
+def test_each_photograph_keeps_the_hash_of_its_pixels(owner, patient) -> None:  # type: ignore[no-untyped-def]
+    examination = _create(owner, patient)
+    for eye in examination.images.all():
+        with Image.open(eye.file.path) as stored:
+            assert eye.pixel_sha256 == pixel_sha256(stored)
+    # A photograph in another file format with the same pixels has the same pixel hash.
+    png = io.BytesIO()
+    Image.open(RIGHT).save(png, "PNG")
+    assert pixel_sha256(Image.open(png)) == examination.images.get(side="right").pixel_sha256
