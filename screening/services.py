@@ -103,7 +103,7 @@ def examination_create(
     except PairOnFile as refusal:
         # The refusal tells of an examination, another patient's perhaps: a read, recorded once the save
         # has rolled back (inside it, the event would have gone with it).
-        detail = {**audit["detail"], "refused": "duplicate_pair", "upload_for": patient.pk}
+        detail = {**(audit_detail or {}), "refused": "duplicate_pair", "upload_for": patient.pk}
         record_event(action="examination.view", actor=user, obj=refusal.earlier, request=request, detail=detail)
         raise
 
