@@ -4,6 +4,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import SEARCH_VAR
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import QuerySet
@@ -13,7 +14,7 @@ from django.utils import timezone
 
 from .exports import csv_rows
 from .models import AuditEvent
-from .services import record_event
+from .services import patient_of, record_event, search_detail
 
 
 class PortalAdminMixin:
@@ -48,9 +49,12 @@ class AuditedChangesMixin:
         return actions
 
     def log_deletions(self, request: HttpRequest, queryset: Any) -> Any:
-        # Called before the rows go, so each object's patient can still be resolved.
+        # Called before the rows go, so each object's patient can still be resolved. The object's text names
+        # an account or a clinic, kept; for patient data it names the patient (a patient's or an examination's
+        # text is the name and record number): the event's patient and object id say which, no name is kept.
         for obj in queryset:
-            record_event(action="admin.delete", request=request, obj=obj, detail={"repr": str(obj)[:200]})
+            detail = {} if patient_of(obj) is not None else {"repr": str(obj)[:200]}
+            record_event(action="admin.delete", request=request, obj=obj, detail=detail)
         return super().log_deletions(request, queryset)  # type: ignore[misc]
 
 
@@ -63,9 +67,8 @@ class AuditedModelAdmin(AuditedChangesMixin, PortalAdminMixin, admin.ModelAdmin[
         # Any page shown is a read, also a POST's: an action's confirmation lists the chosen rows.
         if response.status_code == 200:
             # A list of patient data is a read too; which rows were shown is the filters' business.
-            record_event(
-                action="admin.list", request=request, detail={"model": self.opts.label_lower, **_query(request)}
-            )
+            detail = {"model": self.opts.label_lower, **_query(request, response)}
+            record_event(action="admin.list", request=request, detail=detail)
         return response
 
     def change_view(
@@ -97,8 +100,16 @@ class AuditedModelAdmin(AuditedChangesMixin, PortalAdminMixin, admin.ModelAdmin[
             record_event(action="admin.view", request=request, obj=obj, detail=detail)
 
 
-def _query(request: HttpRequest) -> dict[str, Any]:
-    return {"query": dict(request.GET.lists())} if request.GET else {}
+def _query(request: HttpRequest, response: HttpResponse | None = None) -> dict[str, Any]:
+    """The list's filters as the trail keeps them: the search box's text (`q`, a patient's name as often as
+    not) only as the fact of a search and the count of rows it matched, as on the patient list."""
+    filters = {name: values for name, values in request.GET.lists() if name != SEARCH_VAR}
+    detail: dict[str, Any] = {"query": filters} if filters else {}
+    if SEARCH_VAR in request.GET:
+        changelist = getattr(response, "context_data", None) or {}
+        count = changelist["cl"].result_count if "cl" in changelist else None
+        detail |= search_detail(request.GET[SEARCH_VAR], count)
+    return detail
 
 
 @admin.register(AuditEvent)
@@ -115,7 +126,7 @@ class AuditEventAdmin(PortalAdminMixin, admin.ModelAdmin[AuditEvent]):
         response = super().changelist_view(request, extra_context)
         if response.status_code == 200:
             # Reading the trail is itself on the trail, as on the API (audit.list) and for the export.
-            record_event(action="audit.list", request=request, detail={"channel": "admin", **_query(request)})
+            record_event(action="audit.list", request=request, detail={"channel": "admin", **_query(request, response)})
         return response
 
     def get_readonly_fields(self, request: HttpRequest, obj: AuditEvent | None = None) -> list[str]:
@@ -142,7 +153,8 @@ class AuditEventAdmin(PortalAdminMixin, admin.ModelAdmin[AuditEvent]):
             events = self._filtered(request)
         except IncorrectLookupParameters:
             return HttpResponseBadRequest("Unknown filter in the export link.", content_type="text/plain")
-        record_event(action="audit.export", request=request, detail={"filters": dict(request.GET.lists())})
+        query = _query(request)
+        record_event(action="audit.export", request=request, detail={"filters": query.pop("query", {}), **query})
         response = StreamingHttpResponse(csv_rows(events.iterator(chunk_size=2000)), content_type="text/csv")
         stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
         response["Content-Disposition"] = f'attachment; filename="audit-events-{stamp}.csv"'

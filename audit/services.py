@@ -7,15 +7,17 @@ from typing import Any
 from django.contrib.auth.models import AnonymousUser, User
 from django.http import HttpRequest
 
+from dr_portal.client_address import client_address
+
 from .models import AuditEvent
 
 
 def client_ip(request: HttpRequest | None) -> str | None:
-    # REMOTE_ADDR only: X-Forwarded-For is client-controlled unless a trusted proxy rewrites it,
-    # and the production proxy (gunicorn behind nginx) is configured to set REMOTE_ADDR.
+    # The address the throttles and the lockout count by: the socket's, or what the trusted proxies
+    # (TRUSTED_PROXY_COUNT) say the client's was; never a header the client wrote.
     if request is None:
         return None
-    return request.META.get("REMOTE_ADDR") or None
+    return client_address(request)
 
 
 def record_event(
@@ -33,7 +35,7 @@ def record_event(
         actor = getattr(request, "user", None)
     user = actor if actor is not None and actor.is_authenticated else None
     if patient is None and obj is not None:
-        patient = _patient_of(obj)
+        patient = patient_of(obj)
     return AuditEvent.objects.create(
         actor=user,
         username=_without_nul(username or (user.get_username() if user else "")),
@@ -46,6 +48,13 @@ def record_event(
         user_agent=_without_nul(request.META.get("HTTP_USER_AGENT", "")[:400] if request is not None else ""),
         detail=_without_nul(detail or {}),
     )
+
+
+def search_detail(text: str, count: int | None) -> dict[str, Any]:
+    """What the trail keeps of a search: that one was made and how many records it matched, never the text
+    typed. The trail can be neither edited nor erased, and the text is a patient's name or record number
+    as often as not (a keyed hash of it would be no better: names are few enough to hash them all)."""
+    return {"searched": bool(text.strip()), "count": count}
 
 
 def _without_nul(value: Any) -> Any:
@@ -79,12 +88,12 @@ def _clinic_of(user: User | None) -> int | None:
     return membership.clinic_id if membership is not None else None
 
 
-def _patient_of(obj: Any) -> Any:
-    """The patient an object belongs to, following the examination chain."""
+def patient_of(obj: Any) -> Any:
+    """The patient an object belongs to, following the examination chain (None for other objects)."""
     if obj._meta.model_name == "patient":
         return obj
     for attr in ("patient", "examination", "eye_image"):
         related = getattr(obj, attr, None)
         if related is not None:
-            return _patient_of(related)
+            return patient_of(related)
     return None

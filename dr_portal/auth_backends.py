@@ -12,10 +12,10 @@ from django.shortcuts import render
 
 
 class LockoutBackend(AxesStandaloneBackend):
-    """Refuses locked-out usernames at every web login (the login page and the API token endpoint pass
-    the request). Calls without a request come from code in this process (the test client, the shell),
-    not from a client on the network, so there is nothing to count and nothing to lock: axes itself would
-    raise there, breaking `Client.login()`."""
+    """Refuses a locked-out username, from the address it was locked out at, at every web login (the login
+    page and the API token endpoint pass the request). Calls without a request come from code in this
+    process (the test client, the shell), not from a client on the network, so there is nothing to count
+    and nothing to lock: axes itself would raise there, breaking `Client.login()`."""
 
     def authenticate(self, request: HttpRequest | None, *args: Any, **kwargs: Any) -> None:
         if request is None:
@@ -31,8 +31,8 @@ def lockout_response(
     """What a locked-out login gets: a page on the site, JSON on the API (429 either way)."""
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
     message = (
-        f"Too many failed logins for this account: try again in {minutes} minutes, or ask your clinic admin "
-        "to reset your password."
+        f"Too many failed logins for this account from this address: try again in {minutes} minutes, or ask "
+        "your clinic admin to reset your password."
     )
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": message}, status=429)

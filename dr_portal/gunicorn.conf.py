@@ -20,7 +20,9 @@ keepalive = 5
 # Recycle processes now and then so a slow leak in an image library never grows without bound.
 max_requests = 2000
 max_requests_jitter = 200
-# The proxy in front sets X-Forwarded-Proto; Django's SECURE_PROXY_SSL_HEADER trusts it.
+# The proxy in front sets X-Forwarded-Proto; Django's SECURE_PROXY_SSL_HEADER trusts it. gunicorn keeps
+# REMOTE_ADDR the socket's peer (the proxy): the client's address is read from X-Forwarded-For by
+# dr_portal/client_address.py, as far as TRUSTED_PROXY_COUNT says.
 forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "*")
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
 errorlog = "-"

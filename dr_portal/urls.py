@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.templatetags.static import static
-from django.urls import include, path
+from django.urls import include, path, register_converter
 from django.utils.functional import lazy
 from django.views.generic import RedirectView
 
+from dr_portal.converters import IdConverter
 from patients import account_views
+
+# Before the includes below build their routes: `<id:...>` is how every route takes a database id.
+register_converter(IdConverter, "id")
 
 urlpatterns = [
     path("", account_views.home, name="home"),
-    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/login/", account_views.login, name="login"),
     path("accounts/logout/", account_views.Logout.as_view(), name="logout"),
     path("accounts/password/", account_views.PasswordChange.as_view(), name="password_change"),
     path("accounts/session/keepalive/", account_views.session_keepalive, name="session_keepalive"),

@@ -17,10 +17,15 @@ from django.views.decorators.http import require_POST
 from audit.services import record_event
 from dr_portal.authenticated import AuthenticatedHttpRequest
 from dr_portal.form_errors import add_errors
+from dr_portal.throttling import throttle_posts
 
 from . import accounts
 from .account_forms import AccountCreateForm, AccountUpdateForm
 from .selectors import membership_for
+
+# The login form, its POSTs limited per client address (LOGIN_THROTTLE_RATE): the lockout stops guessing at
+# one account; this bounds how many passwords one address tries across accounts.
+login = throttle_posts("login", "logins")(auth_views.LoginView.as_view(redirect_authenticated_user=True))
 
 
 def home(request: HttpRequest) -> HttpResponse:

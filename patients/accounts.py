@@ -8,6 +8,7 @@ own role or active flag, so a clinic cannot lose its last admin by a slip.
 from __future__ import annotations
 
 from axes.utils import reset as axes_reset
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser, Group, User
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -30,9 +31,13 @@ def admin_membership_for(user: User | AnonymousUser) -> Membership:
 
 
 def clinic_account_list(*, admin: User) -> QuerySet[Membership]:
-    membership = admin_membership_for(admin)
+    return _plain_accounts(admin_membership_for(admin).clinic_id)
+
+
+def _plain_accounts(clinic_id: int) -> QuerySet[Membership]:
+    """The clinic's plain accounts: what its admin sees (no Django-admin account, staff or superuser)."""
     return (
-        Membership.objects.filter(clinic_id=membership.clinic_id, user__is_staff=False, user__is_superuser=False)
+        Membership.objects.filter(clinic_id=clinic_id, user__is_staff=False, user__is_superuser=False)
         .select_related("user")
         .order_by("user__username")
     )
@@ -52,10 +57,26 @@ def clinic_account_get(*, admin: User, user_id: int) -> Membership:
 def clinic_account_create(*, admin: User, username: str, role: str, password: str, email: str = "") -> User:
     """A new account in the admin's clinic, through the provisioning service (validators included)."""
     membership = admin_membership_for(admin)
+    _check_username_free(username, clinic_id=membership.clinic_id)
     user, _, _ = clinic_user_create(
         clinic_name=membership.clinic.name, role=role, username=username, password=password, email=email
     )
     return user
+
+
+# Usernames are unique across the portal, so a taken one is refused whoever holds it; only an account the
+# admin sees in their own list is named as such. "already exists" for the rest told a clinic admin which
+# usernames other clinics and the superusers have: the same words as for a name not allowed at all.
+USERNAME_UNAVAILABLE = "This username is not available: choose another."
+
+
+def _check_username_free(username: str, *, clinic_id: int) -> None:
+    taken = get_user_model().objects.filter(username__iexact=username).first()
+    if taken is None:
+        return
+    if _plain_accounts(clinic_id).filter(user=taken).exists():
+        raise ValidationError({"username": "An account with this username already exists in your clinic."})
+    raise ValidationError({"username": USERNAME_UNAVAILABLE})
 
 
 @transaction.atomic

@@ -10,12 +10,12 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from audit.services import record_event
+from audit.services import record_event, search_detail
 from dr_portal.api_pagination import Pagination, paginated_response
 from dr_portal.authenticated import AuthenticatedRequest
+from dr_portal.throttling import ScopedThrottle
 from screening import selectors as screening_selectors
 
 from . import selectors, services
@@ -51,7 +51,7 @@ class PatientListApi(APIView):
         response, page = paginated_response(
             queryset=patients, serializer_class=PatientOutputSerializer, request=request, view=self
         )
-        detail = {**CHANNEL, "search": search, "page": page, "due": due}
+        detail = {**CHANNEL, **search_detail(search, response.data["count"]), "page": page, "due": due}
         record_event(action="patient.list", request=request, detail=detail)
         return response
 
@@ -161,7 +161,7 @@ class TokenObtainApi(APIView):
 
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedThrottle]
     throttle_scope = "token"
 
     @extend_schema(

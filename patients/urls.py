@@ -9,9 +9,9 @@ app_name = "patients"
 urlpatterns = [
     path("", views.patient_list, name="list"),
     path("new/", views.patient_create, name="create"),
-    path("<int:patient_id>/", views.patient_detail, name="detail"),
-    path("<int:patient_id>/edit/", views.patient_update, name="update"),
+    path("<id:patient_id>/", views.patient_detail, name="detail"),
+    path("<id:patient_id>/edit/", views.patient_update, name="update"),
     path("accounts/", account_views.account_list, name="accounts"),
     path("accounts/new/", account_views.account_create, name="account_create"),
-    path("accounts/<int:user_id>/", account_views.account_update, name="account_update"),
+    path("accounts/<id:user_id>/", account_views.account_update, name="account_update"),
 ]

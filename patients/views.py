@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from audit.services import record_event
+from audit.services import record_event, search_detail
 from dr_portal.authenticated import AuthenticatedHttpRequest
 from dr_portal.form_errors import add_errors
 from screening import selectors as screening_selectors
@@ -36,7 +36,8 @@ def patient_list(request: HttpRequest) -> HttpResponse:
     if due:
         patients = screening_selectors.due_for_rescreening(patients=patients)
     page = Paginator(patients, 25).get_page(request.GET.get("page"))
-    record_event(action="patient.list", request=request, detail={"search": query, "page": page.number, "due": due})
+    detail = {**search_detail(query, page.paginator.count), "page": page.number, "due": due}
+    record_event(action="patient.list", request=request, detail=detail)
     rows = _with_latest_examination(list(page.object_list))
     return render(
         request,

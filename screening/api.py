@@ -14,12 +14,12 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from audit.services import record_event
 from dr_portal.api_pagination import Pagination, paginated_response
 from dr_portal.authenticated import AuthenticatedRequest
+from dr_portal.throttling import ScopedThrottle
 from patients import selectors as patient_selectors
 from patients.permissions import IsClinicalMember
 
@@ -39,7 +39,7 @@ CHANNEL = {"channel": "api"}
 class ExaminationCreateApi(APIView):
     permission_classes = [IsAuthenticated, IsClinicalMember]
     parser_classes = [MultiPartParser, FormParser]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedThrottle]
     throttle_scope = "uploads"
 
     @extend_schema(

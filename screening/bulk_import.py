@@ -203,12 +203,13 @@ def _patient_get_or_create(*, user: User, pair: PhotographPair, mrn_prefix: str)
 
 def _already_imported(*, patient: Patient, right: SimpleUploadedFile, left: SimpleUploadedFile) -> bool:
     # Same patient, same two photographs: the examination exists, whatever became of its grading. The
-    # hash is the upload check's (of the stored, upright bytes), so it matches what the first run kept.
-    right_hash = check_upload(right, eye="right").sha256
-    left_hash = check_upload(left, eye="left").sha256
-    right_exams = EyeImage.objects.filter(examination__patient=patient, side=Side.RIGHT, sha256=right_hash)
+    # hash is the upload check's (of the stored pixels), so it matches what the first run kept, and a copy
+    # re-saved with other metadata since is the same photograph, as the upload's already-filed check says.
+    right_hash = check_upload(right, eye="right").pixel_sha256
+    left_hash = check_upload(left, eye="left").pixel_sha256
+    right_exams = EyeImage.objects.filter(examination__patient=patient, side=Side.RIGHT, pixel_sha256=right_hash)
     return EyeImage.objects.filter(
-        examination__in=right_exams.values("examination_id"), side=Side.LEFT, sha256=left_hash
+        examination__in=right_exams.values("examination_id"), side=Side.LEFT, pixel_sha256=left_hash
     ).exists()
 
 

@@ -101,6 +101,9 @@ class EyeImage(models.Model):
     side = models.CharField(max_length=5, choices=Side.choices)
     file = models.ImageField(upload_to=eye_image_path, width_field="width", height_field="height")
     sha256 = models.CharField(max_length=64)
+    # The picture, not the file: one photograph re-saved with other metadata has another sha256 but this
+    # same hash (screening.validation.pixel_sha256). Indexed: the already-filed check looks it up.
+    pixel_sha256 = models.CharField(max_length=64, blank=True, default="", db_index=True)
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     format = models.CharField(max_length=10)

@@ -64,9 +64,16 @@ def examination_create(
     assessed = per_eye(quality.assess, [checked[side].image for side in SIDES])
     reports: dict[str, quality.QualityReport] = dict(zip(SIDES, assessed, strict=True))
     audit = {"request": request, "detail": audit_detail or {}}
-    return _examination_save(
-        user=user, patient=patient, notes=notes, checked=checked, reports=reports, warning=warning, audit=audit
-    )
+    try:
+        return _examination_save(
+            user=user, patient=patient, notes=notes, checked=checked, reports=reports, warning=warning, audit=audit
+        )
+    except PairOnFile as refusal:
+        # The refusal tells of an examination, another patient's perhaps: a read, recorded once the save
+        # has rolled back (inside it, the event would have gone with it).
+        detail = {**(audit_detail or {}), "refused": "duplicate_pair", "upload_for": patient.pk}
+        record_event(action="examination.view", actor=user, obj=refusal.earlier, request=request, detail=detail)
+        raise
 
 
 def _refuse_pair_on_file(patient: Patient, checked: dict[str, CheckedImage]) -> None:
@@ -79,13 +86,23 @@ def _refuse_pair_on_file(patient: Patient, checked: dict[str, CheckedImage]) -> 
     the more dangerous mistake: refused too, until the wrong one is marked entered in error. A new
     photograph of one eye beside an old one of the other (a retake of one eye) is a new pair and allowed.
     """
-    right, left = checked[Side.RIGHT].sha256, checked[Side.LEFT].sha256
+    # By pixels: a photograph re-saved with other metadata (a padded EXIF block) is the same photograph.
+    right, left = checked[Side.RIGHT].pixel_sha256, checked[Side.LEFT].pixel_sha256
     swapped = False
     earlier = _filed_pair(patient.clinic_id, right, left)
     if earlier is None and right != left:
         swapped, earlier = True, _filed_pair(patient.clinic_id, left, right)
     if earlier is not None:
-        raise ValidationError({"__all__": [_duplicate_message(earlier, patient, swapped)]}, code="duplicate_pair")
+        raise PairOnFile(_duplicate_message(earlier, patient, swapped), earlier=earlier)
+
+
+class PairOnFile(ValidationError):
+    """The refusal of a pair already filed, with the examination that holds it: the page links to it, and
+    examination_create records that the refusal named it."""
+
+    def __init__(self, message: str, *, earlier: Examination) -> None:
+        super().__init__({"__all__": [ValidationError(message, code="duplicate_pair")]})
+        self.earlier = earlier
 
 
 def _duplicate_message(earlier: Examination, patient: Patient, swapped: bool) -> str:
@@ -93,11 +110,9 @@ def _duplicate_message(earlier: Examination, patient: Patient, swapped: bool) ->
     if earlier.patient_id == patient.pk:
         whose = f"for this patient on {when} (examination {earlier.pk})"
     else:
-        other = earlier.patient
-        whose = (
-            f"under another patient of this clinic ({other.last_name}, {other.first_name}, record number "
-            f"{other.medical_record_number}; examination {earlier.pk}, {when})"
-        )
+        # The examination only, which the user can open (an audited read) and act on; not the other
+        # patient's name and record number, which the refusal showed unrecorded.
+        whose = f"under another patient of this clinic (examination {earlier.pk}, {when})"
     if swapped:
         return (
             f"These two photographs were already filed {whose} with the right and left eye the other way "
@@ -113,13 +128,14 @@ def _duplicate_message(earlier: Examination, patient: Patient, swapped: bool) ->
 
 
 def _filed_pair(clinic_id: int, right: str, left: str) -> Examination | None:
-    """The clinic's earliest examination (not entered in error, not failed) with these right and left photographs."""
+    """The clinic's earliest examination (not entered in error, not failed) with these right and left
+    photographs (by their pixel hashes)."""
     return (
         # A failed examination has no result to open: its photographs may be filed again.
         Examination.objects.filter(patient__clinic_id=clinic_id, voided_at__isnull=True)
         .exclude(status=Status.FAILED)
-        .filter(images__side=Side.RIGHT, images__sha256=right)
-        .filter(images__side=Side.LEFT, images__sha256=left)
+        .filter(images__side=Side.RIGHT, images__pixel_sha256=right)
+        .filter(images__side=Side.LEFT, images__pixel_sha256=left)
         .select_related("patient")
         .order_by("created_at")
         .first()
@@ -161,6 +177,7 @@ def _examination_save(
                     examination=examination,
                     side=side,
                     sha256=image.sha256,
+                    pixel_sha256=image.pixel_sha256,
                     format=image.format,
                     gradable=report.gradable,
                     quality={**report.as_json(), "pair_warning": warning},

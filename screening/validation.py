@@ -2,8 +2,8 @@
 
 JPEG or PNG only (by content, never by file name), a byte cap and a pixel cap (checked on the header,
 before decoding, so a decompression bomb is refused without allocating its pixels), fully decodable
-(a truncated file is refused), EXIF orientation applied. The result carries the bytes to store and
-their SHA-256, so what is hashed is exactly what is kept.
+(a truncated file is refused), EXIF orientation applied. The result carries the bytes to store, their
+SHA-256, so what is hashed is exactly what is kept, and the SHA-256 of the pixels they decode to.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ SAME_PHOTO_MAX_DIFF = 1.5
 class CheckedImage:
     content: bytes
     sha256: str
+    pixel_sha256: str  # of the stored file's decoded pixels (pixel_sha256())
     format: str
     width: int
     height: int
@@ -71,7 +72,19 @@ def check_upload(upload: UploadedFile[bytes] | None, *, eye: str) -> CheckedImag
     if stored is not image:
         raw = _encode(stored, fmt)
     rgb = stored.convert("RGB")
-    return CheckedImage(raw, hashlib.sha256(raw).hexdigest(), fmt, rgb.width, rgb.height, rgb)
+    # The pixels of the file as stored (and graded): a re-encoded JPEG's differ a little from those encoded.
+    pixels = rgb if stored is image else Image.open(io.BytesIO(raw))
+    return CheckedImage(raw, hashlib.sha256(raw).hexdigest(), pixel_sha256(pixels), fmt, rgb.width, rgb.height, rgb)
+
+
+def pixel_sha256(image: Image.Image) -> str:
+    """SHA-256 of a photograph's decoded pixels (as RGB) and its size: the same for every file of one
+    picture, whatever its metadata (EXIF, comments, padding) or container (a JPEG's pixels saved as PNG).
+    The file's own SHA-256 differed for a re-saved copy, which then passed the already-filed check."""
+    rgb = image.convert("RGB")
+    digest = hashlib.sha256(f"RGB {rgb.width}x{rgb.height}\n".encode())
+    digest.update(rgb.tobytes())
+    return digest.hexdigest()
 
 
 def _is_transparent(image: Image.Image) -> bool:

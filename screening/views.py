@@ -33,10 +33,11 @@ from .models import Examination, Review, Status
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@throttle_posts("uploads")  # the same rate and counter as the API's uploads
+@throttle_posts("uploads", "uploads")  # the same rate and counter as the API's uploads
 def examination_upload(request: AuthenticatedHttpRequest, patient_id: int) -> HttpResponse:
     patient = patient_get(user=request.user, patient_id=patient_id)
     form = ExaminationForm(request.POST, request.FILES) if request.method == "POST" else ExaminationForm()
+    on_file = None  # the examination holding a pair refused as already filed: the page links to it
     if form.is_bound and form.is_valid():
         try:
             examination = services.examination_create(
@@ -49,12 +50,14 @@ def examination_upload(request: AuthenticatedHttpRequest, patient_id: int) -> Ht
             )
         except ValidationError as error:
             add_errors(form, error)
+            on_file = error.earlier if isinstance(error, services.PairOnFile) else None
         else:
             return redirect("screening:detail", examination_id=examination.pk)
     # The form names the patient (name and record number): a read, audited as the edit form is.
     record_event(action="patient.view", request=request, obj=patient, detail={"form": "upload"})
     status = 400 if form.errors else 200
-    return render(request, "screening/upload.html", {"patient": patient, "form": form}, status=status)
+    context = {"patient": patient, "form": form, "on_file": on_file}
+    return render(request, "screening/upload.html", context, status=status)
 
 
 @login_required

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 
 from patients.models import Role
@@ -32,6 +33,15 @@ def _media_root(settings: object, tmp_path_factory: pytest.TempPathFactory) -> N
 
 
 _MEDIA: dict[str, Path] = {}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttles() -> Iterator[None]:
+    # Throttle counters live in the cache, which outlives a test: every test starts from zero. Every test
+    # client comes from 127.0.0.1, so the login form's count per address would otherwise run across tests.
+    cache.clear()
+    yield
+    cache.clear()
 
 
 def _session_media(factory: pytest.TempPathFactory) -> Path:
@@ -165,6 +175,16 @@ def superuser():
 @pytest.fixture
 def patient(clinic, owner):
     return PatientFactory.create(clinic=clinic, created_by=owner)
+
+
+@pytest.fixture
+def api_schema(owner) -> dict:
+    """The published OpenAPI schema, as a signed-in user reads it (it answers nobody else)."""
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(owner)
+    return api.get("/api/v1/schema/", {"format": "json"}).json()
 
 
 def worker_env(media_root: Path) -> dict[str, str]:

@@ -14,6 +14,8 @@ import environ
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from dr_portal.converters import MAX_ID
+
 # Django's generic classes (ModelAdmin[Model], ModelForm[Model], ...) subscriptable at run time, as the type
 # checker (django-stubs) reads them.
 django_stubs_ext.monkeypatch()
@@ -117,15 +119,21 @@ AUTHENTICATION_BACKENDS = [
     "dr_portal.auth_backends.LockoutBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
-# Lockout per username, whatever the IP: a clinic shares one address behind NAT, so locking by IP would
-# lock out every colleague after one person's typos, while a password-guessing run against one account
-# is stopped wherever it comes from. The cool-off bounds how long an attacker can lock someone out.
+# The client's address (dr_portal/client_address.py) trusts X-Forwarded-For only as far as this many
+# proxies in front of the web server append to it: 0 (no proxy) takes the socket's address, and a client
+# cannot choose its own. docker-compose behind its TLS proxy: 1.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 (no proxy in front) or more.")
+AXES_CLIENT_IP_CALLABLE = "dr_portal.client_address.client_address"
+# Lockout per pair (username, client address). Per username alone, anyone anywhere locked any named
+# account (a superuser's too) with five wrong passwords; per address alone, one person's typos locked out
+# every colleague behind the clinic's NAT. The pair stops guessing at an account from an address and
+# leaves its owner, elsewhere, signing in; the login form's limit per address (LOGIN_THROTTLE_RATE) bounds
+# how many accounts one address tries.
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
-AXES_LOCKOUT_PARAMETERS = ["username"]
-# axes.W006 wants the IP in the lockout key, against attackers rotating user agents or cookies; we key on
-# the username alone, which an attacker after one account cannot rotate, for the NAT reason above.
-SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "dr_portal.auth_backends.lockout_response"
 AXES_VERBOSE = False
@@ -270,18 +278,27 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "uploads": env("API_UPLOAD_THROTTLE_RATE", default="30/minute"),
         "token": env("API_TOKEN_THROTTLE_RATE", default="20/minute"),
+        # Login form POSTs per client address (the lockout counts failures per account on top).
+        "login": env("LOGIN_THROTTLE_RATE", default="30/minute"),
     },
+    # DRF's own reading of X-Forwarded-For, should a throttle of its own be used: as dr_portal.client_address.
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "DR Portal API",
     "DESCRIPTION": "Diabetic-retinopathy screening: patients, paired-eye examinations, grades and reviews.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and its page for signed-in users only (session or token): an anonymous visitor of a clinical
+    # portal sees the login page, not a map of every operation, parameter and bound (docs/security.md).
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     # Swagger UI from our own static files: nothing fetched from a CDN, and the strict CSP holds.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Ids in paths (`<id:...>`, dr_portal/converters.py): integers up to the database's largest.
+    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 0, "maximum": MAX_ID}},
     # One name for the three grades wherever they appear (model grade, review grades).
     "ENUM_NAME_OVERRIDES": {"GradeEnum": "screening.models.Grade.choices"},
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "dr_portal.api_schema.document_errors"],

@@ -66,7 +66,24 @@ def test_the_changelist_links_to_the_export(client, superuser) -> None:
 
 def test_listing_patients_in_the_admin_is_recorded(client, superuser, patient) -> None:
     client.force_login(superuser)
-    client.get(reverse("admin:patients_patient_changelist"), {"q": "smith"})
+    client.get(reverse("admin:patients_patient_changelist"), {"sex": "F"})
     event = AuditEvent.objects.get(action="admin.list")
     assert event.actor == superuser
-    assert event.detail == {"model": "patients.patient", "query": {"q": ["smith"]}}
+    assert event.detail == {"model": "patients.patient", "query": {"sex": ["F"]}}
+
+
+def test_deleting_a_patient_in_the_admin_keeps_no_name_on_the_trail(client, superuser, patient, clinic) -> None:
+    client.force_login(superuser)
+    response = client.post(reverse("admin:patients_patient_delete", args=[patient.pk]), {"post": "yes"})
+    assert response.status_code == 302
+    event = AuditEvent.objects.get(action="admin.delete")
+    assert (event.object_type, event.object_id, event.patient_id, event.detail) == (
+        "patient",
+        str(patient.pk),
+        patient.pk,
+        {},
+    )
+    assert patient.last_name not in str(list(AuditEvent.objects.values_list("detail", flat=True)))
+    # An account's or a clinic's text names no patient: it is kept, so the trail says what went.
+    client.post(reverse("admin:auth_user_delete", args=[patient.created_by.pk]), {"post": "yes"})
+    assert AuditEvent.objects.filter(action="admin.delete", detail__repr="owner").exists()

@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import pytest
+from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def schema() -> dict:
-    return APIClient().get("/api/v1/schema/", {"format": "json"}).json()
+def schema(api_schema: dict) -> dict:
+    return api_schema
+
+
+def test_the_schema_and_its_page_answer_signed_in_users_only(owner) -> None:
+    api = APIClient()
+    schema = api.get("/api/v1/schema/")
+    assert (schema.status_code, schema.json()) == (401, {"detail": "Authentication credentials were not provided."})
+    page = api.get("/api/v1/docs/")
+    assert page.status_code == 302 and page["Location"] == "/accounts/login/?next=/api/v1/docs/"
+    # A token (an integrating system) or a session (a person on the page) reads both.
+    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=owner).key}")
+    assert api.get("/api/v1/schema/").status_code == 200
+    api.credentials()
+    api.force_login(owner)
+    assert api.get("/api/v1/docs/").status_code == 200 and api.get("/api/v1/schema/").status_code == 200
 
 
 def test_every_operation_but_the_tokens_documents_401(schema: dict) -> None:

@@ -66,6 +66,18 @@ def test_running_it_again_imports_nothing_twice(owner, django_capture_on_commit_
     assert drain_task_messages("inference") == []
 
 
+def test_a_copy_re_saved_with_other_metadata_is_already_imported(owner, tmp_path: Path) -> None:
+    _import(FIXTURES, owner)
+    copy = tmp_path / "copy"
+    shutil.copytree(FIXTURES, copy)
+    for photograph in copy.glob("*/*.jpeg"):
+        data = photograph.read_bytes()  # a comment segment after the start marker: another file, the same pixels
+        photograph.write_bytes(data[:2] + b"\xff\xfe\x00\x0cre-saved!!" + data[2:])
+    out, _ = _import(copy, owner, "--mrn-prefix", "arranged-")
+    assert "Imported 0 examination(s); 4 already imported, 0 refused" in out
+    assert Examination.objects.count() == 4
+
+
 def test_an_interrupted_import_resumes_where_it_stopped(owner) -> None:
     _import(FIXTURES, owner, "--limit", "2")
     assert Examination.objects.count() == 2

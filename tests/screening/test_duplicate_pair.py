@@ -3,15 +3,23 @@ browser's Back (or uploading the same files twice) made a second examination of 
 
 from __future__ import annotations
 
+import hashlib
+import io
 import threading
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connections
 from django.urls import reverse
+from PIL import Image
+from rest_framework.test import APIClient
 
+from audit.models import AuditEvent
 from screening import services
 from screening.models import Examination, EyeImage, Status
+from screening.validation import pixel_sha256
 from tests.factories import PatientFactory
 from tests.ops.broker import drain_task_messages
 
@@ -33,11 +41,40 @@ def test_the_same_pair_for_the_same_patient_is_refused_and_nothing_saved(owner, 
     assert Examination.objects.count() == 1 and EyeImage.objects.count() == 2
 
 
-def test_the_same_pair_under_another_patient_of_the_clinic_names_that_patient(owner, patient, clinic) -> None:
-    other = PatientFactory.create(clinic=clinic, medical_record_number="OTHER-1", last_name="Other")
-    _create(owner, other)
-    with pytest.raises(ValidationError, match=r"already filed under another patient of this clinic \(Other, .*OTHER-1"):
+def test_the_same_pair_under_another_patient_names_the_examination_and_audits_the_disclosure(
+    owner, patient, clinic
+) -> None:
+    other = PatientFactory.create(clinic=clinic, medical_record_number="OTHER-1", first_name="Ann", last_name="Other")
+    earlier = _create(owner, other)
+    with pytest.raises(ValidationError) as caught:
         _create(owner, patient)
+    message = caught.value.message_dict["__all__"][0]
+    assert f"already filed under another patient of this clinic (examination {earlier.pk}, " in message
+    assert not {"Other", "Ann", "OTHER-1"} & set(message.replace(",", " ").replace("(", " ").split())
+    # What the refusal told is on the trail, as a read of that examination (of the other patient), and it
+    # stays although the upload's own transaction rolled back.
+    event = AuditEvent.objects.get(action="examination.view")
+    assert (event.actor, event.object_id, event.patient_id) == (owner, str(earlier.pk), other.pk)
+    assert event.detail == {"refused": "duplicate_pair", "upload_for": patient.pk}
+
+
+def test_the_refusals_of_the_page_and_the_api_link_and_audit_the_examination(client, owner, patient, clinic) -> None:
+    other = PatientFactory.create(clinic=clinic, last_name="Other")
+    earlier = _create(owner, other)
+    client.force_login(owner)
+    url = reverse("screening:upload", args=[patient.pk])
+    page = client.post(url, {"right_eye": upload(RIGHT), "left_eye": upload(LEFT), "notes": ""})
+    assert page.status_code == 400
+    assert f'href="{reverse("screening:detail", args=[earlier.pk])}"' in page.content.decode()
+    assert "Other" not in page.content.decode()
+    api = APIClient()
+    api.force_authenticate(owner)
+    response = api.post(
+        "/api/v1/examinations/", {"patient": patient.pk, "right_eye": upload(RIGHT), "left_eye": upload(LEFT)}
+    )
+    assert response.status_code == 400 and f"(examination {earlier.pk}, " in str(response.json())
+    events = AuditEvent.objects.filter(action="examination.view", patient=other).order_by("id")
+    assert [event.detail.get("channel") for event in events] == [None, "api"]
 
 
 def test_a_pair_whose_examination_was_entered_in_error_may_be_filed_again(owner, patient, clinic) -> None:
@@ -122,3 +159,31 @@ def test_one_pair_sent_several_times_at_once_is_filed_once(owner, colleague, pat
 
 def _create_from(user, patient, right, left):
     return services.examination_create(user=user, patient=patient, right_eye=right, left_eye=left)
+
+
+def _resaved(path: Path, metadata: bytes) -> SimpleUploadedFile:
+    """The same JPEG's bytes with a metadata segment inserted (an APP1 like a padded EXIF block): another
+    file, the same pixels, as a viewer or a PACS re-saving a photograph writes it."""
+    data = path.read_bytes()
+    segment = b"\xff\xe1" + (len(metadata) + 2).to_bytes(2, "big") + metadata
+    return SimpleUploadedFile(path.name, data[:2] + segment + data[2:], content_type="image/jpeg")
+
+
+def test_the_same_pixels_with_other_metadata_are_the_pair_on_file(owner, patient) -> None:
+    first = _create(owner, patient)
+    right, left = _resaved(RIGHT, b"Exif\x00\x00" + b"\x00" * 600), _resaved(LEFT, b"padding " * 50)
+    assert hashlib.sha256(right.read()).hexdigest() != first.images.get(side="right").sha256  # another file
+    with pytest.raises(ValidationError, match=f"already uploaded for this patient .*examination {first.pk}"):
+        services.examination_create(user=owner, patient=patient, right_eye=right, left_eye=left)
+    assert Examination.objects.count() == 1
+
+
+def test_each_photograph_keeps_the_hash_of_its_pixels(owner, patient) -> None:
+    examination = _create(owner, patient)
+    for eye in examination.images.all():
+        with Image.open(eye.file.path) as stored:
+            assert eye.pixel_sha256 == pixel_sha256(stored)
+    # A photograph in another file format with the same pixels has the same pixel hash.
+    png = io.BytesIO()
+    Image.open(RIGHT).save(png, "PNG")
+    assert pixel_sha256(Image.open(png)) == examination.images.get(side="right").pixel_sha256

@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
+from audit.models import AuditEvent
 from patients.services import clinic_user_create
 
 pytestmark = pytest.mark.django_db
@@ -60,3 +61,23 @@ def test_overlong_names_and_a_bad_address_are_refused_in_words(changes: dict[str
     with pytest.raises(ValidationError, match=message):
         clinic_user_create(**(values | changes))
     assert not get_user_model().objects.filter(username="someone").exists()
+
+
+@pytest.mark.parametrize("taken", ["outsider", "root", "OUTSIDER"])
+def test_a_username_of_another_clinic_or_a_superuser_gets_a_generic_refusal(
+    client, clinic_admin, outsider, superuser, taken: str
+) -> None:
+    client.force_login(clinic_admin)
+    response = _create(client, taken)
+    assert response.status_code == 200
+    errors = response.context["form"].errors
+    # Worded as for a name never used: nothing says that the account exists, nor where.
+    assert errors == {"username": ["This username is not available: choose another."]}
+    assert "exists" not in response.content.decode()
+    assert not AuditEvent.objects.filter(action="account.create").exists()
+
+
+def test_a_username_of_the_admins_own_clinic_is_named_as_taken(client, clinic_admin, owner) -> None:
+    client.force_login(clinic_admin)
+    errors = _create(client, "Owner").context["form"].errors
+    assert errors == {"username": ["An account with this username already exists in your clinic."]}

@@ -10,8 +10,10 @@ from axes.models import AccessAttempt
 from django.conf import settings as django_settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
 
@@ -35,10 +37,28 @@ def test_a_username_is_locked_out_after_repeated_failures(client, owner, passwor
     assert AuditEvent.objects.filter(action="auth.locked_out", username="owner").exists()
 
 
-def test_the_lockout_holds_from_another_address_too(client, owner, password, settings) -> None:
-    for i in range(settings.AXES_FAILURE_LIMIT):
-        client.post(reverse("login"), {"username": "owner", "password": "x" * 12}, REMOTE_ADDR=f"10.0.0.{i + 1}")
-    response = client.post(reverse("login"), {"username": "owner", "password": password}, REMOTE_ADDR="10.9.9.9")
+def test_an_attacker_elsewhere_cannot_lock_the_owner_out(owner, superuser, password, settings) -> None:
+    attacker = Client(REMOTE_ADDR="203.0.113.66")
+    for username in ("owner", "root"):
+        for _ in range(settings.AXES_FAILURE_LIMIT):
+            attacker.post(reverse("login"), {"username": username, "password": "x" * 12})
+    # The guessing stops there: even the right password is refused from that address.
+    assert attacker.post(reverse("login"), {"username": "owner", "password": password}).status_code == 429
+    # The owner, at the clinic, signs in; so does the superuser at the Django admin's login.
+    assert (
+        Client(REMOTE_ADDR="10.1.1.1").post(reverse("login"), {"username": "owner", "password": password}).status_code
+        == 302
+    )
+    admin_login = Client(REMOTE_ADDR="10.1.1.2").post(
+        reverse("admin:login"), {"username": "root", "password": password, "next": "/admin/"}
+    )
+    assert admin_login.status_code == 302 and admin_login["Location"] == "/admin/"
+
+
+def test_guessing_from_one_address_is_not_reset_by_changing_the_user_agent(client, owner, password, settings) -> None:
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        client.post(reverse("login"), {"username": "owner", "password": "x" * 12}, HTTP_USER_AGENT=f"agent {n}")
+    response = client.post(reverse("login"), {"username": "owner", "password": password}, HTTP_USER_AGENT="new")
     assert response.status_code == 429
 
 
@@ -54,6 +74,16 @@ def test_other_users_are_not_locked_by_someone_elses_failures(client, owner, col
         _login(client, "wrong-password-123")
     response = client.post(reverse("login"), {"username": "colleague", "password": password})
     assert response.status_code == 302
+
+
+def test_an_api_token_survives_logging_out_of_the_web_session(client, owner, password) -> None:
+    # A decision (docs/security.md, Decisions): the token belongs to another client of the same user.
+    api = APIClient()
+    token = api.post("/api/v1/auth/token/", {"username": "owner", "password": password}, format="json").json()["token"]
+    assert _login(client, password).status_code == 302
+    client.post(reverse("logout"))
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    assert api.get("/api/v1/patients/").status_code == 200
 
 
 def test_the_idle_timeout_is_fifteen_minutes_by_default() -> None:

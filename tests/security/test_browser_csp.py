@@ -55,7 +55,8 @@ def _log_in(page: Any, base: str, username: str, password: str, login_path: str 
     page.wait_for_load_state("networkidle")
 
 
-def test_swagger_ui_renders_under_the_policy(live_server, page) -> None:
+def test_swagger_ui_renders_under_the_policy(live_server, page, owner, password) -> None:
+    _log_in(page, live_server.url, owner.username, password)
     assert _visit(page, f"{live_server.url}/api/v1/docs/") == []
     page.wait_for_selector("text=DR Portal API", timeout=15_000)
     assert page.locator(".opblock").count() >= 8  # every operation of the schema is listed

@@ -56,7 +56,7 @@ def test_a_weak_password_is_shown_under_the_field_and_nothing_is_created(client,
 def test_an_existing_username_is_refused(client, clinic_admin, outsider) -> None:
     client.force_login(clinic_admin)
     response = _create(client, username="outsider")
-    assert response.status_code == 200 and response.context["form"].non_field_errors()
+    assert response.status_code == 200 and response.context["form"].errors["username"]
     assert Membership.objects.get(user=outsider).role == Role.DOCTOR
 
 
