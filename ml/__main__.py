@@ -10,6 +10,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 
 def positive_int(text: str) -> int:
@@ -42,7 +43,7 @@ def _add_run_arguments(p: argparse.ArgumentParser, *, out: str, epochs: int, bat
     p.add_argument("--threads", type=int, help="torch CPU threads")
 
 
-def _run_fields(args: argparse.Namespace) -> dict:
+def _run_fields(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "data": args.data,
         "out": args.out,
@@ -62,7 +63,7 @@ def _run_fields(args: argparse.Namespace) -> dict:
     }
 
 
-def _add_train(sub: argparse._SubParsersAction) -> None:
+def _add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("train", help="train a timm ViT on folders in the arranged layout")
     _add_run_arguments(p, out="runs/train", epochs=30, batch_size=64, warmup=1.0)
     p.add_argument(
@@ -97,7 +98,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--constant-lr", action="store_true", help="hold the peak rate after warm-up (for averaging)")
 
 
-def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+def _add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("evaluate", help="metrics, confusion matrix, ROC and predictions for a folder")
     p.add_argument("--data", nargs="+", required=True)
     p.add_argument("--checkpoint", help="defaults to the shipped model")
@@ -111,7 +112,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     )
 
 
-def _add_fit_pairing(sub: argparse._SubParsersAction) -> None:
+def _add_fit_pairing(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("fit-pairing", help="fit how a checkpoint grades both eyes together (validation split)")
     p.add_argument("--data", nargs="+", required=True, help="the folders the checkpoint was trained on")
     p.add_argument("--checkpoint", help="defaults to the shipped model; rewritten in place unless --out")
@@ -119,7 +120,7 @@ def _add_fit_pairing(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="the split's seed (training's default is 0)")
 
 
-def _add_tsne(sub: argparse._SubParsersAction) -> None:
+def _add_tsne(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("tsne", help="t-SNE of the model's embeddings, coloured by class")
     p.add_argument("--data", nargs="+", required=True)
     p.add_argument("--checkpoint")
@@ -128,7 +129,7 @@ def _add_tsne(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", choices=["train", "val", "test"])
 
 
-def _add_examples(sub: argparse._SubParsersAction) -> None:
+def _add_examples(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("examples", help="figure of photographs and their heatmap overlays, a few per class")
     p.add_argument("--data", nargs="+", required=True)
     p.add_argument("--checkpoint")
@@ -137,13 +138,13 @@ def _add_examples(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", choices=["train", "val", "test"])
 
 
-def _add_pretrain(sub: argparse._SubParsersAction) -> None:
+def _add_pretrain(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("pretrain", help="self-supervised (SimCLR) pretraining of a backbone on the training split")
     _add_run_arguments(p, out="runs/pretrain", epochs=100, batch_size=256, warmup=2.0)
     p.add_argument("--temperature", type=float, default=0.2, help="of the contrastive softmax")
 
 
-def _add_export(sub: argparse._SubParsersAction) -> None:
+def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("export", help="a preprocessed JPEG copy of datasets, to carry to a training machine")
     p.add_argument("--data", nargs="+", required=True)
     p.add_argument("--out", required=True, help="folder; each dataset goes to a subfolder of the same name")
@@ -153,7 +154,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=["jpeg", "webp"], default="jpeg")
 
 
-def _add_predict(sub: argparse._SubParsersAction) -> None:
+def _add_predict(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("predict", help="label, confidences and heatmap per image, as JSON")
     p.add_argument("images", nargs="+")
     p.add_argument("--checkpoint")
@@ -163,7 +164,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     )
 
 
-def _add_faithfulness(sub: argparse._SubParsersAction) -> None:
+def _add_faithfulness(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("faithfulness", help="deletion curve of the heatmaps against random patches")
     p.add_argument("--data", nargs="+", required=True)
     p.add_argument("--checkpoint")
@@ -172,7 +173,7 @@ def _add_faithfulness(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", choices=["train", "val", "test"])
 
 
-def _train(args: argparse.Namespace) -> dict:
+def _train(args: argparse.Namespace) -> dict[str, Any]:
     from ml.train import TrainConfig, train
 
     config = TrainConfig(
@@ -197,7 +198,7 @@ def _train(args: argparse.Namespace) -> dict:
     return {"checkpoint": f"{args.out}/model.safetensors", "test_metrics": card["test_metrics"]}
 
 
-def _evaluate(args: argparse.Namespace) -> dict:
+def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
     from ml.evaluate import evaluate
 
     metrics = evaluate(
@@ -206,31 +207,31 @@ def _evaluate(args: argparse.Namespace) -> dict:
     return {k: v for k, v in metrics.items() if k not in ("per_class", "per_source")}
 
 
-def _fit_pairing(args: argparse.Namespace) -> dict:
+def _fit_pairing(args: argparse.Namespace) -> dict[str, Any]:
     from ml.pairing_fit import fit_checkpoint_pairing
 
     return fit_checkpoint_pairing(args.data, args.checkpoint, args.out, args.seed)
 
 
-def _tsne(args: argparse.Namespace) -> dict:
+def _tsne(args: argparse.Namespace) -> dict[str, Any]:
     from ml.tsne import tsne_figure
 
     return tsne_figure(args.data, args.out, args.checkpoint, args.max_images, args.split)
 
 
-def _predict(args: argparse.Namespace) -> list:
+def _predict(args: argparse.Namespace) -> list[dict[str, object]]:
     from ml.predictor import predict_files
 
     return predict_files(args.images, args.out, args.checkpoint, args.eyes_together)
 
 
-def _examples(args: argparse.Namespace) -> dict:
+def _examples(args: argparse.Namespace) -> dict[str, Any]:
     from ml.examples import examples_figure
 
     return examples_figure(args.data, args.out, args.checkpoint, args.per_class, args.split)
 
 
-def _add_nonfinite(sub: argparse._SubParsersAction) -> None:
+def _add_nonfinite(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("nonfinite", help="which module makes a training step non-finite (weights left as they are)")
     p.add_argument("--data", nargs="+", required=True)
     p.add_argument("--checkpoint", help="defaults to the shipped model")
@@ -240,26 +241,26 @@ def _add_nonfinite(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--autocast", choices=["bf16", "fp16", "none"], default="bf16", help="as training on a GPU: bf16")
 
 
-def _nonfinite(args: argparse.Namespace) -> dict:
+def _nonfinite(args: argparse.Namespace) -> dict[str, Any]:
     from ml.diagnose import scan
 
     return scan(args.data, args.checkpoint, args.batches, args.batch_size, args.seed, args.autocast)
 
 
-def _faithfulness(args: argparse.Namespace) -> dict:
+def _faithfulness(args: argparse.Namespace) -> dict[str, Any]:
     from ml.faithfulness import deletion_figure
 
     return deletion_figure(args.data, args.out, args.checkpoint, args.max_images, args.split)
 
 
-def _pretrain(args: argparse.Namespace) -> dict:
+def _pretrain(args: argparse.Namespace) -> dict[str, Any]:
     from ml.pretrain import PretrainConfig, pretrain
 
     config = PretrainConfig(**_run_fields(args), temperature=args.temperature)
     return pretrain(config)
 
 
-def _export(args: argparse.Namespace) -> dict:
+def _export(args: argparse.Namespace) -> dict[str, Any]:
     from ml.export import export
 
     return {

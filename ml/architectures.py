@@ -67,7 +67,7 @@ def vit_tiny_r_conv(
         raise ValueError(f"backbone_layers must be 1 to 3 stages of at least one block each, not {list(layers)}")
     conv = partial(StdConv2dSame, eps=1e-8)
     backbone = ResNetV2(
-        layers=layers,
+        layers=list(layers),
         num_classes=0,
         global_pool="",
         in_chans=kwargs.get("in_chans", 3),

@@ -17,6 +17,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from ml.models import prefix_tokens, pretrained_body, token_grid, transformer_blocks
 from ml.preprocess import FieldBox
 
 _PALETTE: list[int] | None = None
@@ -35,9 +36,9 @@ class AttentionRecorder:
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
 
     def __enter__(self) -> AttentionRecorder:
-        for block in self.model.blocks:
+        for block in transformer_blocks(self.model):
             # attn_drop sees softmax(q k^T) on the unfused path; it is the identity in eval mode.
-            self._handles.append(block.attn.attn_drop.register_forward_hook(self._record))
+            self._handles.append(block.get_submodule("attn.attn_drop").register_forward_hook(self._record))
         return self
 
     def _record(self, _module: nn.Module, _inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
@@ -73,6 +74,11 @@ def rollout(attentions: list[torch.Tensor], num_prefix_tokens: int, grid: tuple[
 Target = torch.Tensor | Callable[[torch.Tensor], torch.Tensor] | None
 
 
+# In an EfficientNet body (ml/pretrained.py): the output of its last 1x1 convolution and batch norm, the
+# stride-32 map the transformer's tokens are made from.
+EFFICIENTNET_CAM_LAYER = "bn2"
+
+
 def cam_layer(model: nn.Module) -> str:
     """The module whose output Grad-CAM explains, chosen by faithfulness (deletion curves, docs/model/).
 
@@ -87,7 +93,10 @@ def cam_layer(model: nn.Module) -> str:
     stages = getattr(getattr(getattr(model, "patch_embed", None), "backbone", None), "stages", None)
     if stages is not None and len(stages) > 0:
         return "patch_embed.backbone.stages.0"
-    last = f"blocks.{len(model.blocks) - 1}"
+    body = pretrained_body(model)
+    if body is not None:
+        return EFFICIENTNET_CAM_LAYER if body is model else f"patch_embed.backbone.{EFFICIENTNET_CAM_LAYER}"
+    last = f"blocks.{len(transformer_blocks(model)) - 1}"
     return last if getattr(model, "global_pool", "token") != "token" else f"{last}.norm1"
 
 
@@ -123,10 +132,10 @@ def gradcam(
         weights = gradient.mean(dim=(2, 3), keepdim=True)
         maps = torch.relu((features * weights).sum(dim=1)).detach()
     else:
-        patches = slice(model.num_prefix_tokens, None)
+        patches = slice(prefix_tokens(model), None)
         weights = gradient[:, patches].mean(dim=1, keepdim=True)  # one weight per feature channel
         cam = torch.relu((features[:, patches] * weights).sum(dim=-1)).detach()
-        maps = cam.reshape(len(x), *model.patch_embed.grid_size)
+        maps = cam.reshape(len(x), *token_grid(model))
     high = maps.amax(dim=(1, 2), keepdim=True)
     return logits.detach(), (maps / high.clamp(min=1e-8)).cpu().numpy().astype(np.float32)
 

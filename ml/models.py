@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import timm
 import torch
@@ -45,12 +45,12 @@ def build_model(name: str, num_classes: int = 3, pretrained: str | Path | None =
     convolutional = not _takes_image_size(name)
     if convolutional:
         kwargs.pop("img_size", None)  # training records one for every architecture; a CNN takes any size
-    model = timm.create_model(name, pretrained=False, num_classes=num_classes, **kwargs)
+    model: nn.Module = timm.create_model(name, pretrained=False, num_classes=num_classes, **kwargs)
     if convolutional and num_classes:
         # timm's TensorFlow-style init scales the classifier by its outputs: with 3 of them, weights of up to
         # +-0.58 on 1280 pretrained features gave logits in the tens and a first epoch lost to them. PyTorch's
         # default scales by the inputs (+-0.028).
-        model.reset_classifier(num_classes)
+        cast(Any, model).reset_classifier(num_classes)  # timm's own method, untyped
     if pretrained is not None:
         load_pretrained(model, pretrained)
     return model
@@ -120,10 +120,8 @@ def _load_by_name(model: nn.Module, state: dict[str, torch.Tensor], path: Path) 
         fitted = fit_position_embedding(state["pos_embed"], model)
         if fitted is not None:
             state = {**state, "pos_embed": fitted}
-    head = {
-        f"{model.default_cfg.get('classifier', 'head')}.weight",
-        f"{model.default_cfg.get('classifier', 'head')}.bias",
-    }
+    classifier = timm_config(model).get("classifier", "head")
+    head = {f"{classifier}.weight", f"{classifier}.bias"}
     usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape and k not in head}
     if not usable:
         raise ValueError(f"no weights in {path} fit this architecture")
@@ -154,14 +152,39 @@ def fit_position_embedding(posemb: torch.Tensor, model: nn.Module) -> torch.Tens
     if grid is None:
         return None
     prefix, side = grid
-    model_prefix = 0 if getattr(model, "no_embed_class", False) else int(model.num_prefix_tokens)
+    model_prefix = 0 if getattr(model, "no_embed_class", False) else prefix_tokens(model)
     if model_prefix > prefix:
         return None  # the model has prefix tokens the checkpoint never learned positions for
     cells = resample_abs_pos_embed(
-        posemb[:, prefix:], new_size=list(model.patch_embed.grid_size), old_size=[side, side], num_prefix_tokens=0
+        posemb[:, prefix:], new_size=list(token_grid(model)), old_size=[side, side], num_prefix_tokens=0
     )
     fitted = torch.cat([posemb[:, :model_prefix], cells], dim=1)
     return fitted if fitted.shape == target.shape else None
+
+
+# timm's models are dynamic: the attributes below exist on every ViT (and the configuration on every model)
+# but are not typed on nn.Module; these accessors name them once.
+
+
+def timm_config(model: nn.Module) -> dict[str, Any]:
+    """The model's timm configuration (mean, std, classifier name, ...)."""
+    return dict(cast(Any, model).default_cfg)
+
+
+def token_grid(model: nn.Module) -> tuple[int, int]:
+    """A ViT's patch-token grid (rows, columns)."""
+    rows, columns = cast(Any, model).patch_embed.grid_size
+    return int(rows), int(columns)
+
+
+def prefix_tokens(model: nn.Module) -> int:
+    """How many tokens precede a ViT's patch tokens (class, registers)."""
+    return int(cast(Any, model).num_prefix_tokens)
+
+
+def transformer_blocks(model: nn.Module) -> list[nn.Module]:
+    """A ViT's transformer blocks, in order."""
+    return list(model.get_submodule("blocks").children())
 
 
 def _square_grid(tokens: int, max_prefix: int = 8) -> tuple[int, int] | None:
@@ -177,7 +200,7 @@ def disable_fused_attention(model: nn.Module) -> None:
     """Attention rollout needs the attention matrices, which the fused kernel never materialises."""
     for module in model.modules():
         if hasattr(module, "fused_attn"):
-            module.fused_attn = False
+            cast(Any, module).fused_attn = False
 
 
 def data_config(model: nn.Module) -> dict[str, Any]:
@@ -202,16 +225,16 @@ class StandardisedConv2d(nn.Module):
             # empty_like keeps the original weight's memory layout (channels-last or not).
             self.register_buffer("weight", torch.empty_like(conv.weight).copy_(weight.reshape_as(conv.weight)))
         self.register_buffer("bias", None if conv.bias is None else conv.bias.detach().clone())
-        self.stride, self.padding, self.dilation, self.groups = conv.stride, conv.padding, conv.dilation, conv.groups
-        self.kernel_size = conv.kernel_size
+        self.stride, self.dilation, self.groups = list(conv.stride), list(conv.dilation), conv.groups
+        self.padding: Any = conv.padding  # an int tuple, or "same"/"valid"
+        self.kernel_size = list(conv.kernel_size)
         self.same_pad = bool(getattr(conv, "same_pad", False))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.same_pad:  # TF-style "same" padding, which depends on the input's size
             x = pad_same(x, self.kernel_size, self.stride, self.dilation)
-        return torch.nn.functional.conv2d(
-            x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
-        )
+        weight, bias = cast(torch.Tensor, self.weight), cast(torch.Tensor | None, self.bias)  # buffers
+        return torch.nn.functional.conv2d(x, weight, bias, self.stride, self.padding, self.dilation, self.groups)
 
 
 def fold_weight_standardisation(model: nn.Module) -> int:

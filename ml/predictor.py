@@ -159,9 +159,8 @@ class Predictor:
         arrays, boxes = self.prepare(images)
         partner = None if eyes is None else partners([""] * len(eyes), list(patients or [""] * len(eyes)), list(eyes))
         single, probs, grids = self._grade(arrays, heatmaps, partner)
-        if grids is None:
-            explained = [(None, None)] * len(images)
-        else:
+        explained: list[tuple[np.ndarray | None, Image.Image | None]] = [(None, None)] * len(images)
+        if grids is not None:
             with self._blas.limit(limits=1, user_api="blas"):
                 explained = list(self._pool.map(self._explain, images, grids, boxes))
         results = [
@@ -213,12 +212,13 @@ def predict_files(
     # with eyes_together, a patient's two eyes given together are graded together (ml/pairing.py).
     names = [Path(path).name for path in graded]
     patients, eyes = [patient_from_filename(n) for n in names], [eye_from_filename(n) for n in names]
-    named = {"eyes": eyes, "patients": patients} if eyes_together else {}
-    results = predictor.predict([image for _, image in read if image is not None], **named)  # type: ignore[misc]
+    images = [image for _, image in read if image is not None]
+    results = predictor.predict(images, eyes=eyes, patients=patients) if eyes_together else predictor.predict(images)
     rows: list[dict[str, object]] = []
     for path, result, stem in zip(graded, results, _unique_stems(graded), strict=True):
         overlay_path, heatmap_path = out / f"{stem}_heatmap.png", out / f"{stem}_heatmap.npy"
-        result.overlay.save(overlay_path)  # type: ignore[union-attr]
+        assert result.overlay is not None and result.heatmap is not None  # graded with heatmaps
+        result.overlay.save(overlay_path)
         np.save(heatmap_path, result.heatmap)
         rows.append(
             {
