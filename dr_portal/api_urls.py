@@ -25,6 +25,7 @@ from screening.api import (
     PatientExaminationListApi,
     StatisticsApi,
 )
+from screening.interop_api import ExaminationReportPdfApi
 
 app_name = "api"
 
@@ -63,6 +64,9 @@ urlpatterns = [
         name="examination_review_amend",
     ),
     path("examinations/<id:examination_id>/void/", ExaminationVoidApi.as_view(), name="examination_void"),
+    path(
+        "examinations/<id:examination_id>/report.pdf", ExaminationReportPdfApi.as_view(), name="examination_report_pdf"
+    ),
     path("examinations/<id:examination_id>/eyes/<str:side>/image/", EyeImageApi.as_view(), name="eye_image"),
     path("examinations/<id:examination_id>/eyes/<str:side>/heatmap/", HeatmapApi.as_view(), name="heatmap"),
     path("statistics/", StatisticsApi.as_view(), name="statistics"),
