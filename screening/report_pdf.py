@@ -1,6 +1,6 @@
 """The examination's report as a PDF: the print page itself (templates/screening/result.html, with its print
-styles and the record's own blocks) laid out by WeasyPrint, with report-pdf.css for the page (A4, the
-examination and page numbers in the margins).
+styles and the record's own blocks) laid out by WeasyPrint, with static/css/report-pdf.css for the page (A4,
+the examination and page numbers in the margins, the photographs small enough for both eyes to share a page).
 
 The photographs and heatmaps are private: the PDF embeds them straight from storage, through the same
 clinic-scoped selectors as the pages (ReportFetcher), never from a public URL; the stylesheets come from the
@@ -18,7 +18,7 @@ from django.contrib.staticfiles.storage import staticfiles_storage
 from django.http import Http404, HttpRequest
 from django.template.loader import render_to_string
 from django.urls import Resolver404, resolve
-from weasyprint import CSS, HTML
+from weasyprint import HTML
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from patients.selectors import membership_for
@@ -42,10 +42,12 @@ def report_pdf(*, request: HttpRequest, examination: Examination, context: dict[
     if examination.status not in REPORTABLE:
         raise NotReportable(NOT_GRADED.format(id=examination.pk, status=examination.get_status_display().lower()))
     html = render_to_string("screening/result.html", _page_context(request, context))
-    fetcher = ReportFetcher(request)
-    document = HTML(string=html, base_url=request.build_absolute_uri("/"), url_fetcher=fetcher)
-    stylesheet = CSS(url=request.build_absolute_uri(staticfiles_storage.url(PDF_STYLESHEET)), url_fetcher=fetcher)
-    return document.write_pdf(stylesheets=[stylesheet])
+    # Linked last in the page's head: an author stylesheet after the page's own, so its rules win where
+    # they differ (WeasyPrint's `stylesheets` argument is a user stylesheet, which the page's rules beat).
+    link = f'<link rel="stylesheet" href="{staticfiles_storage.url(PDF_STYLESHEET)}">'
+    html = html.replace("</head>", f"{link}</head>", 1)
+    document = HTML(string=html, base_url=request.build_absolute_uri("/"), url_fetcher=ReportFetcher(request))
+    return document.write_pdf()
 
 
 def report_filename(examination: Examination) -> str:
