@@ -18,6 +18,7 @@ from django.contrib.staticfiles.storage import staticfiles_storage
 from django.http import Http404, HttpRequest
 from django.template.loader import render_to_string
 from django.urls import Resolver404, resolve
+from PIL import ImageFile
 from weasyprint import HTML
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
@@ -25,6 +26,12 @@ from patients.selectors import membership_for
 
 from . import files, selectors
 from .models import Examination, Status
+
+# Importing WeasyPrint turns Pillow's LOAD_TRUNCATED_IMAGES on for the whole process (weasyprint/images.py),
+# and a truncated photograph would then decode, padded with grey, and pass the upload check
+# (screening/validation.py), which relies on Pillow refusing it. Turned off again: the report embeds only
+# photographs that passed that check.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 CONTENT_TYPE = "application/pdf"
 PDF_STYLESHEET = "css/report-pdf.css"
@@ -41,13 +48,13 @@ def report_pdf(*, request: HttpRequest, examination: Examination, context: dict[
     PDF shows what the printed page shows. Raises NotReportable before a grading has finished."""
     if examination.status not in REPORTABLE:
         raise NotReportable(NOT_GRADED.format(id=examination.pk, status=examination.get_status_display().lower()))
-    html = render_to_string("screening/result.html", _page_context(request, context))
+    page = render_to_string("screening/result.html", _page_context(request, context))
     # Linked last in the page's head: an author stylesheet after the page's own, so its rules win where
     # they differ (WeasyPrint's `stylesheets` argument is a user stylesheet, which the page's rules beat).
     link = f'<link rel="stylesheet" href="{staticfiles_storage.url(PDF_STYLESHEET)}">'
-    html = html.replace("</head>", f"{link}</head>", 1)
+    html = page.replace("</head>", f"{link}</head>", 1)
     document = HTML(string=html, base_url=request.build_absolute_uri("/"), url_fetcher=ReportFetcher(request))
-    return document.write_pdf()
+    return bytes(document.write_pdf())
 
 
 def report_filename(examination: Examination) -> str:
@@ -91,7 +98,7 @@ class ReportFetcher(URLFetcher):
         if prediction is None or not prediction.heatmap:
             raise Http404("No heatmap yet")
         with prediction.heatmap.open("rb") as handle:
-            return handle.read(), "image/jpeg"
+            return bytes(handle.read()), "image/jpeg"
 
 
 def _static_file(name: str) -> bytes:
@@ -103,5 +110,5 @@ def _static_file(name: str) -> bytes:
             return handle.read()
     if settings.STATIC_ROOT and staticfiles_storage.exists(name):
         with staticfiles_storage.open(name) as handle:
-            return handle.read()
+            return bytes(handle.read())
     raise ValueError(f"No static file {name}")

@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client, override_settings
 from django.urls import reverse
 from pypdf import PdfReader
@@ -20,6 +22,7 @@ from audit.models import AuditEvent
 from patients.models import Patient
 from screening import services
 from screening.models import Examination, Status
+from screening.validation import check_upload
 from tests.dicom_files import dicom_photograph, dicom_upload
 from tests.examination_data import graded_examination, prediction_for
 
@@ -126,6 +129,17 @@ def test_a_dicom_photograph_is_embedded_as_its_pixels(client: Client, owner: Any
     pdf = _page_pdf(client, owner, examination)
     assert _images(pdf) == 2
     assert "No DR: No DR (ICDR 0)" in _text(pdf)
+
+
+def test_a_truncated_photograph_is_still_refused_once_a_report_was_rendered(
+    client: Client, owner: Any, patient: Patient
+) -> None:
+    # WeasyPrint's import tells Pillow to accept truncated images, process-wide: the upload check must not.
+    _page_pdf(client, owner, graded_examination(patient=patient))
+    whole = RIGHT.read_bytes()
+    truncated = SimpleUploadedFile("eye.jpg", whole[: len(whole) // 2], content_type="image/jpeg")
+    with pytest.raises(ValidationError, match="not a readable JPEG, PNG or DICOM photograph"):
+        check_upload(truncated, eye="right")
 
 
 def test_the_pdf_links_to_nothing_it_embeds(client: Client, owner: Any, patient: Patient) -> None:
