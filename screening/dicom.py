@@ -22,10 +22,10 @@ import numpy as np
 from django.core.exceptions import ValidationError
 from PIL import Image
 from pydicom import dcmread
-from pydicom.dataelem import RawDataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from pydicom.pixels import get_decoder
+from pydicom.pixels.decoders.base import get_decoder
 from pydicom.uid import (
     UID,
     MediaStorageDirectoryStorage,
@@ -45,8 +45,12 @@ SIDE_OF_CODE = {code: side for side, code in SIDE_CODES.items()}
 TRUNCATION_WARNINGS = ("end of file", "truncat")
 PREAMBLE_LENGTH = 128
 UNDEFINED_LENGTH = 0xFFFFFFFF
-DECODING_ERRORS = (InvalidDicomError, EOFError, OSError, ValueError, KeyError, AttributeError, TypeError)
-DECODING_ERRORS += (IndexError, NotImplementedError, RuntimeError, UnicodeDecodeError)
+# What pydicom and its decoders raise on a damaged file: a header that is not DICOM, an element cut short, a
+# value that does not parse, pixel data of the wrong length or that its decoder refuses.
+DECODING_ERRORS: tuple[type[Exception], ...] = (
+    *(InvalidDicomError, EOFError, OSError, ValueError, KeyError, AttributeError, TypeError),
+    *(IndexError, NotImplementedError, RuntimeError, UnicodeDecodeError),
+)
 
 
 @dataclass(frozen=True)
@@ -136,12 +140,12 @@ def header_of(dataset: Dataset) -> DicomHeader:
     )
 
 
-def stored_photograph(handle: BinaryIO) -> Image.Image:
+def stored_photograph(content: bytes) -> Image.Image:
     """A stored DICOM photograph's pixels (RGB): what the worker grades and the pages show. It passed
-    check_dicom when it was filed; raises one of DECODING_ERRORS if it cannot be read now."""
+    open_dicom when it was filed; raises one of DECODING_ERRORS if it cannot be read now."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return _pixels(dcmread(handle))
+        return _pixels(dcmread(io.BytesIO(content)))
 
 
 def _read(raw: bytes, *, eye: str) -> Dataset:
@@ -163,10 +167,11 @@ def _cut_short(dataset: Dataset) -> bool:
     the middle of a value (the pixel data, most often) without a word, keeping what there was."""
     if not len(dataset):
         return False
-    last = dataset.get_item(max(dataset.keys()))
-    if not isinstance(last, RawDataElement) or last.value is None or last.length == UNDEFINED_LENGTH:
+    # Elements not yet read by anyone are still raw: their value as the file had it.
+    last: DataElement | RawDataElement = dataset.get_item(max(dataset.keys()))
+    if not isinstance(last, RawDataElement) or last.length == UNDEFINED_LENGTH:
         return False
-    return len(last.value) < last.length
+    return len(last.value or b"") < last.length
 
 
 def _check_kind(header: DicomHeader, *, eye: str) -> None:

@@ -42,7 +42,7 @@ from patients.models import Clinic, Patient
 
 from . import selectors
 from .grade_descriptions import DESCRIPTIONS, UNGRADABLE
-from .models import Examination, Grade, Prediction, Side, Status
+from .models import Examination, Grade, Prediction, Review, Side, Status
 from .referral import RECOMMENDATION_LABELS
 
 CONTENT_TYPE = "application/fhir+json"
@@ -56,7 +56,7 @@ MEDICAL_RECORD_NUMBER = Coding(system=IDENTIFIER_TYPE, code="MR", display="Medic
 
 REPORT_CODE = Coding(system=LOINC, code="104212-6", display="Views screening for diabetic retinopathy of Eyes")
 # The severity of diabetic retinopathy in each eye (LOINC's answer list LL2117-1 holds ICDR's five levels).
-SEVERITY_CODES = {
+SEVERITY_CODES: dict[str, Coding] = {
     Side.RIGHT: Coding(
         system=LOINC, code="71491-5", display="Right eye Diabetic retinopathy severity level by Ophthalmoscopy"
     ),
@@ -64,19 +64,19 @@ SEVERITY_CODES = {
         system=LOINC, code="71490-7", display="Left eye Diabetic retinopathy severity level by Ophthalmoscopy"
     ),
 }
-EYE_STRUCTURES = {
+EYE_STRUCTURES: dict[str, Coding] = {
     Side.RIGHT: Coding(system=SNOMED, code="18944008", display="Right eye structure"),
     Side.LEFT: Coding(system=SNOMED, code="8966001", display="Left eye structure"),
 }
 # SNOMED CT for each class where a concept exists: No DR exactly (per eye); Mild and Proliferative have
 # none that covers exactly ICDR 1-2 or 3-4, so they carry the nearest concept that subsumes the class, and
 # the class itself rides beside it in the portal's own code system (docs/integrations.md).
-NO_DR = {
+NO_DR: dict[str, Coding] = {
     Side.RIGHT: Coding(system=SNOMED, code="390850007", display="O/E - no right diabetic retinopathy"),
     Side.LEFT: Coding(system=SNOMED, code="390853009", display="O/E - no left diabetic retinopathy"),
 }
 NO_APPARENT_RETINOPATHY = Coding(system=LOINC, code="LA18643-9", display="No apparent retinopathy")
-SUBSUMING = {
+SUBSUMING: dict[int, Coding] = {
     Grade.MILD: Coding(
         system=SNOMED, code="390834004", display="Nonproliferative retinopathy due to diabetes mellitus"
     ),
@@ -179,7 +179,7 @@ def _add_patient(builder: BundleBuilder, patient: Patient) -> tuple[Reference, R
     return builder.add(patient_resource(builder, patient)), builder.add(organization(patient.clinic))
 
 
-def report_status(examination: Examination, review: Any) -> str:
+def report_status(examination: Examination, review: Review | None) -> str:
     """DiagnosticReport.status (and each Observation's): preliminary until a doctor signs off, final once
     signed off, amended after an amendment; registered while grading, cancelled when grading failed,
     entered-in-error for an examination marked so."""
@@ -199,10 +199,10 @@ def pdf_attachment(*, pdf: bytes, url: str, title: str, created: datetime) -> At
     return Attachment(
         contentType="application/pdf",
         language="en",
-        data=base64.b64encode(pdf).decode("ascii"),
+        data=base64.b64encode(pdf),  # base64Binary: fhir.resources takes the encoded bytes
         url=url,
         size=len(pdf),
-        hash=base64.b64encode(hashlib.sha1(pdf).digest()).decode("ascii"),  # R4's Attachment.hash is SHA-1
+        hash=base64.b64encode(hashlib.sha1(pdf).digest()),  # R4's Attachment.hash is SHA-1
         title=title,
         creation=created,
     )
@@ -356,7 +356,7 @@ def _local(builder: BundleBuilder, code: str, display: str) -> Coding:
     return Coding(system=builder.system("CodeSystem/dr-observation"), code=code, display=display)
 
 
-def _issued(examination: Examination, review: Any) -> datetime | None:
+def _issued(examination: Examination, review: Review | None) -> datetime | None:
     if review is not None:
         return review.amended_at or review.signed_off_at
     return examination.completed_at if examination.status == Status.DONE else None

@@ -37,7 +37,7 @@ def viewable_photograph(eye: EyeImage) -> tuple[bytes, str]:
         with eye.file.open("rb") as handle:
             if eye.format != dicom.FORMAT:
                 return handle.read(), CONTENT_TYPES.get(eye.format, "application/octet-stream")
-            image = dicom.stored_photograph(handle)
+            image = dicom.stored_photograph(handle.read())
     except FileNotFoundError:
         raise Http404("The file is missing from storage") from None
     buffer = io.BytesIO()

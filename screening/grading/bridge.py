@@ -30,6 +30,13 @@ _PREDICT_LOCK = threading.Lock()
 # Decoding at up to this size is plenty for the model (a few hundred pixels) and the heatmap overlay,
 # and JPEG's reduced-scale decoding makes a large photograph several times faster to read.
 DECODE_SIZE = 1024
+UNREADABLE: tuple[type[Exception], ...] = (
+    UnidentifiedImageError,
+    OSError,
+    SyntaxError,
+    ValueError,
+    *dicom.DECODING_ERRORS,
+)
 
 
 class PermanentGradingError(Exception):
@@ -82,7 +89,7 @@ def open_eye_image(eye_image: EyeImage) -> Image.Image:
     try:
         with eye_image.file.open("rb") as handle:
             if eye_image.format == dicom.FORMAT:
-                return _reduced(dicom.stored_photograph(handle))
+                return _reduced(dicom.stored_photograph(handle.read()))
             image = Image.open(handle)
             if image.format == "JPEG":
                 image.draft("RGB", (DECODE_SIZE, DECODE_SIZE))
@@ -90,7 +97,7 @@ def open_eye_image(eye_image: EyeImage) -> Image.Image:
             return image.convert("RGB")
     except FileNotFoundError as error:
         raise PermanentGradingError(f"The {eye_image.side} eye's photograph is missing from storage.") from error
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, *dicom.DECODING_ERRORS) as error:
+    except UNREADABLE as error:
         raise PermanentGradingError(f"The {eye_image.side} eye's photograph cannot be read: {error}") from error
 
 

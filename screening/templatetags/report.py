@@ -22,4 +22,4 @@ def person(user: Any) -> str:
     """A user as a signature names them: full name where the account has one, else the username."""
     if user is None:
         return ""
-    return user.get_full_name() or user.get_username()
+    return str(user.get_full_name() or user.get_username())
