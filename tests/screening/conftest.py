@@ -120,3 +120,11 @@ def open_signed_in(page, base_url: str, user, password: str, path: str) -> list[
     page.wait_for_url(lambda url: "/accounts/login/" not in url)
     page.goto(f"{base_url}{path}")
     return errors
+
+
+@pytest.fixture
+def named_doctor(colleague):  # type: ignore[no-untyped-def]
+    """The clinic's doctor (colleague) with a full name, as a signature and a FHIR Practitioner show it."""
+    colleague.first_name, colleague.last_name = "Ada", "Quist"
+    colleague.save()
+    return colleague

@@ -174,10 +174,9 @@ def _review(doctor: Any, examination: Examination, right: int, left: int) -> Non
 
 
 def test_the_status_goes_from_preliminary_to_final_to_amended_with_the_doctor_as_interpreter(
-    api: APIClient, owner: Any, colleague: Any, patient: Patient
+    api: APIClient, owner: Any, named_doctor: Any, patient: Patient
 ) -> None:
-    colleague.first_name, colleague.last_name = "Ada", "Quist"
-    colleague.save()
+    colleague = named_doctor
     examination = graded_examination(patient=patient, grades=(1, 0))
     _review(colleague, examination, 2, 0)
     bundle = _bundle(api, owner, _exam_url(examination))

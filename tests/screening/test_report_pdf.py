@@ -82,10 +82,9 @@ def test_a_preliminary_report_says_so_and_gives_the_models_answer_first(
 
 
 def test_a_signed_off_report_names_the_doctor_and_the_time_and_the_doctors_answer_leads(
-    client: Client, owner: Any, colleague: Any, patient: Patient
+    client: Client, owner: Any, named_doctor: Any, patient: Patient
 ) -> None:
-    colleague.first_name, colleague.last_name = "Ada", "Quist"
-    colleague.save()
+    colleague = named_doctor
     examination = graded_examination(patient=patient, grades=(1, 0))
     review = services.review_create(user=colleague, examination=examination, right_grade=0, left_grade=0)
     when = review.signed_off_at.strftime("%Y-%m-%d %H:%M")
