@@ -82,7 +82,7 @@ SUBSUMING: dict[int, Coding] = {
     ),
     Grade.PROLIFERATIVE: Coding(system=SNOMED, code="4855003", display="Retinopathy due to diabetes mellitus"),
 }
-CONFIDENCE_FIELDS = {
+CONFIDENCE_FIELDS: dict[Grade, str] = {
     Grade.NO_DR: "confidence_no_dr",
     Grade.MILD: "confidence_mild",
     Grade.PROLIFERATIVE: "confidence_proliferative",
@@ -337,7 +337,8 @@ def _model_grade(builder: BundleBuilder, prediction: Prediction, side: str, grad
 
 
 def _confidences(builder: BundleBuilder, prediction: Prediction) -> list[ObservationComponent]:
-    """The model's confidence in each class, a probability between 0 and 1."""
+    """The model's confidence in each of its classes, a probability between 0 and 1 (a doctor's review
+    choice the model does not output, such as Ungradable, has none)."""
     return [
         ObservationComponent(
             code=CodeableConcept(
@@ -348,7 +349,7 @@ def _confidences(builder: BundleBuilder, prediction: Prediction) -> list[Observa
                 value=round(getattr(prediction, CONFIDENCE_FIELDS[grade]), 6), unit="probability", system=UCUM, code="1"
             ),
         )
-        for grade in Grade
+        for grade in CONFIDENCE_FIELDS
     ]
 
 
