@@ -10,6 +10,7 @@ import io
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -123,7 +124,7 @@ def open_signed_in(page, base_url: str, user, password: str, path: str) -> list[
 
 
 @pytest.fixture
-def named_doctor(colleague):  # type: ignore[no-untyped-def]
+def named_doctor(colleague: Any) -> Any:
     """The clinic's doctor (colleague) with a full name, as a signature and a FHIR Practitioner show it."""
     colleague.first_name, colleague.last_name = "Ada", "Quist"
     colleague.save()

@@ -78,7 +78,7 @@ def test_running_it_again_imports_nothing_twice(owner: Any, tmp_path: Path) -> N
 def test_a_registered_patient_is_found_by_record_number_whatever_its_case(
     owner: Any, clinic: Any, tmp_path: Path
 ) -> None:
-    registered = PatientFactory(clinic=clinic, medical_record_number="eye-1002")
+    registered: Patient = PatientFactory(clinic=clinic, medical_record_number="eye-1002")
     _visit(tmp_path, "EYE-1002")
     _import(tmp_path, owner)
     assert Examination.objects.get().patient == registered

@@ -12,12 +12,11 @@ from django.core.cache import cache
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 from fhir.resources.R4B.observation import Observation
-from fhir.resources.R4B.resource import Resource
 from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
 from patients.models import Patient
-from screening import services
+from screening import reviews, services
 from screening.models import Examination, EyeImage, Prediction, Status
 from tests.examination_data import graded_examination
 
@@ -67,7 +66,7 @@ def _of(bundle: Bundle, resource_type: str) -> list[Any]:
     return [entry.resource for entry in bundle.entry or [] if entry.resource.get_resource_type() == resource_type]
 
 
-def _resolve(bundle: Bundle, reference: Any) -> Resource:
+def _resolve(bundle: Bundle, reference: Any) -> Any:
     return next(entry.resource for entry in bundle.entry or [] if entry.fullUrl == reference.reference)
 
 
@@ -170,7 +169,7 @@ def test_the_pdf_report_rides_in_presented_form(api: APIClient, owner: Any, pati
 
 
 def _review(doctor: Any, examination: Examination, right: int, left: int) -> None:
-    services.review_create(user=doctor, examination=examination, right_grade=right, left_grade=left)
+    reviews.review_create(user=doctor, examination=examination, right_grade=right, left_grade=left)
 
 
 def test_the_status_goes_from_preliminary_to_final_to_amended_with_the_doctor_as_interpreter(
@@ -192,7 +191,7 @@ def test_the_status_goes_from_preliminary_to_final_to_amended_with_the_doctor_as
     assert ("dr-grade", "1") in _codes(model_grade.valueCodeableConcept)  # the model's stays beside it
     assert doctor in [_resolve(bundle, performer) for performer in right.performer]
 
-    services.review_amend(
+    reviews.review_amend(
         user=colleague, examination=examination, right_grade=1, left_grade=0, notes="", reason="second look"
     )
     bundle = _bundle(api, owner, _exam_url(examination))

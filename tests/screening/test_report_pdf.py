@@ -20,7 +20,7 @@ from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
 from patients.models import Patient
-from screening import services
+from screening import reviews, services
 from screening.models import Examination, Status
 from screening.validation import check_upload
 from tests.dicom_files import dicom_photograph, dicom_upload
@@ -86,7 +86,7 @@ def test_a_signed_off_report_names_the_doctor_and_the_time_and_the_doctors_answe
 ) -> None:
     colleague = named_doctor
     examination = graded_examination(patient=patient, grades=(1, 0))
-    review = services.review_create(user=colleague, examination=examination, right_grade=0, left_grade=0)
+    review = reviews.review_create(user=colleague, examination=examination, right_grade=0, left_grade=0)
     when = review.signed_off_at.strftime("%Y-%m-%d %H:%M")
     text = _text(_page_pdf(client, owner, examination))
     assert f"Status: signed off by Ada Quist on {when} UTC." in text
@@ -99,8 +99,8 @@ def test_a_signed_off_report_names_the_doctor_and_the_time_and_the_doctors_answe
 
 def test_an_amended_report_says_it_was_amended(client: Client, owner: Any, colleague: Any, patient: Patient) -> None:
     examination = graded_examination(patient=patient, grades=(1, 0))
-    services.review_create(user=colleague, examination=examination, right_grade=0, left_grade=0)
-    services.review_amend(
+    reviews.review_create(user=colleague, examination=examination, right_grade=0, left_grade=0)
+    reviews.review_amend(
         user=colleague, examination=examination, right_grade=1, left_grade=0, notes="", reason="second look"
     )
     assert f"Status: signed off (amended) by {colleague.username}" in _text(_page_pdf(client, owner, examination))
