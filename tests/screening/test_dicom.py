@@ -245,3 +245,14 @@ def test_the_api_serves_a_dicom_eye_as_jpeg_and_the_original_to_a_dicom_client(
 
 def _body(response: Any) -> Any:
     return io.BytesIO(b"".join(response.streaming_content))
+
+
+def test_the_same_pictures_as_dicom_and_as_jpeg_are_one_pair_on_file(owner: Any, patient: Patient) -> None:
+    # The already-filed check compares decoded pixels: an uncompressed DICOM of a JPEG's pixels is that photograph.
+    mrn = patient.medical_record_number
+    right = dicom_upload(dicom_photograph(RIGHT, laterality="R", patient_id=mrn))
+    left = dicom_upload(dicom_photograph(LEFT, laterality="L", patient_id=mrn))
+    services.examination_create(user=owner, patient=patient, right_eye=right, left_eye=left)
+    with pytest.raises(ValidationError, match="already"):
+        services.examination_create(user=owner, patient=patient, right_eye=upload(RIGHT), left_eye=upload(LEFT))
+    assert Examination.objects.count() == 1
