@@ -25,6 +25,7 @@ from screening.api import (
     PatientExaminationListApi,
     StatisticsApi,
 )
+from screening.interop_api import ExaminationFhirApi, ExaminationReportPdfApi, PatientFhirApi
 
 app_name = "api"
 
@@ -54,6 +55,7 @@ urlpatterns = [
     path("patients/", PatientListCreateApi.as_view(), name="patients"),
     path("patients/<id:patient_id>/", PatientDetailApi.as_view(), name="patient"),
     path("patients/<id:patient_id>/examinations/", PatientExaminationListApi.as_view(), name="patient_examinations"),
+    path("patients/<id:patient_id>/fhir/", PatientFhirApi.as_view(), name="patient_fhir"),
     path("examinations/", ExaminationCreateApi.as_view(), name="examinations"),
     path("examinations/<id:examination_id>/", ExaminationDetailApi.as_view(), name="examination"),
     path("examinations/<id:examination_id>/review/", ExaminationReviewApi.as_view(), name="examination_review"),
@@ -63,6 +65,10 @@ urlpatterns = [
         name="examination_review_amend",
     ),
     path("examinations/<id:examination_id>/void/", ExaminationVoidApi.as_view(), name="examination_void"),
+    path("examinations/<id:examination_id>/fhir/", ExaminationFhirApi.as_view(), name="examination_fhir"),
+    path(
+        "examinations/<id:examination_id>/report.pdf", ExaminationReportPdfApi.as_view(), name="examination_report_pdf"
+    ),
     path("examinations/<id:examination_id>/eyes/<str:side>/image/", EyeImageApi.as_view(), name="eye_image"),
     path("examinations/<id:examination_id>/eyes/<str:side>/heatmap/", HeatmapApi.as_view(), name="heatmap"),
     path("statistics/", StatisticsApi.as_view(), name="statistics"),

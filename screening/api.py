@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.services import record_event
+from dr_portal.api_negotiation import FileNegotiation
 from dr_portal.api_pagination import Pagination, paginated_response
 from dr_portal.authenticated import AuthenticatedRequest
 from dr_portal.throttling import ScopedThrottle
@@ -85,12 +86,18 @@ class ExaminationDetailApi(APIView):
 
 class EyeImageApi(APIView):
     permission_classes = [IsAuthenticated]
+    content_negotiation_class = FileNegotiation
 
     @extend_schema(
         operation_id="examinations_eye_image",
         responses={
             (200, "image/jpeg"): OpenApiTypes.BINARY,
             (200, "image/png"): OpenApiTypes.BINARY,
+            (200, "application/dicom"): OpenApiResponse(
+                OpenApiTypes.BINARY,
+                description="A DICOM photograph: as a JPEG of its pixels, or, to a client whose Accept names "
+                "application/dicom, the camera's original file",
+            ),
             404: OpenApiResponse(description="No such examination or side in the caller's clinic"),
         },
     )
@@ -101,6 +108,7 @@ class EyeImageApi(APIView):
 
 class HeatmapApi(APIView):
     permission_classes = [IsAuthenticated]
+    content_negotiation_class = FileNegotiation
 
     @extend_schema(
         operation_id="examinations_heatmap",

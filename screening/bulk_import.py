@@ -50,6 +50,7 @@ class PhotographPair:
     last_name: str = ""
     date_of_birth: dt.date | None = None
     sex: str = ""
+    note: str = ""  # the examination's notes; by default where the two files came from
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,7 @@ def photograph_pair_import(*, user: User, pair: PhotographPair, mrn_prefix: str)
         patient=patient,
         right_eye=right,
         left_eye=left,
-        notes=f"Imported from {pair.right.parent.parent.name}: {pair.right.name}, {pair.left.name}",
+        notes=pair.note or f"Imported from {pair.right.parent.parent.name}: {pair.right.name}, {pair.left.name}",
         audit_detail=IMPORT_CHANNEL,
     )
 

@@ -26,7 +26,7 @@ class ExaminationForm(forms.Form):
             # text ("Right Click or drop ...") read like "right-click".
             self.fields[name].widget.attrs.update(
                 {
-                    "accept": "image/jpeg,image/png",
+                    "accept": "image/jpeg,image/png,application/dicom,.dcm",
                     "class": "zone-input",
                     "autocomplete": "off",
                     "aria-labelledby": f"{name}-title",

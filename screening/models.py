@@ -92,7 +92,7 @@ class Examination(models.Model):
 
 def eye_image_path(instance: EyeImage, filename: str) -> str:
     # Named by hash, not by the uploader's file name: no patient data in paths, no collisions.
-    ext = {"JPEG": "jpg", "PNG": "png"}.get(instance.format, "bin")
+    ext = {"JPEG": "jpg", "PNG": "png", "DICOM": "dcm"}.get(instance.format, "bin")
     return f"eyes/{instance.sha256[:2]}/{instance.sha256}.{ext}"
 
 
@@ -116,7 +116,10 @@ class EyeImage(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["examination", "side"], name="eye_image_one_per_side"),
             models.CheckConstraint(condition=models.Q(side__in=Side.values), name="eye_image_side_valid"),
-            models.CheckConstraint(condition=models.Q(format__in=["JPEG", "PNG"]), name="eye_image_format_valid"),
+            # DICOM: the camera's original file is kept as it came (screening/dicom.py decodes it).
+            models.CheckConstraint(
+                condition=models.Q(format__in=["JPEG", "PNG", "DICOM"]), name="eye_image_format_valid"
+            ),
         ]
 
     def __str__(self) -> str:

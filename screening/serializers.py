@@ -24,8 +24,14 @@ class ExaminationCreateInputSerializer(serializers.Serializer[Any]):
     patient = serializers.IntegerField(min_value=1, max_value=_BIGINT)
     # An empty file is let through to the upload service, which checks both eyes and reports every problem
     # at once in its own words: refused here, it hid the other eye's problem.
-    right_eye = serializers.FileField(allow_empty_file=True, help_text="JPEG or PNG fundus photograph of the right eye")
-    left_eye = serializers.FileField(allow_empty_file=True, help_text="JPEG or PNG fundus photograph of the left eye")
+    right_eye = serializers.FileField(
+        allow_empty_file=True,
+        help_text="JPEG, PNG or DICOM (ophthalmic or VL photographic image) fundus photograph of the right eye",
+    )
+    left_eye = serializers.FileField(
+        allow_empty_file=True,
+        help_text="JPEG, PNG or DICOM (ophthalmic or VL photographic image) fundus photograph of the left eye",
+    )
     notes = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
 
     def to_internal_value(self, data: Any) -> Any:

@@ -18,7 +18,7 @@ from audit.services import record_event
 from patients.models import Clinic, Patient
 from patients.selectors import clinical_membership_for
 
-from . import quality
+from . import dicom, quality
 from .models import SIDES, VOID_REASON_MAX_LENGTH, Examination, EyeImage, Side, Status
 from .selectors import review_of
 from .side_by_side import per_eye
@@ -58,6 +58,8 @@ def examination_create(
             errors[f"{side}_eye"] = outcome.messages
         else:
             checked[side] = outcome
+    if "patient" not in errors:
+        _refuse_other_patients_dicom(patient, checked, errors)
     if errors:
         raise ValidationError(errors)
     warning = pair_warning(checked[Side.RIGHT], checked[Side.LEFT])
@@ -74,6 +76,16 @@ def examination_create(
         detail = {**(audit_detail or {}), "refused": "duplicate_pair", "upload_for": patient.pk}
         record_event(action="examination.view", actor=user, obj=refusal.earlier, request=request, detail=detail)
         raise
+
+
+def _refuse_other_patients_dicom(
+    patient: Patient, checked: dict[str, CheckedImage], errors: dict[str, list[str]]
+) -> None:
+    """A DICOM photograph whose Patient ID names someone else goes into `errors`, under its eye."""
+    for side, image in checked.items():
+        refusal = dicom.patient_id_refusal(image.dicom, record_number=patient.medical_record_number, eye=side)
+        if refusal is not None:
+            errors[f"{side}_eye"] = [refusal]
 
 
 def _refuse_pair_on_file(patient: Patient, checked: dict[str, CheckedImage]) -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views
+from . import report_views, views
 
 app_name = "screening"
 
@@ -13,6 +13,7 @@ urlpatterns = [
     path("examinations/<id:examination_id>/review/", views.review_create, name="review"),
     path("examinations/<id:examination_id>/review/amend/", views.review_amend, name="review_amend"),
     path("examinations/<id:examination_id>/void/", views.examination_void, name="void"),
+    path("examinations/<id:examination_id>/report.pdf", report_views.examination_report_pdf, name="report_pdf"),
     path("examinations/<id:examination_id>/eyes/<str:side>/image/", views.eye_image, name="eye_image"),
     path("examinations/<id:examination_id>/eyes/<str:side>/heatmap/", views.heatmap, name="heatmap"),
     path("worklist/", views.worklist, name="worklist"),

@@ -1,9 +1,10 @@
 """Validation of an uploaded fundus photograph: what it must be before anything is stored.
 
-JPEG or PNG only (by content, never by file name), a byte cap and a pixel cap (checked on the header,
-before decoding, so a decompression bomb is refused without allocating its pixels), fully decodable
-(a truncated file is refused), EXIF orientation applied. The result carries the bytes to store, their
-SHA-256, so what is hashed is exactly what is kept, and the SHA-256 of the pixels they decode to.
+JPEG, PNG or DICOM only (by content, never by file name; DICOM's own checks in screening/dicom.py), a
+byte cap and a pixel cap (checked on the header, before decoding, so a decompression bomb is refused
+without allocating its pixels), fully decodable (a truncated file is refused), EXIF orientation applied.
+The result carries the bytes to store, their SHA-256, so what is hashed is exactly what is kept, and the
+SHA-256 of the pixels they decode to.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from django.core.files.uploadedfile import UploadedFile
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ml.preprocess import WIDE_GREY_MODES, grey_to_8_bits
+
+from . import dicom
 
 ALLOWED_FORMATS = ("JPEG", "PNG")
 # A form field sent twice (page or API) is refused in these words.
@@ -45,6 +48,7 @@ class CheckedImage:
     width: int
     height: int
     image: Image.Image  # decoded, orientation applied, RGB
+    dicom: dicom.DicomHeader | None = None  # what a DICOM file says of itself (None for JPEG and PNG)
 
 
 def check_upload(upload: UploadedFile[bytes] | None, *, eye: str) -> CheckedImage:
@@ -58,6 +62,8 @@ def check_upload(upload: UploadedFile[bytes] | None, *, eye: str) -> CheckedImag
         raise ValidationError(f"The {eye} eye's file is larger than {limit} MB.", code="too_large")
     upload.seek(0)
     raw = upload.read()
+    if dicom.is_dicom(raw):
+        return _check_dicom(raw, eye=eye)
     image = _decode(raw, eye=eye)
     fmt = JPEG_ALIASES.get(image.format or "", image.format or "PNG")
     stored = image
@@ -87,6 +93,20 @@ def pixel_sha256(image: Image.Image) -> str:
     return digest.hexdigest()
 
 
+def _check_dicom(raw: bytes, *, eye: str) -> CheckedImage:
+    """A DICOM photograph: its own checks, the same pixel cap (on its header, before decoding), its decoded
+    pixels for the checks and the grading; the file itself is what is kept and hashed."""
+    photograph = dicom.open_dicom(raw, eye=eye)
+    if photograph.width * photograph.height > settings.UPLOAD_MAX_PIXELS:
+        raise _too_many_pixels(eye, photograph.width, photograph.height)
+    rgb = photograph.decode()
+    digest = hashlib.sha256(raw).hexdigest()
+    # The pixel hash as for any photograph: the same picture as a JPEG and as DICOM is one photograph.
+    return CheckedImage(
+        raw, digest, pixel_sha256(rgb), dicom.FORMAT, rgb.width, rgb.height, rgb, dicom=photograph.header
+    )
+
+
 def _is_transparent(image: Image.Image) -> bool:
     """Whether some pixel is (partly) transparent: an alpha channel or a transparent palette entry in use."""
     if not image.has_transparency_data:
@@ -108,7 +128,7 @@ def _on_black(image: Image.Image) -> Image.Image:
 
 def _decode(raw: bytes, *, eye: str) -> Image.Image:
     unreadable = ValidationError(
-        f"The {eye} eye's file is not a readable JPEG or PNG photograph.", code="invalid_image"
+        f"The {eye} eye's file is not a readable JPEG, PNG or DICOM photograph.", code="invalid_image"
     )
     try:
         with warnings.catch_warnings():
@@ -116,7 +136,7 @@ def _decode(raw: bytes, *, eye: str) -> Image.Image:
             image = Image.open(io.BytesIO(raw))
             if JPEG_ALIASES.get(image.format or "", image.format) not in ALLOWED_FORMATS:
                 raise ValidationError(
-                    f"The {eye} eye's file is a {image.format} image; only JPEG and PNG are accepted.",
+                    f"The {eye} eye's file is a {image.format} image; only JPEG, PNG and DICOM are accepted.",
                     code="invalid_format",
                 )
             if image.width * image.height > settings.UPLOAD_MAX_PIXELS:

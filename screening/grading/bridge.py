@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from PIL import Image, UnidentifiedImageError
 
+from .. import dicom
+
 if TYPE_CHECKING:
     from ml.predictor import ImagePrediction, Predictor
 
@@ -28,6 +30,13 @@ _PREDICT_LOCK = threading.Lock()
 # Decoding at up to this size is plenty for the model (a few hundred pixels) and the heatmap overlay,
 # and JPEG's reduced-scale decoding makes a large photograph several times faster to read.
 DECODE_SIZE = 1024
+UNREADABLE: tuple[type[Exception], ...] = (
+    UnidentifiedImageError,
+    OSError,
+    SyntaxError,
+    ValueError,
+    *dicom.DECODING_ERRORS,
+)
 
 
 class PermanentGradingError(Exception):
@@ -79,6 +88,8 @@ def open_eye_image(eye_image: EyeImage) -> Image.Image:
     """The stored photograph, decoded (RGB); PermanentGradingError when it is missing or unreadable."""
     try:
         with eye_image.file.open("rb") as handle:
+            if eye_image.format == dicom.FORMAT:
+                return _reduced(dicom.stored_photograph(handle.read()))
             image = Image.open(handle)
             if image.format == "JPEG":
                 image.draft("RGB", (DECODE_SIZE, DECODE_SIZE))
@@ -86,5 +97,12 @@ def open_eye_image(eye_image: EyeImage) -> Image.Image:
             return image.convert("RGB")
     except FileNotFoundError as error:
         raise PermanentGradingError(f"The {eye_image.side} eye's photograph is missing from storage.") from error
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+    except UNREADABLE as error:
         raise PermanentGradingError(f"The {eye_image.side} eye's photograph cannot be read: {error}") from error
+
+
+def _reduced(image: Image.Image) -> Image.Image:
+    """A decoded DICOM photograph reduced by a whole factor to no less than DECODE_SIZE across, as JPEG's
+    draft mode reads a JPEG: the same pixels for the model and a heatmap of the same size."""
+    factor = min(image.size) // DECODE_SIZE
+    return image.reduce(factor) if factor >= 2 else image

@@ -122,7 +122,7 @@ def test_it_reports_bad_rows_and_imports_the_rest(owner, tmp_path: Path) -> None
         call_command("import_photographs", str(folder), *options, stdout=out, stderr=err)
     out, err = out.getvalue(), err.getvalue()
     assert "Imported 4 examination(s); 0 already imported, 1 refused, 4 manifest problem(s)" in out
-    assert "refused patient 9999: The right eye's file is not a readable JPEG or PNG photograph." in err
+    assert "refused patient 9999: The right eye's file is not a readable JPEG, PNG or DICOM photograph." in err
     assert "patient 8888: only the right eye" in err
     assert "lies outside the folder" in err
     assert "does not exist" in err

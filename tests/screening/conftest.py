@@ -10,6 +10,7 @@ import io
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -120,3 +121,11 @@ def open_signed_in(page, base_url: str, user, password: str, path: str) -> list[
     page.wait_for_url(lambda url: "/accounts/login/" not in url)
     page.goto(f"{base_url}{path}")
     return errors
+
+
+@pytest.fixture
+def named_doctor(colleague: Any) -> Any:
+    """The clinic's doctor (colleague) with a full name, as a signature and a FHIR Practitioner show it."""
+    colleague.first_name, colleague.last_name = "Ada", "Quist"
+    colleague.save()
+    return colleague

@@ -249,7 +249,7 @@ def test_the_upload_zones_are_named_focused_visibly_and_open_the_file_chooser_fr
     right = page.get_by_role("button", name="Right eye", exact=True)
     left = page.get_by_role("button", name="Left eye", exact=True)
     assert right.count() == 1 and left.count() == 1
-    assert right.evaluate(DESCRIPTION) == "Click or drop a JPEG or PNG photograph of the right eye"
+    assert right.evaluate(DESCRIPTION) == "Click or drop a JPEG, PNG or DICOM photograph of the right eye"
 
     _tab_to(page, "id_right_eye")
     zone = page.locator("#zone-right_eye")

@@ -52,11 +52,11 @@ def _bomb() -> SimpleUploadedFile:
 
 
 BAD_UPLOADS = {
-    "text named .jpg": (_text_as_jpeg, "is not a readable JPEG or PNG photograph"),
-    "truncated jpeg": (_truncated_jpeg, "is not a readable JPEG or PNG photograph"),
+    "text named .jpg": (_text_as_jpeg, "is not a readable JPEG, PNG or DICOM photograph"),
+    "truncated jpeg": (_truncated_jpeg, "is not a readable JPEG, PNG or DICOM photograph"),
     "empty file": (_empty, "file is empty"),
     "decompression bomb": (_bomb, "image is too large"),
-    "gif": (_gif, "is a GIF image; only JPEG and PNG are accepted"),
+    "gif": (_gif, "is a GIF image; only JPEG, PNG and DICOM are accepted"),
 }
 
 

@@ -13,7 +13,8 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from patients.selectors import clinical_membership_for, membership_for
-from screening.bulk_import import ManifestError, PhotographPair, manifest_read, photograph_pair_import
+from screening.bulk_import import Manifest, ManifestError, PhotographPair, manifest_read, photograph_pair_import
+from screening.dicom_import import NoDicomFiles, dicom_folder_read
 from screening.models import Examination, Status
 
 
@@ -21,7 +22,8 @@ class Command(BaseCommand):
     help = (
         "Import a folder of fundus photographs (<grade>/<file> plus manifest.csv with file,grade,eye,patient_id) "
         "into a clinic: one patient per patient_id, one examination per right + left pair, each sent for grading. "
-        "Re-running it imports nothing twice."
+        "A folder without manifest.csv is read as DICOM files: one examination per Patient ID and Study Instance "
+        "UID, its eyes by laterality, the Patient ID as the record number. Re-running it imports nothing twice."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -39,14 +41,10 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         folder: Path = options["folder"]
         user = self._uploader(options["username"], options["clinic"])
-        try:
-            manifest = manifest_read(folder)
-        except ManifestError as exc:
-            raise CommandError(str(exc)) from exc
+        manifest, prefix = _read(folder, options["mrn_prefix"])
         for problem in manifest.problems:
             self.stderr.write(f"skipped {problem}")
         pairs = manifest.pairs[: options["limit"]] if options["limit"] else manifest.pairs
-        prefix = options["mrn_prefix"] if options["mrn_prefix"] is not None else f"{folder.resolve().name}-"
         created, refused = self._import(pairs, user, prefix, show=options["verbosity"] >= 1)
         skipped = len(pairs) - len(created) - refused
         self.stdout.write(
@@ -106,6 +104,25 @@ class Command(BaseCommand):
         if pending:
             raise CommandError(f"{pending} examination(s) still not graded after {timeout:.0f}s; {failed} failed.")
         self.stdout.write(f"Graded {len(ids) - failed}; {failed} failed.")
+
+
+def _read(folder: Path, mrn_prefix: str | None) -> tuple[Manifest, str]:
+    """The folder's pairs and the record-number prefix: a manifest's, or, without one, its DICOM files'."""
+    if (folder / "manifest.csv").is_file() or not folder.is_dir():
+        try:
+            manifest = manifest_read(folder)
+        except ManifestError as exc:
+            raise CommandError(str(exc)) from exc
+        return manifest, mrn_prefix if mrn_prefix is not None else f"{folder.resolve().name}-"
+    if mrn_prefix:
+        # The upload refuses a DICOM file whose Patient ID is not the patient's record number.
+        raise CommandError(
+            "--mrn-prefix is for a manifest's patient ids: a DICOM file's Patient ID is the record number."
+        )
+    try:
+        return dicom_folder_read(folder), ""
+    except NoDicomFiles as exc:
+        raise CommandError(str(exc)) from exc
 
 
 def _positive_int(text: str) -> int:
