@@ -243,6 +243,8 @@ RECONCILE_QUEUED_AFTER_SECONDS = env.int("RECONCILE_QUEUED_AFTER_SECONDS", defau
 RECONCILE_RUNNING_AFTER_SECONDS = env.int("RECONCILE_RUNNING_AFTER_SECONDS", default=CELERY_TASK_TIME_LIMIT + 120)
 RECONCILE_MAX_ATTEMPTS = env.int("RECONCILE_MAX_ATTEMPTS", default=5)
 RECONCILE_EVERY_SECONDS = env.int("RECONCILE_EVERY_SECONDS", default=60)
+# A worker refreshes its grading attempt's heartbeat this often (screening/grading/heartbeat.py).
+GRADING_HEARTBEAT_SECONDS = env.float("GRADING_HEARTBEAT_SECONDS", default=5.0)
 if RECONCILE_RUNNING_AFTER_SECONDS <= CELERY_TASK_TIME_LIMIT:
     # A task inside its time limit may still be grading: re-sending it then would grade it twice at once.
     raise ImproperlyConfigured("RECONCILE_RUNNING_AFTER_SECONDS must exceed CELERY_TASK_TIME_LIMIT.")
