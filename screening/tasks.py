@@ -17,7 +17,7 @@ from celery.signals import task_failure, worker_process_init
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from . import reconcile
+from . import broker, reconcile
 from .grading import attempts, bridge, worker
 from .models import Examination
 from .stalls import ended_while_stalled
@@ -48,12 +48,29 @@ def examination_enqueue(examination: Examination) -> None:
 
 def examinations_reconcile(*, now: datetime | None = None, limit: int = 500) -> reconcile.ReconcileResult:
     """One reconciler pass: re-queue the stale examinations (reconcile.examinations_requeue) and re-send
-    their grading task once the pass commits. Give up (failed) on those that used up their attempts."""
+    their grading task once the pass commits. Give up (failed) on those that used up their attempts. A queued
+    one whose message still waits in the broker is left to wait (looked up only when one is overdue)."""
+    now = now or timezone.now()
+    waiting = _waiting_in_broker() if reconcile.queued_overdue_exists(now=now) else frozenset[int]()
     with transaction.atomic():
-        result = reconcile.examinations_requeue(now=now, limit=limit)
+        result = reconcile.examinations_requeue(now=now, limit=limit, waiting=waiting)
         if result.requeued:
             transaction.on_commit(lambda: _send_all(result.requeued))
     return result
+
+
+def _waiting_in_broker() -> frozenset[int]:
+    """The examinations whose grading message waits in the broker's queue; empty where that cannot be known
+    (an unknown transport, the broker unreachable): every overdue one is then re-sent."""
+    app = grade_examination.app
+    queue = app.amqp.router.route({}, grade_examination.name)["queue"].name
+    try:
+        with app.connection_for_read() as connection:
+            found = broker.waiting_task_args(connection, queue=queue, task=grade_examination.name)
+    except Exception:
+        logger.warning("Could not look into the broker's %s queue; re-sending every overdue examination", queue)
+        return frozenset()
+    return frozenset(int(args[0]) for args in found or [] if args and isinstance(args[0], int))
 
 
 def _send_all(examination_ids: list[int]) -> None:

@@ -1,4 +1,5 @@
-"""Re-send the grading task of examinations stuck queued or running: for cron, or by hand after an outage."""
+"""Re-send the grading task of examinations stuck queued or running: by hand after an outage (beat runs the same
+pass every RECONCILE_EVERY_SECONDS)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from screening.tasks import examinations_reconcile
 
 class Command(BaseCommand):
     help = (
-        "Re-queue examinations left queued or running beyond RECONCILE_QUEUED_AFTER_SECONDS / "
-        "RECONCILE_RUNNING_AFTER_SECONDS (beat runs the same pass every RECONCILE_EVERY_SECONDS)."
+        "Re-queue examinations queued beyond RECONCILE_QUEUED_AFTER_SECONDS whose message the broker no longer "
+        "holds, and those running with a heartbeat older than RECONCILE_RUNNING_AFTER_SECONDS (beat runs the "
+        "same pass every RECONCILE_EVERY_SECONDS)."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
