@@ -51,7 +51,7 @@ def examinations_reconcile(*, now: datetime | None = None, limit: int = 500) -> 
     their grading task once the pass commits. Give up (failed) on those that used up their attempts. A queued
     one whose message still waits in the broker is left to wait (looked up only when one is overdue)."""
     now = now or timezone.now()
-    waiting = _waiting_in_broker() if reconcile.queued_overdue_exists(now=now) else frozenset[int]()
+    waiting = waiting_in_broker() if reconcile.queued_overdue_exists(now=now) else frozenset[int]()
     with transaction.atomic():
         result = reconcile.examinations_requeue(now=now, limit=limit, waiting=waiting)
         if result.requeued:
@@ -59,7 +59,7 @@ def examinations_reconcile(*, now: datetime | None = None, limit: int = 500) -> 
     return result
 
 
-def _waiting_in_broker() -> frozenset[int]:
+def waiting_in_broker() -> frozenset[int]:
     """The examinations whose grading message waits in the broker's queue; empty where that cannot be known
     (an unknown transport, the broker unreachable): every overdue one is then re-sent."""
     app = grade_examination.app

@@ -209,6 +209,16 @@ def test_the_command_dry_run_lists_and_changes_nothing(patient) -> None:
     assert list(stale_examinations()) == [stuck]
 
 
+def test_the_command_dry_run_says_which_queued_ones_still_wait_in_the_broker(patient) -> None:
+    from screening.tasks import grade_examination
+
+    waiting = _examination(patient, age=_queued_timeout() * 2)
+    grade_examination.delay(waiting.pk)  # no worker: it waits in Redis
+    out = StringIO()
+    call_command("reconcile_examinations", "--dry-run", stdout=out)
+    assert f"{waiting.pk}\tqueued\tattempts=0\tmessage still waiting in the broker" in out.getvalue()
+
+
 def test_the_command_resends_stale_examinations(patient, django_capture_on_commit_callbacks) -> None:
     stuck = _examination(patient, age=_queued_timeout() * 2)
     out = StringIO()
