@@ -67,6 +67,8 @@ class ExaminationAdmin(ClinicalRecordAdmin):
         "started_at",
         "completed_at",
         "attempts",
+        "heartbeat_at",
+        "attempt_task_id",
         "enqueued_at",
         "voided_at",
         "voided_by",
@@ -74,6 +76,11 @@ class ExaminationAdmin(ClinicalRecordAdmin):
     ]
     list_select_related = ["patient", "created_by"]
     inlines = [EyeImageInline]
+
+    def save_model(self, request: HttpRequest, obj: Examination, form: Any, change: bool) -> None:
+        # Only the notes: a whole-row save would write back the grading state read a moment ago over a
+        # worker's newer one (its attempt, its heartbeat, `done`), and revive a fenced-off attempt.
+        obj.save(update_fields=["notes"])
 
 
 @admin.register(EyeImage)

@@ -55,7 +55,16 @@ class Examination(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # The number of the current grading attempt, and its fencing token: each claim by a worker adds one
+    # (grading/attempts.py), and attempt N writes (heartbeat, predictions and `done`, or `failed`) only while
+    # the examination is still running attempt N. The reconciler caps it (RECONCILE_MAX_ATTEMPTS).
     attempts = models.PositiveIntegerField(default=0)
+    # The current attempt's last sign of life, refreshed by its worker every GRADING_HEARTBEAT_SECONDS: the
+    # reconciler hands a running examination whose heartbeat is older than RECONCILE_RUNNING_AFTER_SECONDS on.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # The Celery task (one message and its retries) that claimed the current attempt: when a task's last try
+    # dies with its pool process, the worker's main process fails the examination only if that task still holds it.
+    attempt_task_id = models.CharField(max_length=255, blank=True, default="")
     # When the grading task was last sent: the reconciler measures a queued examination's wait from
     # here (or from created_at), so it re-sends a lost message once per timeout, not on every pass.
     enqueued_at = models.DateTimeField(null=True, blank=True)
@@ -145,6 +154,9 @@ class Prediction(models.Model):
     # Graded together with the examination's other eye: the confidences weigh both photographs.
     graded_with_other_eye = models.BooleanField(default=False)
     inference_seconds = models.FloatField(default=0.0)
+    # The grading attempt that wrote it (Examination.attempts then); null for predictions stored before attempts
+    # were numbered.
+    attempt = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -17,9 +17,10 @@ from celery.signals import task_failure, worker_process_init
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from . import reconcile
-from .grading import bridge, worker
+from . import broker, reconcile
+from .grading import attempts, bridge, worker
 from .models import Examination
+from .stalls import ended_while_stalled
 
 logger = logging.getLogger(__name__)
 
@@ -47,12 +48,29 @@ def examination_enqueue(examination: Examination) -> None:
 
 def examinations_reconcile(*, now: datetime | None = None, limit: int = 500) -> reconcile.ReconcileResult:
     """One reconciler pass: re-queue the stale examinations (reconcile.examinations_requeue) and re-send
-    their grading task once the pass commits. Give up (failed) on those that used up their attempts."""
+    their grading task once the pass commits. Give up (failed) on those that used up their attempts. A queued
+    one whose message still waits in the broker is left to wait (looked up only when one is overdue)."""
+    now = now or timezone.now()
+    waiting = waiting_in_broker() if reconcile.queued_overdue_exists(now=now) else frozenset[int]()
     with transaction.atomic():
-        result = reconcile.examinations_requeue(now=now, limit=limit)
+        result = reconcile.examinations_requeue(now=now, limit=limit, waiting=waiting)
         if result.requeued:
             transaction.on_commit(lambda: _send_all(result.requeued))
     return result
+
+
+def waiting_in_broker() -> frozenset[int]:
+    """The examinations whose grading message waits in the broker's queue; empty where that cannot be known
+    (an unknown transport, the broker unreachable): every overdue one is then re-sent."""
+    app = grade_examination.app
+    queue = app.amqp.router.route({}, grade_examination.name)["queue"].name
+    try:
+        with app.connection_for_read() as connection:
+            found = broker.waiting_task_args(connection, queue=queue, task=grade_examination.name)
+    except Exception:
+        logger.warning("Could not look into the broker's %s queue; re-sending every overdue examination", queue)
+        return frozenset()
+    return frozenset(int(args[0]) for args in found or [] if args and isinstance(args[0], int))
 
 
 def _send_all(examination_ids: list[int]) -> None:
@@ -71,7 +89,10 @@ def retry_delay(retries: int) -> float:
 
 
 def _is_transient(error: BaseException) -> bool:
-    if isinstance(error, TRANSIENT_ERRORS):
+    # A session PostgreSQL ended because this worker stalled inside a transaction (stalls.py) is a database
+    # fault like a dropped connection: nothing of the transaction was written, and the retry's claim finds the
+    # examination done, or grades it as a new attempt.
+    if isinstance(error, TRANSIENT_ERRORS) or ended_while_stalled(error):
         return True
     # torch reports CUDA out-of-memory as a RuntimeError subclass; another batch may fit in a moment.
     return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
@@ -93,30 +114,37 @@ def _is_transient(error: BaseException) -> bool:
     ignore_result=True,
 )
 def grade_examination(self: Task[Any, Any], examination_id: int) -> str:
-    """Grade an examination's two photographs; safe to run any number of times."""
+    """Grade an examination's two photographs as a new attempt; safe to run any number of times."""
+    attempt: attempts.Attempt | None = None
     try:
-        worker.examination_grade(examination_id=examination_id)
+        attempt = attempts.attempt_claim(examination_id=examination_id, task_id=self.request.id or "")
+        if attempt is None:
+            return "done"  # done already, failed, or no such examination
+        worker.attempt_grade(attempt=attempt)
+    except attempts.AttemptFenced:
+        return "fenced"  # a later attempt holds the examination; the worker's log says so
     except bridge.PermanentGradingError as error:
-        worker.examination_fail(examination_id=examination_id, reason=str(error))
-        return "failed"
+        return _fail(examination_id, attempt, str(error))
     except SoftTimeLimitExceeded:
         # A retry would be as slow; its str() is "SoftTimeLimitExceeded()", which tells the operator nothing.
         limit = (self.request.timelimit or (None, None))[1] or self.soft_time_limit
-        worker.examination_fail(examination_id=examination_id, reason=_too_slow(limit))
-        return "failed"
+        return _fail(examination_id, attempt, _too_slow(limit))
     except Exception as error:
         if not _is_transient(error):
             logger.exception("Grading examination %s failed", examination_id)
-            worker.examination_fail(examination_id=examination_id, reason=f"Grading failed: {error}")
-            return "failed"
+            return _fail(examination_id, attempt, f"Grading failed: {error}")
         if self.request.retries >= MAX_RETRIES:
-            worker.examination_fail(
-                examination_id=examination_id, reason=f"Grading failed after {MAX_RETRIES + 1} tries: {error}"
-            )
-            return "failed"
+            return _fail(examination_id, attempt, f"Grading failed after {MAX_RETRIES + 1} tries: {error}")
         logger.warning("Transient fault grading examination %s, retrying: %s", examination_id, error)
         raise self.retry(exc=error, countdown=retry_delay(self.request.retries)) from error
     return "done"
+
+
+def _fail(examination_id: int, attempt: attempts.Attempt | None, reason: str) -> str:
+    if attempt is None:  # the claim itself failed: fail it only if no attempt holds it
+        attempts.examination_fail_unclaimed(examination_id=examination_id, reason=reason)
+        return "failed"
+    return "failed" if attempts.attempt_fail(attempt=attempt, reason=reason) else "fenced"
 
 
 def _too_slow(limit: float | None) -> str:
@@ -134,6 +162,7 @@ def reconcile_examinations() -> str:
 @task_failure.connect
 def _record_lost_grading(
     sender: Task[Any, Any] | None = None,
+    task_id: str | None = None,
     exception: BaseException | None = None,
     args: list[Any] | None = None,
     **kwargs: object,
@@ -146,7 +175,8 @@ def _record_lost_grading(
         return  # raised inside the task, which has recorded what it could
     reason = f"Grading failed after {MAX_RETRIES + 1} tries: the worker process stopped while grading ({exception})."
     try:
-        worker.examination_fail(examination_id=int(args[0]), reason=reason)
+        # Only while the attempt that task claimed is still the current one: a re-sent message may hold it now.
+        attempts.examination_fail_lost(examination_id=int(args[0]), task_id=task_id or "", reason=reason)
     finally:
         # The main process forks the next pool processes: none of them may inherit this connection.
         connection.close()

@@ -236,23 +236,29 @@ if CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", float("inf")) <= CE
     # Redis would hand a task still running to a second worker: refuse to start rather than grade twice.
     raise ImproperlyConfigured("CELERY_TASK_TIME_LIMIT must be well under CELERY_VISIBILITY_TIMEOUT.")
 
-# The reconciler (screening/reconcile.py; beat runs it as screening/tasks.py's reconcile_examinations) re-sends
-# the grading task of examinations left queued (a message lost with the broker) or running (a worker killed
-# mid-task) for longer than these.
-RECONCILE_QUEUED_AFTER_SECONDS = env.int("RECONCILE_QUEUED_AFTER_SECONDS", default=15 * 60)
-RECONCILE_RUNNING_AFTER_SECONDS = env.int("RECONCILE_RUNNING_AFTER_SECONDS", default=CELERY_TASK_TIME_LIMIT + 120)
+# Grading attempts and the reconciler (screening/grading/attempts.py, heartbeat.py; screening/reconcile.py,
+# which beat runs as screening/tasks.py's reconcile_examinations every RECONCILE_EVERY_SECONDS). A worker
+# refreshes its attempt's heartbeat every GRADING_HEARTBEAT_SECONDS; the reconciler re-sends an examination
+# running with a heartbeat older than RECONCILE_RUNNING_AFTER_SECONDS (its worker died or stopped), and one
+# queued for longer than RECONCILE_QUEUED_AFTER_SECONDS whose message the broker no longer holds (lost with
+# it). At the defaults the worst cases are 20 + 10 s and 30 + 10 s, plus the grading itself: a clinic sees its
+# result within the minute (docs/operations.md has the measured times).
+GRADING_HEARTBEAT_SECONDS = env.float("GRADING_HEARTBEAT_SECONDS", default=5.0)
+RECONCILE_RUNNING_AFTER_SECONDS = env.int("RECONCILE_RUNNING_AFTER_SECONDS", default=20)
+RECONCILE_QUEUED_AFTER_SECONDS = env.int("RECONCILE_QUEUED_AFTER_SECONDS", default=30)
 RECONCILE_MAX_ATTEMPTS = env.int("RECONCILE_MAX_ATTEMPTS", default=5)
-RECONCILE_EVERY_SECONDS = env.int("RECONCILE_EVERY_SECONDS", default=60)
-if RECONCILE_RUNNING_AFTER_SECONDS <= CELERY_TASK_TIME_LIMIT:
-    # A task inside its time limit may still be grading: re-sending it then would grade it twice at once.
-    raise ImproperlyConfigured("RECONCILE_RUNNING_AFTER_SECONDS must exceed CELERY_TASK_TIME_LIMIT.")
+RECONCILE_EVERY_SECONDS = env.int("RECONCILE_EVERY_SECONDS", default=10)
+if GRADING_HEARTBEAT_SECONDS <= 0 or RECONCILE_RUNNING_AFTER_SECONDS < 3 * GRADING_HEARTBEAT_SECONDS:
+    # One late beat (a loaded machine, a slow query) must not hand a live grading to a second worker.
+    raise ImproperlyConfigured("RECONCILE_RUNNING_AFTER_SECONDS must be at least three GRADING_HEARTBEAT_SECONDS.")
 CELERY_BEAT_SCHEDULE = {
     "reconcile-examinations": {
         "task": "screening.reconcile_examinations",
         "schedule": RECONCILE_EVERY_SECONDS,
-        # Default queue, not inference: it must not wait behind a backlog of gradings. A pass that could
-        # not start within one period is dropped; the next one does the same work.
-        "options": {"queue": "celery", "expires": RECONCILE_EVERY_SECONDS},
+        # Default queue, not inference: it must not wait behind a backlog of gradings. A pass that could not
+        # start within a minute is dropped (the next one does the same work): no pile-up while no worker is up,
+        # yet a pass still runs after a grading that took longer than one period.
+        "options": {"queue": "celery", "expires": max(60, RECONCILE_EVERY_SECONDS)},
     },
 }
 

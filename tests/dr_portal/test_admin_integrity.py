@@ -110,6 +110,26 @@ def test_the_examination_form_changes_neither_patient_nor_grading_state(admin_us
     assert (examination.patient, examination.status, examination.notes) == (patient, Status.FAILED, "checked")
 
 
+def test_saving_an_examinations_notes_leaves_a_grading_in_progress_alone(admin_user_client, patient) -> None:
+    from screening.grading.attempts import attempt_claim, attempt_heartbeat
+
+    examination = Examination.objects.create(patient=patient)
+    attempt = attempt_claim(examination_id=examination.pk, task_id="worker-task")
+    before = Examination.objects.values_list("status", "attempts", "heartbeat_at", "attempt_task_id").get(
+        pk=examination.pk
+    )
+    data = {"notes": "called the patient", "heartbeat_at_0": "", "heartbeat_at_1": "", "attempt_task_id": "x"}
+    data |= {"status": "queued", "attempts": "0", "images-TOTAL_FORMS": "0", "images-INITIAL_FORMS": "0"}
+    response = admin_user_client.post(reverse("admin:screening_examination_change", args=[examination.pk]), data)
+    assert response.status_code == 302
+    after = Examination.objects.values_list("status", "attempts", "heartbeat_at", "attempt_task_id").get(
+        pk=examination.pk
+    )
+    assert after == before
+    assert attempt_heartbeat(attempt=attempt) is True  # the worker's attempt is still the current one
+    assert Examination.objects.values_list("notes", flat=True).get(pk=examination.pk) == "called the patient"
+
+
 def test_a_patient_stays_in_their_clinic(admin_user_client, patient, other_clinic) -> None:
     data = {"clinic": other_clinic.pk, "medical_record_number": patient.medical_record_number, "sex": "F"}
     data |= {"first_name": patient.first_name, "last_name": patient.last_name, "date_of_birth": "1960-05-17"}

@@ -53,6 +53,12 @@ def broker_idle(queue: str = "inference") -> bool:
         return channel.client.llen(queue) == 0 and channel.client.hlen(channel.unacked_key) == 0
 
 
+def queue_length(queue: str = "inference") -> int:
+    """Messages waiting in the queue (not those a worker has taken)."""
+    with app.connection_for_write() as conn:
+        return int(_redis_channel(conn).client.llen(queue))
+
+
 def _redis_channel(conn: Connection) -> Any:
     # The Redis transport's channel: its client, keys and qos are not on kombu's abstract channel type.
     return conn.default_channel

@@ -43,7 +43,9 @@ def start_worker_with(
 
 def wait_for_worker(proc: subprocess.Popen[bytes], log_path: Path, broker_url: str, timeout: float = 90.0) -> None:
     """Round trip the ping task through the given broker (the test process's own app may use another)."""
-    probe = Celery("probe", broker=broker_url, backend=broker_url)
+    # Not the current app: the portal's shared tasks would then be sent through it, unrouted (to the default
+    # queue) and without their time limits, for the rest of the session.
+    probe = Celery("probe", broker=broker_url, backend=broker_url, set_as_current=False)
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
@@ -56,6 +58,23 @@ def wait_for_worker(proc: subprocess.Popen[bytes], log_path: Path, broker_url: s
         raise RuntimeError(f"worker not ready after {timeout}s:\n{log_path.read_text()[-3000:]}")
     finally:
         probe.close()
+
+
+def start_beat(media_root: Path, log_path: Path, *, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """`celery beat`, as docker-compose runs it beside the workers: it sends the reconciler's pass."""
+    schedule = log_path.with_name(f"{log_path.stem}-schedule")
+    cmd = [sys.executable, "-m", "celery", "-A", "dr_portal", "beat", "--loglevel", "INFO", "--schedule", str(schedule)]
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            cmd, cwd=ROOT, env={**worker_env(media_root), **(env or {})}, stdout=log, stderr=subprocess.STDOUT
+        )
+
+
+def signal_tree(proc: subprocess.Popen[bytes], signum: int) -> None:
+    """Send a signal to the worker and its pool children at once: SIGSTOP/SIGCONT, as a paused VM would."""
+    for pid in [proc.pid, *_descendants(proc.pid)]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
 
 
 def kill_tree(proc: subprocess.Popen[bytes]) -> None:
@@ -221,6 +240,45 @@ def prediction_slots_taken(examination: Examination, model_version: str) -> Iter
     finally:
         release.set()
         holder.join(timeout=30)
+
+
+class PhotographOnHold:
+    """A stored photograph replaced by a named pipe: a worker that comes to read it waits there, mid-grading and
+    outside any transaction, so a fault injected then (SIGKILL, SIGSTOP) leaves no lock behind. put_back()
+    puts the file back for the next reader; feed() hands a reader still waiting on the pipe the same bytes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.content = path.read_bytes()
+        self.pipe = path.with_name(path.name + ".pipe")
+        path.unlink()
+        os.mkfifo(path)
+        os.link(path, self.pipe)  # the pipe stays reachable once the photograph is back in its place
+
+    def put_back(self) -> None:
+        staged = self.path.with_name(self.path.name + ".staged")
+        staged.write_bytes(self.content)
+        os.replace(staged, self.path)  # atomically: a reader opens the pipe or the file, never nothing
+
+    def feed(self) -> bool:
+        """Write the photograph to a reader waiting on the pipe; False when nobody waits there."""
+        try:
+            fd = os.open(self.pipe, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:  # ENXIO: no reader has it open
+            return False
+        os.set_blocking(fd, True)
+        try:
+            rest = memoryview(self.content)
+            while rest:
+                rest = rest[os.write(fd, rest) :]
+        finally:
+            os.close(fd)
+        return True
+
+    def close(self) -> None:
+        if self.path.is_fifo():
+            self.put_back()
+        self.pipe.unlink(missing_ok=True)
 
 
 def wait_for(condition: Callable[[], bool], *, timeout: float, what: str, log: Path | None = None) -> None:

@@ -98,6 +98,24 @@ def test_the_worker_grades_one_at_a_time_from_the_inference_queue_and_stops_warm
     assert overlay[0]["driver"] == "nvidia"
 
 
+def test_beat_runs_beside_the_workers_and_every_app_service_reads_the_failover_settings_defaults() -> None:
+    from django.conf import settings
+
+    services = _services()
+    assert services["beat"]["command"][:4] == ["celery", "-A", "dr_portal", "beat"]
+    # The pass runs in a worker and reads its thresholds there: beat alone having them would change nothing.
+    for variable in (
+        "GRADING_HEARTBEAT_SECONDS",
+        "RECONCILE_EVERY_SECONDS",
+        "RECONCILE_RUNNING_AFTER_SECONDS",
+        "RECONCILE_QUEUED_AFTER_SECONDS",
+    ):
+        for name in ("web", "worker", "beat"):
+            value = services[name]["environment"][variable]
+            assert value.startswith(f"${{{variable}:-"), (name, value)
+            assert float(value.split(":-")[1].rstrip("}")) == float(getattr(settings, variable)), (name, variable)
+
+
 def test_the_web_service_runs_gunicorn_on_loopback_with_production_settings() -> None:
     web = _services()["web"]
     assert web["command"][0] == "gunicorn"

@@ -70,29 +70,77 @@ def test_it_leaves_a_freshly_queued_examination_alone(patient, django_capture_on
 def test_it_resends_once_per_timeout_not_on_every_pass(patient, django_capture_on_commit_callbacks) -> None:
     stuck = _examination(patient, age=_queued_timeout() * 3)
     now = timezone.now()
-    with django_capture_on_commit_callbacks(execute=True):
-        first = examinations_reconcile(now=now)
-        second = examinations_reconcile(now=now + timedelta(minutes=1))
-        third = examinations_reconcile(now=now + _queued_timeout() + timedelta(seconds=1))
-    assert (first.requeued, second.requeued, third.requeued) == ([stuck.pk], [], [stuck.pk])
-    assert drain_task_messages("inference") == [(GRADE_TASK, [stuck.pk])] * 2
+    sent = []
+    # Each message is lost again at once (taken off the queue here), so only the timeout holds a re-send back.
+    for later in (timedelta(0), _queued_timeout() / 2, _queued_timeout() + timedelta(seconds=1)):
+        with django_capture_on_commit_callbacks(execute=True):
+            requeued = examinations_reconcile(now=now + later).requeued
+        sent.append((requeued, drain_task_messages("inference")))
+    assert sent == [([stuck.pk], [(GRADE_TASK, [stuck.pk])]), ([], []), ([stuck.pk], [(GRADE_TASK, [stuck.pk])])]
 
 
-def test_it_waits_past_the_task_time_limit_before_touching_a_running_examination(
+def test_it_leaves_a_running_examination_with_a_fresh_heartbeat_alone_however_long_it_has_run(
     patient, django_capture_on_commit_callbacks
 ) -> None:
     now = timezone.now()
-    # Inside the hard time limit the task may still be grading: re-sending would grade it twice at once.
-    time_limit = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
-    grading = _examination(patient, status=Status.RUNNING, started_at=now - time_limit)
-    dead = _examination(patient, status=Status.RUNNING, started_at=now - _running_timeout() - timedelta(seconds=1))
+    # Started long ago, still beating: a slow grading, not a dead one.
+    started = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+    beating = _examination(patient, status=Status.RUNNING, started_at=started, heartbeat_at=now - timedelta(seconds=5))
+    stale = now - _running_timeout() - timedelta(seconds=1)
+    dead = _examination(patient, status=Status.RUNNING, started_at=stale, heartbeat_at=stale)
     with django_capture_on_commit_callbacks(execute=True):
         result = examinations_reconcile(now=now)
     assert result.requeued == [dead.pk]
     dead.refresh_from_db()
-    grading.refresh_from_db()
-    assert (dead.status, grading.status) == (Status.QUEUED, Status.RUNNING)
+    beating.refresh_from_db()
+    assert (dead.status, beating.status) == (Status.QUEUED, Status.RUNNING)
     assert drain_task_messages("inference") == [(GRADE_TASK, [dead.pk])]
+
+
+def test_a_running_examination_without_a_heartbeat_is_judged_by_its_start(
+    patient, django_capture_on_commit_callbacks
+) -> None:
+    # Claimed before heartbeats existed (or by a worker of the previous release during an upgrade).
+    now = timezone.now()
+    old = _examination(patient, status=Status.RUNNING, started_at=now - _running_timeout() - timedelta(seconds=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert examinations_reconcile(now=now).requeued == [old.pk]
+
+
+def test_taking_back_a_stale_attempt_fences_off_its_worker(patient, django_capture_on_commit_callbacks) -> None:
+    from screening.grading import attempts
+
+    examination = _examination(patient)
+    stopped = attempts.attempt_claim(examination_id=examination.pk)
+    assert stopped is not None
+    later = timezone.now() + _running_timeout() + timedelta(seconds=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert examinations_reconcile(now=later).requeued == [examination.pk]
+    # The stopped worker wakes up: neither its heartbeat nor its failure lands; the next claim counts on.
+    assert attempts.attempt_heartbeat(attempt=stopped) is False
+    assert attempts.attempt_fail(attempt=stopped, reason="late") is False
+    examination.refresh_from_db()
+    assert (examination.status, examination.error) == (Status.QUEUED, "")
+    successor = attempts.attempt_claim(examination_id=examination.pk)
+    assert successor is not None and successor.number == stopped.number + 1
+
+
+def test_it_leaves_a_queued_examination_whose_message_still_waits_in_the_broker(
+    patient, django_capture_on_commit_callbacks
+) -> None:
+    from screening.tasks import grade_examination
+
+    behind_a_backlog = _examination(patient, age=_queued_timeout() * 2)
+    lost = _examination(patient, age=_queued_timeout() * 2)
+    grade_examination.delay(behind_a_backlog.pk)  # no worker: it waits in Redis
+    with django_capture_on_commit_callbacks(execute=True):
+        result = examinations_reconcile()
+    assert (result.requeued, result.waiting) == ([lost.pk], [behind_a_backlog.pk])
+    assert "1 still waiting in the broker" in str(result)
+    # Its message, then the re-sent one: no copy of the waiting one.
+    assert drain_task_messages("inference") == [(GRADE_TASK, [behind_a_backlog.pk]), (GRADE_TASK, [lost.pk])]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert examinations_reconcile().requeued == [behind_a_backlog.pk]  # now that it is gone
 
 
 def test_it_never_touches_finished_examinations(patient, django_capture_on_commit_callbacks) -> None:
@@ -161,6 +209,16 @@ def test_the_command_dry_run_lists_and_changes_nothing(patient) -> None:
     assert list(stale_examinations()) == [stuck]
 
 
+def test_the_command_dry_run_says_which_queued_ones_still_wait_in_the_broker(patient) -> None:
+    from screening.tasks import grade_examination
+
+    waiting = _examination(patient, age=_queued_timeout() * 2)
+    grade_examination.delay(waiting.pk)  # no worker: it waits in Redis
+    out = StringIO()
+    call_command("reconcile_examinations", "--dry-run", stdout=out)
+    assert f"{waiting.pk}\tqueued\tattempts=0\tmessage still waiting in the broker" in out.getvalue()
+
+
 def test_the_command_resends_stale_examinations(patient, django_capture_on_commit_callbacks) -> None:
     stuck = _examination(patient, age=_queued_timeout() * 2)
     out = StringIO()
@@ -186,12 +244,24 @@ def test_the_worker_settings_never_lose_or_double_a_task() -> None:
     assert settings.CELERY_WORKER_PREFETCH_MULTIPLIER == 1
     visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
     assert settings.CELERY_TASK_SOFT_TIME_LIMIT < settings.CELERY_TASK_TIME_LIMIT < visibility / 2
-    assert settings.CELERY_TASK_TIME_LIMIT < settings.RECONCILE_RUNNING_AFTER_SECONDS
+    # A live grading misses at least three beats before the reconciler hands it on.
+    assert settings.RECONCILE_RUNNING_AFTER_SECONDS >= 3 * settings.GRADING_HEARTBEAT_SECONDS
+
+
+def test_the_defaults_hand_a_dead_or_lost_grading_on_well_within_a_minute() -> None:
+    # The worst case before the re-send, leaving the rest of the minute to the grading itself.
+    every = settings.RECONCILE_EVERY_SECONDS
+    assert settings.RECONCILE_RUNNING_AFTER_SECONDS + every <= 30
+    assert settings.RECONCILE_QUEUED_AFTER_SECONDS + every <= 40
 
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("RECONCILE_RUNNING_AFTER_SECONDS", "60"), ("CELERY_VISIBILITY_TIMEOUT", "300")],
+    [
+        ("RECONCILE_RUNNING_AFTER_SECONDS", "10"),
+        ("GRADING_HEARTBEAT_SECONDS", "0"),
+        ("CELERY_VISIBILITY_TIMEOUT", "300"),
+    ],
 )
 def test_settings_refuse_timeouts_that_would_grade_twice(variable: str, value: str) -> None:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "dr_portal.settings.test", variable: value}

@@ -38,6 +38,7 @@ def test_it_grades_both_eyes_and_stores_heatmaps(examination, grading_checkpoint
     assert examination.status == Status.DONE
     assert examination.completed_at is not None and examination.attempts == 1
     predictions = Prediction.objects.filter(eye_image__examination=examination)
+    assert [p.attempt for p in predictions] == [1, 1]
     assert sorted(p.eye_image.side for p in predictions) == ["left", "right"]
     for prediction in predictions:
         assert prediction.model_version == read_card(grading_checkpoint)["version"]
@@ -93,7 +94,8 @@ def test_a_transient_fault_is_retried_and_then_gives_up_with_a_reason(
         calls.append(kwargs)
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(worker, "examination_grade", flaky)
+    # After the claim, as a database that drops the connection mid-grading would: each try is an attempt.
+    monkeypatch.setattr(worker, "attempt_grade", flaky)
     monkeypatch.setattr("screening.tasks.retry_delay", lambda retries: 0)
     result = grade_examination.apply(args=[examination.pk])
     assert result.get() == "failed"
@@ -101,6 +103,7 @@ def test_a_transient_fault_is_retried_and_then_gives_up_with_a_reason(
     examination.refresh_from_db()
     assert examination.status == Status.FAILED
     assert "after 5 tries" in examination.error
+    assert examination.attempts == 5
 
 
 def test_the_predictor_is_loaded_once_per_process(grading_checkpoint) -> None:
@@ -112,16 +115,18 @@ def test_an_unknown_examination_is_a_no_op(db, grading_checkpoint) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_deliveries_racing_leave_one_prediction_per_eye(
+def test_two_deliveries_racing_leave_the_later_attempts_prediction_per_eye(
     owner, patient, right_eye, left_eye, grading_checkpoint, monkeypatch
 ) -> None:
     import threading
 
     from django.db import connection
 
+    from screening.grading.attempts import AttemptFenced
+
     examination = services.examination_create(user=owner, patient=patient, right_eye=right_eye, left_eye=left_eye)
     start = threading.Barrier(2)
-    # Both deliveries have claimed the examination before either grades: the race the row lock must settle.
+    # Both deliveries have claimed the examination before either grades: the race the fencing must settle.
     both_claimed = threading.Barrier(2)
     real_predict = bridge.predict
 
@@ -130,14 +135,14 @@ def test_two_deliveries_racing_leave_one_prediction_per_eye(
         return real_predict(photographs, eyes)
 
     monkeypatch.setattr(bridge, "predict", predict_after_both_claimed)
-    failures: list[BaseException] = []
+    outcomes: list[object] = []
 
     def deliver() -> None:
         try:
             start.wait()
-            worker.examination_grade(examination_id=examination.pk)
+            outcomes.append(worker.examination_grade(examination_id=examination.pk))
         except BaseException as error:  # reported below; a thread's exception would vanish otherwise
-            failures.append(error)
+            outcomes.append(error)
         finally:
             connection.close()
 
@@ -146,11 +151,14 @@ def test_two_deliveries_racing_leave_one_prediction_per_eye(
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
-    assert failures == []
-    assert Prediction.objects.filter(eye_image__examination=examination).count() == 2
+    # The later claim superseded the earlier one, whose result was refused.
+    assert sorted(type(outcome).__name__ for outcome in outcomes) == ["Attempt", "AttemptFenced"]
+    (fenced,) = [outcome for outcome in outcomes if isinstance(outcome, AttemptFenced)]
+    assert "attempt 1 " in str(fenced)
+    predictions = Prediction.objects.filter(eye_image__examination=examination)
+    assert sorted(predictions.values_list("attempt", flat=True)) == [2, 2]
     examination.refresh_from_db()
-    assert examination.status == Status.DONE
-    assert examination.attempts == 2
+    assert (examination.status, examination.attempts) == (Status.DONE, 2)
 
 
 def test_an_examination_voided_while_queued_is_graded_harmlessly_and_stays_voided(

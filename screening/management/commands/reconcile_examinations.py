@@ -1,4 +1,5 @@
-"""Re-send the grading task of examinations stuck queued or running: for cron, or by hand after an outage."""
+"""Re-send the grading task of examinations stuck queued or running: by hand after an outage (beat runs the same
+pass every RECONCILE_EVERY_SECONDS)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,16 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from screening.models import Status
 from screening.reconcile import stale_examinations
-from screening.tasks import examinations_reconcile
+from screening.tasks import examinations_reconcile, waiting_in_broker
 
 
 class Command(BaseCommand):
     help = (
-        "Re-queue examinations left queued or running beyond RECONCILE_QUEUED_AFTER_SECONDS / "
-        "RECONCILE_RUNNING_AFTER_SECONDS (beat runs the same pass every RECONCILE_EVERY_SECONDS)."
+        "Re-queue examinations queued beyond RECONCILE_QUEUED_AFTER_SECONDS whose message the broker no longer "
+        "holds, and those running with a heartbeat older than RECONCILE_RUNNING_AFTER_SECONDS (beat runs the "
+        "same pass every RECONCILE_EVERY_SECONDS)."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -24,8 +27,12 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["dry_run"]:
             stale = stale_examinations()[: options["limit"]]
+            waiting = waiting_in_broker() if any(e.status == Status.QUEUED for e in stale) else frozenset[int]()
             for examination in stale:
-                self.stdout.write(f"{examination.pk}\t{examination.status}\tattempts={examination.attempts}")
+                line = f"{examination.pk}\t{examination.status}\tattempts={examination.attempts}"
+                # Such a one is left alone: its message waits its turn.
+                note = "\tmessage still waiting in the broker" if examination.pk in waiting else ""
+                self.stdout.write(line + note)
             self.stdout.write(f"{len(stale)} stale examination(s); nothing changed.")
             return
         result = examinations_reconcile(limit=options["limit"])
