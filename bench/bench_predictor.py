@@ -82,8 +82,10 @@ def main() -> None:
     print(f"device {predictor.device}, {args.threads} CPU threads")
     print(f"bare timm forward, batch 2:            {bare_t * 1000:8.1f} ms")
     print(f"the same, standardisation folded:      {folded_t * 1000:8.1f} ms  ({folded_t / bare_t:.2f}x)")
-    print(f"Predictor.predict, heatmaps=False:     {plain_t * 1000:8.1f} ms  ({plain_t / bare_t:.2f}x)")
-    print(f"Predictor.predict, heatmaps=True:      {full_t * 1000:8.1f} ms  ({full_t / bare_t:.2f}x, target <= 1.25x)")
+    print(
+        f"Predictor.predict, heatmaps=False:     {plain_t * 1000:8.1f} ms  ({plain_t / bare_t:.2f}x, target <= 1.15x)"
+    )
+    print(f"Predictor.predict, heatmaps=True:      {full_t * 1000:8.1f} ms  ({full_t / bare_t:.2f}x, target <= 2.1x)")
 
 
 if __name__ == "__main__":

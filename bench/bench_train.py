@@ -1,6 +1,8 @@
 """Training loop throughput (sampling, batched augmentation, schedule, clipping) vs a bare timm training step.
 
 Prints figures; asserts nothing. Usage: python bench/bench_train.py [--image-size 256] [--batches 6]
+By default the shipped model's architecture and recipe (its card: ml/weights/dr-vit.json), frozen stages
+included: the bare step freezes the same ones, so both do the same arithmetic.
 """
 
 from __future__ import annotations
@@ -20,14 +22,15 @@ from torch import nn
 
 from ml.augment import to_model_input
 from ml.cache import load_images
+from ml.checkpoint import read_card
 from ml.data import load_dataset
+from ml.finetune import frozen_for_epoch, train_mode
 from ml.models import build_model, data_config
+from ml.predictor import default_checkpoint_path
 from ml.runtime import keep_freed_memory
 from ml.train import Arrays, Schedule, TrainConfig, make_optimizer, place_model, train_one_epoch
 
 DATA = Path("/work/shared/data/eyepacs-256-enhanced")
-# The shipped model's configuration (see docs/model/MODEL_CARD.md).
-SHIPPED_KWARGS = {"depth": 6, "drop_path_rate": 0.1, "class_token": False, "global_pool": "avg"}
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "ml" / "fixtures" / "fundus"
 
 
@@ -49,6 +52,7 @@ def _sync(device: torch.device) -> None:
 
 def ours(config: TrainConfig, data: Arrays, batches: int, device: torch.device) -> float:
     model = place_model(_model(config), device)
+    frozen = frozen_for_epoch(model, 2, config.frozen_stages, 0)  # after any frozen-body warm-up
     norm = data_config(model)
     optimizer = make_optimizer(model, config)
     schedule = Schedule(config.lr, 2, 100, None)
@@ -56,7 +60,7 @@ def ours(config: TrainConfig, data: Arrays, batches: int, device: torch.device) 
     generator = torch.Generator().manual_seed(0)
     _sync(device)
     started = time.perf_counter()
-    train_one_epoch(model, data, optimizer, schedule, 0, config, norm, generator, device)
+    train_one_epoch(model, data, optimizer, schedule, 0, config, norm, generator, device, frozen)
     _sync(device)
     return config.samples_per_epoch / (time.perf_counter() - started)
 
@@ -68,9 +72,10 @@ def bare(config: TrainConfig, data: Arrays, batches: int, device: torch.device) 
     The tensors keep the strides of the permuted NHWC source (channels-last in memory), which is
     what a plain `permute` gives anyone who feeds timm this way.
     """
-    model = _model(config).to(device).train()
+    model = _model(config).to(device)
+    train_mode(model, frozen_for_epoch(model, 2, config.frozen_stages, 0))
     norm = data_config(model)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr)
     criterion = nn.CrossEntropyLoss()
     index = torch.arange(batches * config.batch_size) % len(data.labels)
     xs = [to_model_input(data.images[i], **norm) for i in index.split(config.batch_size)]
@@ -88,15 +93,14 @@ def bare(config: TrainConfig, data: Arrays, batches: int, device: torch.device) 
 
 
 def main() -> None:
+    shipped = read_card(default_checkpoint_path())
+    kwargs = {k: v for k, v in shipped.get("model_kwargs", {}).items() if k != "img_size"}
     parser = argparse.ArgumentParser()
-    # Defaults: the shipped model's architecture (ml/weights/dr-vit.json).
-    parser.add_argument("--arch", default="vit_tiny_r_conv")
-    parser.add_argument("--image-size", type=int, default=256)
-    parser.add_argument(
-        "--model-kwargs",
-        default='{"backbone_layers": [2, 2], "depth": 6, "drop_path_rate": 0.1, '
-        '"class_token": false, "global_pool": "avg"}',
-    )
+    # Defaults: the shipped model's architecture and recipe (ml/weights/dr-vit.json).
+    parser.add_argument("--arch", default=shipped["architecture"])
+    parser.add_argument("--image-size", type=int, default=shipped["image_size"])
+    parser.add_argument("--model-kwargs", default=json.dumps(kwargs))
+    parser.add_argument("--frozen-stages", type=int, default=shipped.get("training", {}).get("frozen_stages", 0))
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--batches", type=int, default=6)
     parser.add_argument("--threads", type=int, default=2)
@@ -106,7 +110,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     keep_freed_memory()  # as python -m ml and the worker run (bench/bench_allocator.py compares the two)
     config = TrainConfig(data=[], architecture=args.arch, image_size=args.image_size,
-                         model_kwargs=json.loads(args.model_kwargs), batch_size=args.batch_size)  # fmt: skip
+                         model_kwargs=json.loads(args.model_kwargs), batch_size=args.batch_size,
+                         frozen_stages=args.frozen_stages)  # fmt: skip
     data = _arrays(args.image_size, 256)
     # As ml.train does on a GPU: the photographs live there and batches are gathered there.
     data.images = data.images.to(device)
@@ -119,7 +124,8 @@ def main() -> None:
         our_rates.append(ours(config, data, args.batches, device))
     b, o = max(bare_rates), max(our_rates)
     print(
-        f"{args.arch} {args.image_size} px, batch {args.batch_size}, {args.batches} batches per measurement, {device}"
+        f"{args.arch} {args.image_size} px, batch {args.batch_size}, {args.frozen_stages} frozen stages, "
+        f"{args.batches} batches per measurement, {device}"
     )
     print(f"bare timm training step: {b:7.2f} images/s")
     print(f"ml.train loop:           {o:7.2f} images/s  ({o / b:.2f}x, target >= 0.9x)")
