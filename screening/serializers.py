@@ -9,6 +9,7 @@ from typing import Any, cast
 
 from django.http import HttpRequest
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.request import Request
 
@@ -51,6 +52,15 @@ class ExaminationCreateInputSerializer(serializers.Serializer[Any]):
 UNGRADABLE_KEY = "Ungradable"
 
 
+# Described by hand: the generator names an enum by sorting its values, which a number and a word cannot be.
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "integer", "enum": [grade.value for grade in Grade]},
+            {"type": "string", "enum": [UNGRADABLE_KEY]},
+        ]
+    }
+)
 class ReviewGradeField(serializers.ChoiceField):
     """A doctor's grade of an eye: a class (0, 1, 2, as the eyes' grades) or "Ungradable"."""
 
