@@ -14,15 +14,19 @@ from typing import Any
 
 from .grade_descriptions import description
 from .models import SIDES, Grade
-from .referral import REFER, RESCREEN, RETAKE, ExaminationFacts, EyeResult, recall_recommendation, recommendation
+from .referral import (
+    RECOMMENDATION_LABELS,
+    REFER,
+    RETAKE,
+    ExaminationFacts,
+    EyeResult,
+    recall_recommendation,
+    recommendation,
+)
 
 DOCTOR = "doctor"
 MODEL = "model"
-LABELS = {
-    REFER: "Refer to an ophthalmologist",
-    RESCREEN: "No referable DR: rescreen in 12 months",
-    RETAKE: "Photograph not gradable: retake",
-}
+LABELS = RECOMMENDATION_LABELS
 
 
 @dataclass(frozen=True)

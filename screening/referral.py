@@ -27,10 +27,11 @@ SEED_MESSAGE = (
 REFER = "refer"
 RESCREEN = "rescreen_12_months"
 RETAKE = "retake"
+# What each recommendation tells the clinic: the one answer's words (answers.py) wherever it is shown.
 RECOMMENDATION_LABELS = {
     REFER: "Refer to an ophthalmologist",
-    RESCREEN: "Rescreen in 12 months",
-    RETAKE: "Retake the photograph",
+    RESCREEN: "No referable DR: rescreen in 12 months",
+    RETAKE: "Photograph not gradable: retake",
 }
 # Scores are floats from a softmax: 0.9 - 0.8 is 0.09999999999999998 in binary. Rounding the
 # difference first makes "a difference of 0.1" mean 0.1 at the boundary, as a person reads it.
