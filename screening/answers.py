@@ -64,13 +64,13 @@ def answer_of(facts: ExaminationFacts) -> Answer | None:
     key = recall_recommendation(facts)
     if key is None:  # a review always grades both eyes; kept for the type checker
         return model
-    eyes = {side: _reviewed(facts.review[side]) for side in SIDES}
+    eyes: dict[str, EyeResult] = {side: _reviewed(facts.review[side]) for side in SIDES}
     return Answer(key, LABELS[key], reason(key, eyes, DOCTOR), DOCTOR, model)
 
 
 def model_answer(facts: ExaminationFacts) -> Answer | None:
     """The model's answer (the quality check's verdicts and the model's grades), whether or not reviewed."""
-    eyes = {side: facts.eye(side) for side in SIDES}
+    eyes: dict[str, EyeResult] = {side: facts.eye(side) for side in SIDES}
     key = recommendation(eyes["right"], eyes["left"])
     if key is None:
         return None

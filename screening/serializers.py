@@ -177,7 +177,8 @@ class AnswerSuggestionSerializer(serializers.Serializer[Any]):
 
 
 class AnswerOutputSerializer(AnswerSuggestionSerializer):
-    source = serializers.ChoiceField(
+    # A field named like DRF's own Field.source attribute (as EyeAloneSerializer.label): the API's key stays.
+    source = serializers.ChoiceField(  # type: ignore[assignment]
         choices=[(DOCTOR, "the doctor's decision (signed off)"), (MODEL, "the model's suggestion (not reviewed)")]
     )
     model_suggestion = AnswerSuggestionSerializer(
