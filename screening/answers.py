@@ -96,5 +96,6 @@ def reason(key: str, eyes: dict[str, EyeResult], source: str) -> str:
         return f"{which} {_FAILED[source]}"
     if key == REFER:
         referable = [side for side in SIDES if (eyes[side].grade or 0) >= Grade.MILD]
-        return "; ".join(f"{side.capitalize()} eye: {description(eyes[side].grade)}" for side in referable)
+        line = "; ".join(f"{side} eye: {description(eyes[side].grade)}" for side in referable)
+        return line[0].upper() + line[1:]
     return f"Both eyes: {description(Grade.NO_DR)}"

@@ -41,7 +41,7 @@ def _facts(
             (2, 1),
             (True, True),
             REFER,
-            "Right eye: Severe NPDR or PDR (ICDR 3-4); Left eye: Mild-moderate NPDR (ICDR 1-2)",
+            "Right eye: Severe NPDR or PDR (ICDR 3-4); left eye: Mild-moderate NPDR (ICDR 1-2)",
         ),
         ((2, 2), (True, False), RETAKE, "Left eye photograph failed the quality check"),
         ((None, None), (False, False), RETAKE, "Both eyes' photographs failed the quality check"),
