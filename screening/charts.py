@@ -38,7 +38,8 @@ def grade_chart(history: list[dict[str, Any]]) -> dict[str, Any] | None:
         reviewed = [
             (_x(when, times), _y(eyes[side]["reviewed_grade"]) + dodge, when)
             for when, eyes in points
-            if eyes[side]["reviewed_grade"] is not None
+            # A doctor's "Ungradable" is no severity: no ring on the grade scale.
+            if eyes[side]["reviewed_grade"] in Grade.values
         ]
         series[side] = {
             "polyline": " ".join(f"{x:.1f},{y:.1f}" for x, y, _ in model),

@@ -6,7 +6,8 @@ from typing import Any
 
 from django import forms
 
-from .models import AMEND_REASON_MAX_LENGTH, VOID_REASON_MAX_LENGTH, Grade
+from .grade_descriptions import REVIEW_CHOICES
+from .models import AMEND_REASON_MAX_LENGTH, VOID_REASON_MAX_LENGTH
 from .validation import SENT_TWICE
 
 
@@ -51,8 +52,13 @@ def _count(values: object, name: str) -> int:
 
 
 class ReviewForm(forms.Form):
-    right_grade = forms.TypedChoiceField(label="Right eye", choices=Grade.choices, coerce=int, widget=forms.RadioSelect)
-    left_grade = forms.TypedChoiceField(label="Left eye", choices=Grade.choices, coerce=int, widget=forms.RadioSelect)
+    """A sign-off. Nothing is chosen at first (views._detail_context gives no initial): starting at the
+    model's grades made agreeing one click, without looking (automation bias)."""
+
+    right_grade = forms.TypedChoiceField(
+        label="Right eye", choices=REVIEW_CHOICES, coerce=int, widget=forms.RadioSelect
+    )
+    left_grade = forms.TypedChoiceField(label="Left eye", choices=REVIEW_CHOICES, coerce=int, widget=forms.RadioSelect)
     notes = forms.CharField(label="Notes", required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 3}))
 
 
@@ -70,8 +76,8 @@ class AmendReviewForm(forms.Form):
     """The amended grades and notes, and why. Its ids start `id_amend_`: the page may also carry the void
     form, whose `reason` would otherwise share the id `id_reason`."""
 
-    right_grade = forms.TypedChoiceField(label="Right eye", choices=Grade.choices, coerce=int)
-    left_grade = forms.TypedChoiceField(label="Left eye", choices=Grade.choices, coerce=int)
+    right_grade = forms.TypedChoiceField(label="Right eye", choices=REVIEW_CHOICES, coerce=int)
+    left_grade = forms.TypedChoiceField(label="Left eye", choices=REVIEW_CHOICES, coerce=int)
     notes = forms.CharField(label="Notes", required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 3}))
     # Not `required` and no max_length here: the service checks both, in the same words as the API's.
     reason = forms.CharField(

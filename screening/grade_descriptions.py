@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from .models import Grade
+from .models import Grade, ReviewGrade
 
 DESCRIPTIONS: dict[int, str] = {
     Grade.NO_DR: "No DR (ICDR 0)",
@@ -14,6 +14,12 @@ DESCRIPTIONS: dict[int, str] = {
 UNGRADABLE = "Ungradable photograph"
 
 
+# A doctor's choices for an eye, as the review and amend forms offer them: the classes, then Ungradable.
+REVIEW_CHOICES: list[tuple[int, str]] = [*DESCRIPTIONS.items(), (ReviewGrade.UNGRADABLE, UNGRADABLE)]
+
+
 def description(grade: int | None) -> str:
-    """The class's description ("" for no grade)."""
+    """The class's description, or UNGRADABLE for a doctor's "Ungradable" ("" for no grade)."""
+    if grade == ReviewGrade.UNGRADABLE:
+        return UNGRADABLE
     return DESCRIPTIONS.get(grade, "") if grade is not None else ""

@@ -14,6 +14,18 @@ class Grade(models.IntegerChoices):
     PROLIFERATIVE = 2, "Proliferative"
 
 
+class ReviewGrade(models.IntegerChoices):
+    """What a doctor may sign off for an eye: the model's three classes, or that the photograph cannot be graded.
+
+    Ungradable is stored as 9, outside the classes' 0-2 (and outside ICDR's 0-4, so no one reads it as a
+    severity); the API calls it "Ungradable" (serializers.py)."""
+
+    NO_DR = Grade.NO_DR.value, Grade.NO_DR.label
+    MILD = Grade.MILD.value, Grade.MILD.label
+    PROLIFERATIVE = Grade.PROLIFERATIVE.value, Grade.PROLIFERATIVE.label
+    UNGRADABLE = 9, "Ungradable"
+
+
 class Side(models.TextChoices):
     RIGHT = "right", "Right"
     LEFT = "left", "Left"
@@ -203,8 +215,8 @@ class Review(models.Model):
 
     examination = models.OneToOneField(Examination, on_delete=models.PROTECT, related_name="review")
     doctor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reviews")
-    right_grade = models.PositiveSmallIntegerField(choices=Grade.choices)
-    left_grade = models.PositiveSmallIntegerField(choices=Grade.choices)
+    right_grade = models.PositiveSmallIntegerField(choices=ReviewGrade.choices)
+    left_grade = models.PositiveSmallIntegerField(choices=ReviewGrade.choices)
     notes = models.TextField(blank=True, default="")
     # Who signed the CURRENT grades and when: after an amendment, the amending doctor and the amendment's
     # time (each replaced version, with its own signer, is a ReviewRevision).
@@ -215,7 +227,7 @@ class Review(models.Model):
         ordering = ["-signed_off_at"]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(right_grade__in=Grade.values) & models.Q(left_grade__in=Grade.values),
+                condition=models.Q(right_grade__in=ReviewGrade.values) & models.Q(left_grade__in=ReviewGrade.values),
                 name="review_grades_valid",
             ),
         ]
@@ -231,8 +243,8 @@ class ReviewRevision(models.Model):
     (recall, statistics, worklist, pages, API) uses the amended grades without knowing about revisions."""
 
     review = models.ForeignKey(Review, on_delete=models.PROTECT, related_name="revisions")
-    right_grade = models.PositiveSmallIntegerField(choices=Grade.choices)
-    left_grade = models.PositiveSmallIntegerField(choices=Grade.choices)
+    right_grade = models.PositiveSmallIntegerField(choices=ReviewGrade.choices)
+    left_grade = models.PositiveSmallIntegerField(choices=ReviewGrade.choices)
     notes = models.TextField(blank=True, default="")
     doctor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -249,7 +261,7 @@ class ReviewRevision(models.Model):
         ordering = ["amended_at", "id"]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(right_grade__in=Grade.values) & models.Q(left_grade__in=Grade.values),
+                condition=models.Q(right_grade__in=ReviewGrade.values) & models.Q(left_grade__in=ReviewGrade.values),
                 name="review_revision_grades_valid",
             ),
             # An amendment always says why: no silent change of a clinical decision.

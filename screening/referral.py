@@ -18,7 +18,7 @@ from typing import Any
 
 from django.conf import settings
 
-from .models import SIDES, Side
+from .models import SIDES, ReviewGrade, Side
 
 SEED_MESSAGE = (
     "We hope that you will see a specialized ophthalmologist due to the inability of the model to extract "
@@ -27,10 +27,11 @@ SEED_MESSAGE = (
 REFER = "refer"
 RESCREEN = "rescreen_12_months"
 RETAKE = "retake"
+# What each recommendation tells the clinic: the one answer's words (answers.py) wherever it is shown.
 RECOMMENDATION_LABELS = {
     REFER: "Refer to an ophthalmologist",
-    RESCREEN: "Rescreen in 12 months",
-    RETAKE: "Retake the photograph",
+    RESCREEN: "No referable DR: rescreen in 12 months",
+    RETAKE: "Photograph not gradable: retake",
 }
 # Scores are floats from a softmax: 0.9 - 0.8 is 0.09999999999999998 in binary. Rounding the
 # difference first makes "a difference of 0.1" mean 0.1 at the boundary, as a person reads it.
@@ -55,7 +56,7 @@ class ExaminationFacts:
     # Per side: the model's latest grade and the quality verdict (and the score, from facts_of only:
     # examination_facts leaves it None, so it is not enough for the seed rule).
     eyes: dict[str, EyeResult] = field(default_factory=dict)
-    review: dict[str, int] | None = None  # the doctor's grade per side, if reviewed
+    review: dict[str, int] | None = None  # the doctor's grade per side (a ReviewGrade), if reviewed
 
     def eye(self, side: str) -> EyeResult:
         return self.eyes.get(side, EyeResult(grade=None, score=None, gradable=None))
@@ -100,5 +101,12 @@ def recall_recommendation(facts: ExaminationFacts) -> str | None:
     """The recommendation the recall acts on: by the doctor's grades where reviewed, else the model's."""
     if facts.review is None:
         return recommendation(facts.eye(Side.RIGHT), facts.eye(Side.LEFT))
-    right, left = (EyeResult(facts.review[side], None, facts.eye(side).gradable) for side in SIDES)
-    return recommendation(right, left)
+    return recommendation(*(reviewed_eye(facts.review[side]) for side in SIDES))
+
+
+def reviewed_eye(grade: int) -> EyeResult:
+    """A doctor's grade of an eye as the rules read it. The doctor decides alone: "Ungradable" means a retake,
+    and a grade means the doctor could grade the photograph, whatever the quality check said of it."""
+    if grade == ReviewGrade.UNGRADABLE:
+        return EyeResult(grade=None, score=None, gradable=False)
+    return EyeResult(grade=grade, score=None, gradable=True)

@@ -15,7 +15,7 @@ from django.utils import timezone
 from audit.services import record_event
 from patients.selectors import doctor_membership_for
 
-from .models import AMEND_REASON_MAX_LENGTH, Examination, Grade, Review, ReviewRevision, Status
+from .models import AMEND_REASON_MAX_LENGTH, Examination, Review, ReviewGrade, ReviewRevision, Status
 
 VOIDED_NO_REVIEW = "This examination was marked as entered in error; it cannot be reviewed."
 
@@ -70,8 +70,8 @@ def review_create(
 def _grade_errors(*, right_grade: int, left_grade: int) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     for field, grade in (("right_grade", right_grade), ("left_grade", left_grade)):
-        if grade not in Grade.values:
-            errors[field] = [f"Choose one of: {', '.join(Grade.labels)}."]
+        if grade not in ReviewGrade.values:
+            errors[field] = [f"Choose one of: {', '.join(ReviewGrade.labels)}."]
     return errors
 
 

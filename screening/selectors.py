@@ -15,6 +15,7 @@ from django.utils import timezone
 from patients.models import Patient
 from patients.selectors import clinical_membership_for
 
+from .answers import answer_of
 from .charts import confidence_bars, grade_chart
 from .models import (
     SIDES,
@@ -24,6 +25,7 @@ from .models import (
     Grade,
     Prediction,
     Review,
+    ReviewGrade,
     ReviewRevision,
     Side,
     Status,
@@ -124,7 +126,7 @@ def examination_eyes(examination: Examination) -> dict[str, dict[str, Any]]:
             "image_url": reverse("screening:eye_image", kwargs=kwargs) if image else None,
             "heatmap_url": reverse("screening:heatmap", kwargs=kwargs) if prediction and prediction.heatmap else None,
             "reviewed_grade": reviewed,
-            "reviewed_label": Grade(reviewed).label if reviewed is not None else None,
+            "reviewed_label": ReviewGrade(reviewed).label if reviewed is not None else None,
         }
     return eyes
 
@@ -179,6 +181,8 @@ def examination_summary(examination: Examination) -> dict[str, Any]:
     # Once a doctor signed off, their grades decide what happens to the patient (the model's stay shown).
     doctors = recall_recommendation(facts) if review is not None else None
     return {
+        # The one answer (answers.py): the doctor's once signed off, the model's suggestion below it.
+        "answer": answer_of(facts),
         "doctor_recommendation": doctors,
         "examination": examination,
         "eyes": examination_eyes(examination),

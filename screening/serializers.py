@@ -9,11 +9,13 @@ from typing import Any, cast
 
 from django.http import HttpRequest
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.request import Request
 
 from . import selectors
-from .models import AMEND_REASON_MAX_LENGTH, VOID_REASON_MAX_LENGTH, Examination, Grade, Status
+from .answers import DOCTOR, LABELS, MODEL
+from .models import AMEND_REASON_MAX_LENGTH, VOID_REASON_MAX_LENGTH, Examination, Grade, ReviewGrade, Status
 from .referral import RECOMMENDATION_LABELS
 from .validation import SENT_TWICE
 
@@ -45,15 +47,47 @@ class ExaminationCreateInputSerializer(serializers.Serializer[Any]):
         return super().to_internal_value(data)
 
 
+# The API's key for a doctor's "Ungradable" (stored as models.ReviewGrade.UNGRADABLE): a word beside the
+# classes' numbers, so that no client reads it as a severity.
+UNGRADABLE_KEY = "Ungradable"
+
+
+# Described by hand: the generator names an enum by sorting its values, which a number and a word cannot be.
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "integer", "enum": [grade.value for grade in Grade]},
+            {"type": "string", "enum": [UNGRADABLE_KEY]},
+        ]
+    }
+)
+class ReviewGradeField(serializers.ChoiceField):
+    """A doctor's grade of an eye: a class (0, 1, 2, as the eyes' grades) or "Ungradable"."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        choices = [*Grade.choices, (UNGRADABLE_KEY, "Ungradable photograph")]
+        kwargs.setdefault(
+            "help_text", '0 No DR, 1 Mild, 2 Proliferative, or "Ungradable" (the photograph cannot be graded)'
+        )
+        super().__init__(choices=choices, **kwargs)
+
+    def to_internal_value(self, data: Any) -> Any:
+        value = super().to_internal_value(data)
+        return ReviewGrade.UNGRADABLE.value if value == UNGRADABLE_KEY else value
+
+    def to_representation(self, value: Any) -> Any:
+        return UNGRADABLE_KEY if value == ReviewGrade.UNGRADABLE else super().to_representation(value)
+
+
 class ReviewCreateInputSerializer(serializers.Serializer[Any]):
-    right_grade = serializers.ChoiceField(choices=Grade.choices)
-    left_grade = serializers.ChoiceField(choices=Grade.choices)
+    right_grade = ReviewGradeField()
+    left_grade = ReviewGradeField()
     notes = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
 
 
 class ReviewAmendInputSerializer(serializers.Serializer[Any]):
-    right_grade = serializers.ChoiceField(choices=Grade.choices)
-    left_grade = serializers.ChoiceField(choices=Grade.choices)
+    right_grade = ReviewGradeField()
+    left_grade = ReviewGradeField()
     # Required (blank allowed): the body is the whole new version, so leaving notes out cannot erase them
     # by accident.
     notes = serializers.CharField(
@@ -134,11 +168,30 @@ class ReferralOutputSerializer(serializers.Serializer[Any]):
     recommendation = serializers.ChoiceField(choices=list(RECOMMENDATION_LABELS.items()), allow_null=True)
 
 
+class AnswerSuggestionSerializer(serializers.Serializer[Any]):
+    key = serializers.ChoiceField(choices=list(LABELS.items()))
+    label = serializers.CharField()  # type: ignore[assignment]  # as EyeAloneSerializer.label
+    reason = serializers.CharField(
+        help_text='One line: the eyes that decided it, e.g. "Right eye: Severe NPDR or PDR (ICDR 3-4)"'
+    )
+
+
+class AnswerOutputSerializer(AnswerSuggestionSerializer):
+    # A field named like DRF's own Field.source attribute (as EyeAloneSerializer.label): the API's key stays.
+    source = serializers.ChoiceField(  # type: ignore[assignment]
+        choices=[(DOCTOR, "the doctor's decision (signed off)"), (MODEL, "the model's suggestion (not reviewed)")]
+    )
+    model_suggestion = AnswerSuggestionSerializer(
+        allow_null=True,
+        help_text="The model's answer, whatever the source (the answer itself while source is model); null if none",
+    )
+
+
 class ReviewRevisionOutputSerializer(serializers.Serializer[Any]):
     """A version of the review that an amendment replaced, as it was signed off."""
 
-    right_grade = serializers.ChoiceField(choices=Grade.choices)
-    left_grade = serializers.ChoiceField(choices=Grade.choices)
+    right_grade = ReviewGradeField()
+    left_grade = ReviewGradeField()
     notes = serializers.CharField(allow_blank=True)
     signed_by = serializers.IntegerField(
         source="doctor_id", help_text="The doctor who had signed these values off, by id"
@@ -151,8 +204,8 @@ class ReviewRevisionOutputSerializer(serializers.Serializer[Any]):
 
 class ReviewOutputSerializer(serializers.Serializer[Any]):
     doctor = serializers.IntegerField(help_text="Who signed the current grades off (after an amendment: who amended)")
-    right_grade = serializers.ChoiceField(choices=Grade.choices)
-    left_grade = serializers.ChoiceField(choices=Grade.choices)
+    right_grade = ReviewGradeField()
+    left_grade = ReviewGradeField()
     notes = serializers.CharField(allow_blank=True)
     signed_off_at = serializers.DateTimeField()
     recommendation = serializers.CharField(
@@ -177,6 +230,10 @@ class ExaminationOutputSerializer(serializers.Serializer[Any]):
     notes = serializers.CharField(allow_blank=True)
     eyes = EyesOutputSerializer()
     referral = ReferralOutputSerializer()
+    answer = AnswerOutputSerializer(
+        allow_null=True,
+        help_text="The one answer: the doctor's decision once signed off, else the model's; null until graded",
+    )
     review = ReviewOutputSerializer(allow_null=True)
     pair_warning = serializers.CharField(
         allow_null=True,
@@ -211,6 +268,7 @@ def _document(examination: Examination, request: HttpRequest | Request) -> dict[
             for side, eye in summary["eyes"].items()
         },
         "referral": summary["referral"],
+        "answer": None if summary["answer"] is None else summary["answer"].as_json(),
         "review": None
         if review is None
         else {

@@ -19,7 +19,7 @@ from django.utils import timezone
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import cohen_kappa_score
 
-from .models import SIDES, Examination, Grade, Side, Status
+from .models import SIDES, Examination, Grade, ReviewGrade, Side, Status
 from .referral import REFER, RESCREEN, RETAKE, ExaminationFacts, recommendation
 from .selectors import examination_facts
 
@@ -69,17 +69,19 @@ def clinic_statistics(*, clinic_id: int, months: int = 12, now: datetime | None 
     by_month: dict[date, Month] = {}
     totals = Month(since.date())
     pairs: list[tuple[int, int]] = []
+    ungradable = 0  # reviewed eyes a doctor signed off as Ungradable: no grade to compare
     window = Examination.objects.counted().filter(patient__clinic_id=clinic_id, created_at__gte=since)
     for examination in examination_facts(window):
         key = examination.created_at.date().replace(day=1)
         for row in (by_month.setdefault(key, Month(key)), totals):
             _count(row, examination)
         pairs += _model_and_doctor_grades(examination)
+        ungradable += _ungradable_reviewed_eyes(examination)
     return {
         "since": since,
         "months": sorted(by_month.values(), key=lambda row: row.month, reverse=True),
         "totals": totals,
-        "agreement": agreement(pairs),
+        "agreement": {**agreement(pairs), "ungradable": ungradable},
     }
 
 
@@ -96,11 +98,21 @@ def _count(row: Month, examination: ExaminationFacts) -> None:
 
 
 def _model_and_doctor_grades(examination: ExaminationFacts) -> list[tuple[int, int]]:
-    """(model grade, doctor's grade) for each reviewed eye the model graded."""
+    """(model grade, doctor's grade) for each reviewed eye the model graded and the doctor graded too.
+
+    An eye the doctor signed off as Ungradable is left out of the agreement figures: it has no grade to
+    agree with, and counting it as either a match or a miss would move kappa, sensitivity and specificity
+    by a photograph's quality rather than by the model's grading (the page says how many were left out)."""
     if examination.review is None:
         return []
     pairs = [(examination.eye(side).grade, examination.review[side]) for side in SIDES]
-    return [(model, doctor) for model, doctor in pairs if model is not None]
+    return [(model, doctor) for model, doctor in pairs if model is not None and doctor in Grade.values]
+
+
+def _ungradable_reviewed_eyes(examination: ExaminationFacts) -> int:
+    if examination.review is None:
+        return 0
+    return sum(examination.review[side] == ReviewGrade.UNGRADABLE for side in SIDES)
 
 
 def agreement(pairs: list[tuple[int, int]]) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from django.core.paginator import Paginator
 from django.forms import Form
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from audit.services import record_event
@@ -84,14 +85,15 @@ def _detail_context(
     if can_amend and amend_form is None:
         amend_form = _amend_form_for(summary["review"])
     if can_review and review_form is None:
-        eyes = summary["eyes"]
-        # Starts at the model's grades: agreeing is one click, correcting is a deliberate change.
-        review_form = ReviewForm(initial={"right_grade": eyes["right"]["grade"], "left_grade": eyes["left"]["grade"]})
+        # Nothing chosen: the doctor grades each eye from the photographs, not by accepting the model's grades.
+        review_form = ReviewForm()
     can_void = not voided and services.void_refusal(user=request.user, examination=examination) is None
     return {
         **summary,
         "patient": examination.patient,
         "finished": examination.status in (Status.DONE, Status.FAILED),
+        # The printed report's "printed" time (_report_header.html), in the portal's local time.
+        "printed_at": timezone.localtime(),
         "review_form": review_form if can_review else None,
         "void_form": (void_form or VoidForm()) if can_void else None,
         "amend_form": amend_form if can_amend else None,

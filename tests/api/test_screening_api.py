@@ -188,7 +188,16 @@ def test_reviewing_an_ungraded_examination_is_a_400(api, colleague, patient) -> 
     assert api.post(f"{EXAMS}{examination.pk}/review/", {"right_grade": 0, "left_grade": 0}).status_code == 400
 
 
-@pytest.mark.parametrize("grades", [{"right_grade": 3, "left_grade": 0}, {"right_grade": "x"}, {}])
+@pytest.mark.parametrize(
+    "grades",
+    [
+        {"right_grade": 3, "left_grade": 0},
+        {"right_grade": 9, "left_grade": 0},  # Ungradable's stored number is not the API's key
+        {"right_grade": "ungradable ", "left_grade": 0},
+        {"right_grade": "x"},
+        {},
+    ],
+)
 def test_bad_grades_are_a_400(api, colleague, patient, grades) -> None:
     examination = graded_examination(patient=patient)
     api.force_authenticate(colleague)
@@ -262,6 +271,65 @@ def test_a_reviewed_examination_carries_the_doctors_recommendation(api, owner, c
     body = api.get(f"/api/v1/examinations/{examination.pk}/").json()
     assert body["referral"]["recommendation"] == "rescreen_12_months"  # the model's
     assert body["review"]["recommendation"] == "refer"  # the doctor's
+
+
+def test_the_document_leads_with_one_answer_the_models_until_a_doctor_signs_off(api, owner, colleague, patient) -> None:
+    from screening import reviews
+
+    examination = graded_examination(patient=patient, grades=(2, 0), created_by=owner)
+    api.force_authenticate(owner)
+    body = api.get(f"{EXAMS}{examination.pk}/").json()
+    model = {
+        "key": "refer",
+        "label": "Refer to an ophthalmologist",
+        "reason": "Right eye: Severe NPDR or PDR (ICDR 3-4)",
+    }
+    assert body["answer"] == {**model, "source": "model", "model_suggestion": model}
+    # The seed rule's fields stay as they were, beside it.
+    assert set(body["referral"]) == {"warning", "message", "recommendation"}
+    reviews.review_create(user=colleague, examination=examination, right_grade=0, left_grade=0)
+    body = api.get(f"{EXAMS}{examination.pk}/").json()
+    assert body["answer"] == {
+        "key": "rescreen_12_months",
+        "label": "No referable DR: rescreen in 12 months",
+        "reason": "Both eyes: No DR (ICDR 0)",
+        "source": "doctor",
+        "model_suggestion": model,
+    }
+    queued = Examination.objects.create(patient=patient)
+    assert api.get(f"{EXAMS}{queued.pk}/").json()["answer"] is None
+
+
+def test_a_doctor_signs_an_eye_off_as_ungradable_through_the_api(api, colleague, patient) -> None:
+    examination = graded_examination(patient=patient, grades=(1, 0))
+    api.force_authenticate(colleague)
+    response = api.post(
+        f"{EXAMS}{examination.pk}/review/", {"right_grade": "Ungradable", "left_grade": 0}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert (body["review"]["right_grade"], body["review"]["left_grade"]) == ("Ungradable", 0)
+    assert body["review"]["recommendation"] == "retake"
+    assert (body["answer"]["key"], body["answer"]["source"]) == ("retake", "doctor")
+    assert body["answer"]["reason"] == "Right eye photograph judged ungradable by the doctor"
+    assert body["answer"]["model_suggestion"]["key"] == "refer"
+    assert Review.objects.get().right_grade == 9
+    # ... and amends it back to a grade, the Ungradable version kept as a revision.
+    amended = _amend(api, examination, right_grade=1, left_grade="Ungradable")
+    assert amended.status_code == 200, amended.content
+    review = amended.json()["review"]
+    assert (review["right_grade"], review["left_grade"]) == (1, "Ungradable")
+    assert (review["revisions"][0]["right_grade"], review["revisions"][0]["left_grade"]) == ("Ungradable", 0)
+
+
+def test_the_schema_documents_the_answer_and_the_ungradable_key(api_schema) -> None:
+    schemas = api_schema["components"]["schemas"]
+    answer = schemas["AnswerOutput"]["properties"]
+    assert set(answer) == {"key", "label", "reason", "source", "model_suggestion"}
+    assert "answer" in schemas["ExaminationOutput"]["properties"]
+    request = next(name for name in schemas if name.startswith("ReviewCreateInput"))
+    grade = schemas[request]["properties"]["right_grade"]
+    assert {"type": "string", "enum": ["Ungradable"]} in grade["oneOf"]
 
 
 # --- entered in error -----------------------------------------------------------------------------------

@@ -326,9 +326,10 @@ def test_the_result_page_states_confidences_heatmaps_and_the_warning_in_words(
     assert toggle.get_attribute("aria-pressed") == "false"
     assert page.get_by_role("img", name="Right eye photograph").is_visible()
 
-    # The referral warning is said in words, not only in red.
-    warning = page.get_by_role("alert").filter(has_text=WARNING)
-    assert warning.inner_text().startswith("⚠ Warning:")
+    # The seed rule's note is a note in words, not an alarm: no alert role, no warning colour.
+    assert page.get_by_role("alert").filter(has_text=WARNING).count() == 0
+    note = page.locator("#seed-note")
+    assert note.is_visible() and note.inner_text().startswith("Note on the model's confidences:")
 
 
 def test_the_review_form_labels_every_field(page, live_server, colleague, patient, password) -> None:
@@ -336,7 +337,7 @@ def test_the_review_form_labels_every_field(page, live_server, colleague, patien
     base = _signed_in(page, live_server, colleague, password)
     page.goto(base + reverse("screening:detail", args=[examination.pk]))
     review = page.locator("#review")
-    assert review.get_by_role("group", name="Right eye").get_by_role("radio").count() == 3
+    assert review.get_by_role("group", name="Right eye").get_by_role("radio").count() == 4  # with Ungradable
     assert review.get_by_role("textbox", name="Notes", exact=True).count() == 1
 
 

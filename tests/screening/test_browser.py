@@ -116,8 +116,28 @@ def test_a_doctor_signs_off_and_amends_a_review_in_the_browser(
     log_in(page, live_server.url, colleague.username, password)
     page.goto(f"{live_server.url}/screening/examinations/{examination.pk}/")
 
-    # Sign off as graded, then amend: folded away until asked for, pre-filled with the signed-off grades.
+    # Nothing is chosen for the doctor (automation bias): every radio starts unchecked, and the choices say
+    # what each class covers, with Ungradable beside them.
+    review = page.locator("#review")
+    radios = review.get_by_role("radio")
+    assert radios.count() == 8
+    assert review.locator("input[type=radio]:checked").count() == 0
+    right = review.get_by_role("group", name="Right eye")
+    assert [label.strip() for label in right.locator("label").all_inner_texts()] == [
+        "No DR (ICDR 0)",
+        "Mild-moderate NPDR (ICDR 1-2)",
+        "Severe NPDR or PDR (ICDR 3-4)",
+        "Ungradable photograph",
+    ]
+    # Signing off without grading is refused beside the fields, and nothing is signed.
     page.click("#review button[type=submit]")
+    assert review.locator(".field-error").count() == 2
+    assert review.locator("input[type=radio]:checked").count() == 0
+    # Graded by hand, then amended: folded away until asked for, pre-filled with the signed-off grades.
+    right.get_by_label("Severe NPDR or PDR (ICDR 3-4)").check()
+    review.get_by_role("group", name="Left eye").get_by_label("Mild-moderate NPDR (ICDR 1-2)").check()
+    page.click("#review button[type=submit]")
+    assert page.locator("#answer").get_attribute("data-source") == "doctor"
     amend_grade = page.locator("#id_amend_right_grade")
     assert amend_grade.is_hidden()
     page.click("#amend summary")

@@ -210,6 +210,22 @@ def test_an_ungradable_photograph_is_its_own_value_with_the_quality_checks_reaso
     assert [note.text for note in left.note] == ["The photograph is too dark."]
 
 
+def test_a_doctors_ungradable_eye_is_exported_as_ungradable_and_the_report_concludes_retake(
+    api: APIClient, owner: Any, colleague: Any, patient: Patient
+) -> None:
+    from screening.models import ReviewGrade
+
+    examination = graded_examination(patient=patient, grades=(2, 0))
+    _review(colleague, examination, ReviewGrade.UNGRADABLE, 0)
+    bundle = _bundle(api, owner, _exam_url(examination))
+    right = _observation(bundle, "right")
+    assert _codes(right.valueCodeableConcept) == {("dr-grade", "ungradable")}  # the doctor's value
+    model_grade = next(c for c in right.component if c.code.coding[0].code == "model-grade")
+    assert ("dr-grade", "2") in _codes(model_grade.valueCodeableConcept)  # the model's stays beside it
+    (report,) = _of(bundle, "DiagnosticReport")
+    assert report.conclusionCode[0].coding[0].code == "retake"
+
+
 @pytest.mark.parametrize(
     ("change", "status"),
     [

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,13 +16,17 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client, override_settings
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.timezone import localtime
 from pypdf import PdfReader
 from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
 from patients.models import Patient
 from screening import reviews, services
-from screening.models import Examination, Status
+from screening.models import Examination, ReviewGrade, Status
+from screening.referral import SEED_MESSAGE
 from screening.validation import check_upload
 from tests.dicom_files import dicom_photograph, dicom_upload
 from tests.examination_data import graded_examination, prediction_for
@@ -57,27 +62,40 @@ def _images(pdf: PdfReader) -> int:
     return len({image.name for page in pdf.pages for image in page.images})
 
 
+def _local(value: datetime) -> str:
+    """A time as the report writes it: in the portal's time zone, in its DATETIME_FORMAT."""
+    return date_format(localtime(value), "DATETIME_FORMAT")
+
+
 def test_a_preliminary_report_says_so_and_gives_the_models_answer_first(
     client: Client, owner: Any, patient: Patient
 ) -> None:
     examination = graded_examination(patient=patient, grades=(1, 0))
+    before = timezone.now()
     pdf = _page_pdf(client, owner, examination)
     text = _text(pdf)
     for expected in (
         f"{patient.last_name}, {patient.first_name} · {patient.medical_record_number} · born 1960-05-17",
         "North Eye Clinic",
-        "Status: preliminary: not yet reviewed by a doctor.",
-        "Refer to an ophthalmologist (the model's suggestion: not yet confirmed by a doctor)",
+        "Preliminary: not reviewed by a doctor",
+        f"Examination: {_local(examination.created_at)}",
+        "Refer to an ophthalmologist Right eye: Mild-moderate NPDR (ICDR 1-2)",
+        "The model's suggestion: not yet confirmed by a doctor.",
         "Right Mild: Mild-moderate NPDR (ICDR 1-2) not reviewed",
         "Left No DR: No DR (ICDR 0) not reviewed",
-        "Heatmaps. The overlay under each photograph",
-        "Disclaimer. This is a screening result, not a diagnosis.",
+        "Heatmaps. Each photograph's heatmap shows where the model looked",
+        "It is not a map of lesions.",
+        "Disclaimer. DR Portal is a decision-support tool",
+        "It does not replace a clinical eye examination",
         "Not signed off: a doctor has not reviewed this examination.",
         "Signature Name Date",
         "Page 1 of",
     ):
         assert expected in text, expected
-    assert text.index("Refer to an ophthalmologist") < text.index("Right eye")  # the answer before the details
+    # Printed now, in local time (the minute may turn while the PDF renders).
+    assert any(f"printed: {_local(moment)}" in text for moment in (before, timezone.now())), text
+    assert text.index("Refer to an ophthalmologist") < text.index("Right eye Model:")  # the answer first
+    assert "Signed off by" not in text and "Model suggestion" not in text
     assert _images(pdf) == 4  # both photographs and both heatmaps
 
 
@@ -87,23 +105,37 @@ def test_a_signed_off_report_names_the_doctor_and_the_time_and_the_doctors_answe
     colleague = named_doctor
     examination = graded_examination(patient=patient, grades=(1, 0))
     review = reviews.review_create(user=colleague, examination=examination, right_grade=0, left_grade=0)
-    when = review.signed_off_at.strftime("%Y-%m-%d %H:%M")
+    when = _local(review.signed_off_at)
     text = _text(_page_pdf(client, owner, examination))
-    assert f"Status: signed off by Ada Quist on {when} UTC." in text
-    assert "Rescreen in 12 months (the doctor's decision)" in text
-    assert "Model suggestion: Refer to an ophthalmologist" in text
+    assert f"Signed off by Dr Ada Quist on {when}" in text
+    assert "Preliminary" not in text
+    assert "No referable DR: rescreen in 12 months Both eyes: No DR (ICDR 0)" in text
+    assert "The doctor's decision, signed off by Dr Ada Quist." in text
+    assert "Model suggestion: Refer to an ophthalmologist (Right eye: Mild-moderate NPDR (ICDR 1-2))" in text
     assert "Right Mild: Mild-moderate NPDR (ICDR 1-2) No DR: No DR (ICDR 0)" in text
-    assert f"Signed off electronically by Ada Quist on {when} UTC." in text
-    assert text.index("Rescreen in 12 months") < text.index("Model suggestion")
+    assert f"Signed off electronically by Dr Ada Quist on {when}." in text
+    assert text.index("No referable DR") < text.index("Model suggestion") < text.index("Right eye Model:")
 
 
 def test_an_amended_report_says_it_was_amended(client: Client, owner: Any, colleague: Any, patient: Patient) -> None:
     examination = graded_examination(patient=patient, grades=(1, 0))
     reviews.review_create(user=colleague, examination=examination, right_grade=0, left_grade=0)
-    reviews.review_amend(
+    review = reviews.review_amend(
         user=colleague, examination=examination, right_grade=1, left_grade=0, notes="", reason="second look"
     )
-    assert f"Status: signed off (amended) by {colleague.username}" in _text(_page_pdf(client, owner, examination))
+    text = _text(_page_pdf(client, owner, examination))
+    assert f"Signed off by Dr {colleague.username} on {_local(review.signed_off_at)} (amended)" in text
+
+
+def test_a_doctors_ungradable_eye_makes_the_report_answer_retake(
+    client: Client, owner: Any, named_doctor: Any, patient: Patient
+) -> None:
+    examination = graded_examination(patient=patient, grades=(1, 0))
+    reviews.review_create(user=named_doctor, examination=examination, right_grade=ReviewGrade.UNGRADABLE, left_grade=0)
+    text = _text(_page_pdf(client, owner, examination))
+    assert "Photograph not gradable: retake Right eye photograph judged ungradable by the doctor" in text
+    assert "Right Mild: Mild-moderate NPDR (ICDR 1-2) Ungradable photograph (retake)" in text
+    assert SEED_MESSAGE not in text  # never beside a retake
 
 
 @override_settings(TIME_ZONE="Europe/Berlin")
@@ -111,7 +143,9 @@ def test_times_are_local_to_the_portal(client: Client, owner: Any, patient: Pati
     examination = graded_examination(patient=patient)
     text = _text(_page_pdf(client, owner, examination))
     local = examination.created_at.astimezone(ZoneInfo("Europe/Berlin"))
-    assert f"Examination {local:%Y-%m-%d %H:%M} {local.tzname()}" in text
+    assert f"Examination: {date_format(local, 'DATETIME_FORMAT')}" in text
+    utc = examination.created_at.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
+    assert f"Examination: {date_format(utc, 'DATETIME_FORMAT')}" not in text  # not the UTC time
 
 
 def test_a_dicom_photograph_is_embedded_as_its_pixels(client: Client, owner: Any, patient: Patient) -> None:
@@ -153,7 +187,7 @@ def test_the_api_answers_the_pdf_to_a_token_and_audits_it(api: APIClient, owner:
     api.force_authenticate(owner)
     response = api.get(f"/api/v1/examinations/{examination.pk}/report.pdf", HTTP_ACCEPT="application/pdf")
     assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
-    assert "Status: preliminary" in _text(PdfReader(io.BytesIO(response.content)))
+    assert "Preliminary: not reviewed by a doctor" in _text(PdfReader(io.BytesIO(response.content)))
     event = AuditEvent.objects.get(action="examination.report")
     assert (event.actor, event.patient, event.detail) == (owner, patient, {"channel": "api", "format": "pdf"})
 

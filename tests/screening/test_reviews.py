@@ -7,7 +7,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from audit.models import AuditEvent
 from screening import reviews, services
-from screening.models import Examination, Review, ReviewRevision, Status
+from screening.models import Examination, Review, ReviewGrade, ReviewRevision, Status
 from tests.examination_data import graded_examination
 
 pytestmark = pytest.mark.django_db
@@ -245,3 +245,59 @@ def test_the_database_refuses_to_change_or_delete_an_earlier_version(colleague, 
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
         ReviewRevision.objects.filter(pk=revision.pk).delete()
     assert ReviewRevision.objects.get().reason == "A second look at the photographs."
+
+
+# --- Ungradable ----------------------------------------------------------------------------------------
+
+
+def test_a_doctor_signs_an_eye_off_as_ungradable_and_the_answer_becomes_a_retake(colleague, patient) -> None:
+    from screening.selectors import examination_summary, with_results
+
+    examination = graded_examination(patient=patient, grades=(2, 0))
+    review = reviews.review_create(
+        user=colleague, examination=examination, right_grade=ReviewGrade.UNGRADABLE, left_grade=0
+    )
+    assert Review.objects.get(pk=review.pk).right_grade == ReviewGrade.UNGRADABLE
+    summary = examination_summary(with_results(Examination.objects.filter(pk=examination.pk)).get())
+    assert (summary["answer"].key, summary["answer"].source) == ("retake", "doctor")
+    assert summary["answer"].model_suggestion.key == "refer"
+    assert summary["eyes"]["right"]["reviewed_label"] == "Ungradable"
+
+
+def test_an_amendment_may_make_an_eye_ungradable_and_back_and_keeps_the_earlier_version(colleague, patient) -> None:
+    examination = _signed_off(patient, colleague)
+    _amend(examination, colleague, left_grade=ReviewGrade.UNGRADABLE)
+    assert Review.objects.get().left_grade == ReviewGrade.UNGRADABLE
+    _amend(examination, colleague, left_grade=1, reason="It could be graded after all.")
+    assert [revision.left_grade for revision in ReviewRevision.objects.order_by("amended_at", "id")] == [
+        0,
+        ReviewGrade.UNGRADABLE,
+    ]
+
+
+def test_the_database_refuses_a_review_grade_that_is_neither_a_class_nor_ungradable(colleague, patient) -> None:
+    from django.db import IntegrityError, transaction
+
+    examination = _signed_off(patient, colleague)
+    with pytest.raises(IntegrityError, match="review_grades_valid"), transaction.atomic():
+        Review.objects.filter(examination=examination).update(right_grade=3)
+    with pytest.raises(ValidationError, match="Ungradable"):
+        reviews.review_create(
+            user=colleague, examination=graded_examination(patient=patient), right_grade=3, left_grade=0
+        )
+
+
+def test_an_examination_a_doctor_found_ungradable_is_not_due_for_rescreening(colleague, patient) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from patients.models import Patient
+    from screening.selectors import due_for_rescreening
+
+    examination = graded_examination(patient=patient, grades=(0, 0))
+    Examination.objects.filter(pk=examination.pk).update(created_at=timezone.now() - timedelta(days=400))
+    clinic = Patient.objects.filter(clinic=patient.clinic)
+    assert list(due_for_rescreening(patients=clinic)) == [patient]
+    reviews.review_create(user=colleague, examination=examination, right_grade=0, left_grade=ReviewGrade.UNGRADABLE)
+    assert list(due_for_rescreening(patients=clinic)) == []  # a retake is owed, not a rescreening next year

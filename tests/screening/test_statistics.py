@@ -144,3 +144,30 @@ def test_statistics_compare_the_model_with_the_amended_grades(client, owner, col
     )
     client.force_login(colleague)
     assert client.get("/api/v1/statistics/").json()["agreement"]["matrix"] == agreement["matrix"]
+
+
+def test_eyes_a_doctor_found_ungradable_are_left_out_of_the_agreement_and_said_so(
+    client, owner, colleague, patient
+) -> None:
+    from screening.models import ReviewGrade
+
+    examination = graded_examination(patient=patient, grades=(1, 0), created_by=owner)
+    reviews.review_create(user=colleague, examination=examination, right_grade=ReviewGrade.UNGRADABLE, left_grade=0)
+
+    figures = clinic_statistics(clinic_id=patient.clinic_id)
+
+    # Only the left eye has a doctor's grade to compare: it agrees; the right is counted apart.
+    assert (figures["agreement"]["eyes"], figures["agreement"]["agreed"], figures["agreement"]["ungradable"]) == (
+        1,
+        1,
+        1,
+    )
+    assert figures["totals"].reviewed == 1
+    client.force_login(colleague)
+    response = client.get(reverse("screening:statistics"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "On the <strong>1</strong> eyes a doctor reviewed" in html
+    assert "1 reviewed eye signed off as Ungradable is left out of these figures" in html
+    api = client.get("/api/v1/statistics/")
+    assert api.status_code == 200 and api.json()["agreement"]["ungradable"] == 1

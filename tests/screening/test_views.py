@@ -12,9 +12,9 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from patients.selectors import patient_get
-from screening import reviews, services
+from screening import reviews, selectors, services
 from screening.charts import whole_percentages
-from screening.models import Examination, Prediction, Review, ReviewRevision, Status
+from screening.models import Examination, EyeImage, Prediction, Review, ReviewGrade, ReviewRevision, Status
 from screening.referral import SEED_MESSAGE
 from screening.tasks import grade_examination
 from tests.examination_data import graded_examination, prediction_for
@@ -126,7 +126,7 @@ def test_no_seed_warning_when_the_scores_differ_enough(client, owner, patient) -
     client.force_login(owner)
     html = client.get(reverse("screening:detail", kwargs={"examination_id": examination.pk})).content.decode()
     assert SEED_MESSAGE not in html
-    assert "Rescreen in 12 months" in html
+    assert "No referable DR: rescreen in 12 months" in html
 
 
 def test_an_ungradable_photograph_shows_its_reasons_and_retake(client, owner, patient) -> None:
@@ -141,7 +141,8 @@ def test_an_ungradable_photograph_shows_its_reasons_and_retake(client, owner, pa
     html = client.get(reverse("screening:detail", kwargs={"examination_id": examination.pk})).content.decode()
     assert "Ungradable photograph: please retake it." in html
     assert "Out of focus" in html
-    assert "Retake the photograph" in html  # at once, before the model has graded anything
+    assert "Photograph not gradable: retake" in html  # at once, before the model has graded anything
+    assert "Left eye photograph failed the quality check" in html
 
 
 def test_the_status_endpoint_reports_progress(client, owner, patient) -> None:
@@ -164,10 +165,13 @@ def test_the_worklist_lists_unreviewed_graded_examinations_referable_first(clien
     assert response.status_code == 200
     assert [row["examination"].pk for row in response.context["rows"]] == [referable.pk, healthy.pk]
     assert 'href="/screening/worklist/"' in response.content.decode()  # the doctor's nav link
-    # Both scores 0.9: the seed rule's warning, marked on the worklist as on the history (a rescreen row
-    # looked like an all-clear there).
-    note = '<span class="badge warn">see note</span></summary><span class="seed-note-text">We hope'
+    # Both scores 0.9: the seed rule's note, on the worklist as on the history, neutral (no warning colour).
+    note = '<span class="badge">model note</span></summary><span class="seed-note-text">We hope'
     assert response.content.decode().count(note) == 1
+    # Each row leads with its answer and the reason.
+    html = response.content.decode()
+    assert 'data-answer="refer" data-source="model"' in html and "Left eye: Severe NPDR or PDR (ICDR 3-4)" in html
+    assert 'data-answer="rescreen_12_months"' in html and "Both eyes: No DR (ICDR 0)" in html
 
 
 def test_staff_have_no_worklist_and_cannot_review(client, owner, patient) -> None:
@@ -187,7 +191,8 @@ def test_a_doctor_corrects_a_grade_and_both_grades_are_shown(client, owner, coll
     examination = _graded(_examination(owner, patient), right=(0, 0.9), left=(1, 0.7))
     client.force_login(colleague)
     url = reverse("screening:detail", kwargs={"examination_id": examination.pk})
-    assert client.get(url).context["review_form"].initial == {"right_grade": 0, "left_grade": 1}
+    # Nothing pre-selected: the doctor grades each eye, not the model's grades by one click.
+    assert client.get(url).context["review_form"].initial == {}
     review = reverse("screening:review", kwargs={"examination_id": examination.pk})
     response = client.post(review, {"right_grade": "0", "left_grade": "2", "notes": "new vessels at the disc"})
     assert response.status_code == 302
@@ -204,7 +209,7 @@ def test_a_review_with_a_missing_grade_is_refused_beside_the_field(client, owner
     examination = _graded(_examination(owner, patient), right=(0, 0.9), left=(1, 0.7))
     client.force_login(colleague)
     review = reverse("screening:review", kwargs={"examination_id": examination.pk})
-    response = client.post(review, {"right_grade": "0", "left_grade": "9"})
+    response = client.post(review, {"right_grade": "0", "left_grade": "3"})
     assert response.status_code == 400
     assert "left_grade" in response.context["review_form"].errors
     assert not Review.objects.exists()
@@ -366,28 +371,53 @@ def test_a_doctors_correction_decides_the_recommendation_shown_beside_the_models
     reviews.review_create(user=colleague, examination=examination, right_grade=1, left_grade=0)
     client.force_login(owner)
     result = client.get(reverse("screening:detail", kwargs={"examination_id": examination.pk})).content.decode()
-    # The model said rescreen; the doctor's grades say refer, and both are shown.
-    assert 'data-recommendation="rescreen_12_months"' in result
-    assert '<strong id="doctor-recommendation">Refer to an ophthalmologist</strong>' in result
-    listing = client.get(reverse("patients:list")).content.decode()
-    assert "Doctor: Refer to an ophthalmologist" in listing
-    history = client.get(reverse("patients:detail", kwargs={"patient_id": patient.pk})).content.decode()
-    assert "Doctor: Refer to an ophthalmologist" in history
+    # The model said rescreen; the doctor's grades say refer: the doctor's is the answer, the model's below it.
+    answer = result[result.index('id="answer"') :].split("</section>")[0]
+    assert 'data-answer="refer" data-source="doctor"' in answer
+    assert "Right eye: Mild-moderate NPDR (ICDR 1-2)" in answer
+    assert "Model suggestion: No referable DR: rescreen in 12 months (Both eyes: No DR (ICDR 0))" in answer
+    assert result.index('id="answer"') < result.index('id="eye-right"')  # the answer at the top
+    expected = "Doctor's decision · model suggestion: No referable DR: rescreen in 12 months"
+    for page in (reverse("patients:list"), reverse("patients:detail", kwargs={"patient_id": patient.pk})):
+        html = client.get(page).content.decode()
+        assert 'data-answer="refer" data-source="doctor"' in html and expected in html
 
 
-def test_rescreening_under_the_seed_warning_is_not_shown_as_an_all_clear(client, owner, patient) -> None:
+def test_the_seed_note_is_a_neutral_note_below_the_answer_beside_the_confidences(client, owner, patient) -> None:
     client.force_login(owner)
-    # Both eyes No DR with scores 0.05 apart: the seed rule's warning, and the page says the model is unsure.
+    # Both eyes No DR with scores 0.05 apart: the seed rule fires; its note sits under the eyes, not as an alarm.
     unsure = _graded(_examination(owner, patient), right=(0, 0.90), left=(0, 0.85))
     page = client.get(reverse("screening:detail", kwargs={"examination_id": unsure.pk})).content.decode()
-    assert 'class="seed-warning"' in page and 'data-recommendation="rescreen_12_months"' in page
-    assert "recommendation-rescreen_12_months recommendation-uncertain" in page
-    assert 'id="recommendation-uncertain"' in page
-    # Scores 0.2 apart: no warning, the plain (green) recommendation.
+    note = page[page.index('id="seed-note"') :].split("</p>")[0]
+    assert SEED_MESSAGE in note and "not a clinical finding" in note
+    assert 'role="alert"' not in note and "seed-warning" not in page and "warn" not in note
+    assert page.index('id="answer"') < page.index('id="eye-left"') < page.index('id="seed-note"')
+    assert page.count(SEED_MESSAGE) == 1
+    # Scores 0.2 apart: no note.
     clear = _graded(_examination(owner, patient), right=(0, 0.90), left=(0, 0.70))
     page = client.get(reverse("screening:detail", kwargs={"examination_id": clear.pk})).content.decode()
-    assert 'class="seed-warning"' not in page and 'data-recommendation="rescreen_12_months"' in page
-    assert "recommendation-uncertain" not in page
+    assert 'id="seed-note"' not in page and SEED_MESSAGE not in page
+    assert 'data-answer="rescreen_12_months"' in page
+
+
+def test_the_seed_note_is_never_shown_beside_a_retake(client, owner, colleague, patient) -> None:
+    # The seed rule fires (scores 0.05 apart) but the left photograph is ungradable: the answer is a retake.
+    unreadable = _graded(_examination(owner, patient), right=(2, 0.90), left=(2, 0.85))
+    EyeImage.objects.filter(examination=unreadable, side="left").update(gradable=False)
+    client.force_login(colleague)
+    page = client.get(reverse("screening:detail", kwargs={"examination_id": unreadable.pk})).content.decode()
+    assert 'data-answer="retake"' in page and SEED_MESSAGE not in page
+    for listing in (reverse("screening:worklist"), reverse("patients:detail", kwargs={"patient_id": patient.pk})):
+        html = client.get(listing).content.decode()
+        assert 'data-answer="retake"' in html and SEED_MESSAGE not in html
+    # ... nor beside a doctor's retake, though the model's own answer would carry it.
+    graded = _graded(_examination(owner, patient), right=(0, 0.90), left=(0, 0.88))
+    reviews.review_create(user=colleague, examination=graded, right_grade=ReviewGrade.UNGRADABLE, left_grade=0)
+    page = client.get(reverse("screening:detail", kwargs={"examination_id": graded.pk})).content.decode()
+    assert 'data-answer="retake" data-source="doctor"' in page and SEED_MESSAGE not in page
+    # The API keeps the seed rule's fields exactly.
+    referral = selectors.referral_for(selectors.examination_get(user=colleague, examination_id=graded.pk))
+    assert referral == {"warning": True, "message": SEED_MESSAGE, "recommendation": "rescreen_12_months"}
 
 
 def test_a_failed_examination_does_not_count_as_a_screening(client, owner, patient) -> None:
@@ -547,7 +577,7 @@ def test_the_patient_list_shows_the_examination_before_a_voided_one_as_newest(cl
     html = client.get(reverse("patients:list")).content.decode()
     row = html[html.index(f'data-patient="{patient.pk}"') :].split("</tr>")[0]
     assert _detail_url(previous) in row and _detail_url(voided) not in row
-    assert "Rescreen in 12 months" in row
+    assert "No referable DR: rescreen in 12 months" in row
     assert "never" in html[html.index(f'data-patient="{only_voided.pk}"') :].split("</tr>")[0]
 
 
@@ -638,7 +668,7 @@ def test_a_doctor_amends_a_review_on_the_result_page_which_then_shows_it_amended
     assert '<span class="revision-reason">Microaneurysms missed.</span>' in earlier
     # The current review heads the panel, and the doctor's recommendation follows the amended grade.
     assert "Right eye: <strong>Mild</strong>" in html
-    assert '<strong id="doctor-recommendation">Refer to an ophthalmologist</strong>' in html
+    assert 'data-answer="refer" data-source="doctor"' in html
     assert AuditEvent.objects.get(action="review.amend").detail == {"changed": ["right_grade"], "revision": revision.pk}
 
 
@@ -686,7 +716,7 @@ def test_an_amendment_without_a_reason_is_refused_beside_the_field_and_nothing_i
     assert 'id="amend-reason-errors"' in html and "Say why the review is amended" in html
     assert "<details open>" in html  # the disclosure opens again on its error
     # What the doctor chose is kept in the form, and nothing was saved.
-    assert '<option value="1" selected>Mild</option>' in html
+    assert '<option value="1" selected>Mild-moderate NPDR (ICDR 1-2)</option>' in html
     assert Review.objects.get().right_grade == 0 and not ReviewRevision.objects.exists()
     assert not AuditEvent.objects.filter(action="review.amend").exists()
 
@@ -695,7 +725,7 @@ def test_an_amendment_without_a_reason_is_refused_beside_the_field_and_nothing_i
     ("data", "field"),
     [
         ({**AMENDMENT, "right_grade": "0"}, None),  # the signed-off values: nothing changed
-        ({**AMENDMENT, "left_grade": "9"}, "left_grade"),
+        ({**AMENDMENT, "left_grade": "3"}, "left_grade"),
         ({}, "right_grade"),
     ],
 )
@@ -762,7 +792,7 @@ def test_the_recall_follows_an_amended_grade(client, owner, colleague, patient) 
     client.force_login(owner)
     assert f'data-patient="{patient.pk}"' not in client.get(reverse("patients:list"), {"due": "1"}).content.decode()
     page = client.get(reverse("patients:detail", kwargs={"patient_id": patient.pk})).content.decode()
-    assert "Next screening due" not in page and "Doctor: Refer to an ophthalmologist (amended)" in page
+    assert "Next screening due" not in page and "Doctor's decision · model suggestion" in page and "(amended)" in page
     # The amended review stays off the worklist: it was signed off.
     client.force_login(colleague)
     assert examination.pk not in [
