@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 
+from .grade_descriptions import description
 from .models import AMEND_REASON_MAX_LENGTH, VOID_REASON_MAX_LENGTH, Grade
 from .validation import SENT_TWICE
 
@@ -87,3 +88,9 @@ class AmendReviewForm(forms.Form):
     def __init__(self, *args: object, **kwargs: object) -> None:
         kwargs.setdefault("auto_id", "id_amend_%s")
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        # The options say what each class covers, as the rest of the page does; the values stay the grades.
+        for name in ("right_grade", "left_grade"):
+            field = self.fields[name]
+            assert isinstance(field, forms.ChoiceField)
+            options = cast(list[tuple[Any, str]], field.choices)  # ChoiceField keeps its choices as a list
+            field.choices = [(value, description(value) if value in Grade.values else text) for value, text in options]
