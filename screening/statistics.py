@@ -41,8 +41,11 @@ def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, flo
     denominator = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denominator
     half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / denominator
-    # Clamped: at 0 or n successes rounding leaves the bound a hair outside 0-1.
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # At 0 (or n) successes the lower (upper) bound is exactly 0 (1); the floating-point sum leaves a hair
+    # off it, a bound above the observed share. Clamped for the rest.
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return low, high
 
 
 def proportion(successes: int, n: int) -> dict[str, Any] | None:
