@@ -177,7 +177,7 @@ def review_create(request: AuthenticatedHttpRequest, examination_id: int) -> Htt
         return redirect("screening:detail", examination_id=examination.pk)
     form = ReviewForm(request.POST)
     # "Sign off and next": the worklist's order as it stood, read before this examination leaves it.
-    then_next = request.POST.get("then") == "next"
+    then_next = "sign_off_next" in request.POST  # the button's name: sent only when it was the one pressed
     order = selectors.worklist_order(user=request.user) if then_next else []
     if form.is_valid():
         try:

@@ -80,7 +80,9 @@ def test_sign_off_and_next_saves_the_review_and_opens_the_next(client, colleague
     severe, mild, healthy = (_waiting(patient, grades, hours=1) for grades in ((2, 0), (1, 0), (0, 0)))
     client.force_login(colleague)
     url = reverse("screening:review", kwargs={"examination_id": severe.pk})
-    response = client.post(url, {"right_grade": "2", "left_grade": "0", "then": "next"}, follow=True)
+    response = client.post(
+        url, {"right_grade": "2", "left_grade": "0", "sign_off_next": "Sign off and next"}, follow=True
+    )
     assert Review.objects.get(examination=severe).right_grade == 2
     assert response.redirect_chain == [
         (reverse("screening:detail", kwargs={"examination_id": mild.pk}) + "#review", 302)
@@ -91,7 +93,9 @@ def test_sign_off_and_next_saves_the_review_and_opens_the_next(client, colleague
     # The last one: back to the worklist, which says nothing is left.
     for examination in (mild, healthy):
         url = reverse("screening:review", kwargs={"examination_id": examination.pk})
-        response = client.post(url, {"right_grade": "0", "left_grade": "0", "then": "next"}, follow=True)
+        response = client.post(
+            url, {"right_grade": "0", "left_grade": "0", "sign_off_next": "Sign off and next"}, follow=True
+        )
     assert response.redirect_chain[-1] == (reverse("screening:worklist"), 302)
     html = response.content.decode()
     assert "Review signed off. Nothing else is waiting for review." in html and "Nothing to review." in html
@@ -111,7 +115,7 @@ def test_a_refused_sign_off_and_next_stays_on_the_form_and_saves_nothing(client,
     severe, _mild = _waiting(patient, (2, 0), hours=1), _waiting(patient, (1, 0), hours=1)
     client.force_login(colleague)
     url = reverse("screening:review", kwargs={"examination_id": severe.pk})
-    response = client.post(url, {"right_grade": "7", "left_grade": "0", "then": "next"})
+    response = client.post(url, {"right_grade": "7", "left_grade": "0", "sign_off_next": "Sign off and next"})
     assert response.status_code == 400
     assert response.context["examination"].pk == severe.pk
     assert not Review.objects.exists()
