@@ -104,7 +104,8 @@ PAGE_FACTS = """() => ({
   emptyTh: [...document.querySelectorAll("th")].filter((th) => !th.textContent.trim()).length,
   unlabelled: [...document.querySelectorAll("input:not([type=hidden]), select, textarea")]
     .filter((field) => !(field.labels && field.labels.length) && !field.getAttribute("aria-label")
-                       && !field.getAttribute("aria-labelledby"))
+                       && !field.getAttribute("aria-labelledby")
+                       && !(field.type === "submit" && field.value.trim()))  // a submit input is named by its value
     .map((field) => field.outerHTML),
   brokenReferences: [...document.querySelectorAll("[aria-describedby], [aria-labelledby]")]
     .flatMap((element) => ((element.getAttribute("aria-describedby") || "") + " "

@@ -21,7 +21,7 @@ from .conftest import open_signed_in
 pytestmark = pytest.mark.browser
 
 # The bars' colours (static/css/screening.css): green, amber, red.
-COLOURS = {"no-dr": (0x1E, 0x7B, 0x34), "mild": (0xC2, 0x7A, 0x00), "severe": (0xB3, 0x26, 0x1E)}
+COLOURS = {"no-dr": (0x1E, 0x7B, 0x34), "mild": (0xA8, 0x68, 0x00), "severe": (0xB3, 0x26, 0x1E)}
 
 
 def _waiting(patient, grades: tuple[int, int], hours: float) -> Examination:
