@@ -65,6 +65,7 @@ def test_a_doctor_works_down_the_worklist_with_sign_off_and_next(
     page.go_back()
 
     page.locator(f'.worklist tr[data-examination="{severe.pk}"]').get_by_role("link", name="Review").click()
+    page.wait_for_url(f"{live_server.url}{reverse('screening:detail', kwargs={'examination_id': severe.pk})}#review")
     # The bars: each class in its own colour, not the browser's green for every class; the class's name beside.
     right = page.locator("#eye-right table.confidences")
     for tone, name in (
