@@ -35,7 +35,9 @@ def _filled_colour(meter) -> tuple[int, int, int]:
     shot = Image.open(io.BytesIO(meter.screenshot())).convert("RGB")
     left = shot.crop((1, shot.height // 4, max(2, shot.width // 10), shot.height * 3 // 4))
     colours = left.getcolors(maxcolors=1 << 16) or []
-    return max(colours)[1]
+    count, colour = max(colours, key=lambda pair: pair[0])
+    assert isinstance(colour, tuple) and count > 0
+    return (int(colour[0]), int(colour[1]), int(colour[2]))
 
 
 def _close(colour: tuple[int, int, int], expected: tuple[int, int, int]) -> bool:
