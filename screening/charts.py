@@ -6,12 +6,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from .grade_descriptions import description
 from .models import SIDES, Grade, Side
 
 CHART_WIDTH = 600
 CHART_HEIGHT = 160
 CHART_PAD = 30
-CHART_LEFT, CHART_RIGHT = CHART_PAD * 3, CHART_WIDTH - CHART_PAD  # the time axis, right of the grade labels
+# The grade labels end at CHART_LABELS: wide enough for "Mild-moderate NPDR (ICDR 1-2)" at the axis's size.
+CHART_LABELS = 180
+CHART_LEFT, CHART_RIGHT = CHART_LABELS + 20, CHART_WIDTH - CHART_PAD  # the time axis, right of the grade labels
 # Each eye's line sits a few pixels off its grade's gridline (right above, left below): when both eyes
 # have the same grade, as they mostly do, one eye's dots and line would otherwise hide the other's.
 EYE_DODGE = {Side.RIGHT: -4.0, Side.LEFT: 4.0}
@@ -50,7 +53,9 @@ def grade_chart(history: list[dict[str, Any]]) -> dict[str, Any] | None:
         "width": CHART_WIDTH,
         "height": CHART_HEIGHT,
         "series": series,
-        "levels": [{"y": round(_y(grade.value), 1), "label": grade.label} for grade in Grade],
+        "levels": [{"y": round(_y(grade.value), 1), "label": description(grade.value)} for grade in Grade],
+        "labels_x": CHART_LABELS,
+        "left": CHART_LEFT,
         "first": times[0],
         "last": times[-1],
         # One date under the middle when every examination fell on the same day, not the same date twice.

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Exists, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import Exists, F, OuterRef, Prefetch, QuerySet, Subquery
 from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
@@ -356,18 +356,44 @@ def rescreening_due(newest: Examination) -> datetime | None:
 
 
 def worklist(*, user: AnyUser) -> QuerySet[Examination]:
-    """Graded examinations of the user's clinic not yet reviewed nor entered in error: referable first, then
-    oldest first.
+    """Graded examinations of the user's clinic not yet reviewed nor entered in error, the most urgent first:
+    referable first, then by the model's worst grade of a gradable eye (severe or PDR before mild-moderate),
+    then the longest waiting (graded earliest) first.
 
     Referable as the recommendation says it: an eye Mild or worse, and no ungradable photograph (that
     examination's recommendation is "Retake", whatever the model made of the photograph it could not read;
-    it was marked "Referable" and put first)."""
+    it was marked "Referable" and put first). For the same reason the worst grade reads gradable eyes only."""
     referable = Prediction.objects.filter(eye_image__examination=OuterRef("pk"), predicted_class__gte=Grade.MILD)
     ungradable = EyeImage.objects.filter(examination=OuterRef("pk"), gradable=False)
+    # Each gradable eye's latest prediction (a regrading adds one); the worst of them.
+    latest = Prediction.objects.filter(eye_image=OuterRef("eye_image")).order_by("-created_at", "-id").values("pk")[:1]
+    worst = (
+        Prediction.objects.filter(eye_image__examination=OuterRef("pk"), eye_image__gradable=True)
+        .filter(pk=Subquery(latest))
+        .order_by("-predicted_class")
+        .values("predicted_class")[:1]
+    )
     return (
         examination_list(user=user)
         .counted()
         .filter(status=Status.DONE, review__isnull=True)
-        .annotate(referable=Exists(referable) & ~Exists(ungradable))
-        .order_by("-referable", "completed_at", "id")
+        .annotate(referable=Exists(referable) & ~Exists(ungradable), worst_grade=Subquery(worst))
+        .order_by("-referable", F("worst_grade").desc(nulls_last=True), "completed_at", "id")
     )
+
+
+def worklist_order(*, user: AnyUser) -> list[int]:
+    """The ids on the user's worklist, in its order (one query of ids)."""
+    return list(worklist(user=user).values_list("pk", flat=True))
+
+
+def worklist_next(*, user: AnyUser, order: list[int], after: int) -> int | None:
+    """The examination to open after `after` was signed off from a worklist that stood in `order`.
+
+    The first one still waiting that came after it in that order; else (the doctor started below the top)
+    the first one still waiting from the top, which also picks up examinations graded since. None when
+    nothing is left to review."""
+    waiting = worklist_order(user=user)
+    still = set(waiting)
+    later = order[order.index(after) + 1 :] if after in order else []
+    return next((pk for pk in later if pk in still), waiting[0] if waiting else None)

@@ -23,6 +23,39 @@ from .models import SIDES, Examination, Grade, ReviewGrade, Side, Status
 from .referral import REFER, RESCREEN, RETAKE, ExaminationFacts, recommendation
 from .selectors import examination_facts
 
+# Below this many cases a proportion's interval is wide: the page says so beside it.
+SMALL_SAMPLE = 30
+Z_95 = 1.959963984540054  # the standard normal's 97.5th percentile: a two-sided 95% interval
+
+
+def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, float] | None:
+    """The Wilson score interval of a proportion successes/n (95% by default); None for n = 0.
+
+    Not the textbook p ± z·sqrt(p(1-p)/n): at 8 of 8 that is 100% to 100%, as if 8 eyes proved the model
+    never misses. Wilson's stays inside 0-1 and is honest at the edges (8 of 8: 68% to 100%)."""
+    if n <= 0:
+        return None
+    if not 0 <= successes <= n:
+        raise ValueError(f"{successes} successes out of {n}")
+    p = successes / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / denominator
+    # At 0 (or n) successes the lower (upper) bound is exactly 0 (1); the floating-point sum leaves a hair
+    # off it, a bound above the observed share. Clamped for the rest.
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return low, high
+
+
+def proportion(successes: int, n: int) -> dict[str, Any] | None:
+    """{"share", "low", "high", "n", "small"}: a proportion with its 95% Wilson interval, and whether n is
+    below SMALL_SAMPLE; None for n = 0."""
+    interval = wilson_interval(successes, n)
+    if interval is None:
+        return None
+    return {"share": successes / n, "low": interval[0], "high": interval[1], "n": n, "small": n < SMALL_SAMPLE}
+
 
 @dataclass
 class Month:
@@ -48,6 +81,22 @@ class Month:
     @property
     def retake_share(self) -> float | None:
         return self.share(RETAKE)
+
+    def interval(self, outcome: str) -> dict[str, Any] | None:
+        """The outcome's share of graded examinations with its 95% interval (proportion)."""
+        return proportion(self.outcomes[outcome], self.graded)
+
+    @property
+    def refer_interval(self) -> dict[str, Any] | None:
+        return self.interval(REFER)
+
+    @property
+    def rescreen_interval(self) -> dict[str, Any] | None:
+        return self.interval(RESCREEN)
+
+    @property
+    def retake_interval(self) -> dict[str, Any] | None:
+        return self.interval(RETAKE)
 
 
 def month_json(row: Month) -> dict[str, Any]:
@@ -82,6 +131,7 @@ def clinic_statistics(*, clinic_id: int, months: int = 12, now: datetime | None 
         "months": sorted(by_month.values(), key=lambda row: row.month, reverse=True),
         "totals": totals,
         "agreement": {**agreement(pairs), "ungradable": ungradable},
+        "small_sample": SMALL_SAMPLE,
     }
 
 
@@ -130,6 +180,7 @@ def agreement(pairs: list[tuple[int, int]]) -> dict[str, Any]:
     with warnings.catch_warnings(action="ignore", category=UndefinedMetricWarning):
         kappa = cohen_kappa_score(doctor, model, labels=classes, weights="quadratic")
     referable, called = doctor >= Grade.MILD, model >= Grade.MILD
+    agreed, found, cleared = int(np.trace(matrix)), int((called & referable).sum()), int((~called & ~referable).sum())
     return {
         "eyes": n,
         "labels": Grade.labels,
@@ -144,4 +195,11 @@ def agreement(pairs: list[tuple[int, int]]) -> dict[str, Any]:
         "kappa": None if np.isnan(kappa) else float(kappa),
         "sensitivity": float((called & referable).sum() / referable.sum()) if referable.any() else None,
         "specificity": float((~called & ~referable).sum() / (~referable).sum()) if (~referable).any() else None,
+        # Each proportion with its 95% Wilson interval and its small-sample flag (None where n is 0).
+        "intervals": {
+            "agreement": proportion(agreed, n),
+            "sensitivity": proportion(found, int(referable.sum())),
+            "specificity": proportion(cleared, int((~referable).sum())),
+        },
+        "small_sample": SMALL_SAMPLE,
     }

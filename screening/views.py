@@ -18,6 +18,7 @@ from django.core.paginator import Paginator
 from django.forms import Form
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -177,6 +178,9 @@ def review_create(request: AuthenticatedHttpRequest, examination_id: int) -> Htt
         messages.error(request, reviews.VOIDED_NO_REVIEW)
         return redirect("screening:detail", examination_id=examination.pk)
     form = ReviewForm(request.POST)
+    # "Sign off and next": the worklist's order as it stood, read before this examination leaves it.
+    then_next = "sign_off_next" in request.POST  # the button's name: sent only when it was the one pressed
+    order = selectors.worklist_order(user=request.user) if then_next else []
     if form.is_valid():
         try:
             # The service records review.create in the sign-off's own transaction.
@@ -184,9 +188,22 @@ def review_create(request: AuthenticatedHttpRequest, examination_id: int) -> Htt
         except ValidationError as error:
             add_errors(form, error)
         else:
+            if then_next:
+                return _next_in_worklist(request, order, examination.pk)
             messages.success(request, "Review signed off.")
             return redirect("screening:detail", examination_id=examination.pk)
     return _refused(request, examination_id, "review_form", form, "This examination cannot be reviewed.")
+
+
+def _next_in_worklist(request: AuthenticatedHttpRequest, order: list[int], signed_off: int) -> HttpResponse:
+    """After "Sign off and next": the examination that followed the signed-off one on the worklist, or back
+    to the worklist, saying so, when nothing is left to review."""
+    following = selectors.worklist_next(user=request.user, order=order, after=signed_off)
+    if following is None:
+        messages.success(request, "Review signed off. Nothing else is waiting for review.")
+        return redirect("screening:worklist")
+    messages.success(request, "Review signed off. This is the next examination on the worklist.")
+    return redirect(reverse("screening:detail", kwargs={"examination_id": following}) + "#review")
 
 
 @login_required

@@ -104,7 +104,8 @@ PAGE_FACTS = """() => ({
   emptyTh: [...document.querySelectorAll("th")].filter((th) => !th.textContent.trim()).length,
   unlabelled: [...document.querySelectorAll("input:not([type=hidden]), select, textarea")]
     .filter((field) => !(field.labels && field.labels.length) && !field.getAttribute("aria-label")
-                       && !field.getAttribute("aria-labelledby"))
+                       && !field.getAttribute("aria-labelledby")
+                       && !(field.type === "submit" && field.value.trim()))  // a submit input is named by its value
     .map((field) => field.outerHTML),
   brokenReferences: [...document.querySelectorAll("[aria-describedby], [aria-labelledby]")]
     .flatMap((element) => ((element.getAttribute("aria-describedby") || "") + " "
@@ -307,7 +308,7 @@ def test_the_result_page_states_confidences_heatmaps_and_the_warning_in_words(
 
     # The bars: each named by its grade, worth its percentage, in a table that says what it lists.
     assert page.get_by_role("table", name="The model's confidence in each grade, right eye").count() == 1
-    bar = right.get_by_role("meter", name="Proliferative", exact=True)
+    bar = right.get_by_role("meter", name="Severe NPDR or PDR (ICDR 3-4)", exact=True)
     assert bar.count() == 1 and bar.get_attribute("aria-valuetext") == "80%"
 
     # The images say which eye and what they are.

@@ -1,6 +1,6 @@
 """Through Debian's chromium (Playwright): log in, choose the patient, fill the Right zone by clicking
-(file chooser) and the Left zone by dropping a file, Predict, wait for the grades, look at the heatmaps,
-print; then mark the examination entered in error."""
+(file chooser) and the Left zone by dropping a file, "Grade these photographs", wait for the grades, look
+at the heatmaps, print; then mark the examination entered in error."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import base64
 from pathlib import Path
 
 import pytest
+
+from screening.grade_descriptions import DESCRIPTIONS
 
 from .conftest import LEFT, RIGHT, log_in
 
@@ -61,9 +63,14 @@ def test_a_staff_member_uploads_both_eyes_and_sees_the_grades_and_heatmaps(
     page.click("#predict-button")
 
     # The result page polls the status endpoint and reloads itself once the worker has graded both eyes.
-    page.wait_for_selector("#model-version", timeout=90_000)
+    page.wait_for_selector("#graded-at", timeout=90_000)
     labels = page.locator("[data-label]").all_inner_texts()
-    assert len(labels) == 2 and all(label in ("No DR", "Mild", "Proliferative") for label in labels)
+    assert len(labels) == 2 and all(label in DESCRIPTIONS.values() for label in labels)
+    # The model's version is for whoever looks into a result: folded under "Technical details".
+    version = page.locator("#model-version")
+    assert version.is_hidden()
+    page.click("#technical-details summary")
+    assert version.is_visible() and version.inner_text()
     assert page.locator("meter").count() == 6
     for side in ("right", "left"):
         page.click(f"#eye-{side} [data-toggle-heatmap]")

@@ -9,6 +9,7 @@ from django.core.files.storage import default_storage
 from django.urls import reverse
 
 from ml.checkpoint import read_card
+from screening.grade_descriptions import description
 from screening.models import Examination, Prediction, Status
 from screening.referral import SEED_MESSAGE
 from screening.selectors import examination_get, referral_for
@@ -54,7 +55,7 @@ def test_an_upload_is_graded_by_the_worker_and_the_result_page_shows_it(
 
     html = client.get(reverse("screening:detail", kwargs={"examination_id": examination.pk})).content.decode()
     for prediction in predictions.values():
-        assert f"data-label>{prediction.get_predicted_class_display()}</strong>" in html
+        assert f"data-label>{description(prediction.predicted_class)}</strong>" in html
     assert html.count("<meter") == 6
     assert html.count("data-heatmap") == 2
     referral = referral_for(examination_get(user=owner, examination_id=examination.pk))

@@ -43,7 +43,7 @@ ATTACH_SILENTLY = """async ([b64right, b64left]) => {
 }"""
 
 EMPTY = {"files": 0, "filled": False, "hint": True, "name": ""}
-ENABLED = {"disabled": False, "label": "Predict"}
+ENABLED = {"disabled": False, "label": "Grade these photographs"}
 
 
 def _filled(name: str) -> dict[str, object]:

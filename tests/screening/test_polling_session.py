@@ -119,7 +119,7 @@ def test_a_lost_connection_and_server_errors_are_retried_with_a_note(result_page
 
     # And on to the grades once the worker is done, as before.
     Examination.objects.filter(pk=queued.pk).update(status=Status.DONE, completed_at=timezone.now())
-    page.wait_for_selector("#model-version", timeout=15_000)
+    page.wait_for_selector("#graded-at", timeout=15_000)
 
 
 def test_a_missing_examination_stops_the_polling_without_blaming_the_session(result_page) -> None:
@@ -133,7 +133,7 @@ def test_when_the_grades_come_the_focus_goes_to_the_outcome(result_page, queued)
     """A screen reader started again at the top of the reloaded page and never heard that grading was done."""
     page = result_page
     Examination.objects.filter(pk=queued.pk).update(status=Status.DONE, completed_at=timezone.now())
-    page.wait_for_selector("#model-version", timeout=15_000)
+    page.wait_for_selector("#graded-at", timeout=15_000)
     page.wait_for_function("document.activeElement && document.activeElement.id === 'progress'", timeout=5_000)
     assert "Graded" in page.evaluate("document.activeElement.textContent")
     page.reload()  # opened again later, it is a page like any other

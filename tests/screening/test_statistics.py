@@ -76,8 +76,12 @@ def test_the_statistics_page_shows_the_figures_to_doctors(client, owner, colleag
     client.force_login(colleague)
     html = client.get(reverse("screening:statistics")).content.decode()
     assert "On the <strong>2</strong> eyes a doctor reviewed" in html
-    assert "<strong>2</strong> (100%" in html  # both eyes agreed
-    assert "<strong>1</strong> of the 1 referable eyes (100% sensitivity)" in html
+    # Both eyes agreed; every share with its 95% interval, and 2 eyes are a small sample.
+    assert '<strong>2</strong> (<span id="agreement-share">100%, 95% CI 34 to 100%' in html
+    assert (
+        '<strong>1</strong> of the 1 referable eyes (<span id="sensitivity">100% sensitivity, 95% CI 21 to 100%' in html
+    )
+    assert 'id="small-sample"' in html
     assert f'data-month="{timezone.now():%Y-%m}"' in html
     assert f'<th scope="row">{timezone.now():%Y-%m}</th>' in html  # each month heads its row for screen readers
     # Outcomes as percentages, as the page's other figures (0.00 / 1.00 before); none retaken: 0%.

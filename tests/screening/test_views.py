@@ -201,8 +201,8 @@ def test_a_doctor_corrects_a_grade_and_both_grades_are_shown(client, owner, coll
     # The model's grade is kept: the page shows both.
     assert Prediction.objects.get(eye_image__side="left").predicted_class == 1
     html = client.get(url).content.decode()
-    assert 'Model: <strong class="label" data-label>Mild</strong>' in html
-    assert "Doctor: <strong>Proliferative</strong>" in html
+    assert 'Model: <strong class="label" data-label>Mild-moderate NPDR (ICDR 1-2)</strong>' in html
+    assert "Doctor: <strong>Severe NPDR or PDR (ICDR 3-4)</strong>" in html
 
 
 def test_a_review_with_a_missing_grade_is_refused_beside_the_field(client, owner, colleague, patient) -> None:
@@ -259,7 +259,7 @@ def test_the_chart_keeps_both_eyes_visible_when_their_grades_are_equal(owner, pa
     _graded(_examination(owner, patient), right=(1, 0.9), left=(1, 0.8))
     chart = grade_chart(patient_history_context(patient=patient)["examinations"])
     right, left = chart["series"]["right"]["points"][0], chart["series"]["left"]["points"][0]
-    mild = next(level["y"] for level in chart["levels"] if level["label"] == "Mild")
+    mild = next(level["y"] for level in chart["levels"] if level["label"] == "Mild-moderate NPDR (ICDR 1-2)")
     # Same grade, same time: the dots sit on either side of the Mild gridline, not on top of each other.
     assert right["x"] == left["x"]
     assert right["y"] < mild < left["y"]
@@ -467,7 +467,7 @@ def test_staff_mark_an_examination_entered_in_error_and_the_result_page_says_so(
     assert '<span id="void-reason">Photographs of another patient.</span>' in html
     # Neither a review nor a second void is offered; the grades are still shown.
     assert page.context["review_form"] is None and page.context["void_form"] is None
-    assert 'Model: <strong class="label" data-label>Mild</strong>' in html
+    assert 'Model: <strong class="label" data-label>Mild-moderate NPDR (ICDR 1-2)</strong>' in html
 
 
 @pytest.mark.parametrize("reason", ["", "   ", "x" * 501])
@@ -662,12 +662,12 @@ def test_a_doctor_amends_a_review_on_the_result_page_which_then_shows_it_amended
     assert f"First signed off by colleague on {signed} UTC." in html
     earlier = html[html.index('id="review-revisions"') :].split("</ol>")[0]
     assert "Earlier versions" in earlier and f'data-revision="{revision.pk}"' in earlier
-    assert "Right eye: <strong>No DR</strong> · Left eye: <strong>No DR</strong>" in earlier
+    assert "Right eye: <strong>No DR (ICDR 0)</strong> · Left eye: <strong>No DR (ICDR 0)</strong>" in earlier
     assert "Clear fundi." in earlier
     assert f"Signed off by colleague on {signed} UTC · amended by colleague on {when} UTC" in earlier
     assert '<span class="revision-reason">Microaneurysms missed.</span>' in earlier
     # The current review heads the panel, and the doctor's recommendation follows the amended grade.
-    assert "Right eye: <strong>Mild</strong>" in html
+    assert "Right eye: <strong>Mild-moderate NPDR (ICDR 1-2)</strong>" in html
     assert 'data-answer="refer" data-source="doctor"' in html
     assert AuditEvent.objects.get(action="review.amend").detail == {"changed": ["right_grade"], "revision": revision.pk}
 
@@ -849,9 +849,9 @@ def test_an_eye_graded_with_the_other_says_what_its_photograph_alone_was_given(c
     )
     client.force_login(owner)
     html = client.get(reverse("screening:detail", kwargs={"examination_id": examination.pk})).content.decode()
-    assert "This photograph alone: No DR (62%), <strong" in html  # right: Mild together, No DR alone
+    assert "This photograph alone: No DR (ICDR 0) (62%), <strong" in html  # right: Mild together, No DR alone
     assert "a different grade: the other eye changed it" in html
-    assert "This photograph alone: No DR (90%)." in html  # left: the same grade either way
+    assert "This photograph alone: No DR (ICDR 0) (90%)." in html  # left: the same grade either way
     body = client.get(f"/api/v1/examinations/{examination.pk}/").json()
     assert body["eyes"]["right"]["alone"] == {"grade": 0, "label": "No DR", "score": 0.62, "changed": True}
     assert body["eyes"]["left"]["alone"]["changed"] is False
