@@ -26,7 +26,7 @@ from dr_portal.form_errors import add_errors
 from dr_portal.throttling import throttle_posts
 from patients.selectors import clinical_membership_for, doctor_membership_for, patient_get
 
-from . import files, reviews, selectors, services
+from . import files, reviews, selectors, services, waiting
 from .forms import AmendReviewForm, ExaminationForm, ReviewForm, VoidForm
 from .models import Examination, Review, Status
 
@@ -92,6 +92,7 @@ def _detail_context(
         **summary,
         "patient": examination.patient,
         "finished": examination.status in (Status.DONE, Status.FAILED),
+        "waiting": waiting.grading_wait(examination),
         "review_form": review_form if can_review else None,
         "void_form": (void_form or VoidForm()) if can_void else None,
         "amend_form": amend_form if can_amend else None,

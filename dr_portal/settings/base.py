@@ -264,6 +264,12 @@ RECONCILE_EVERY_SECONDS = env.int("RECONCILE_EVERY_SECONDS", default=10)
 if GRADING_HEARTBEAT_SECONDS <= 0 or RECONCILE_RUNNING_AFTER_SECONDS < 3 * GRADING_HEARTBEAT_SECONDS:
     # One late beat (a loaded machine, a slow query) must not hand a live grading to a second worker.
     raise ImproperlyConfigured("RECONCILE_RUNNING_AFTER_SECONDS must be at least three GRADING_HEARTBEAT_SECONDS.")
+# The result page of an examination waiting this long since its upload says the grading is taking longer than
+# usual (the service may be busy or down, the examination is safe). Past the reconciler's worst cases above
+# plus a grading: a result not there by then is not the usual wait.
+GRADING_SLOW_AFTER_SECONDS = env.int("GRADING_SLOW_AFTER_SECONDS", default=60)
+if GRADING_SLOW_AFTER_SECONDS < 0:
+    raise ImproperlyConfigured("GRADING_SLOW_AFTER_SECONDS must be 0 or more.")
 CELERY_BEAT_SCHEDULE = {
     "reconcile-examinations": {
         "task": "screening.reconcile_examinations",
