@@ -37,7 +37,7 @@ def grading_wait(examination: Examination) -> dict[str, Any] | None:
 
 
 def duration_text(seconds: int) -> str:
-    """"45 s", "2 min 5 s", "1 h 3 min": as result.js writes it while it counts on."""
+    """The wait in words ("45 s", "2 min 5 s", "1 h 3 min"), as result.js writes it while it counts on."""
     if seconds < 60:
         return f"{seconds} s"
     if seconds < 3600:
