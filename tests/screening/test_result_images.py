@@ -86,7 +86,7 @@ def test_the_heatmap_shows_beside_the_photograph_with_its_legend_and_a_button_th
     photo_box, heatmap_box = photograph.bounding_box(), heatmap.bounding_box()
     assert heatmap_box["x"] >= photo_box["x"] + photo_box["width"] - 1  # to the right, on the same row
     assert abs(heatmap_box["y"] - photo_box["y"]) < 5
-    legend = right.locator("[data-heatmap-legend]")
+    legend = right.locator("[data-legend]")
     assert legend.is_visible()
     text = legend.inner_text()
     assert "Low" in text and "High" in text
@@ -99,7 +99,7 @@ def test_the_heatmap_shows_beside_the_photograph_with_its_legend_and_a_button_th
     page.screenshot(path=str(ARTIFACTS / "screening-result-heatmap.png"), full_page=True)
 
     # The heatmap opens full size too, from its own audited view.
-    right.locator("[data-heatmap-figure] [data-zoom]").click()
+    right.locator(".heatmap-figure [data-zoom]").click()
     viewer = page.get_by_role("dialog", name="Right eye heatmap")
     viewer.wait_for(state="visible")
     src = viewer.locator("[data-viewer-image]").get_attribute("src")
