@@ -15,6 +15,7 @@ from screening.waiting import SLOW_MESSAGE, duration_text
 from tests.examination_data import graded_examination
 
 from .conftest import open_signed_in
+from .test_browser import ARTIFACTS
 
 
 def _waiting(patient, *, status: str = Status.QUEUED, age: timedelta = timedelta(0)) -> Examination:
@@ -78,6 +79,8 @@ def test_the_page_counts_on_and_says_when_the_grading_takes_longer_than_usual(
 
     page.wait_for_function("() => document.getElementById('progress-slow').textContent !== ''", timeout=10_000)
     assert slow.is_visible() and slow.inner_text() == SLOW_MESSAGE
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "screening-grading-slow.png"))
     seconds = int(re.fullmatch(r"Uploaded (\d+) s ago\.", elapsed.inner_text()).group(1))
     assert seconds >= 3
     page.wait_for_function(
