@@ -7,6 +7,8 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from django.utils import timezone
+
 from .models import AuditEvent
 
 COLUMNS = [
@@ -34,7 +36,8 @@ class _Echo:
 
 
 def csv_rows(events: Iterable[AuditEvent]) -> Iterator[str]:
-    """The header line, then one line per event, UTC timestamps in ISO 8601."""
+    """The header line, then one line per event, timestamps in ISO 8601 in the portal's time zone (TIME_ZONE)
+    with their offset: what the clinic's clocks showed, and unambiguous."""
     writer = csv.writer(_Echo())
     yield writer.writerow(COLUMNS)
     for event in events:
@@ -43,7 +46,7 @@ def csv_rows(events: Iterable[AuditEvent]) -> Iterator[str]:
 
 def _value(event: AuditEvent, column: str) -> Any:
     if column == "timestamp":
-        return event.timestamp.isoformat()
+        return timezone.localtime(event.timestamp).isoformat()
     if column == "detail":
         return json.dumps(event.detail, sort_keys=True)
     value = getattr(event, column)

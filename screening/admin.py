@@ -3,11 +3,29 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.http import HttpRequest
+from django.http import FileResponse, Http404, HttpRequest
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
 
 from audit.admin import AuditedModelAdmin
 
+from . import files
 from .models import Examination, EyeImage, Prediction, Review, ReviewRevision
+
+# The stored files are not public: /media/ is served by nobody (a file link there answers 404). The admin
+# links to its own views of them instead, which, as the portal's, write the read to the audit trail.
+VIA_ADMIN = {"via": "admin"}
+
+
+class PhotographLink:
+    """The `photograph` read-only field: a link to the photograph through EyeImageAdmin's audited view."""
+
+    @admin.display(description="Photograph")
+    def photograph(self, eye: EyeImage) -> str:
+        if not eye.pk or not eye.file:
+            return "-"
+        url = reverse("admin:screening_eyeimage_photograph", args=[eye.pk])
+        return format_html('<a href="{}" target="_blank" rel="noopener">Open the {} eye photograph</a>', url, eye.side)
 
 
 class ClinicalRecordAdmin(AuditedModelAdmin):
@@ -29,13 +47,13 @@ class ReadOnlyRecordAdmin(ClinicalRecordAdmin):
         return False
 
 
-class EyeImageInline(admin.TabularInline[EyeImage, Examination]):
+class EyeImageInline(PhotographLink, admin.TabularInline[EyeImage, Examination]):
     """The examination's two photographs, as checked and stored by the upload: nothing to add, swap or drop
     (a file put here would skip the upload checks, the hash and the quality check)."""
 
     model = EyeImage
     extra = 0
-    readonly_fields = ("side", "file", "sha256", "width", "height", "format", "gradable")
+    readonly_fields = ("side", "photograph", "sha256", "width", "height", "format", "gradable")
     fields = readonly_fields
     can_delete = False
 
@@ -84,12 +102,23 @@ class ExaminationAdmin(ClinicalRecordAdmin):
 
 
 @admin.register(EyeImage)
-class EyeImageAdmin(ReadOnlyRecordAdmin):
+class EyeImageAdmin(PhotographLink, ReadOnlyRecordAdmin):
     list_display = ["id", "examination", "side", "format", "width", "height", "gradable", "created_at"]
     list_filter = ["side", "format", "gradable"]
     search_fields = ["sha256", "examination__patient__medical_record_number"]
-    readonly_fields = ["sha256", "width", "height", "format", "quality", "created_at"]
+    readonly_fields = ["photograph", "sha256", "width", "height", "format", "quality", "created_at"]
+    exclude = ["file"]
     raw_id_fields = ["examination"]
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view(self.photograph_view)
+        return [path("<path:object_id>/photograph/", view, name="screening_eyeimage_photograph"), *super().get_urls()]
+
+    def photograph_view(self, request: HttpRequest, object_id: str) -> FileResponse:
+        eye = self.get_object(request, object_id)
+        if eye is None or not self.has_view_permission(request, eye):
+            raise Http404("No such photograph")
+        return files.photograph_response(request, eye, VIA_ADMIN)
 
 
 @admin.register(Prediction)
@@ -97,8 +126,26 @@ class PredictionAdmin(ReadOnlyRecordAdmin):
     list_display = ["id", "eye_image", "predicted_class", "model_version", "inference_seconds", "created_at"]
     list_filter = ["predicted_class", "model_version"]
     search_fields = ["model_version", "checkpoint_sha256", "eye_image__examination__patient__medical_record_number"]
-    readonly_fields = ["created_at"]
+    readonly_fields = ["heatmap_link", "created_at"]
+    exclude = ["heatmap"]
     raw_id_fields = ["eye_image"]
+
+    @admin.display(description="Heatmap")
+    def heatmap_link(self, prediction: Prediction) -> str:
+        if not prediction.pk or not prediction.heatmap:
+            return "-"
+        url = reverse("admin:screening_prediction_heatmap", args=[prediction.pk])
+        return format_html('<a href="{}" target="_blank" rel="noopener">Open the heatmap</a>', url)
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view(self.heatmap_view)
+        return [path("<path:object_id>/heatmap/", view, name="screening_prediction_heatmap"), *super().get_urls()]
+
+    def heatmap_view(self, request: HttpRequest, object_id: str) -> FileResponse:
+        prediction = self.get_object(request, object_id)
+        if prediction is None or not self.has_view_permission(request, prediction):
+            raise Http404("No such heatmap")
+        return files.prediction_heatmap_response(request, prediction, VIA_ADMIN)
 
 
 class ReviewRevisionInline(admin.TabularInline[ReviewRevision, Review]):

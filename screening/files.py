@@ -12,7 +12,7 @@ from django.http import FileResponse, Http404, HttpRequest
 from audit.services import record_event
 
 from . import dicom, selectors
-from .models import EyeImage
+from .models import EyeImage, Prediction
 
 CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", dicom.FORMAT: dicom.CONTENT_TYPE}
 
@@ -21,10 +21,16 @@ def eye_image_response(request: HttpRequest, examination_id: int, side: str, det
     """The photograph as a browser shows it; a DICOM photograph as a JPEG of its pixels, or as the camera's
     original file to a client that asks for DICOM (Accept: application/dicom, as DICOMweb clients do)."""
     eye = selectors.eye_image_get(user=request.user, examination_id=examination_id, side=side)
+    return photograph_response(request, eye, detail)
+
+
+def photograph_response(request: HttpRequest, eye: EyeImage, detail: dict[str, Any]) -> FileResponse:
+    """The photograph of `eye`, audited, for a caller that has already decided the user may see it (the
+    clinic's views above; the Django admin, superusers only)."""
     original = eye.format == dicom.FORMAT and dicom.CONTENT_TYPE in request.headers.get("Accept", "")
     if original:
         detail = {**detail, "original": True}
-    record_event(action="eye_image.view", request=request, obj=eye, detail={"side": side, **detail})
+    record_event(action="eye_image.view", request=request, obj=eye, detail={"side": eye.side, **detail})
     if eye.format == dicom.FORMAT and not original:
         return _private(FileResponse(io.BytesIO(viewable_photograph(eye)[0]), content_type="image/jpeg"))
     return _file_response(eye.file, CONTENT_TYPES.get(eye.format, "application/octet-stream"))
@@ -48,11 +54,18 @@ def viewable_photograph(eye: EyeImage) -> tuple[bytes, str]:
 def heatmap_response(request: HttpRequest, examination_id: int, side: str, detail: dict[str, Any]) -> FileResponse:
     eye = selectors.eye_image_get(user=request.user, examination_id=examination_id, side=side)
     prediction = selectors.latest_prediction(eye)
-    if prediction is None or not prediction.heatmap:
+    if prediction is None:
         raise Http404("No heatmap yet")
-    record_event(
-        action="heatmap.view", request=request, obj=eye, detail={"side": side, "prediction": prediction.pk, **detail}
-    )
+    return prediction_heatmap_response(request, prediction, detail)
+
+
+def prediction_heatmap_response(request: HttpRequest, prediction: Prediction, detail: dict[str, Any]) -> FileResponse:
+    """The heatmap of `prediction`, audited, for a caller that has already decided the user may see it."""
+    if not prediction.heatmap:
+        raise Http404("No heatmap")
+    eye = prediction.eye_image
+    detail = {"side": eye.side, "prediction": prediction.pk, **detail}
+    record_event(action="heatmap.view", request=request, obj=eye, detail=detail)
     return _file_response(prediction.heatmap, "image/jpeg")
 
 

@@ -3,14 +3,13 @@ earlier version kept as a ReviewRevision)."""
 
 from __future__ import annotations
 
-from datetime import UTC
 from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpRequest
-from django.utils import timezone
+from django.utils import formats, timezone
 
 from audit.services import record_event
 from patients.selectors import doctor_membership_for
@@ -92,12 +91,12 @@ def _refuse_stale_amendment(review: Review, revisions_seen: int | None) -> None:
         message = f"The review has {count} earlier versions, not {revisions_seen}: read the current version first."
         raise ValidationError({"revisions_seen": [message]})
     if revisions_seen < count:
-        when = review.signed_off_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+        when = formats.date_format(timezone.localtime(review.signed_off_at), "DATETIME_FORMAT")
         raise StaleAmendment({"__all__": [STALE_AMENDMENT.format(doctor=review.doctor, time=when)]})
 
 
 STALE_AMENDMENT = (
-    "The review was amended by {doctor} at {time} UTC after you opened it: read the current version, then amend "
+    "The review was amended by {doctor} at {time} after you opened it: read the current version, then amend "
     "again if it still needs it."
 )
 

@@ -12,7 +12,7 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.http import HttpRequest
-from django.utils import timezone
+from django.utils import formats, timezone
 
 from audit.services import record_event
 from patients.models import Clinic, Patient
@@ -118,7 +118,7 @@ class PairOnFile(ValidationError):
 
 
 def _duplicate_message(earlier: Examination, patient: Patient, swapped: bool) -> str:
-    when = timezone.localtime(earlier.created_at).strftime("%d %b %Y %H:%M")
+    when = formats.date_format(timezone.localtime(earlier.created_at), "DATETIME_FORMAT")
     if earlier.patient_id == patient.pk:
         whose = f"for this patient on {when} (examination {earlier.pk})"
     else:

@@ -28,7 +28,7 @@ from dr_portal.form_errors import add_errors
 from dr_portal.throttling import throttle_posts
 from patients.selectors import clinical_membership_for, doctor_membership_for, patient_get
 
-from . import files, reviews, selectors, services
+from . import files, reviews, selectors, services, waiting
 from .forms import AmendReviewForm, ExaminationForm, ReviewForm, VoidForm
 from .models import Examination, Review, Status
 
@@ -95,6 +95,7 @@ def _detail_context(
         "finished": examination.status in (Status.DONE, Status.FAILED),
         # The printed report's "printed" time (_report_header.html), in the portal's local time.
         "printed_at": timezone.localtime(),
+        "waiting": waiting.grading_wait(examination),
         "review_form": review_form if can_review else None,
         "void_form": (void_form or VoidForm()) if can_void else None,
         "amend_form": amend_form if can_amend else None,

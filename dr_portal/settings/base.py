@@ -15,6 +15,8 @@ from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from dr_portal.converters import MAX_ID
+from dr_portal.formats.en import formats
+from dr_portal.time_zone import is_zone, server_time_zone
 
 # Django's generic classes (ModelAdmin[Model], ModelForm[Model], ...) subscriptable at run time, as the type
 # checker (django-stubs) reads them.
@@ -28,7 +30,8 @@ VAR_DIR = Path(env("DJANGO_VAR_DIR", default=str(BASE_DIR / "var")))
 
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="")
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
-ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+# This machine by any of its local names (the web server of `runportal` listens on 127.0.0.1 by default).
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 
 INSTALLED_APPS = [
     "dr_portal.admin_site.PortalAdminConfig",  # django.contrib.admin, superusers only
@@ -171,9 +174,19 @@ CONTENT_SECURITY_POLICY = {
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 
 LANGUAGE_CODE = "en-gb"
-TIME_ZONE = "UTC"
+# Times are stored in UTC (USE_TZ) and shown in this zone on every page, report and export: the clinic's
+# local time. Default: the server's own zone (dr_portal/time_zone.py), which is the clinic's on its machine.
+TIME_ZONE = env("TIME_ZONE", default="") or server_time_zone(env.ENVIRON)
+if not is_zone(TIME_ZONE):
+    raise ImproperlyConfigured(f"TIME_ZONE {TIME_ZONE!r} is not a time zone name such as Europe/Berlin or UTC.")
 USE_I18N = True
 USE_TZ = True
+# One way of writing dates and times for people, everywhere (dr_portal/formats/en/formats.py): Django reads
+# the locale's formats before these settings, so the module is what counts; the settings name the same
+# values for code that reads them directly.
+FORMAT_MODULE_PATH = ["dr_portal.formats"]
+DATE_FORMAT = formats.DATE_FORMAT
+DATETIME_FORMAT = formats.DATETIME_FORMAT
 
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=str(VAR_DIR / "static"))
@@ -251,6 +264,12 @@ RECONCILE_EVERY_SECONDS = env.int("RECONCILE_EVERY_SECONDS", default=10)
 if GRADING_HEARTBEAT_SECONDS <= 0 or RECONCILE_RUNNING_AFTER_SECONDS < 3 * GRADING_HEARTBEAT_SECONDS:
     # One late beat (a loaded machine, a slow query) must not hand a live grading to a second worker.
     raise ImproperlyConfigured("RECONCILE_RUNNING_AFTER_SECONDS must be at least three GRADING_HEARTBEAT_SECONDS.")
+# The result page of an examination waiting this long since its upload says the grading is taking longer than
+# usual (the service may be busy or down, the examination is safe). Past the reconciler's worst cases above
+# plus a grading: a result not there by then is not the usual wait.
+GRADING_SLOW_AFTER_SECONDS = env.int("GRADING_SLOW_AFTER_SECONDS", default=60)
+if GRADING_SLOW_AFTER_SECONDS < 0:
+    raise ImproperlyConfigured("GRADING_SLOW_AFTER_SECONDS must be 0 or more.")
 CELERY_BEAT_SCHEDULE = {
     "reconcile-examinations": {
         "task": "screening.reconcile_examinations",

@@ -1,5 +1,6 @@
-// Result page: poll the status endpoint until grading finishes, then reload to show the grades; and
-// toggle each eye between the photograph and its heatmap overlay.
+// Result page: poll the status endpoint until grading finishes, then reload to show the grades, saying how
+// long the examination has waited (and, past GRADING_SLOW_AFTER_SECONDS, that it is taking longer than
+// usual); and show or hide each eye's heatmap beside its photograph.
 (function () {
   "use strict";
   const GRADED = "dr-portal-graded-while-open";
@@ -25,9 +26,28 @@
     const STOPPED = "stopped";
     let delay = 500;
 
+    // The time since the upload, counted on from the server's figure (not this computer's clock), and past
+    // the threshold the note that the grading is taking longer than usual.
+    const elapsed = document.getElementById("progress-elapsed");
+    const slow = document.getElementById("progress-slow");
+    const shownAt = performance.now();
+    const duration = function (seconds) { // as screening/waiting.py's duration_text
+      if (seconds < 60) return seconds + " s";
+      if (seconds < 3600) return Math.floor(seconds / 60) + " min " + (seconds % 60) + " s";
+      return Math.floor(seconds / 3600) + " h " + Math.floor((seconds % 3600) / 60) + " min";
+    };
+    const tick = function () {
+      if (!elapsed) return;
+      const seconds = Number(elapsed.dataset.waited) + Math.floor((performance.now() - shownAt) / 1000);
+      elapsed.textContent = "Uploaded " + duration(seconds) + " ago.";
+      if (seconds >= Number(slow.dataset.slowAfter) && slow.textContent === "") slow.textContent = slow.dataset.message;
+    };
+    const ticker = window.setInterval(tick, 1000);
+
     // Stop polling and say why, with a way on: before, a page whose session had ended (15 minutes
     // idle) parsed the login page as JSON, failed, and retried every 3 seconds forever, in silence.
     const stop = function (reason) {
+      window.clearInterval(ticker); // the page no longer knows where the grading stands
       retrying.hidden = true;
       progress.querySelectorAll("progress").forEach(function (bar) { bar.hidden = true; });
       document.getElementById(reason === ENDED ? "poll-session-ended" : "poll-stopped").hidden = false;
@@ -83,17 +103,15 @@
     button.addEventListener("click", function () { window.print(); });
   });
 
+  // Each eye's heatmap, beside its photograph: shown or hidden, the button named for what a press will do.
   document.querySelectorAll("[data-toggle-heatmap]").forEach(function (button) {
+    const figure = document.getElementById(button.getAttribute("aria-controls"));
+    const text = button.querySelector("[data-toggle-text]");
     button.addEventListener("click", function () {
-      const eye = button.closest("[data-eye]");
-      const heatmap = eye.querySelector("[data-heatmap]");
-      const photo = eye.querySelector("[data-photo]");
-      const showing = !heatmap.hidden;
-      heatmap.hidden = showing;
-      photo.hidden = !showing;
-      // The name stays "Show heatmap": a toggle's state is aria-pressed (and its pressed look); a name
-      // that changed as well was read as "Show photograph, pressed", the opposite of what it showed.
-      button.setAttribute("aria-pressed", String(!showing));
+      const show = figure.hidden;
+      figure.hidden = !show;
+      button.setAttribute("aria-expanded", String(show));
+      text.textContent = show ? "Hide heatmap" : "Show heatmap";
     });
   });
 })();

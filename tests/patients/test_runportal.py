@@ -11,6 +11,8 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from tests.ops.conftest import ARRANGED
@@ -187,3 +189,49 @@ def test_on_the_embedded_default_a_killed_worker_is_started_again_and_its_examin
     finally:
         hold.close()
         _stop_portal(portal, children | _children(portal.pid))
+
+
+def _get(url: str, host: str | None = None) -> tuple[int, str, str]:
+    """(status, Content-Type, body) of a GET, error answers included."""
+    request = urllib.request.Request(url, headers={"Host": host} if host else {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.headers["Content-Type"], response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers["Content-Type"], error.read().decode()
+
+
+def test_the_run_command_serves_friendly_error_pages_and_static_files_with_debug_off(tmp_path: Path) -> None:
+    env = _embedded_env(tmp_path / "var")
+    env.pop("DJANGO_DEBUG", None)  # the README's command as a newcomer runs it: nothing set
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    portal = _start(env, port)
+    children: set[int] = set()
+    try:
+        _until(lambda: _answers(f"{base}/accounts/login/"), 180, "the web server")
+        children = _children(portal.pid)
+
+        status, content_type, body = _get(f"{base}/no-such-page/")
+        # The portal's own page: no URL patterns, no settings, no "DEBUG = True" advice.
+        assert (status, content_type) == (404, "text/html; charset=utf-8")
+        assert "There is no such page or record here." in body
+        assert "URLconf" not in body and "urlpatterns" not in body and "DEBUG" not in body
+        assert "api/v1/" not in body and "admin/" not in body
+
+        status, content_type, body = _get(f"{base}/static/css/portal.css")  # WhiteNoise, with DEBUG off
+        assert status == 200 and content_type.startswith("text/css") and "--accent" in body
+        assert _get(f"{base}/static/js/image-viewer.js")[0] == 200
+        assert _get(f"{base}/media/anything.jpg")[0] == 404  # photographs only through the audited views
+        for host in (f"localhost:{port}", f"127.0.0.1:{port}"):  # this machine by its usual names
+            assert _get(f"{base}/accounts/login/", host=host)[0] == 200
+        assert _get(f"{base}/accounts/login/", host="portal.example.org")[0] == 400  # and no other
+    finally:
+        _stop_portal(portal, children | _children(portal.pid))
+
+
+def _answers(url: str) -> bool:
+    try:
+        return _get(url)[0] == 200
+    except OSError:
+        return False  # not listening yet

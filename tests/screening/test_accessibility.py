@@ -315,17 +315,18 @@ def test_the_result_page_states_confidences_heatmaps_and_the_warning_in_words(
     assert page.get_by_role("img", name="Right eye photograph").is_visible()
     assert page.get_by_role("img", name="Left eye photograph").is_visible()
 
-    # The heatmap toggle: one name whatever its state, which aria-pressed carries; keyboard-operated.
+    # The heatmap button: named for what a press will do, its state in aria-expanded; keyboard-operated.
     toggle = page.get_by_role("button", name="Show heatmap of the right eye", exact=True)
-    assert toggle.count() == 1 and toggle.get_attribute("aria-pressed") == "false"
+    assert toggle.count() == 1 and toggle.get_attribute("aria-expanded") == "false"
     toggle.focus()
     page.keyboard.press(" ")
-    assert toggle.get_attribute("aria-pressed") == "true"
+    hide = page.get_by_role("button", name="Hide heatmap of the right eye", exact=True)
+    assert hide.count() == 1 and hide.get_attribute("aria-expanded") == "true"
     assert page.get_by_role("img", name="Right eye heatmap overlay").is_visible()
-    assert toggle.evaluate("(b) => getComputedStyle(b, '::before').content").startswith('"✓')  # not colour alone
+    assert page.get_by_role("img", name="Right eye photograph").is_visible()  # beside it, not replaced
     page.keyboard.press("Enter")
-    assert toggle.get_attribute("aria-pressed") == "false"
-    assert page.get_by_role("img", name="Right eye photograph").is_visible()
+    assert toggle.get_attribute("aria-expanded") == "false"
+    assert page.get_by_role("img", name="Right eye heatmap overlay").is_hidden()
 
     # The seed rule's note is a note in words, not an alarm: no alert role, no warning colour.
     assert page.get_by_role("alert").filter(has_text=WARNING).count() == 0

@@ -48,7 +48,7 @@ def test_the_amend_page_offers_ungradable_and_an_amendment_to_it_shows_on_every_
     assert Review.objects.get().right_grade == ReviewGrade.UNGRADABLE
     page = client.get(detail).content.decode()
     assert 'data-answer="retake" data-source="doctor"' in page
-    assert "Right eye: <strong>Ungradable</strong>" in page
+    assert "Right eye: <strong>Ungradable photograph</strong>" in page
     # The history (its chart has no place for Ungradable on the grade scale) and the worklist answer, no 500.
     history = client.get(reverse("patients:detail", args=[patient.pk]))
     assert history.status_code == 200 and 'data-answer="retake" data-source="doctor"' in history.content.decode()
