@@ -12,6 +12,7 @@ made of them, flagged as unreliable, but the recommendation is `retake`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -56,6 +57,7 @@ class ExaminationFacts:
     # examination_facts leaves it None, so it is not enough for the seed rule).
     eyes: dict[str, EyeResult] = field(default_factory=dict)
     review: dict[str, int] | None = None  # the doctor's grade per side, if reviewed
+    examination_id: int | None = None
 
     def eye(self, side: str) -> EyeResult:
         return self.eyes.get(side, EyeResult(grade=None, score=None, gradable=None))
@@ -102,3 +104,21 @@ def recall_recommendation(facts: ExaminationFacts) -> str | None:
         return recommendation(facts.eye(Side.RIGHT), facts.eye(Side.LEFT))
     right, left = (EyeResult(facts.review[side], None, facts.eye(side).gradable) for side in SIDES)
     return recommendation(right, left)
+
+
+def open_referrals(history: Iterable[ExaminationFacts], closed_through: datetime | None) -> list[ExaminationFacts]:
+    """The examinations of one patient whose referral is open, oldest first: each answered "refer" (by the
+    doctor's grades where reviewed, else the model's: recall_recommendation) and is newer than the
+    examination the patient's latest referral closure closed through (`closed_through`, its time).
+
+    Only a doctor's closure closes a referral. A newer examination does not, whatever it answered: an
+    unreviewed "No DR" after a confirmed "refer" leaves the patient referred, never due in 12 months.
+    `history` holds the patient's examinations that count (not entered in error)."""
+    return sorted(
+        (
+            facts
+            for facts in history
+            if (closed_through is None or facts.created_at > closed_through) and recall_recommendation(facts) == REFER
+        ),
+        key=lambda facts: facts.created_at,
+    )

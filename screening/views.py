@@ -26,8 +26,8 @@ from dr_portal.form_errors import add_errors
 from dr_portal.throttling import throttle_posts
 from patients.selectors import clinical_membership_for, doctor_membership_for, patient_get
 
-from . import files, reviews, selectors, services
-from .forms import AmendReviewForm, ExaminationForm, ReviewForm, VoidForm
+from . import closures, files, reviews, selectors, services
+from .forms import AmendReviewForm, ExaminationForm, ReferralCloseForm, ReviewForm, VoidForm
 from .models import Examination, Review, Status
 
 
@@ -88,8 +88,15 @@ def _detail_context(
         # Starts at the model's grades: agreeing is one click, correcting is a deliberate change.
         review_form = ReviewForm(initial={"right_grade": eyes["right"]["grade"], "left_grade": eyes["left"]["grade"]})
     can_void = not voided and services.void_refusal(user=request.user, examination=examination) is None
+    referral = selectors.examination_referral(examination)
     return {
         **summary,
+        **referral,
+        "referral_close_form": (
+            ReferralCloseForm(initial={"through": examination.pk, "back": "examination"})
+            if doctor and referral["referral_open"]
+            else None
+        ),
         "patient": examination.patient,
         "finished": examination.status in (Status.DONE, Status.FAILED),
         "review_form": review_form if can_review else None,
@@ -266,3 +273,31 @@ def _not_amendable(examination: Examination) -> str | None:
 
 def _messages(form: Form) -> list[str]:
     return [str(message) for errors in form.errors.values() for message in errors]
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def referral_close(request: AuthenticatedHttpRequest, patient_id: int) -> HttpResponse:
+    """Close the patient's open referral with an outcome (the service checks and audits it); back to the
+    page the form was on. A GET (the login page's "next" after a session ended) goes to the patient page."""
+    patient = patient_get(user=request.user, patient_id=patient_id)
+    if request.method != "POST":
+        return redirect("patients:detail", patient_id=patient.pk)
+    doctor_membership_for(request.user, refusal=closures.ONLY_DOCTORS)
+    form = ReferralCloseForm(request.POST)
+    if not form.is_valid():
+        # Only a page tampered with or garbled on the way sends no examination: nothing to close.
+        messages.error(request, "This page could not be read back: reload it and close the referral again.")
+        return redirect("patients:detail", patient_id=patient.pk)
+    through = form.cleaned_data["through"]
+    try:
+        closures.referral_close(
+            user=request.user, patient=patient, through=through, outcome=form.cleaned_data["outcome"], request=request
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, "Referral closed. The recall follows the patient's examinations again.")
+    if form.cleaned_data["back"] == "examination":
+        return redirect("screening:detail", examination_id=through)
+    return redirect("patients:detail", patient_id=patient.pk)
