@@ -18,6 +18,7 @@ from django.core.paginator import Paginator
 from django.forms import Form
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from audit.services import record_event
@@ -52,6 +53,10 @@ def examination_upload(request: AuthenticatedHttpRequest, patient_id: int) -> Ht
             add_errors(form, error)
             on_file = error.earlier if isinstance(error, services.PairOnFile) else None
         else:
+            if request.headers.get("X-Upload-Page") == "fetch":
+                # upload.js sent the form itself (to keep a valid photograph when the other is refused): it
+                # goes to the examination; a redirect would be followed by fetch, reading the page twice.
+                return JsonResponse({"location": reverse("screening:detail", args=[examination.pk])}, status=201)
             return redirect("screening:detail", examination_id=examination.pk)
     # The form names the patient (name and record number): a read, audited as the edit form is.
     record_event(action="patient.view", request=request, obj=patient, detail={"form": "upload"})

@@ -5,8 +5,8 @@ one leaves none.
 
 Role semantics (documented in docs/security.md):
   * staff and doctors read and write their clinic's patients and examinations and upload; only doctors
-    review, amend a review, close a referral and see the worklist; staff and doctors mark an examination entered in error, but once a
-    doctor signed it off only a doctor may;
+    review, amend a review, close a referral and see the worklist; staff and doctors mark an examination
+    entered in error, but once a doctor signed it off only a doctor may;
   * clinic admins manage their clinic's accounts and see no patient data;
   * superusers without a clinic use the Django admin (and the audit API), not the clinical pages;
   * an object a role may not see, another clinic's above all, answers 404 whatever the role; a visible
