@@ -72,7 +72,7 @@ def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
     context = {
         "patient": patient,
         "can_update": can_update,
-        **screening_selectors.patient_history_context(patient=patient),
+        **screening_selectors.patient_history_context(patient=patient, user=request.user),
     }
     return render(request, "patients/patient_detail.html", context)
 

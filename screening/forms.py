@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 
 from .grade_descriptions import REVIEW_CHOICES
-from .models import AMEND_REASON_MAX_LENGTH, VOID_REASON_MAX_LENGTH
+from .models import AMEND_REASON_MAX_LENGTH, REFERRAL_OUTCOME_MAX_LENGTH, VOID_REASON_MAX_LENGTH
 from .validation import SENT_TWICE
 
 
@@ -93,3 +93,21 @@ class AmendReviewForm(forms.Form):
     def __init__(self, *args: object, **kwargs: object) -> None:
         kwargs.setdefault("auto_id", "id_amend_%s")
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+
+class ReferralCloseForm(forms.Form):
+    """Closing a patient's open referral: the outcome, and through which examination (the newest open one the
+    page showed: a referral made since stays open). `back` says which page the form was on."""
+
+    # Not `required` and no max_length here: the service checks both, in its own words.
+    outcome = forms.CharField(
+        label="Outcome",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "maxlength": REFERRAL_OUTCOME_MAX_LENGTH}),
+        help_text="What became of the referral: for example, seen at the eye clinic, laser treatment, under their "
+        "care; or seen, no treatment needed, back to yearly screening. Kept with the record.",
+    )
+    through = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+    back = forms.ChoiceField(
+        choices=[("patient", "patient"), ("examination", "examination")], required=False, widget=forms.HiddenInput
+    )

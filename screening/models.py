@@ -270,3 +270,37 @@ class ReviewRevision(models.Model):
 
     def __str__(self) -> str:
         return f"Earlier version of review {self.review_id}, replaced {self.amended_at:%Y-%m-%d %H:%M}"
+
+
+REFERRAL_OUTCOME_MAX_LENGTH = 500
+
+
+class ReferralClosure(models.Model):
+    """A doctor's closing of a patient's open referral (the patient was seen by the eye service, or the
+    referral is otherwise settled), with a short outcome note.
+
+    It closes the patient's referring examinations up to and including `examination` (by their time); a
+    referral made by a later examination is open again. Only a doctor closes a referral: no newer
+    examination does, least of all an unreviewed "No DR" one (selectors.open_referrals)."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="referral_closures")
+    examination = models.ForeignKey(
+        Examination,
+        on_delete=models.PROTECT,
+        related_name="referral_closures",
+        help_text="The newest referring examination this closure closes (and every earlier one)",
+    )
+    closed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="referral_closures")
+    closed_at = models.DateTimeField()
+    outcome = models.TextField(max_length=REFERRAL_OUTCOME_MAX_LENGTH)
+
+    class Meta:
+        ordering = ["-closed_at", "-id"]
+        indexes = [models.Index(fields=["patient", "closed_at"])]
+        constraints = [
+            # A closure always says what became of the referral.
+            models.CheckConstraint(condition=~models.Q(outcome=""), name="referral_closure_outcome_given"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Referral of patient {self.patient_id} closed {self.closed_at:%Y-%m-%d %H:%M}"

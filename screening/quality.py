@@ -57,6 +57,21 @@ MIN_SHARPNESS = 0.245
 # lit has colour, but almost no red: red's share of the field's light is 0.33-0.78 in real photographs.
 MIN_CHROMA = 3.0
 MIN_RED_SHARE = 0.15
+# Not a fundus photograph at all (refused at upload, never filed; see docs/screening.md for the figures, measured
+# on 300 real photographs of each set in ../shared/data and on spoiled copies):
+# * inside the field the grey level varies by less than this (standard deviation): a plain frame of one
+#   colour. The flattest real photograph (a very dark one) has 3.2; plain white, black or grey 0.
+MIN_FIELD_SPREAD = 1.0
+# * lit to all four corners (no dark surround round a circular field: real photographs have at most 27% of
+#   their corner patches lit) and either
+#   - fine detail more than this many times the mid-scale detail (the focus measure, above): random noise
+#     (2.0-3.4 at any size), where real photographs reach 1.1 at most (the noisiest, a very dark one);
+#   - or no colour (chroma below MIN_CHROMA): a page, a scan, a grey frame; a fundus photograph cut to its
+#     centre (lit to its corners too) keeps its colour (chroma 6.5 at the least).
+MAX_SHARPNESS = 1.6
+CORNER_PATCH = 0.08  # of the shorter side
+MAX_CORNERS_LIT = 0.9
+NOT_FUNDUS = "Not a fundus photograph"
 NOT_COLOUR = (
     "Not a colour photograph (greyscale or red-free): the grading model reads colour fundus photographs; "
     "take a colour photograph."
@@ -68,9 +83,14 @@ class QualityReport:
     gradable: bool
     reasons: list[str] = field(default_factory=list)
     measures: dict[str, float] = field(default_factory=dict)
+    # Why the picture is not a fundus photograph at all (refused at upload), or None for one that is, even
+    # of poor quality (filed, answered "retake"). Never stored: a refused photograph is not kept.
+    not_fundus: str | None = None
 
     def as_json(self) -> dict[str, object]:
-        return asdict(self)
+        stored = asdict(self)
+        del stored["not_fundus"]
+        return stored
 
 
 def _working_copy(image: Image.Image) -> Image.Image:
@@ -103,22 +123,24 @@ def _circle_visible(mask: np.ndarray) -> float:
 
 
 def assess(image: Image.Image) -> QualityReport:
-    """Measure a fundus photograph and say whether it can be graded, and if not, why (plain words)."""
+    """Measure a fundus photograph and say whether it can be graded, and if not, why (plain words); a
+    picture with no fundus field at all also says so in `not_fundus` (the upload refuses it)."""
+    small = _working_copy(image)
+    grey = np.asarray(small.convert("L"), dtype=np.float32)
+    mask = _field_mask(grey)
+    field_fraction = float(mask.mean())
+    measures: dict[str, float] = {"field_fraction": round(field_fraction, 4)}
+    # A blank frame is no photograph at any size; the other measures were set at WORKING_SIZE.
+    blank = _blank(grey, mask, measures)
+    if blank is not None:
+        return QualityReport(False, [blank], measures, not_fundus=blank)
     longer = max(image.size)
     if longer < MIN_LONGER_SIDE:
         reason = (
             f"Resolution too low: the photograph is {image.width} x {image.height} pixels; at least "
             f"{MIN_LONGER_SIDE} across are needed to see small lesions."
         )
-        return QualityReport(False, [reason], {"longer_side": float(longer)})
-    small = _working_copy(image)
-    grey = np.asarray(small.convert("L"), dtype=np.float32)
-    mask = _field_mask(grey)
-    field_fraction = float(mask.mean())
-    measures: dict[str, float] = {"field_fraction": round(field_fraction, 4)}
-    if field_fraction < MIN_FIELD_FRACTION:
-        reason = "No fundus field of view found: the photograph is blank, far too dark or not a fundus photograph."
-        return QualityReport(False, [reason], measures)
+        return QualityReport(False, [reason], {**measures, "longer_side": float(longer)})
 
     reasons: list[str] = []
     visible = _circle_visible(mask)
@@ -146,7 +168,50 @@ def assess(image: Image.Image) -> QualityReport:
     measures["sharpness"] = round(sharpness, 4)
     if sharpness < MIN_SHARPNESS:
         reasons.append("Out of focus: vessels and small lesions are blurred.")
+    not_fundus = _no_fundus_field(mask, sharpness, measures)
+    if not_fundus is not None:
+        return QualityReport(False, [not_fundus], measures, not_fundus=not_fundus)
     return QualityReport(not reasons, reasons, measures)
+
+
+def _blank(grey: np.ndarray, mask: np.ndarray, measures: dict[str, float]) -> str | None:
+    """Why the frame is blank (no lit field, or one of a single grey level), or None."""
+    if float(mask.mean()) < MIN_FIELD_FRACTION:
+        return (
+            f"{NOT_FUNDUS}: no fundus field of view was found (a blank or nearly black frame, or another kind of "
+            "picture). Take a photograph of the retina."
+        )
+    spread = float(grey[mask].std())
+    measures["field_spread"] = round(spread, 2)
+    if spread < MIN_FIELD_SPREAD:
+        return (
+            f"{NOT_FUNDUS}: the picture is a plain frame of one colour, with no retina in it. Take a photograph of "
+            "the retina."
+        )
+    return None
+
+
+def _no_fundus_field(mask: np.ndarray, sharpness: float, measures: dict[str, float]) -> str | None:
+    """Why a picture with a lit, varied field is still no fundus photograph, or None: lit to its corners (no
+    dark surround round a circular field) and either random noise or colourless (a page, a grey frame).
+    `measures` holds the exposure and colour figures by now (colour unless underexposed)."""
+    k = max(2, round(min(mask.shape) * CORNER_PATCH))
+    corners = float(np.mean([mask[:k, :k].mean(), mask[:k, -k:].mean(), mask[-k:, :k].mean(), mask[-k:, -k:].mean()]))
+    measures["corners_lit"] = round(corners, 4)
+    if corners <= MAX_CORNERS_LIT:
+        # A field with a dark surround: a fundus photograph, however poor (a dithered palette PNG of one has
+        # the fine detail of noise, 2.4, but keeps its dark corners).
+        return None
+    # Not where the retina is washed out: clipping and the sensor noise of a grossly overexposed photograph
+    # (4 times too bright, its surround lit) read as fine detail too (1.6-1.8); it answers "retake".
+    if sharpness > MAX_SHARPNESS and measures["clipped_fraction"] <= MAX_CLIPPED_FRACTION:
+        return f"{NOT_FUNDUS}: the picture is random noise, with no retina in it. Take a photograph of the retina."
+    if measures.get("chroma", MIN_CHROMA) < MIN_CHROMA:
+        return (
+            f"{NOT_FUNDUS}: a colourless picture lit to its corners, with no circular retinal field (a page, a "
+            "scan, a grey frame). Take a photograph of the retina."
+        )
+    return None
 
 
 def _not_colour(rgb: np.ndarray, mask: np.ndarray, measures: dict[str, float]) -> bool:

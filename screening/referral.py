@@ -12,6 +12,7 @@ made of them, flagged as unreliable, but the recommendation is `retake`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -57,6 +58,7 @@ class ExaminationFacts:
     # examination_facts leaves it None, so it is not enough for the seed rule).
     eyes: dict[str, EyeResult] = field(default_factory=dict)
     review: dict[str, int] | None = None  # the doctor's grade per side (a ReviewGrade), if reviewed
+    examination_id: int | None = None
 
     def eye(self, side: str) -> EyeResult:
         return self.eyes.get(side, EyeResult(grade=None, score=None, gradable=None))
@@ -110,3 +112,21 @@ def reviewed_eye(grade: int) -> EyeResult:
     if grade == ReviewGrade.UNGRADABLE:
         return EyeResult(grade=None, score=None, gradable=False)
     return EyeResult(grade=grade, score=None, gradable=True)
+
+
+def open_referrals(history: Iterable[ExaminationFacts], closed_through: datetime | None) -> list[ExaminationFacts]:
+    """The examinations of one patient whose referral is open, oldest first: each answered "refer" (by the
+    doctor's grades where reviewed, else the model's: recall_recommendation) and is newer than the
+    examination the patient's latest referral closure closed through (`closed_through`, its time).
+
+    Only a doctor's closure closes a referral. A newer examination does not, whatever it answered: an
+    unreviewed "No DR" after a confirmed "refer" leaves the patient referred, never due in 12 months.
+    `history` holds the patient's examinations that count (not entered in error)."""
+    return sorted(
+        (
+            facts
+            for facts in history
+            if (closed_through is None or facts.created_at > closed_through) and recall_recommendation(facts) == REFER
+        ),
+        key=lambda facts: facts.created_at,
+    )

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Exists, F, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import Exists, F, Max, OuterRef, Prefetch, QuerySet, Subquery
 from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
@@ -17,6 +17,7 @@ from patients.selectors import clinical_membership_for
 
 from .answers import answer_of
 from .charts import confidence_bars, grade_chart
+from .forms import ReferralCloseForm
 from .models import (
     SIDES,
     Examination,
@@ -24,6 +25,7 @@ from .models import (
     EyeImage,
     Grade,
     Prediction,
+    ReferralClosure,
     Review,
     ReviewGrade,
     ReviewRevision,
@@ -32,9 +34,11 @@ from .models import (
 )
 from .referral import (
     RECOMMENDATION_LABELS,
+    REFER,
     RESCREEN,
     ExaminationFacts,
     EyeResult,
+    open_referrals,
     recall_recommendation,
     referral_of,
 )
@@ -253,7 +257,26 @@ def due_for_rescreening(*, patients: QuerySet[Patient]) -> QuerySet[Patient]:
         pk__in=_newest_examination_ids(patients, screened=True), created_at__lte=cutoff, status=Status.DONE
     )
     due = [facts.patient_id for facts in examination_facts(candidates) if recall_recommendation(facts) == RESCREEN]
-    return patients.filter(pk__in=due)
+    # Nor is a patient with an open referral, whatever their newest examination said (referral.open_referrals).
+    referred = open_referrals_by_patient(patients=patients.filter(pk__in=due))
+    return patients.filter(pk__in=[patient_id for patient_id in due if patient_id not in referred])
+
+
+def open_referrals_by_patient(*, patients: QuerySet[Patient]) -> dict[int, list[ExaminationFacts]]:
+    """Each patient's examinations whose referral is open (referral.open_referrals), oldest first; patients
+    with none are left out. Two queries: the closures, and the facts of the patients' examinations."""
+    closures = (
+        ReferralClosure.objects.filter(patient__in=patients)
+        .values("patient_id")
+        .annotate(through=Max("examination__created_at"))
+        .values_list("patient_id", "through")
+    )
+    closed_through: dict[int, datetime] = dict(closures)
+    histories: dict[int, list[ExaminationFacts]] = {}
+    for facts in examination_facts(Examination.objects.filter(patient__in=patients)):
+        histories.setdefault(facts.patient_id, []).append(facts)
+    referred = {pid: open_referrals(history, closed_through.get(pid)) for pid, history in histories.items()}
+    return {patient_id: facts for patient_id, facts in referred.items() if facts}
 
 
 _FACT_FIELDS = (
@@ -283,7 +306,7 @@ def examination_facts(examinations: QuerySet[Examination]) -> list[ExaminationFa
     )
     facts: dict[int, ExaminationFacts] = {}
     for exam_id, patient_id, created_at, status, side, gradable, grade, right, left in photographs:
-        row = facts.setdefault(exam_id, ExaminationFacts(patient_id, created_at, status))
+        row = facts.setdefault(exam_id, ExaminationFacts(patient_id, created_at, status, examination_id=exam_id))
         row.eyes[side] = EyeResult(grade=grade, score=None, gradable=gradable)
         if right is not None:
             row.review = {Side.RIGHT: right, Side.LEFT: left}
@@ -293,7 +316,9 @@ def examination_facts(examinations: QuerySet[Examination]) -> list[ExaminationFa
 def facts_of(examination: Examination) -> ExaminationFacts:
     """The facts of one examination from its prefetched rows (no query), as examination_facts reads them,
     plus each eye's score (the confidence of its predicted class) for the seed rule."""
-    facts = ExaminationFacts(examination.patient_id, examination.created_at, examination.status)
+    facts = ExaminationFacts(
+        examination.patient_id, examination.created_at, examination.status, examination_id=examination.pk
+    )
     for image in examination.images.all():
         prediction = latest_prediction(image)
         facts.eyes[image.side] = EyeResult(
@@ -318,7 +343,7 @@ def referral_for(examination: Examination) -> dict[str, Any]:
 # --- the patient page ---------------------------------------------------------------------------------
 
 
-def patient_history_context(*, patient: Patient) -> dict[str, Any]:
+def patient_history_context(*, patient: Patient, user: AnyUser | None = None) -> dict[str, Any]:
     """Context for the patient page: history (newest first) with both eyes' grades, and a chart.
 
     The caller has already scoped the patient to the user's clinic. A constant number of queries
@@ -329,7 +354,9 @@ def patient_history_context(*, patient: Patient) -> dict[str, Any]:
     # The due date and the chart read only those that count.
     history = [examination_summary(examination) for examination in examinations]
     screened = [e for e in examinations if e.status != Status.FAILED and e.voided_at is None]
-    due = rescreening_due(screened[0]) if screened else None
+    referral = referral_context(patient=patient, examinations=examinations, user=user)
+    # A patient with an open referral is never "due in 12 months": the referral is their next step.
+    due = rescreening_due(screened[0]) if screened and referral["referral_open_since"] is None else None
     return {
         "history_template": "screening/_history.html",
         "upload_url": reverse("screening:upload", kwargs={"patient_id": patient.pk}),
@@ -337,7 +364,38 @@ def patient_history_context(*, patient: Patient) -> dict[str, Any]:
         "chart": grade_chart([item for item in history if item["examination"].voided_at is None]),
         "rescreening_due": due,
         "rescreening_overdue": due is not None and due <= timezone.now(),
+        **referral,
     }
+
+
+def referral_context(*, patient: Patient, examinations: list[Examination], user: AnyUser | None) -> dict[str, Any]:
+    """The patient's referral for their page: open since when (the oldest open referring examination) and
+    through which examination a closure would close it, the latest closure, and whether the user (a doctor
+    of the clinic) may close it. `examinations` are all the patient's, with results prefetched."""
+    closures = list(ReferralClosure.objects.filter(patient=patient).select_related("closed_by", "examination"))
+    through = max((closure.examination.created_at for closure in closures), default=None)
+    history = [facts_of(examination) for examination in examinations if examination.voided_at is None]
+    referred = open_referrals(history, through)
+    membership = clinical_membership_for(user) if user is not None else None
+    can_close = bool(referred and membership and membership.can_review)
+    form = ReferralCloseForm(initial={"through": referred[-1].examination_id, "back": "patient"}) if can_close else None
+    return {
+        "referral_open_since": referred[0].created_at if referred else None,
+        "referral_closure": closures[0] if closures else None,
+        "referral_close_form": form,
+    }
+
+
+def examination_referral(examination: Examination) -> dict[str, Any]:
+    """This examination's referral for its result page: whether it is open (it answered "refer" and no
+    closure covers it), and the closure that closed it, if one did. Results prefetched (with_results)."""
+    if examination.voided_at is not None or recall_recommendation(facts_of(examination)) != REFER:
+        return {"referral_open": False, "referral_closed_by": None}
+    covering = ReferralClosure.objects.filter(
+        patient_id=examination.patient_id, examination__created_at__gte=examination.created_at
+    )
+    closure = covering.select_related("closed_by").order_by("closed_at", "id").first()
+    return {"referral_open": closure is None, "referral_closed_by": closure}
 
 
 def rescreening_due(newest: Examination) -> datetime | None:

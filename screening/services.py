@@ -60,11 +60,11 @@ def examination_create(
             checked[side] = outcome
     if "patient" not in errors:
         _refuse_other_patients_dicom(patient, checked, errors)
+    _refuse_one_photograph_twice(checked, errors)
+    reports = _assessed(checked, errors)
     if errors:
         raise ValidationError(errors)
     warning = pair_warning(checked[Side.RIGHT], checked[Side.LEFT])
-    assessed = per_eye(quality.assess, [checked[side].image for side in SIDES])
-    reports: dict[str, quality.QualityReport] = dict(zip(SIDES, assessed, strict=True))
     audit = {"request": request, "detail": audit_detail or {}}
     try:
         return _examination_save(
@@ -86,6 +86,37 @@ def _refuse_other_patients_dicom(
         refusal = dicom.patient_id_refusal(image.dicom, record_number=patient.medical_record_number, eye=side)
         if refusal is not None:
             errors[f"{side}_eye"] = [refusal]
+
+
+def _refuse_one_photograph_twice(checked: dict[str, CheckedImage], errors: dict[str, list[str]]) -> None:
+    """The same file, or the same pixels, chosen for both eyes goes into `errors`, under both eyes: one of
+    the two is the wrong file, and only the user knows which. It was filed with a warning and graded as
+    two eyes (the same eye twice), "Refer" included."""
+    if len(checked) < len(SIDES):
+        return
+    right, left = checked[Side.RIGHT], checked[Side.LEFT]
+    if right.sha256 == left.sha256:
+        what = "The same file was chosen for both eyes"
+    elif right.pixel_sha256 == left.pixel_sha256:
+        what = "The right and left files hold the same photograph (identical pixels)"
+    else:
+        return
+    for side in SIDES:
+        errors.setdefault(f"{side}_eye", []).append(
+            f"{what}: choose the photograph of the {side} eye for the {side} eye. Nothing was saved."
+        )
+
+
+def _assessed(checked: dict[str, CheckedImage], errors: dict[str, list[str]]) -> dict[str, quality.QualityReport]:
+    """The quality check of each photograph that passed the upload checks. A picture with no fundus field at
+    all (blank, noise, a page) goes into `errors` under its eye: it is refused, not filed as "retake",
+    which is for a fundus photograph of poor quality."""
+    sides: list[str] = [side for side in SIDES if side in checked and f"{side}_eye" not in errors]
+    reports = dict(zip(sides, per_eye(quality.assess, [checked[side].image for side in sides]), strict=True))
+    for side, report in reports.items():
+        if report.not_fundus is not None:
+            errors[f"{side}_eye"] = [f"The {side} eye's picture is refused. {report.not_fundus} Nothing was saved."]
+    return reports
 
 
 def _refuse_pair_on_file(patient: Patient, checked: dict[str, CheckedImage]) -> None:

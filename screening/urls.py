@@ -8,6 +8,7 @@ app_name = "screening"
 
 urlpatterns = [
     path("patients/<id:patient_id>/new/", views.examination_upload, name="upload"),
+    path("patients/<id:patient_id>/referral/close/", views.referral_close, name="referral_close"),
     path("examinations/<id:examination_id>/", views.examination_detail, name="detail"),
     path("examinations/<id:examination_id>/status/", views.examination_status, name="status"),
     path("examinations/<id:examination_id>/review/", views.review_create, name="review"),

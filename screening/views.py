@@ -28,8 +28,8 @@ from dr_portal.form_errors import add_errors
 from dr_portal.throttling import throttle_posts
 from patients.selectors import clinical_membership_for, doctor_membership_for, patient_get
 
-from . import files, reviews, selectors, services, waiting
-from .forms import AmendReviewForm, ExaminationForm, ReviewForm, VoidForm
+from . import closures, files, reviews, selectors, services, waiting
+from .forms import AmendReviewForm, ExaminationForm, ReferralCloseForm, ReviewForm, VoidForm
 from .models import Examination, Review, Status
 
 
@@ -54,6 +54,10 @@ def examination_upload(request: AuthenticatedHttpRequest, patient_id: int) -> Ht
             add_errors(form, error)
             on_file = error.earlier if isinstance(error, services.PairOnFile) else None
         else:
+            if request.headers.get("X-Upload-Page") == "fetch":
+                # upload.js sent the form itself (to keep a valid photograph when the other is refused): it
+                # goes to the examination; a redirect would be followed by fetch, reading the page twice.
+                return JsonResponse({"location": reverse("screening:detail", args=[examination.pk])}, status=201)
             return redirect("screening:detail", examination_id=examination.pk)
     # The form names the patient (name and record number): a read, audited as the edit form is.
     record_event(action="patient.view", request=request, obj=patient, detail={"form": "upload"})
@@ -89,8 +93,15 @@ def _detail_context(
         # Nothing chosen: the doctor grades each eye from the photographs, not by accepting the model's grades.
         review_form = ReviewForm()
     can_void = not voided and services.void_refusal(user=request.user, examination=examination) is None
+    referral = selectors.examination_referral(examination)
     return {
         **summary,
+        **referral,
+        "referral_close_form": (
+            ReferralCloseForm(initial={"through": examination.pk, "back": "examination"})
+            if doctor and referral["referral_open"]
+            else None
+        ),
         "patient": examination.patient,
         "finished": examination.status in (Status.DONE, Status.FAILED),
         # The printed report's "printed" time (_report_header.html), in the portal's local time.
@@ -286,3 +297,31 @@ def _not_amendable(examination: Examination) -> str | None:
 
 def _messages(form: Form) -> list[str]:
     return [str(message) for errors in form.errors.values() for message in errors]
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def referral_close(request: AuthenticatedHttpRequest, patient_id: int) -> HttpResponse:
+    """Close the patient's open referral with an outcome (the service checks and audits it); back to the
+    page the form was on. A GET (the login page's "next" after a session ended) goes to the patient page."""
+    patient = patient_get(user=request.user, patient_id=patient_id)
+    if request.method != "POST":
+        return redirect("patients:detail", patient_id=patient.pk)
+    doctor_membership_for(request.user, refusal=closures.ONLY_DOCTORS)
+    form = ReferralCloseForm(request.POST)
+    if not form.is_valid():
+        # Only a page tampered with or garbled on the way sends no examination: nothing to close.
+        messages.error(request, "This page could not be read back: reload it and close the referral again.")
+        return redirect("patients:detail", patient_id=patient.pk)
+    through = form.cleaned_data["through"]
+    try:
+        closures.referral_close(
+            user=request.user, patient=patient, through=through, outcome=form.cleaned_data["outcome"], request=request
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, "Referral closed. The recall follows the patient's examinations again.")
+    if form.cleaned_data["back"] == "examination":
+        return redirect("screening:detail", examination_id=through)
+    return redirect("patients:detail", patient_id=patient.pk)

@@ -150,6 +150,22 @@ def test_due_for_rescreening_filters_the_list_as_the_page_does(api, owner, clini
     assert api.get(LIST, {"due_for_rescreening": "maybe"}).status_code == 400
 
 
+def test_a_patient_with_an_open_referral_is_not_due_through_the_api_until_a_doctor_closes_it(
+    api, owner, colleague, clinic
+) -> None:
+    from screening import closures
+
+    patient = PatientFactory.create(clinic=clinic)
+    referred = graded_examination(patient=patient, grades=(2, 2))
+    newer = graded_examination(patient=patient, grades=(0, 0))  # unreviewed "No DR", newest
+    for examination, days_ago in ((referred, 401), (newer, 400)):
+        Examination.objects.filter(pk=examination.pk).update(created_at=timezone.now() - dt.timedelta(days=days_ago))
+    api.force_authenticate(owner)
+    assert api.get(LIST, {"due_for_rescreening": "true"}).json()["results"] == []
+    closures.referral_close(user=colleague, patient=patient, through=referred.pk, outcome="Seen, discharged.")
+    assert [p["id"] for p in api.get(LIST, {"due_for_rescreening": "true"}).json()["results"]] == [patient.pk]
+
+
 # PATCH /api/v1/patients/<id>/: correcting a patient's details
 
 

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import io
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
+from PIL import Image
 from rest_framework.throttling import ScopedRateThrottle
 
 from audit.models import AuditEvent
@@ -138,18 +141,45 @@ def test_an_ungraded_eyes_heatmap_is_a_404_and_its_url_null(api, owner, patient)
     assert api.get(body["eyes"]["right"]["image_url"]).status_code == 200
 
 
-def test_the_pair_warning_and_the_quality_reasons_are_in_the_document(api, owner, patient) -> None:
+def test_bad_photographs_are_refused_per_eye_with_400_and_nothing_saved(api, owner, patient) -> None:
     api.force_authenticate(owner)
-    same = png((200, 30, 30))
+    white = io.BytesIO()
+    Image.new("RGB", (800, 600), (255, 255, 255)).save(white, "PNG")
     response = _upload(
+        api,
+        patient.pk,
+        right_eye=upload("r.png", (200, 30, 30)),
+        left_eye=SimpleUploadedFile("l.png", white.getvalue(), "image/png"),
+    )
+    assert response.status_code == 400
+    errors = response.json()
+    assert set(errors) == {"left_eye"} and "Not a fundus photograph" in errors["left_eye"][0]
+    same = png((10, 200, 30))
+    twice = _upload(
         api,
         patient.pk,
         right_eye=SimpleUploadedFile("r.png", same, "image/png"),
         left_eye=SimpleUploadedFile("l.png", same, "image/png"),
     )
+    assert twice.status_code == 400
+    assert all("The same file was chosen for both eyes" in twice.json()[f][0] for f in ("right_eye", "left_eye"))
+    assert Examination.objects.count() == 0
+
+
+def test_the_pair_warning_and_the_quality_reasons_are_in_the_document(api, owner, patient) -> None:
+    api.force_authenticate(owner)
+    same = Image.open(io.BytesIO(png((200, 30, 30))))
+    again = io.BytesIO()
+    same.save(again, "JPEG", quality=95)  # the same picture, re-encoded: other pixels, a warning
+    response = _upload(
+        api,
+        patient.pk,
+        right_eye=SimpleUploadedFile("r.png", png((200, 30, 30)), "image/png"),
+        left_eye=SimpleUploadedFile("l.jpg", again.getvalue(), "image/jpeg"),
+    )
     assert response.status_code == 202, response.content
     body = response.json()
-    assert body["pair_warning"] == "The right and left photographs are the same file."
+    assert body["pair_warning"] == "The right and left photographs look like the same photograph."
     eye = body["eyes"]["right"]
     # A flat colour square is no fundus photograph: ungradable, and the document says why.
     assert eye["gradable"] is False and eye["quality_reasons"]

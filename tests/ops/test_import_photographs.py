@@ -158,3 +158,28 @@ def test_an_import_with_wait_returns_once_a_real_worker_has_graded_everything(
     for examination in Examination.objects.all():
         assert examination.status == Status.DONE
         assert sorted(examination.images.values_list("predictions__eye_image__side", flat=True)) == ["left", "right"]
+
+
+def test_a_picture_that_is_no_fundus_photograph_or_one_file_for_both_eyes_is_skipped_with_the_reason(
+    owner, tmp_path: Path
+) -> None:
+    folder = tmp_path / "bad"
+    shutil.copytree(FIXTURES, folder)
+    Image.new("RGB", (1024, 768), (255, 255, 255)).save(folder / "0" / "5555_left.jpeg")  # a blank frame
+    shutil.copy(folder / "0" / "1000_right.jpeg", folder / "0" / "5555_right.jpeg")
+    shutil.copy(folder / "0" / "1017_right.jpeg", folder / "0" / "4444_right.jpeg")
+    shutil.copy(folder / "0" / "1017_right.jpeg", folder / "0" / "4444_left.jpeg")  # the same file twice
+    manifest = (folder / "manifest.csv").read_text()
+    manifest += "0/5555_right.jpeg,0,right,5555,\n0/5555_left.jpeg,0,left,5555,\n"
+    manifest += "0/4444_right.jpeg,0,right,4444,\n0/4444_left.jpeg,0,left,4444,\n"
+    (folder / "manifest.csv").write_text(manifest)
+    out, err = StringIO(), StringIO()
+    options = ["--clinic", "North Eye Clinic", "--username", owner.username]
+    with pytest.raises(CommandError, match="2 photograph pair"):
+        call_command("import_photographs", str(folder), *options, stdout=out, stderr=err)
+    assert "Imported 4 examination(s); 0 already imported, 2 refused" in out.getvalue()
+    assert "refused patient 5555: The left eye's picture is refused. Not a fundus photograph: " in err.getvalue()
+    assert "refused patient 4444: The same file was chosen for both eyes" in err.getvalue()
+    # Nothing of the refused pairs is kept, not even their patients.
+    assert not Patient.objects.filter(medical_record_number__in=["bad-5555", "bad-4444"]).exists()
+    assert Examination.objects.count() == 4

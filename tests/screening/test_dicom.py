@@ -256,3 +256,19 @@ def test_the_same_pictures_as_dicom_and_as_jpeg_are_one_pair_on_file(owner: Any,
     with pytest.raises(ValidationError, match="already"):
         services.examination_create(user=owner, patient=patient, right_eye=upload(RIGHT), left_eye=upload(LEFT))
     assert Examination.objects.count() == 1
+
+
+def test_a_dicom_picture_with_no_fundus_field_is_refused_as_any_photograph(
+    api: APIClient, owner: Any, patient: Patient, tmp_path: Path
+) -> None:
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (640, 480), (128, 128, 128)).save(blank)
+    files = _pair(patient)
+    mrn = patient.medical_record_number
+    files["left_eye"] = dicom_upload(dicom_photograph(blank, laterality="L", patient_id=mrn), "left.dcm")
+    api.force_authenticate(owner)
+    response = api.post(EXAMS, {"patient": patient.pk, **files}, format="multipart")
+    assert response.status_code == 400, response.content
+    assert list(response.json()) == ["left_eye"]
+    assert "Not a fundus photograph: the picture is a plain frame" in response.json()["left_eye"][0]
+    _nothing_saved()

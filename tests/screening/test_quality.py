@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
-from PIL import Image, ImageEnhance, ImageFilter
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont
 
 from screening.quality import assess
 
@@ -74,10 +75,67 @@ def test_a_dark_frame_is_called_underexposed_not_greyscale() -> None:
     assert not any(r.startswith("Not a colour photograph") for r in report.reasons), report.reasons
 
 
-def test_a_blank_frame_has_no_field_of_view() -> None:
+def test_a_blank_frame_has_no_field_of_view_and_is_no_fundus_photograph() -> None:
     report = assess(Image.new("RGB", (300, 200), (0, 0, 0)))
     assert not report.gradable
-    assert report.reasons[0].startswith("No fundus field of view found")
+    assert report.not_fundus is not None and "no fundus field of view was found" in report.not_fundus
+    assert report.reasons == [report.not_fundus]
+
+
+def _noise(size: tuple[int, int], grey: bool = False) -> Image.Image:
+    rng = np.random.default_rng(7)
+    if grey:
+        return Image.fromarray(np.clip(rng.normal(128, 40, size[::-1]), 0, 255).astype(np.uint8)).convert("RGB")
+    return Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
+
+
+def _document(size: tuple[int, int] = (700, 1000)) -> Image.Image:
+    """A printed page as a scanner gives it: dark lines of text on white."""
+    page = Image.new("RGB", size, (250, 250, 248))
+    draw = ImageDraw.Draw(page)
+    font = ImageFont.load_default(size=22)
+    for y in range(40, size[1] - 40, 34):
+        draw.text((40, y), "Referral letter: patient seen in clinic, vision 6/9", fill=(20, 20, 20), font=font)
+    return page
+
+
+@pytest.mark.parametrize(
+    ("picture", "why"),
+    [
+        (lambda: Image.new("RGB", (1024, 768), (255, 255, 255)), "plain frame"),
+        (lambda: Image.new("RGB", (1024, 768), (0, 0, 0)), "no fundus field of view"),
+        (lambda: Image.new("RGB", (1024, 768), (128, 128, 128)), "plain frame"),
+        (lambda: Image.new("RGB", (120, 90), (255, 255, 255)), "plain frame"),  # however small
+        (lambda: _noise((1024, 768)), "random noise"),
+        (lambda: _noise((300, 300), grey=True), "random noise"),
+        (lambda: _noise((3000, 2000)), "random noise"),
+        (_document, "a page"),
+    ],
+    ids=["white", "black", "grey", "small-white", "noise", "grey-noise", "large-noise", "document"],
+)
+def test_a_picture_with_no_fundus_field_is_not_a_fundus_photograph(picture, why: str) -> None:
+    report = assess(picture())
+    assert not report.gradable
+    assert report.not_fundus is not None and report.not_fundus.startswith("Not a fundus photograph")
+    assert why in report.not_fundus
+    assert "not_fundus" not in report.as_json()  # never stored: such a picture is refused, not filed
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [_blurred, _dark, _overexposed, _cropped, _greyscale, _red_free, lambda image: _overexposed(_overexposed(image))],
+    ids=["blurred", "dark", "overexposed", "cropped", "greyscale", "red-free", "washed-out"],
+)
+@pytest.mark.parametrize("path", GOOD_PHOTOS, ids=lambda p: p.name)
+def test_a_fundus_photograph_of_poor_quality_is_still_a_fundus_photograph(path, spoil) -> None:
+    # Filed and answered "retake", not refused: the field is there, only poorly taken.
+    report = assess(spoil(_open(path)))
+    assert not report.gradable and report.not_fundus is None, report.reasons
+
+
+@pytest.mark.parametrize("path", GOOD_PHOTOS, ids=lambda p: p.name)
+def test_real_photographs_are_fundus_photographs(path) -> None:
+    assert assess(_open(path)).not_fundus is None
 
 
 def test_the_check_does_not_depend_on_resolution() -> None:

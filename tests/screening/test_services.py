@@ -68,13 +68,72 @@ def test_a_failure_while_saving_leaves_no_rows_and_no_files(owner, patient, righ
         assert default_storage.listdir(f"eyes/{folder}")[1] == []
 
 
-def test_it_warns_when_the_two_photographs_are_one_file(owner, patient) -> None:
-    examination = services.examination_create(
-        user=owner, patient=patient, right_eye=upload(RIGHT), left_eye=upload(RIGHT, name="left.jpg")
-    )
+def test_one_file_for_both_eyes_is_refused_under_each_eye_and_nothing_saved(owner, patient) -> None:
+    with pytest.raises(ValidationError) as caught:
+        services.examination_create(
+            user=owner, patient=patient, right_eye=upload(RIGHT), left_eye=upload(RIGHT, name="left.jpg")
+        )
+    errors = caught.value.message_dict
+    assert errors["right_eye"] == [
+        "The same file was chosen for both eyes: choose the photograph of the right eye for the right eye. "
+        "Nothing was saved."
+    ]
+    left = errors["left_eye"][0]
+    assert left.startswith("The same file was chosen for both eyes") and "photograph of the left eye" in left
+    assert Examination.objects.count() == 0 and EyeImage.objects.count() == 0
+
+
+def test_the_same_pixels_in_two_files_for_both_eyes_are_refused(owner, patient) -> None:
+    from PIL import Image
+
+    from .conftest import image_upload
+
+    # The right eye's JPEG, and its pixels saved losslessly as a PNG: two files, one photograph.
+    png = image_upload(Image.open(RIGHT).convert("RGB"), "left.png", fmt="PNG")
+    with pytest.raises(ValidationError) as caught:
+        services.examination_create(user=owner, patient=patient, right_eye=upload(RIGHT), left_eye=png)
+    for field in ("right_eye", "left_eye"):
+        assert "hold the same photograph (identical pixels)" in caught.value.message_dict[field][0]
+    assert Examination.objects.count() == 0
+
+
+def test_it_warns_when_the_two_photographs_look_alike(owner, patient) -> None:
+    from PIL import Image
+
+    from .conftest import image_upload
+
+    # The same photograph re-encoded: not the same pixels, but the same picture (a warning, as before).
+    copy = image_upload(Image.open(RIGHT).convert("RGB"), "left.jpg", quality=80)
+    examination = services.examination_create(user=owner, patient=patient, right_eye=upload(RIGHT), left_eye=copy)
     assert {eye.quality["pair_warning"] for eye in examination.images.all()} == {
-        "The right and left photographs are the same file."
+        "The right and left photographs look like the same photograph."
     }
+
+
+def test_a_picture_with_no_fundus_field_is_refused_under_its_eye_and_nothing_saved(owner, patient) -> None:
+    from PIL import Image
+
+    from .conftest import image_upload
+
+    white = image_upload(Image.new("RGB", (1024, 768), (255, 255, 255)), "white.jpg")
+    with pytest.raises(ValidationError) as caught:
+        services.examination_create(user=owner, patient=patient, right_eye=upload(RIGHT), left_eye=white)
+    errors = caught.value.message_dict
+    assert set(errors) == {"left_eye"}
+    assert errors["left_eye"][0].startswith("The left eye's picture is refused. Not a fundus photograph: ")
+    assert errors["left_eye"][0].endswith("Nothing was saved.")
+    assert Examination.objects.count() == 0 and EyeImage.objects.count() == 0
+
+
+def test_a_blurred_fundus_photograph_is_filed_as_a_retake_not_refused(owner, patient) -> None:
+    from PIL import Image, ImageFilter
+
+    from .conftest import image_upload
+
+    blurred = image_upload(Image.open(LEFT).convert("RGB").filter(ImageFilter.GaussianBlur(3)), "left.png", fmt="PNG")
+    examination = services.examination_create(user=owner, patient=patient, right_eye=upload(RIGHT), left_eye=blurred)
+    left = examination.images.get(side="left")
+    assert left.gradable is False and any(r.startswith("Out of focus") for r in left.quality["reasons"])
 
 
 def test_it_warns_when_the_left_photograph_mirrors_the_right(owner, patient) -> None:

@@ -175,3 +175,26 @@ def test_png_is_accepted(owner, patient) -> None:
     png = image_upload(Image.open(RIGHT), "right.png", fmt="PNG")
     examination = services.examination_create(user=owner, patient=patient, right_eye=png, left_eye=upload(LEFT))
     assert examination.images.get(side="right").format == "PNG"
+
+
+def test_the_upload_pages_script_gets_the_examinations_address_not_a_redirect(client, owner, patient) -> None:
+    # upload.js sends the form itself; a redirect would be followed by fetch (a second, audited page read).
+    client.force_login(owner)
+    url = reverse("screening:upload", kwargs={"patient_id": patient.pk})
+    data = {"right_eye": upload(RIGHT), "left_eye": upload(LEFT), "notes": ""}
+    response = client.post(url, data, headers={"X-Upload-Page": "fetch"})
+    examination = Examination.objects.get()
+    assert response.status_code == 201
+    assert response.json() == {"location": reverse("screening:detail", args=[examination.pk])}
+
+
+def test_a_refused_eye_answers_the_page_with_its_message_beside_its_zone(client, owner, patient) -> None:
+    client.force_login(owner)
+    url = reverse("screening:upload", kwargs={"patient_id": patient.pk})
+    white = image_upload(Image.new("RGB", (640, 480), (255, 255, 255)), "left.png", fmt="PNG")
+    response = client.post(url, {"right_eye": upload(RIGHT), "left_eye": white, "notes": ""})
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert 'id="left_eye-errors"' in html and "Not a fundus photograph" in html
+    assert 'id="right_eye-errors"' not in html
+    assert not Examination.objects.exists()

@@ -5,8 +5,8 @@ one leaves none.
 
 Role semantics (documented in docs/security.md):
   * staff and doctors read and write their clinic's patients and examinations and upload; only doctors
-    review, amend a review and see the worklist; staff and doctors mark an examination entered in error, but once a
-    doctor signed it off only a doctor may;
+    review, amend a review, close a referral and see the worklist; staff and doctors mark an examination
+    entered in error, but once a doctor signed it off only a doctor may;
   * clinic admins manage their clinic's accounts and see no patient data;
   * superusers without a clinic use the Django admin (and the audit API), not the clinical pages;
   * an object a role may not see, another clinic's above all, answers 404 whatever the role; a visible
@@ -132,6 +132,11 @@ def _void_reason(w: World, t: str) -> dict[str, Any]:
     return {"reason": "Photographs of another patient."}
 
 
+def _closure(w: World, t: str) -> dict[str, Any]:
+    """Close the patient's open referral (its examinations answer refer: right Mild) through the newest."""
+    return {"through": w.examination[t].pk, "back": "patient", "outcome": "Seen at the eye clinic."}
+
+
 def _signed_off_url(template: str) -> Callable[[World, str], str]:
     return lambda w, t: template.format(examination=w.signed_off[t].pk)
 
@@ -252,6 +257,16 @@ ROUTES: list[Route] = [
         302,
         data=_void_reason,
         audit="examination.void",
+    ),
+    Route(
+        "referral close form post",
+        "html",
+        "POST",
+        _patient_url("screening:referral_close"),
+        DOCTORS,
+        302,
+        data=_closure,
+        audit="referral.close",
     ),
     Route(
         "void form post, signed off",
@@ -659,6 +674,7 @@ def test_every_url_of_the_patient_and_screening_apps_is_in_the_matrix() -> None:
         "screening:review": "review form post",
         "screening:review_amend": "review amend form post",
         "screening:void": "void form post",
+        "screening:referral_close": "referral close form post",
         "screening:worklist": "worklist",
         "screening:statistics": "statistics",
         "screening:eye_image": "right photograph",
