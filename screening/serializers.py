@@ -14,7 +14,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 
 from . import selectors
-from .answers import DOCTOR, LABELS, MODEL
+from .answers import DOCTOR, MODEL
 from .models import AMEND_REASON_MAX_LENGTH, VOID_REASON_MAX_LENGTH, Examination, Grade, ReviewGrade, Status
 from .referral import RECOMMENDATION_LABELS
 from .validation import SENT_TWICE
@@ -162,14 +162,19 @@ class EyesOutputSerializer(serializers.Serializer[Any]):
     left = EyeOutputSerializer()
 
 
+# The recommendation's keys, one choice set for the referral's and the answer's (settings' ENUM_NAME_OVERRIDES
+# names it once in the schema: RecommendationEnum).
+RECOMMENDATION_CHOICES = list(RECOMMENDATION_LABELS.items())
+
+
 class ReferralOutputSerializer(serializers.Serializer[Any]):
     warning = serializers.BooleanField()
     message = serializers.CharField(allow_null=True)
-    recommendation = serializers.ChoiceField(choices=list(RECOMMENDATION_LABELS.items()), allow_null=True)
+    recommendation = serializers.ChoiceField(choices=RECOMMENDATION_CHOICES, allow_null=True)
 
 
 class AnswerSuggestionSerializer(serializers.Serializer[Any]):
-    key = serializers.ChoiceField(choices=list(LABELS.items()))
+    key = serializers.ChoiceField(choices=RECOMMENDATION_CHOICES)
     label = serializers.CharField()  # type: ignore[assignment]  # as EyeAloneSerializer.label
     reason = serializers.CharField(
         help_text='One line: the eyes that decided it, e.g. "Right eye: Severe NPDR or PDR (ICDR 3-4)"'

@@ -325,7 +325,10 @@ SPECTACULAR_SETTINGS = {
     # Ids in paths (`<id:...>`, dr_portal/converters.py): integers up to the database's largest.
     "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 0, "maximum": MAX_ID}},
     # One name for the three grades wherever they appear (model grade, review grades).
-    "ENUM_NAME_OVERRIDES": {"GradeEnum": "screening.models.Grade.choices"},
+    "ENUM_NAME_OVERRIDES": {
+        "GradeEnum": "screening.models.Grade.choices",
+        "RecommendationEnum": "screening.serializers.RECOMMENDATION_CHOICES",
+    },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "dr_portal.api_schema.document_errors"],
 }
 

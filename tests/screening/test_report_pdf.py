@@ -94,7 +94,7 @@ def test_a_preliminary_report_says_so_and_gives_the_models_answer_first(
         assert expected in text, expected
     # Printed now, in local time (the minute may turn while the PDF renders).
     assert any(f"printed: {_local(moment)}" in text for moment in (before, timezone.now())), text
-    assert text.index("Refer to an ophthalmologist") < text.index("Right eye Model:")  # the answer first
+    assert text.index("Refer to an ophthalmologist") < text.index("Right eye Photograph")  # the answer first
     assert "Signed off by" not in text and "Model suggestion" not in text
     assert _images(pdf) == 4  # both photographs and both heatmaps
 
@@ -114,7 +114,7 @@ def test_a_signed_off_report_names_the_doctor_and_the_time_and_the_doctors_answe
     assert "Model suggestion: Refer to an ophthalmologist (Right eye: Mild-moderate NPDR (ICDR 1-2))" in text
     assert "Right Mild: Mild-moderate NPDR (ICDR 1-2) No DR: No DR (ICDR 0)" in text
     assert f"Signed off electronically by Dr Ada Quist on {when}." in text
-    assert text.index("No referable DR") < text.index("Model suggestion") < text.index("Right eye Model:")
+    assert text.index("No referable DR") < text.index("Model suggestion") < text.index("Right eye Photograph")
 
 
 def test_an_amended_report_says_it_was_amended(client: Client, owner: Any, colleague: Any, patient: Patient) -> None:
