@@ -17,6 +17,7 @@ from patients.api import PatientDetailApi, PatientListCreateApi, TokenObtainApi
 from screening.api import (
     ExaminationCreateApi,
     ExaminationDetailApi,
+    ExaminationReferralCloseApi,
     ExaminationReviewAmendApi,
     ExaminationReviewApi,
     ExaminationVoidApi,
@@ -65,6 +66,11 @@ urlpatterns = [
         name="examination_review_amend",
     ),
     path("examinations/<id:examination_id>/void/", ExaminationVoidApi.as_view(), name="examination_void"),
+    path(
+        "examinations/<id:examination_id>/referral/close/",
+        ExaminationReferralCloseApi.as_view(),
+        name="examination_referral_close",
+    ),
     path("examinations/<id:examination_id>/fhir/", ExaminationFhirApi.as_view(), name="examination_fhir"),
     path(
         "examinations/<id:examination_id>/report.pdf", ExaminationReportPdfApi.as_view(), name="examination_report_pdf"

@@ -10,7 +10,7 @@ from django.utils.html import format_html
 from audit.admin import AuditedModelAdmin
 
 from . import files
-from .models import Examination, EyeImage, Prediction, Review, ReviewRevision
+from .models import Examination, EyeImage, Prediction, ReferralClosure, Review, ReviewRevision
 
 # The stored files are not public: /media/ is served by nobody (a file link there answers 404). The admin
 # links to its own views of them instead, which, as the portal's, write the read to the audit trail.
@@ -189,3 +189,14 @@ class ReviewAdmin(ClinicalRecordAdmin):
     # A sign-off is reviews.review_create's (a doctor of the clinic, a graded examination not voided, the
     # audit event): no add here, hence no add form to make read-only.
     readonly_fields = ["examination", "doctor", "right_grade", "left_grade", "notes", "signed_off_at", "amended_at"]
+
+
+@admin.register(ReferralClosure)
+class ReferralClosureAdmin(ReadOnlyRecordAdmin):
+    """Doctors' closures of referrals, as closures.referral_close wrote them (its checks and audit event):
+    read here, never written here."""
+
+    list_display = ["patient", "examination", "closed_by", "closed_at"]
+    list_filter = ["closed_at"]
+    search_fields = ["patient__medical_record_number", "closed_by__username", "outcome"]
+    readonly_fields = ["patient", "examination", "closed_by", "closed_at", "outcome"]

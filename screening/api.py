@@ -1,5 +1,6 @@
 """The screening API: upload a paired examination, read its status and results, review it, amend the
-review, mark it entered in error, and a patient's history. Parse input, call one selector or service, audit, render."""
+review, mark it entered in error, close its referral, and a patient's history. Parse input, call one
+selector or service, audit, render."""
 
 from __future__ import annotations
 
@@ -24,11 +25,13 @@ from dr_portal.throttling import ScopedThrottle
 from patients import selectors as patient_selectors
 from patients.permissions import IsClinicalMember
 
-from . import files, reviews, selectors, services
+from . import closures, files, reviews, selectors, services
 from .models import Examination
 from .serializers import (
     ExaminationCreateInputSerializer,
     ExaminationOutputSerializer,
+    ReferralCloseInputSerializer,
+    ReferralClosureOutputSerializer,
     ReviewAmendInputSerializer,
     ReviewCreateInputSerializer,
     VoidInputSerializer,
@@ -212,6 +215,39 @@ class ExaminationVoidApi(APIView):
         )
         examination = selectors.examination_get(user=request.user, examination_id=examination_id)
         return Response(_render(examination, request))
+
+
+class ExaminationReferralCloseApi(APIView):
+    """Close the patient's open referral through this examination (it and every earlier open one), with the
+    outcome; as "Close the referral" on the pages."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="examinations_referral_close_create",
+        request=ReferralCloseInputSerializer,
+        responses={
+            201: ReferralClosureOutputSerializer,
+            400: OpenApiResponse(description="outcome missing, blank or too long; or this referral is not open"),
+            403: OpenApiResponse(description="Only doctors close referrals"),
+            404: OpenApiResponse(description="No such examination in the caller's clinic"),
+        },
+    )
+    def post(self, request: AuthenticatedRequest, examination_id: int) -> Response:
+        examination = selectors.examination_get(user=request.user, examination_id=examination_id)
+        # Checked before the body: staff learn they may not close a referral, not what a valid closure is.
+        patient_selectors.doctor_membership_for(request.user, refusal=closures.ONLY_DOCTORS)
+        data = ReferralCloseInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        closure = closures.referral_close(
+            user=request.user,
+            patient=examination.patient,
+            through=examination.pk,
+            outcome=data.validated_data["outcome"],
+            request=request,
+            audit_detail=CHANNEL,
+        )
+        return Response(ReferralClosureOutputSerializer(closure).data, status=status.HTTP_201_CREATED)
 
 
 class StatisticsApi(APIView):

@@ -15,7 +15,15 @@ from rest_framework.request import Request
 
 from . import selectors
 from .answers import DOCTOR, MODEL
-from .models import AMEND_REASON_MAX_LENGTH, VOID_REASON_MAX_LENGTH, Examination, Grade, ReviewGrade, Status
+from .models import (
+    AMEND_REASON_MAX_LENGTH,
+    REFERRAL_OUTCOME_MAX_LENGTH,
+    VOID_REASON_MAX_LENGTH,
+    Examination,
+    Grade,
+    ReviewGrade,
+    Status,
+)
 from .referral import RECOMMENDATION_LABELS
 from .validation import SENT_TWICE
 
@@ -105,6 +113,22 @@ class ReviewAmendInputSerializer(serializers.Serializer[Any]):
         help_text="How many earlier versions (review.revisions) the client saw; when given and a colleague "
         "amended the review since, the amendment is refused (400) and nothing changes",
     )
+
+
+class ReferralCloseInputSerializer(serializers.Serializer[Any]):
+    # Blank passes here on purpose: the service refuses it, in the same words as the web page.
+    outcome = serializers.CharField(
+        allow_blank=True,
+        help_text=f"What became of the referral (seen at the eye clinic, treated, discharged to screening); "
+        f"required, at most {REFERRAL_OUTCOME_MAX_LENGTH} characters",
+    )
+
+
+class ReferralClosureOutputSerializer(serializers.Serializer[Any]):
+    examination = serializers.IntegerField(source="examination_id", help_text="The examination it closed through")
+    closed_by = serializers.CharField(source="closed_by.username")
+    closed_at = serializers.DateTimeField()
+    outcome = serializers.CharField()
 
 
 class VoidInputSerializer(serializers.Serializer[Any]):

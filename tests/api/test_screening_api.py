@@ -616,3 +616,50 @@ def test_the_schema_documents_the_amendment(api_schema) -> None:
     assert set(revision) == {
         *("right_grade", "left_grade", "notes", "signed_by", "signed_off_at", "amended_by", "amended_at", "reason")
     }
+
+
+# POST /api/v1/examinations/<id>/referral/close/: a doctor closes the patient's open referral
+
+
+def test_a_doctor_closes_an_open_referral_through_the_api_and_it_is_audited(api, colleague, patient) -> None:
+    from screening.models import ReferralClosure
+
+    older = graded_examination(patient=patient, grades=(1, 0))
+    referred = graded_examination(patient=patient, grades=(2, 2))
+    api.force_authenticate(colleague)
+    response = api.post(f"{EXAMS}{referred.pk}/referral/close/", {"outcome": " Seen, laser. "}, format="json")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert (body["examination"], body["closed_by"]) == (referred.pk, colleague.username)
+    assert body["outcome"] == "Seen, laser." and body["closed_at"]
+    assert ReferralClosure.objects.get().examination == referred
+    event = AuditEvent.objects.get(action="referral.close")
+    assert (event.actor, event.patient) == (colleague, patient)
+    assert event.detail == {"channel": "api", "through": referred.pk, "examinations": [older.pk, referred.pk]}
+    # Closed now: a second closure is refused, and nothing more is saved.
+    again = api.post(f"{EXAMS}{referred.pk}/referral/close/", {"outcome": "Again."}, format="json")
+    assert again.status_code == 400 and "not open" in again.json()["non_field_errors"][0]
+    assert ReferralClosure.objects.count() == 1
+
+
+@pytest.mark.parametrize("data", [{"outcome": ""}, {"outcome": "   "}, {"outcome": "x" * 501}, {}])
+def test_closing_a_referral_without_a_usable_outcome_is_a_400_on_the_field(api, colleague, patient, data) -> None:
+    from screening.models import ReferralClosure
+
+    referred = graded_examination(patient=patient, grades=(2, 0))
+    api.force_authenticate(colleague)
+    response = api.post(f"{EXAMS}{referred.pk}/referral/close/", data, format="json")
+    assert response.status_code == 400 and set(response.json()) == {"outcome"}
+    assert not ReferralClosure.objects.exists()
+    assert not AuditEvent.objects.filter(action="referral.close").exists()
+
+
+def test_staff_may_not_close_a_referral_and_a_rescreen_has_none_to_close(api, owner, colleague, patient) -> None:
+    referred = graded_examination(patient=patient, grades=(2, 0))
+    healthy = graded_examination(patient=patient, grades=(0, 0))
+    api.force_authenticate(owner)
+    refused = api.post(f"{EXAMS}{referred.pk}/referral/close/", {"outcome": "Seen."}, format="json")
+    assert refused.status_code == 403
+    api.force_authenticate(colleague)
+    response = api.post(f"{EXAMS}{healthy.pk}/referral/close/", {"outcome": "Seen."}, format="json")
+    assert response.status_code == 400 and "not open" in response.json()["non_field_errors"][0]

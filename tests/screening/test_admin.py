@@ -58,3 +58,19 @@ def test_posting_the_review_form_in_the_admin_leaves_the_signed_off_grades_as_th
     stored = Review.objects.get(pk=review.pk)
     assert (stored.right_grade, stored.left_grade, stored.notes) == (1, 0, "")
     assert ReviewRevision.objects.get().reason == "Missed a haemorrhage."
+
+
+def test_a_referral_closure_is_shown_read_only_in_the_admin(admin_client, colleague, patient) -> None:
+    from screening import closures
+
+    referred = graded_examination(patient=patient, grades=(2, 0))
+    closure = closures.referral_close(user=colleague, patient=patient, through=referred.pk, outcome="Seen, laser.")
+    page = admin_client.get(reverse("admin:screening_referralclosure_change", args=[closure.pk]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Seen, laser." in html and 'name="outcome"' not in html  # shown, not editable
+    posted = admin_client.post(reverse("admin:screening_referralclosure_change", args=[closure.pk]), {"outcome": "x"})
+    assert posted.status_code == 403
+    closure.refresh_from_db()
+    assert closure.outcome == "Seen, laser."
+    assert admin_client.get(reverse("admin:screening_referralclosure_add")).status_code == 403

@@ -475,6 +475,16 @@ ROUTES: list[Route] = [
         audit="examination.void",
     ),
     Route(
+        "api referral close",
+        "api",
+        "POST",
+        _api("examinations/{examination}/referral/close/"),
+        DOCTORS,
+        201,
+        data=lambda w, t: {"outcome": "Seen at the eye clinic."},
+        audit="referral.close",
+    ),
+    Route(
         "api statistics",
         "api",
         "GET",
